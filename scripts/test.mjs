@@ -1,0 +1,122 @@
+#!/usr/bin/env node
+// Runs every check of the project: lint, types, then each ava tier over TAP, and ends with the one
+// plain line CI reads: `N passed, N failed, N skipped`. Exit code is non-zero on any failure.
+import { spawn, spawnSync } from 'node:child_process';
+import { existsSync, readdirSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+
+const root = new URL('..', import.meta.url).pathname;
+const only = process.argv.slice(2); // e.g. `npm test -- unit e2e`
+const tiers = ['unit', 'contract', 'integration', 'e2e', 'browser'];
+const totals = { passed: 0, failed: 0, skipped: 0 };
+const failures = [];
+
+function listTests(dir) {
+  if (!existsSync(dir)) return [];
+  return readdirSync(dir).flatMap((name) => {
+    const path = join(dir, name);
+    if (statSync(path).isDirectory()) return listTests(path);
+    return name.endsWith('.test.ts') ? [path] : [];
+  });
+}
+
+function runStep(name, cmd, args) {
+  const started = Date.now();
+  const res = spawnSync(cmd, args, { cwd: root, stdio: 'inherit' });
+  const ok = res.status === 0;
+  record(name, ok, Date.now() - started);
+}
+
+function record(name, ok, ms) {
+  if (ok) totals.passed += 1;
+  else {
+    totals.failed += 1;
+    failures.push(name);
+  }
+  console.log(`${ok ? 'ok' : 'FAILED'}: ${name} (${(ms / 1000).toFixed(1)}s)`);
+}
+
+function ensureChromium() {
+  if (existsSync('/usr/bin/chromium')) return true;
+  if (process.getuid?.() === 0) {
+    console.log('browser tier: installing Debian chromium (apt-get install -y chromium)');
+    spawnSync('apt-get', ['update'], { stdio: 'inherit' });
+    spawnSync('apt-get', ['install', '-y', '--no-install-recommends', 'chromium'], {
+      stdio: 'inherit',
+      env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' },
+    });
+  }
+  return existsSync('/usr/bin/chromium');
+}
+
+function runTier(tier, files) {
+  return new Promise((resolve) => {
+    const started = Date.now();
+    const serial = tier === 'unit' || tier === 'contract' ? [] : ['--serial'];
+    const child = spawn('npx', ['ava', '--tap', ...serial, ...files], {
+      cwd: root,
+      stdio: ['ignore', 'pipe', 'inherit'],
+      env: { ...process.env, OPERATOR_TEST_TIER: tier },
+    });
+    const counts = { passed: 0, failed: 0, skipped: 0 };
+    let buffer = '';
+    const onLine = (line) => {
+      if (/^not ok\b/.test(line)) {
+        if (/# TODO/i.test(line)) counts.skipped += 1;
+        else {
+          counts.failed += 1;
+          failures.push(`${tier}: ${line}`);
+        }
+      } else if (/^ok\b/.test(line)) {
+        if (/# (SKIP|TODO)/i.test(line)) counts.skipped += 1;
+        else counts.passed += 1;
+      }
+    };
+    child.stdout.on('data', (chunk) => {
+      process.stdout.write(chunk);
+      buffer += chunk.toString();
+      const lines = buffer.split('\n');
+      buffer = lines.pop() ?? '';
+      for (const line of lines) onLine(line);
+    });
+    child.on('close', (code) => {
+      if (buffer) onLine(buffer);
+      if (code !== 0 && counts.failed === 0) {
+        counts.failed += 1;
+        failures.push(`${tier}: ava exited with code ${code} without a failing test line`);
+      }
+      totals.passed += counts.passed;
+      totals.failed += counts.failed;
+      totals.skipped += counts.skipped;
+      const secs = ((Date.now() - started) / 1000).toFixed(1);
+      console.log(
+        `tier ${tier}: ${counts.passed} passed, ${counts.failed} failed, ${counts.skipped} skipped (${secs}s)`,
+      );
+      resolve();
+    });
+  });
+}
+
+const wants = (name) => only.length === 0 || only.includes(name);
+if (wants('lint')) runStep('lint (biome check)', 'npx', ['biome', 'check', '.']);
+if (wants('types')) runStep('types (tsc --noEmit)', 'npx', ['tsc', '--noEmit', '-p', '.']);
+for (const tier of tiers) {
+  if (!wants(tier)) continue;
+  const files = listTests(join(root, 'test', tier)).sort();
+  if (files.length === 0) {
+    console.log(`tier ${tier}: no test files`);
+    continue;
+  }
+  if (tier === 'browser' && !ensureChromium()) {
+    record('browser tier: /usr/bin/chromium is missing and could not be installed', false, 0);
+    continue;
+  }
+  await runTier(tier, files);
+}
+
+if (failures.length > 0) {
+  console.log('\nfailures:');
+  for (const f of failures) console.log(`  ${f}`);
+}
+console.log(`${totals.passed} passed, ${totals.failed} failed, ${totals.skipped} skipped`);
+process.exit(totals.failed > 0 ? 1 : 0);
