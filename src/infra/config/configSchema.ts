@@ -75,7 +75,11 @@ export const configSchema = z
         message: 'required when store.kind is eventstoredb',
       });
     if (c.pipeline.default && !c.pipelines[c.pipeline.default])
-      ctx.addIssue({ code: 'custom', path: ['pipeline', 'default'], message: 'names no pipeline in pipelines' });
+      ctx.addIssue({
+        code: 'custom',
+        path: ['pipeline', 'default'],
+        message: 'names no pipeline in pipelines',
+      });
   });
 
 export type Config = z.infer<typeof configSchema>;

@@ -1,0 +1,64 @@
+import type { Payload } from './events.ts';
+import type { PipelineDefinition } from './pipeline.ts';
+
+interface CommandBase {
+  /** Who issues it: a token name, `runner` or `timer`. Recorded as the event's actor. */
+  actor: string;
+  /** ISO time of the decision (injected clock). */
+  ts: string;
+}
+
+export type CreateJob = CommandBase & {
+  type: 'create_job';
+  job_id: string;
+  pipeline: PipelineDefinition;
+  params: Payload;
+};
+export type StartJob = CommandBase & { type: 'start_job' };
+export type StartStage = CommandBase & { type: 'start_stage'; stage: string; payload?: Payload };
+export type CompleteStage = CommandBase & {
+  type: 'complete_stage';
+  stage: string;
+  duration_ms?: number;
+  exit_code?: number;
+  payload?: Payload;
+};
+export type FailStage = CommandBase & {
+  type: 'fail_stage';
+  stage: string;
+  reason: string;
+  /** false: no retry whatever the policy says (e.g. an external worker gave up). Default true. */
+  retryable?: boolean;
+  payload?: Payload;
+};
+export type ApproveGate = CommandBase & { type: 'approve_gate'; gate: string; comment?: string };
+export type RejectGate = CommandBase & {
+  type: 'reject_gate';
+  gate: string;
+  comment?: string;
+  reason?: string;
+};
+/** The gate timer's `on_timeout: approve`. */
+export type AutoApproveGate = CommandBase & { type: 'auto_approve_gate'; gate: string };
+export type FailJob = CommandBase & { type: 'fail_job'; reason: string; payload?: Payload };
+export type CancelJob = CommandBase & { type: 'cancel_job'; reason?: string };
+/** Restarts a failed job from its failed stage. */
+export type ResumeJob = CommandBase & { type: 'resume_job'; reason?: string };
+
+export type JobCommand =
+  | CreateJob
+  | StartJob
+  | StartStage
+  | CompleteStage
+  | FailStage
+  | ApproveGate
+  | RejectGate
+  | AutoApproveGate
+  | FailJob
+  | CancelJob
+  | ResumeJob;
+
+export interface DecideOptions {
+  /** `storage.max_events_per_job`. */
+  maxEventsPerJob: number;
+}
