@@ -51,6 +51,11 @@ export interface JobState {
   finished_at: string | null;
   /** Why the job failed or was canceled. */
   reason: string | null;
+  /**
+   * The `code` of the `job_failed` payload: `stage_failed`, `gate_rejected`, `job_failed` (by a command) or
+   * `max_events_exceeded`; null otherwise. Optional so that states stored before it existed still type-check.
+   */
+  failure_code?: string | null;
 }
 
 export type Evolve = (state: JobState, event: JobEvent) => JobState;

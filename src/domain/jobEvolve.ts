@@ -1,0 +1,249 @@
+import type { JobEvent, Payload } from './events.ts';
+import type { GateState, JobState, StageState } from './jobState.ts';
+import { gateName, type PipelineDefinition } from './pipeline.ts';
+
+export function initialState(): JobState {
+  return {
+    job_id: null,
+    status: 'none',
+    pipeline: null,
+    params: {},
+    stages: [],
+    gates: {},
+    current_stage: null,
+    paused_gate: null,
+    seq: -1,
+    event_count: 0,
+    created_at: null,
+    started_at: null,
+    updated_at: null,
+    finished_at: null,
+    reason: null,
+    failure_code: null,
+  };
+}
+
+/** Folds one event. Total: an event naming an unknown stage or gate changes only the job-level fields. */
+export function evolve(state: JobState, event: JobEvent): JobState {
+  return {
+    ...applyEvent(state, event),
+    status: event.status,
+    seq: event.seq,
+    event_count: state.event_count + 1,
+    updated_at: event.ts,
+  };
+}
+
+function applyEvent(state: JobState, event: JobEvent): JobState {
+  const { payload, ts, stage } = event;
+  switch (event.type) {
+    case 'job_created':
+      return created(state, event);
+    case 'job_started':
+      return { ...state, started_at: ts };
+    case 'stage_started':
+      return {
+        ...updateStage(state, stage, (s) => ({
+          ...s,
+          status: 'running',
+          attempts: s.attempts + 1,
+          started_at: ts,
+          finished_at: null,
+          duration_ms: null,
+        })),
+        current_stage: stage,
+      };
+    case 'stage_completed':
+      return {
+        ...updateStage(state, stage, (s) => ({
+          ...s,
+          status: 'completed',
+          finished_at: ts,
+          duration_ms: num(payload, 'duration_ms'),
+        })),
+        current_stage: null,
+      };
+    case 'stage_failed':
+      return {
+        ...updateStage(state, stage, (s) => ({
+          ...s,
+          status: 'failed',
+          finished_at: ts,
+          duration_ms: num(payload, 'duration_ms'),
+          last_error: str(payload, 'reason'),
+        })),
+        current_stage: null,
+      };
+    case 'gate_pause':
+      return paused(state, event);
+    case 'gate_approved':
+    case 'gate_auto_approved':
+    case 'gate_rejected':
+      return decided(state, event);
+    case 'job_resumed':
+      return resumed(state, event);
+    case 'job_completed':
+      return { ...state, current_stage: null, paused_gate: null, finished_at: ts };
+    case 'job_failed':
+      return {
+        ...stopRunningStage(state, ts, str(payload, 'reason') ?? 'job failed'),
+        current_stage: null,
+        paused_gate: null,
+        finished_at: ts,
+        reason: str(payload, 'reason'),
+        failure_code: str(payload, 'code'),
+      };
+    case 'job_canceled': {
+      const reason = str(payload, 'reason');
+      return {
+        ...stopRunningStage(state, ts, reason ? `job canceled: ${reason}` : 'job canceled'),
+        current_stage: null,
+        paused_gate: null,
+        finished_at: ts,
+        reason,
+      };
+    }
+  }
+}
+
+function created(state: JobState, event: JobEvent): JobState {
+  const pipeline = asPipeline(event.payload['pipeline']);
+  const stages = pipeline?.stages ?? [];
+  const gates: Record<string, GateState> = {};
+  for (const stage of stages) {
+    const name = gateName(stage);
+    if (name) gates[name] = pendingGate(name, stage.name, stage.gate?.on_timeout ?? 'wait');
+  }
+  return {
+    ...state,
+    job_id: event.job_id,
+    pipeline,
+    params: asRecord(event.payload['params']),
+    stages: stages.map((s) => pendingStage(s.name)),
+    gates,
+    created_at: event.ts,
+  };
+}
+
+function paused(state: JobState, event: JobEvent): JobState {
+  const gate = str(event.payload, 'gate');
+  const onTimeout = str(event.payload, 'on_timeout');
+  return {
+    ...updateGate(state, gate, (g) => ({
+      ...pendingGate(g.name, g.stage, isTimeoutPolicy(onTimeout) ? onTimeout : g.on_timeout),
+      status: 'paused',
+      paused_at: event.ts,
+      deadline: str(event.payload, 'deadline'),
+    })),
+    current_stage: event.stage,
+    paused_gate: gate,
+  };
+}
+
+function decided(state: JobState, event: JobEvent): JobState {
+  const status =
+    event.type === 'gate_rejected'
+      ? 'rejected'
+      : event.type === 'gate_approved'
+        ? 'approved'
+        : 'auto_approved';
+  const byTimer = event.payload['by_timer'];
+  return updateGate(state, str(event.payload, 'gate'), (g) => ({
+    ...g,
+    status,
+    decided_by: event.actor,
+    decided_at: event.ts,
+    comment: str(event.payload, 'comment'),
+    by_timer: typeof byTimer === 'boolean' ? byTimer : event.type === 'gate_auto_approved',
+  }));
+}
+
+/** `rerun` (a rejected gate) and `from_stage` (a failed job) both send a stage, and its gate, back to the start. */
+function resumed(state: JobState, event: JobEvent): JobState {
+  const restart = str(event.payload, 'rerun') ?? str(event.payload, 'from_stage');
+  let next: JobState = {
+    ...state,
+    current_stage: null,
+    paused_gate: null,
+    finished_at: null,
+    reason: null,
+    failure_code: null,
+    started_at: state.started_at ?? event.ts,
+  };
+  if (restart) {
+    next = updateStage(next, restart, (s) => ({ ...pendingStage(s.name), last_error: s.last_error }));
+    const gate = Object.values(next.gates).find((g) => g.stage === restart);
+    if (gate) next = updateGate(next, gate.name, (g) => pendingGate(g.name, g.stage, g.on_timeout));
+  }
+  return next;
+}
+
+function stopRunningStage(state: JobState, ts: string, error: string): JobState {
+  return {
+    ...state,
+    stages: state.stages.map((s) =>
+      s.status === 'running' ? { ...s, status: 'failed', finished_at: ts, last_error: error } : s,
+    ),
+  };
+}
+
+function updateStage(state: JobState, name: string | null, change: (s: StageState) => StageState): JobState {
+  return { ...state, stages: state.stages.map((s) => (s.name === name ? change(s) : s)) };
+}
+
+function updateGate(state: JobState, name: string | null, change: (g: GateState) => GateState): JobState {
+  const gate = name === null ? undefined : state.gates[name];
+  if (!gate || name === null) return state;
+  return { ...state, gates: { ...state.gates, [name]: change(gate) } };
+}
+
+function pendingStage(name: string): StageState {
+  return {
+    name,
+    status: 'pending',
+    attempts: 0,
+    started_at: null,
+    finished_at: null,
+    duration_ms: null,
+    last_error: null,
+  };
+}
+
+function pendingGate(name: string, stage: string, onTimeout: GateState['on_timeout']): GateState {
+  return {
+    name,
+    stage,
+    status: 'pending',
+    paused_at: null,
+    deadline: null,
+    on_timeout: onTimeout,
+    decided_by: null,
+    decided_at: null,
+    comment: null,
+    by_timer: false,
+  };
+}
+
+function isTimeoutPolicy(value: string | null): value is GateState['on_timeout'] {
+  return value === 'approve' || value === 'reject' || value === 'wait';
+}
+
+function asPipeline(value: unknown): PipelineDefinition | null {
+  if (typeof value !== 'object' || value === null) return null;
+  const stages = (value as { stages?: unknown }).stages;
+  return Array.isArray(stages) ? (value as PipelineDefinition) : null;
+}
+
+function asRecord(value: unknown): Payload {
+  return typeof value === 'object' && value !== null && !Array.isArray(value) ? (value as Payload) : {};
+}
+
+function str(payload: Payload, key: string): string | null {
+  const value = payload[key];
+  return typeof value === 'string' ? value : null;
+}
+
+function num(payload: Payload, key: string): number | null {
+  const value = payload[key];
+  return typeof value === 'number' && Number.isFinite(value) ? value : null;
+}

@@ -1,0 +1,39 @@
+import { DomainRuleError, InvalidCommandError, NotFoundError } from './errors.ts';
+import { isJobTerminal, jobExists, stageState } from './jobPredicates.ts';
+import type { GateState, JobState, StageState } from './jobState.ts';
+
+export function assertJobExists(state: JobState): void {
+  if (!jobExists(state)) throw new NotFoundError('job_not_found', 'job not found');
+}
+
+export function assertNotTerminal(state: JobState): void {
+  if (isJobTerminal(state))
+    throw new DomainRuleError('job_terminal', `job is ${state.status} and accepts no command`, {
+      status: state.status,
+    });
+}
+
+export function requireStage(state: JobState, stage: string): StageState {
+  const found = stageState(state, stage);
+  if (!found)
+    throw new InvalidCommandError('unknown_stage', `pipeline ${state.pipeline?.name} has no stage ${stage}`, {
+      stage,
+      stages: state.stages.map((s) => s.name),
+    });
+  return found;
+}
+
+export function requireGate(state: JobState, gate: string): GateState {
+  const found = state.gates[gate];
+  if (!found)
+    throw new InvalidCommandError('unknown_gate', `pipeline ${state.pipeline?.name} has no gate ${gate}`, {
+      gate,
+      gates: Object.keys(state.gates),
+    });
+  return found;
+}
+
+export function assertValidTime(ts: string): void {
+  if (Number.isNaN(Date.parse(ts)))
+    throw new InvalidCommandError('invalid_ts', `command time ${JSON.stringify(ts)} is not an ISO date`);
+}
