@@ -1,24 +1,40 @@
 import { z } from 'zod';
-import { durationSchema, stageDefinitionSchema } from '../../domain/pipeline.ts';
+import {
+  durationSchema,
+  gateDefinitionSchema,
+  gateName,
+  stageDefinitionSchema,
+} from '../../domain/pipeline.ts';
 
 export const ROLES = ['admin', 'operator', 'viewer'] as const;
 export type Role = (typeof ROLES)[number];
 
-const tokenSchema = z.object({
+/** The seed token that makes a fresh install usable; its presence is warned about at start. */
+export const DEFAULT_ADMIN_TOKEN = 'default-admin-token-change-me';
+
+const tokenSchema = z.strictObject({
   name: z.string().min(1),
   token: z.string().min(8, 'a token needs at least 8 characters'),
   role: z.enum(ROLES),
 });
 
-const pipelineEntrySchema = z.object({
+// Strict copies of the domain's stage and gate shapes: in a config file a misspelt key (`retires`,
+// `on_timout`) must be reported, not silently dropped. The inferred types are the domain's.
+const configGateSchema = z.strictObject(gateDefinitionSchema.shape);
+const configStageSchema = z.strictObject({
+  ...stageDefinitionSchema.shape,
+  gate: configGateSchema.optional(),
+});
+
+const pipelineEntrySchema = z.strictObject({
   description: z.string().optional(),
-  stages: z.array(stageDefinitionSchema).min(1),
+  stages: z.array(configStageSchema).min(1),
 });
 
 export const configSchema = z
-  .object({
+  .strictObject({
     server: z
-      .object({
+      .strictObject({
         port: z.number().int().min(0).max(65535).default(8008),
         host: z.string().default('0.0.0.0'),
         log_level: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).default('info'),
@@ -27,21 +43,21 @@ export const configSchema = z
       })
       .prefault({}),
     auth: z
-      .object({
+      .strictObject({
         tokens: z
           .array(tokenSchema)
           .min(1)
-          .default([{ name: 'admin', token: 'default-admin-token-change-me', role: 'admin' }]),
+          .default([{ name: 'admin', token: DEFAULT_ADMIN_TOKEN, role: 'admin' }]),
       })
       .prefault({}),
     store: z
-      .object({
+      .strictObject({
         kind: z.enum(['lmdb', 'eventstoredb']).default('lmdb'),
         connection_string: z.string().optional(),
       })
       .prefault({}),
     storage: z
-      .object({
+      .strictObject({
         data_dir: z.string().default('data'),
         runs_dir: z.string().default('runs'),
         events_retention_days: z.number().int().positive().default(30),
@@ -50,7 +66,7 @@ export const configSchema = z
       })
       .prefault({}),
     streaming: z
-      .object({
+      .strictObject({
         heartbeat_seconds: z.number().positive().default(5),
         retry_ms: z.number().int().nonnegative().default(2000),
         max_buffered_bytes: z.number().int().positive().default(1_048_576),
@@ -58,7 +74,7 @@ export const configSchema = z
       })
       .prefault({}),
     pipeline: z
-      .object({
+      .strictObject({
         lanes: z.number().int().min(1).default(1),
         gate_holds_lane: z.boolean().default(true),
         default: z.string().optional(),
@@ -74,13 +90,55 @@ export const configSchema = z
         path: ['store', 'connection_string'],
         message: 'required when store.kind is eventstoredb',
       });
-    if (c.pipeline.default && !c.pipelines[c.pipeline.default])
+    if (c.pipeline.default && !Object.hasOwn(c.pipelines, c.pipeline.default)) {
+      const defined = Object.keys(c.pipelines);
       ctx.addIssue({
         code: 'custom',
         path: ['pipeline', 'default'],
-        message: 'names no pipeline in pipelines',
+        message: `names no pipeline in pipelines: "${c.pipeline.default}" (defined: ${defined.join(', ') || 'none'})`,
       });
+    }
+    for (const [i, duplicate] of duplicatesAt(c.auth.tokens.map((t) => t.token)))
+      ctx.addIssue({
+        code: 'custom',
+        path: ['auth', 'tokens', i, 'token'],
+        message: `same token as auth.tokens[${duplicate}]`,
+      });
+    for (const [i, duplicate] of duplicatesAt(c.auth.tokens.map((t) => t.name)))
+      ctx.addIssue({
+        code: 'custom',
+        path: ['auth', 'tokens', i, 'name'],
+        message: `same name as auth.tokens[${duplicate}]: audit could not tell them apart`,
+      });
+    for (const [pipeline, entry] of Object.entries(c.pipelines)) {
+      for (const [i, duplicate] of duplicatesAt(entry.stages.map((s) => s.name)))
+        ctx.addIssue({
+          code: 'custom',
+          path: ['pipelines', pipeline, 'stages', i, 'name'],
+          message: `duplicate stage name "${entry.stages[i]?.name}" (also stages[${duplicate}])`,
+        });
+      const gates = entry.stages.map((s) => gateName(s));
+      for (const [i, duplicate] of duplicatesAt(gates))
+        ctx.addIssue({
+          code: 'custom',
+          path: ['pipelines', pipeline, 'stages', i, 'gate', 'name'],
+          message: `duplicate gate name "${gates[i]}" (also stages[${duplicate}])`,
+        });
+    }
   });
+
+/** Index of every repeated value (nulls ignored) paired with the index of its first occurrence. */
+function duplicatesAt(values: readonly (string | null)[]): [number, number][] {
+  const first = new Map<string, number>();
+  const found: [number, number][] = [];
+  for (const [i, value] of values.entries()) {
+    if (value === null) continue;
+    const seen = first.get(value);
+    if (seen === undefined) first.set(value, i);
+    else found.push([i, seen]);
+  }
+  return found;
+}
 
 export type Config = z.infer<typeof configSchema>;
 export type ConfigInput = z.input<typeof configSchema>;
