@@ -1,0 +1,75 @@
+import Router from '@koa/router';
+import Koa from 'koa';
+import type { z } from 'zod';
+import { redactUrl } from '../infra/logging/logger.ts';
+import type { ApiDeps } from './apiDeps.ts';
+import { authMiddleware, requireRole, TokenAuthenticator } from './auth.ts';
+import { readJsonBody } from './body.ts';
+import { corsMiddleware } from './cors.ts';
+import { errorMiddleware, invalidInput } from './errors.ts';
+import { buildOpenApi } from './openapi.ts';
+import type { AnyRoute } from './route.ts';
+import { jobRoutes } from './routes/jobRoutes.ts';
+import { pollingRoutes } from './routes/pollingRoutes.ts';
+import { streamRoutes } from './routes/streamRoutes.ts';
+import { systemRoutes } from './routes/systemRoutes.ts';
+
+export const API_PREFIX = '/api/v1';
+
+function parse<S extends z.ZodType>(
+  where: string,
+  schema: S | undefined,
+  value: unknown,
+): z.output<S> | undefined {
+  if (!schema) return undefined;
+  const result = schema.safeParse(value);
+  if (!result.success) throw invalidInput(where, result.error);
+  return result.data;
+}
+
+/** Builds the koa app: one error shape, CORS, auth, then every route of the table with its schemas. */
+export function createApp(deps: ApiDeps, extraRoutes: (deps: ApiDeps) => AnyRoute[] = () => []): Koa {
+  const app = new Koa();
+  app.proxy = false;
+  const auth = new TokenAuthenticator(deps.config.auth.tokens);
+  const router = new Router({ prefix: API_PREFIX });
+  const routes: AnyRoute[] = [];
+  let openapi: unknown;
+  const openapiDoc = () => {
+    openapi ??= buildOpenApi(routes, { title: 'operator-events', version: '1' });
+    return openapi;
+  };
+  routes.push(
+    ...systemRoutes(deps, openapiDoc),
+    ...jobRoutes(deps),
+    ...pollingRoutes(deps),
+    ...streamRoutes(deps),
+    ...extraRoutes(deps),
+  );
+  const authenticate = authMiddleware(auth);
+  for (const r of routes) {
+    const path = r.path.replace(/\{(\w+)\}/g, ':$1');
+    const guards = r.role === 'public' ? [] : [authenticate, requireRole(r.role)];
+    router[r.method](path, ...guards, async (ctx) => {
+      const params = parse('path', r.params, ctx.params);
+      const query = parse('query', r.query, { ...ctx.query });
+      const raw = r.body ? await readJsonBody(ctx, deps.config.server.body_limit_bytes) : undefined;
+      const body = parse('body', r.body, raw);
+      await r.handler(ctx, { params, query, body, principal: ctx.state.principal });
+    });
+  }
+  app.use(async (ctx, next) => {
+    const started = Date.now();
+    await next();
+    deps.logger.info(
+      { method: ctx.method, url: redactUrl(ctx.originalUrl), status: ctx.status, ms: Date.now() - started },
+      'http',
+    );
+  });
+  app.use(errorMiddleware(deps.logger));
+  app.use(deps.metrics.middleware());
+  app.use(corsMiddleware(deps.config.server.cors_origins));
+  app.use(router.routes());
+  app.use(router.allowedMethods({ throw: false }));
+  return app;
+}

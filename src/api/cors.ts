@@ -1,0 +1,27 @@
+import type { Context, Next } from 'koa';
+
+/**
+ * CORS for the configured origins only (none by default: the bundled UI is same-origin). Preflights are
+ * answered here; `Last-Event-ID` is an allowed request header so EventSource can resume cross-origin.
+ */
+export function corsMiddleware(origins: readonly string[]) {
+  const allowed = new Set(origins);
+  return async (ctx: Context, next: Next): Promise<void> => {
+    const origin = ctx.get('origin');
+    if (!origin || !(allowed.has(origin) || allowed.has('*'))) {
+      await next();
+      return;
+    }
+    ctx.set('Access-Control-Allow-Origin', origin);
+    ctx.vary('Origin');
+    if (ctx.method === 'OPTIONS' && ctx.get('access-control-request-method')) {
+      ctx.set('Access-Control-Allow-Methods', 'GET, POST, DELETE, OPTIONS');
+      ctx.set('Access-Control-Allow-Headers', 'Authorization, Content-Type, If-Match, Last-Event-ID');
+      ctx.set('Access-Control-Max-Age', '600');
+      ctx.status = 204;
+      return;
+    }
+    ctx.set('Access-Control-Expose-Headers', 'ETag, Location, X-Request-Id');
+    await next();
+  };
+}

@@ -1,0 +1,166 @@
+import type { Logger } from 'pino';
+import type { JobEvent } from '../../domain/events.ts';
+import { toCanonicalJson } from '../../domain/events.ts';
+import type { EventStore, Subscription } from '../../infra/eventstore/eventStore.ts';
+import { JOB_STREAM_PREFIX } from '../../infra/eventstore/eventStore.ts';
+import { toJobEvent } from '../../infra/eventstore/jobEvents.ts';
+
+/** An event as the SSE layer holds it: serialised once, its frames built once and shared by every client. */
+export class WireEvent {
+  readonly json: string;
+  readonly positionValue: bigint;
+  private jobFrame?: Buffer;
+  private allFrame?: Buffer;
+
+  constructor(readonly event: JobEvent) {
+    this.json = toCanonicalJson(event);
+    this.positionValue = BigInt(event.position);
+  }
+
+  /** The frame of a per-job stream: `id:` is the seq. */
+  frameForJob(): Buffer {
+    this.jobFrame ??= Buffer.from(`id: ${this.event.seq}\nevent: ${this.event.type}\ndata: ${this.json}\n\n`);
+    return this.jobFrame;
+  }
+
+  /** The frame of the all-jobs stream: `id:` is the global position. */
+  frameForAll(): Buffer {
+    this.allFrame ??= Buffer.from(
+      `id: ${this.event.position}\nevent: ${this.event.type}\ndata: ${this.json}\n\n`,
+    );
+    return this.allFrame;
+  }
+}
+
+export interface LiveTailOptions {
+  /** Events kept for clients that join or fall slightly behind; default 10,000. */
+  ringSize?: number;
+  logger?: Logger;
+}
+
+/**
+ * The process's single live subscription to `$all` (job streams). Clients read their own history from the
+ * store, then follow this tail's ring of recent events: one store subscription per process, however many
+ * clients there are.
+ */
+export class LiveTail {
+  private readonly ring: WireEvent[] = [];
+  private readonly ringSize: number;
+  private subscription: Subscription | null = null;
+  private waiters = new Set<() => void>();
+  private readyResolve!: () => void;
+  /** Resolves once the tail knows where the store's end was when it started. */
+  readonly ready: Promise<void> = new Promise((resolve) => {
+    this.readyResolve = resolve;
+  });
+  private started = false;
+  private stopped = false;
+  /** Every event after this position is in the ring (or was evicted, which moves this forward). */
+  private coveredAfter: bigint | null = null;
+  /** The last position this tail has seen. */
+  private head: bigint | null = null;
+
+  constructor(
+    private readonly store: EventStore,
+    private readonly options: LiveTailOptions = {},
+  ) {
+    this.ringSize = options.ringSize ?? 10_000;
+  }
+
+  start(): void {
+    if (this.started) return;
+    this.started = true;
+    void this.follow();
+  }
+
+  private async follow(): Promise<void> {
+    while (!this.stopped) {
+      try {
+        const from = this.head === null ? 'end' : this.head.toString();
+        this.subscription = this.store.subscribeToAll({
+          fromPosition: from,
+          filter: { streamNamePrefix: [JOB_STREAM_PREFIX] },
+        });
+        for await (const item of this.subscription) {
+          if (this.stopped) break;
+          if (item.kind === 'caught_up') {
+            if (this.head === null) {
+              this.head = item.position === null ? -1n : BigInt(item.position);
+              this.coveredAfter = this.head;
+              this.readyResolve();
+            }
+            continue;
+          }
+          this.push(new WireEvent(toJobEvent(item.event)));
+        }
+      } catch (error) {
+        if (this.stopped) break;
+        this.options.logger?.error({ err: error }, 'live tail subscription failed; resubscribing');
+        await new Promise((r) => setTimeout(r, 200));
+      }
+    }
+  }
+
+  private push(wire: WireEvent): void {
+    if (this.head !== null && wire.positionValue <= this.head) return;
+    this.ring.push(wire);
+    this.head = wire.positionValue;
+    if (this.ring.length > this.ringSize) {
+      const evicted = this.ring.splice(0, this.ring.length - this.ringSize);
+      this.coveredAfter = evicted[evicted.length - 1]!.positionValue;
+    }
+    const waiters = this.waiters;
+    this.waiters = new Set();
+    for (const wake of waiters) wake();
+  }
+
+  /** The last position seen, or null before the tail is ready. */
+  position(): bigint | null {
+    return this.head;
+  }
+
+  /** True when every event after `position` is available from the ring. */
+  covers(position: bigint): boolean {
+    return this.coveredAfter !== null && this.coveredAfter <= position;
+  }
+
+  /** Up to `max` ring events after `position`, in order. Only meaningful when `covers(position)`. */
+  eventsAfter(position: bigint, max: number): WireEvent[] {
+    const ring = this.ring;
+    let lo = 0;
+    let hi = ring.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      if (ring[mid]!.positionValue <= position) lo = mid + 1;
+      else hi = mid;
+    }
+    return ring.slice(lo, lo + max);
+  }
+
+  /** Resolves when the tail has seen something after `position`, or when `signal` aborts / the tail stops. */
+  waitBeyond(position: bigint, signal: AbortSignal): Promise<void> {
+    if (this.stopped || signal.aborted || (this.head !== null && this.head > position))
+      return Promise.resolve();
+    return new Promise((resolve) => {
+      const wake = () => {
+        signal.removeEventListener('abort', wake);
+        this.waiters.delete(wake);
+        resolve();
+      };
+      this.waiters.add(wake);
+      signal.addEventListener('abort', wake, { once: true });
+    });
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    this.readyResolve();
+    for (const wake of this.waiters) wake();
+    this.waiters.clear();
+    await this.subscription?.close();
+  }
+
+  get isStopped(): boolean {
+    return this.stopped;
+  }
+}

@@ -1,0 +1,118 @@
+import type { Server } from 'node:http';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type { Logger } from 'pino';
+import type { ApiDeps } from '../api/apiDeps.ts';
+import { createApp } from '../api/app.ts';
+import { Metrics } from '../api/metrics.ts';
+import { LiveTail } from '../api/sse/liveTail.ts';
+import { SseHub } from '../api/sse/sseHub.ts';
+import { JobCommandHandler } from '../commands/jobCommandHandler.ts';
+import type { Config } from '../infra/config/configSchema.ts';
+import { pipelineDefinition, usesDefaultToken } from '../infra/config/loadConfig.ts';
+import type { EventStore } from '../infra/eventstore/eventStore.ts';
+import { logStoredEvent } from '../infra/logging/logger.ts';
+import { createProjections } from '../projections/index.ts';
+import { openStore } from './openStore.ts';
+
+export interface RunningServer {
+  url: string;
+  port: number;
+  deps: ApiDeps;
+  /** Stops accepting, ends SSE streams, stops the projections, flushes and closes the store. */
+  close(): Promise<void>;
+}
+
+export interface StartServerOptions {
+  config: Config;
+  logger: Logger;
+  store?: EventStore;
+  clock?: () => Date;
+}
+
+/** The composition root of `operator serve`: store, projections, live tail, API, HTTP server. */
+export async function startServer(options: StartServerOptions): Promise<RunningServer> {
+  const { config, logger } = options;
+  const clock = options.clock ?? (() => new Date());
+  if (usesDefaultToken(config)) {
+    logger.warn(
+      'the default admin token default-admin-token-change-me is in use: set auth.tokens in conf/operator.yaml',
+    );
+  }
+  const store = options.store ?? (await openStore(config));
+  const metrics = new Metrics();
+  const projections = createProjections({
+    store,
+    dataDir: config.storage.data_dir,
+    runsDir: config.storage.runs_dir,
+    logger,
+  });
+  projections.runner.start();
+  const tail = new LiveTail(store, { logger });
+  tail.start();
+  const hub = new SseHub({
+    heartbeatSeconds: config.streaming.heartbeat_seconds,
+    stuckTimeoutSeconds: config.streaming.stuck_timeout_seconds,
+    maxBufferedBytes: config.streaming.max_buffered_bytes,
+    onOpen: () => metrics.sseConnections.inc(),
+    onClose: (session) => {
+      metrics.sseConnections.dec();
+      if (session.closeReason?.startsWith('client stopped reading')) {
+        metrics.sseCutOff.inc();
+        logger.warn({ reason: session.closeReason }, 'SSE client cut off');
+      }
+    },
+  });
+  const commands = new JobCommandHandler(store, {
+    maxEventsPerJob: config.storage.max_events_per_job,
+    onAppended: (event) => {
+      logStoredEvent(logger, event);
+      metrics.eventsAppended.inc({ type: event.type });
+    },
+  });
+  let shuttingDown = false;
+  const deps: ApiDeps = {
+    config,
+    logger,
+    store,
+    commands,
+    readModel: projections.readModel,
+    projections: projections.port,
+    tail,
+    hub,
+    metrics,
+    pipeline: (name) => pipelineDefinition(config, name),
+    clock,
+    isShuttingDown: () => shuttingDown,
+  };
+  const app = createApp(deps);
+  const server: Server = createServer(app.callback());
+  server.keepAliveTimeout = 5000;
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(config.server.port, config.server.host, () => resolve());
+  });
+  const port = (server.address() as AddressInfo).port;
+  const host = config.server.host === '0.0.0.0' ? '127.0.0.1' : config.server.host;
+  const url = `http://${host.includes(':') ? `[${host}]` : host}:${port}`;
+  logger.info({ port, store: config.store.kind }, `operator listening on ${url}`);
+
+  let closing: Promise<void> | null = null;
+  const close = () => {
+    closing ??= (async () => {
+      shuttingDown = true;
+      const stopped = new Promise<void>((resolve) => server.close(() => resolve()));
+      hub.closeAll();
+      server.closeIdleConnections();
+      await tail.stop();
+      await projections.runner.stop();
+      setTimeout(() => server.closeAllConnections(), 2000).unref();
+      await stopped;
+      await projections.close();
+      await store.close();
+      logger.info('operator stopped');
+    })();
+    return closing;
+  };
+  return { url, port, deps, close };
+}

@@ -1,0 +1,135 @@
+import { randomUUID } from 'node:crypto';
+import type { JobCommand } from '../domain/commands.ts';
+import { DomainRuleError } from '../domain/errors.ts';
+import type { JobEvent, NewJobEvent } from '../domain/events.ts';
+import { decide, evolve, initialState } from '../domain/jobDecider.ts';
+import type { JobState } from '../domain/jobState.ts';
+import type { EventStore, ExpectedRevision } from '../infra/eventstore/eventStore.ts';
+import { isWrongExpectedRevisionError, jobStreamName } from '../infra/eventstore/eventStore.ts';
+import { toEventData, toJobEvent } from '../infra/eventstore/jobEvents.ts';
+
+export interface CommandResult {
+  /** The events this command appended (empty when the decision produced none). */
+  events: JobEvent[];
+  /** The job's state after them. */
+  state: JobState;
+  /** Global position of the last appended event, or null when nothing was appended. */
+  position: string | null;
+}
+
+export interface JobCommandHandlerOptions {
+  maxEventsPerJob: number;
+  /** Re-decisions on fresh state after a concurrent write; default 5. */
+  maxRetries?: number;
+  /** Called once for every appended event (the `[events]` log mirror, metrics). */
+  onAppended?: (event: JobEvent) => void;
+  newEventId?: () => string;
+}
+
+export interface HandleOptions {
+  /** The client's `If-Match`: the seq it last saw. A mismatch is a conflict, never retried. */
+  expectedSeq?: number;
+}
+
+/**
+ * Read, fold, decide, append with the revision read. On a concurrent write the decision is re-made on fresh
+ * state a bounded number of times; with an explicit expected seq it is not.
+ */
+export class JobCommandHandler {
+  private readonly maxRetries: number;
+  private readonly newEventId: () => string;
+
+  constructor(
+    private readonly store: EventStore,
+    private readonly options: JobCommandHandlerOptions,
+  ) {
+    this.maxRetries = options.maxRetries ?? 5;
+    this.newEventId = options.newEventId ?? randomUUID;
+  }
+
+  async load(jobId: string): Promise<JobState> {
+    let state = initialState();
+    for await (const recorded of this.store.readStream(jobStreamName(jobId))) {
+      state = evolve(state, toJobEvent(recorded));
+    }
+    return state;
+  }
+
+  async handle(
+    jobId: string,
+    command: JobCommand | ((state: JobState) => JobCommand),
+    options: HandleOptions = {},
+  ): Promise<CommandResult> {
+    for (let attempt = 0; ; attempt++) {
+      const state = await this.load(jobId);
+      if (options.expectedSeq !== undefined && options.expectedSeq !== state.seq) {
+        throw new DomainRuleError(
+          'stale_seq',
+          `job ${jobId} is at seq ${state.seq}, not ${options.expectedSeq}`,
+          {
+            expected: options.expectedSeq,
+            actual: state.seq,
+          },
+        );
+      }
+      const decided = decide(typeof command === 'function' ? command(state) : command, state, {
+        maxEventsPerJob: this.options.maxEventsPerJob,
+      });
+      if (decided.length === 0) return { events: [], state, position: null };
+      try {
+        return await this.append(jobId, state, decided);
+      } catch (error) {
+        const mayRetry = options.expectedSeq === undefined && attempt < this.maxRetries;
+        if (!isWrongExpectedRevisionError(error) || !mayRetry) throw error;
+      }
+    }
+  }
+
+  private async append(jobId: string, state: JobState, decided: NewJobEvent[]): Promise<CommandResult> {
+    const expectedRevision: ExpectedRevision = state.seq < 0 ? 'no_stream' : state.seq;
+    const data = decided.map((event) => toEventData(event, this.newEventId()));
+    const result = await this.store.append(jobStreamName(jobId), data, { expectedRevision });
+    const firstSeq = result.nextRevision - decided.length + 1;
+    // Positions of all but the last event are not returned by the port; readers that need them read the
+    // store. The canonical event for the last one is exact; earlier ones carry the last position as a bound.
+    const events = await this.readBack(jobId, firstSeq, decided.length, data, result.position);
+    let next = state;
+    for (const event of events) {
+      next = evolve(next, event);
+      this.options.onAppended?.(event);
+    }
+    return { events, state: next, position: result.position };
+  }
+
+  private async readBack(
+    jobId: string,
+    firstSeq: number,
+    count: number,
+    data: ReturnType<typeof toEventData>[],
+    lastPosition: string,
+  ): Promise<JobEvent[]> {
+    if (count === 1) {
+      const only = data[0]!;
+      return [
+        toJobEvent({
+          streamId: jobStreamName(jobId),
+          revision: firstSeq,
+          position: lastPosition,
+          id: only.id,
+          type: only.type,
+          data: only.data,
+          metadata: {},
+          created: '',
+        }),
+      ];
+    }
+    const events: JobEvent[] = [];
+    for await (const recorded of this.store.readStream(jobStreamName(jobId), {
+      fromRevision: firstSeq,
+      maxCount: count,
+    })) {
+      events.push(toJobEvent(recorded));
+    }
+    return events;
+  }
+}

@@ -1,0 +1,195 @@
+import { connect } from 'node:net';
+import test from 'ava';
+import { EventSource } from 'eventsource';
+import { eventsOnly, openRawSse } from '../helpers/sseClient.ts';
+import type { TestServer } from '../helpers/testServer.ts';
+import { json, startTestServer, TOKENS } from '../helpers/testServer.ts';
+
+let server: TestServer;
+test.before(async () => {
+  server = await startTestServer({
+    streaming: { heartbeat_seconds: 1, max_buffered_bytes: 65_536, stuck_timeout_seconds: 1 },
+  });
+});
+test.after.always(async () => {
+  await server?.stop();
+});
+
+const tokenQuery = `access_token=${TOKENS.viewer}`;
+
+async function newJob(): Promise<string> {
+  const res = await server.api('/jobs', { method: 'POST', json: { pipeline: 'external' } });
+  return (await json<{ job: { job_id: string } }>(res)).job.job_id;
+}
+
+const post = (path: string, body: unknown = {}) => server.api(path, { method: 'POST', json: body });
+
+/** Drives a job through every stage to job_completed (9 events with the gate). */
+async function runJob(id: string): Promise<void> {
+  await post(`/jobs/${id}/start`);
+  for (const step of ['ingest/start', 'ingest/complete', 'review/start', 'review/complete'])
+    await post(`/jobs/${id}/stages/${step}`);
+  await post(`/jobs/${id}/gates/review/approve`, { comment: 'ok' });
+  for (const step of ['publish/start', 'publish/complete']) await post(`/jobs/${id}/stages/${step}`);
+}
+
+test('raw bytes: headers, retry, connected, then every event with id = seq; polling returns the same JSON', async (t) => {
+  const id = await newJob();
+  const sse = await openRawSse(`${server.url}/api/v1/jobs/${id}/events/stream?after=-1&${tokenQuery}`);
+  t.is(sse.status, 200);
+  t.regex(sse.headers.get('content-type') ?? '', /^text\/event-stream/);
+  t.regex(sse.headers.get('cache-control') ?? '', /no-cache/);
+  t.is(sse.headers.get('x-accel-buffering'), 'no');
+  t.is(sse.headers.get('content-encoding'), null);
+  await runJob(id);
+  await sse.until((m) => m.some((x) => x.event === 'end'));
+  await sse.closed;
+  t.is(sse.retry, server.config.streaming.retry_ms);
+  t.is(sse.messages[0]?.event, 'connected');
+  const streamed = eventsOnly(sse.messages);
+  t.deepEqual(
+    streamed.map((m) => Number(m.id)),
+    streamed.map((_m, i) => i),
+  );
+  t.deepEqual(
+    streamed.map((m) => m.event),
+    streamed.map((m) => JSON.parse(m.data).type),
+  );
+  t.is(streamed.at(-1)?.event, 'job_completed');
+  const polled = await (await server.api(`/jobs/${id}/events?after=-1&limit=1000`)).text();
+  t.is(
+    polled,
+    `{"job_id":"${id}","events":[${streamed.map((m) => m.data).join(',')}],"next_after":${streamed.length - 1},"head":${streamed.length - 1}}`,
+  );
+});
+
+test('the eventsource client gets connected, the events in order, and a heartbeat within heartbeat_seconds + 1', async (t) => {
+  const id = await newJob();
+  const es = new EventSource(`${server.url}/api/v1/jobs/${id}/events/stream?after=-1&${tokenQuery}`);
+  const seen: { type: string; id: string }[] = [];
+  const connected = new Promise<void>((resolve) => es.addEventListener('connected', () => resolve()));
+  for (const type of ['job_created', 'job_started', 'stage_started']) {
+    es.addEventListener(type, (e) => seen.push({ type, id: e.lastEventId }));
+  }
+  await connected;
+  const heartbeatAt = Date.now();
+  const heartbeat = new Promise<number>((resolve) =>
+    es.addEventListener('heartbeat', () => resolve(Date.now())),
+  );
+  await post(`/jobs/${id}/start`);
+  await post(`/jobs/${id}/stages/ingest/start`);
+  const got = await heartbeat;
+  t.true(got - heartbeatAt <= (server.config.streaming.heartbeat_seconds + 1) * 1000);
+  for (let i = 0; i < 50 && seen.length < 3; i++) await new Promise((r) => setTimeout(r, 50));
+  es.close();
+  t.deepEqual(seen, [
+    { type: 'job_created', id: '0' },
+    { type: 'job_started', id: '1' },
+    { type: 'stage_started', id: '2' },
+  ]);
+});
+
+test('after a server-side cut, the client resumes with Last-Event-ID and gets exactly the missing events', async (t) => {
+  const id = await newJob();
+  const es = new EventSource(`${server.url}/api/v1/jobs/${id}/events/stream?after=-1&${tokenQuery}`);
+  const ids: number[] = [];
+  let opens = 0;
+  es.addEventListener('open', () => opens++);
+  const onEvent = (e: MessageEvent) => ids.push(Number(e.lastEventId));
+  for (const type of ['job_created', 'job_started', 'stage_started', 'stage_completed', 'gate_pause'])
+    es.addEventListener(type, onEvent);
+  const waitFor = async (n: number) => {
+    for (let i = 0; i < 200 && ids.length < n; i++) await new Promise((r) => setTimeout(r, 25));
+  };
+  await waitFor(1);
+  await post(`/jobs/${id}/start`);
+  await waitFor(2);
+  server.deps.hub.disconnectAll('test cut');
+  // Written while the client is away.
+  await post(`/jobs/${id}/stages/ingest/start`);
+  await post(`/jobs/${id}/stages/ingest/complete`);
+  await post(`/jobs/${id}/stages/review/start`);
+  await post(`/jobs/${id}/stages/review/complete`);
+  await waitFor(7);
+  es.close();
+  t.true(opens >= 2, 'the client reconnected');
+  t.deepEqual(ids, [0, 1, 2, 3, 4, 5, 6]);
+});
+
+test('200 concurrent clients on one job all receive every event', async (t) => {
+  const id = await newJob();
+  const clients = await Promise.all(
+    Array.from({ length: 200 }, () =>
+      openRawSse(`${server.url}/api/v1/jobs/${id}/events/stream?after=-1&${tokenQuery}`),
+    ),
+  );
+  await runJob(id);
+  await Promise.all(clients.map((c) => c.until((m) => m.some((x) => x.event === 'end'), 20_000)));
+  const expected = eventsOnly(clients[0]!.messages).map((m) => m.data);
+  t.is(expected.length, 10);
+  for (const c of clients)
+    t.deepEqual(
+      eventsOnly(c.messages).map((m) => m.data),
+      expected,
+    );
+});
+
+test('the all-jobs stream uses positions as ids and filters by type and job', async (t) => {
+  const before = await json<{ events: { position: string }[] }>(await server.api('/events?limit=1000'));
+  const start = before.events.at(-1)?.position ?? '-1';
+  const sse = await openRawSse(
+    `${server.url}/api/v1/events/stream?after=${start}&type=job_created,job_started&${tokenQuery}`,
+  );
+  const a = await newJob();
+  await post(`/jobs/${a}/start`);
+  await post(`/jobs/${a}/stages/ingest/start`);
+  await sse.until((m) => eventsOnly(m).length >= 2);
+  sse.abort();
+  const got = eventsOnly(sse.messages).map(
+    (m) => JSON.parse(m.data) as { type: string; position: string; job_id: string },
+  );
+  t.deepEqual(
+    got.map((e) => e.type),
+    ['job_created', 'job_started'],
+  );
+  t.deepEqual(
+    eventsOnly(sse.messages).map((m) => m.id),
+    got.map((e) => e.position),
+  );
+  t.is((await server.api('/events/stream?type=bogus')).status, 400);
+});
+
+test('a client that stops reading is cut off while a healthy one on the same job keeps receiving', async (t) => {
+  const created = await server.api('/jobs', { method: 'POST', json: { pipeline: 'looping' } });
+  const id = (await json<{ job: { job_id: string } }>(created)).job.job_id;
+  await post(`/jobs/${id}/start`);
+  const healthy = await openRawSse(`${server.url}/api/v1/jobs/${id}/events/stream?${tokenQuery}`);
+  const url = new URL(server.url);
+  const stuck = connect(Number(url.port), url.hostname);
+  stuck.pause(); // never reads a byte
+  let stuckClosed = false;
+  stuck.on('close', () => {
+    stuckClosed = true;
+  });
+  stuck.on('error', () => {});
+  stuck.write(`GET /api/v1/jobs/${id}/events/stream?${tokenQuery} HTTP/1.1\r\nHost: x\r\n\r\n`);
+  await new Promise((r) => setTimeout(r, 200));
+  const cutCount = async () => (await server.deps.metrics.sseCutOff.get()).values[0]?.value ?? 0;
+  const cutBefore = await cutCount();
+  const blob = 'x'.repeat(200_000);
+  // Big events fill the stuck client's socket buffers; stage retries keep the job going.
+  let sent = 0;
+  for (let round = 0; round < 45 && !stuckClosed; round++) {
+    const start = await post(`/jobs/${id}/stages/work/start`, { payload: { blob } });
+    t.is(start.status, 200);
+    await post(`/jobs/${id}/stages/work/fail`, { reason: 'again', payload: { blob } });
+    sent += 2;
+  }
+  for (let i = 0; i < 60 && !stuckClosed; i++) await new Promise((r) => setTimeout(r, 100));
+  t.true(stuckClosed, 'the stuck client was cut off');
+  t.true((await cutCount()) > cutBefore);
+  await healthy.until((m) => eventsOnly(m).length >= sent, 20_000);
+  t.true(eventsOnly(healthy.messages).length >= sent);
+  healthy.abort();
+  stuck.destroy();
+});
