@@ -8,13 +8,15 @@ import {
   decideStartJob,
 } from './decideJob.ts';
 import { decideCompleteStage, decideFailStage, decideStartStage } from './decideStage.ts';
+import { InvalidCommandError } from './errors.ts';
 import { applyEventCap } from './eventCap.ts';
 import type { NewJobEvent } from './events.ts';
 import { assertJobExists, assertNotTerminal, assertValidTime } from './jobGuards.ts';
 import type { JobState } from './jobState.ts';
 
 export { fitsEventCap, isTerminalEvent } from './eventCap.ts';
-export { evolve, initialState } from './jobEvolve.ts';
+export { initialState } from './initialState.ts';
+export { evolve } from './jobEvolve.ts';
 export { formatDuration } from './jobMessages.ts';
 export {
   gateDefinition,
@@ -64,5 +66,10 @@ function decideCommand(command: JobCommand, state: JobState): NewJobEvent[] {
       return decideFailJob(command, state);
     case 'cancel_job':
       return decideCancelJob(command, state);
+    default:
+      throw new InvalidCommandError(
+        'unknown_command',
+        `unknown command ${(command as { type: unknown }).type}`,
+      );
   }
 }

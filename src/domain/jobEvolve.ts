@@ -1,27 +1,7 @@
 import type { JobEvent, Payload } from './events.ts';
+import { pendingGate, pendingStage } from './initialState.ts';
 import type { GateState, JobState, StageState } from './jobState.ts';
 import { gateName, type PipelineDefinition } from './pipeline.ts';
-
-export function initialState(): JobState {
-  return {
-    job_id: null,
-    status: 'none',
-    pipeline: null,
-    params: {},
-    stages: [],
-    gates: {},
-    current_stage: null,
-    paused_gate: null,
-    seq: -1,
-    event_count: 0,
-    created_at: null,
-    started_at: null,
-    updated_at: null,
-    finished_at: null,
-    reason: null,
-    failure_code: null,
-  };
-}
 
 /** Folds one event. Total: an event naming an unknown stage or gate changes only the job-level fields. */
 export function evolve(state: JobState, event: JobEvent): JobState {
@@ -195,33 +175,6 @@ function updateGate(state: JobState, name: string | null, change: (g: GateState)
   const gate = name === null ? undefined : state.gates[name];
   if (!gate || name === null) return state;
   return { ...state, gates: { ...state.gates, [name]: change(gate) } };
-}
-
-function pendingStage(name: string): StageState {
-  return {
-    name,
-    status: 'pending',
-    attempts: 0,
-    started_at: null,
-    finished_at: null,
-    duration_ms: null,
-    last_error: null,
-  };
-}
-
-function pendingGate(name: string, stage: string, onTimeout: GateState['on_timeout']): GateState {
-  return {
-    name,
-    stage,
-    status: 'pending',
-    paused_at: null,
-    deadline: null,
-    on_timeout: onTimeout,
-    decided_by: null,
-    decided_at: null,
-    comment: null,
-    by_timer: false,
-  };
 }
 
 function isTimeoutPolicy(value: string | null): value is GateState['on_timeout'] {

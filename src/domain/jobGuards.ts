@@ -16,7 +16,7 @@ export function assertNotTerminal(state: JobState): void {
 export function requireStage(state: JobState, stage: string): StageState {
   const found = stageState(state, stage);
   if (!found)
-    throw new InvalidCommandError('unknown_stage', `pipeline ${state.pipeline?.name} has no stage ${stage}`, {
+    throw new InvalidCommandError('unknown_stage', `pipeline ${pipelineName(state)} has no stage ${stage}`, {
       stage,
       stages: state.stages.map((s) => s.name),
     });
@@ -26,7 +26,7 @@ export function requireStage(state: JobState, stage: string): StageState {
 export function requireGate(state: JobState, gate: string): GateState {
   const found = state.gates[gate];
   if (!found)
-    throw new InvalidCommandError('unknown_gate', `pipeline ${state.pipeline?.name} has no gate ${gate}`, {
+    throw new InvalidCommandError('unknown_gate', `pipeline ${pipelineName(state)} has no gate ${gate}`, {
       gate,
       gates: Object.keys(state.gates),
     });
@@ -36,4 +36,8 @@ export function requireGate(state: JobState, gate: string): GateState {
 export function assertValidTime(ts: string): void {
   if (Number.isNaN(Date.parse(ts)))
     throw new InvalidCommandError('invalid_ts', `command time ${JSON.stringify(ts)} is not an ISO date`);
+}
+
+function pipelineName(state: JobState): string {
+  return state.pipeline?.name ?? '(none)';
 }

@@ -1,6 +1,6 @@
 import test from 'ava';
-import { decide } from '../../../src/domain/jobDecider.ts';
-import { initialState } from '../../../src/domain/jobEvolve.ts';
+import type { JobCommand } from '../../../src/domain/commands.ts';
+import { decide, initialState } from '../../../src/domain/jobDecider.ts';
 import {
   cmd,
   DEFAULT_OPTIONS,
@@ -254,3 +254,17 @@ for (const [status, past] of Object.entries(nonTerminal))
     `resume_job on a ${status} job is refused`,
     given(past).when(cmd.resumeJob()).thenThrows('not_failed', 409),
   );
+
+test(
+  'a command of an unknown type is invalid',
+  given(history.running())
+    .when({ type: 'explode', actor: 'alice', ts: '2026-11-24T10:00:01.000Z' } as unknown as JobCommand)
+    .thenThrows('unknown_command', 422),
+);
+
+test(
+  'a command whose time is not a date is invalid',
+  given(history.running())
+    .when({ ...cmd.startStage('script'), ts: 'yesterday' })
+    .thenThrows('invalid_ts', 422),
+);
