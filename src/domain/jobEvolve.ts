@@ -3,7 +3,10 @@ import { pendingGate, pendingStage } from './initialState.ts';
 import type { GateState, JobState, StageState } from './jobState.ts';
 import { gateName, type PipelineDefinition } from './pipeline.ts';
 
-/** Folds one event. Total: an event naming an unknown stage or gate changes only the job-level fields. */
+/**
+ * Folds one event. Total: an event naming an unknown stage or gate, or of a type this version does not know,
+ * changes only the job-level fields.
+ */
 export function evolve(state: JobState, event: JobEvent): JobState {
   return {
     ...applyEvent(state, event),
@@ -83,6 +86,8 @@ function applyEvent(state: JobState, event: JobEvent): JobState {
         reason,
       };
     }
+    default:
+      return state;
   }
 }
 

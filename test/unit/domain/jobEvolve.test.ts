@@ -55,6 +55,13 @@ test('evolve ignores the stage or gate part of an event that names neither', (t)
   t.is(after.event_count, 4);
 });
 
+test('evolve keeps the state of an event type it does not know', (t) => {
+  const before = fold(history.scriptRunning());
+  const after = fold([{ ...ev.jobStarted(), type: 'job_archived' as 'job_started' }], before);
+  t.deepEqual(after.stages, before.stages);
+  t.like(after, { job_id: 'j1', event_count: 4, pipeline: before.pipeline });
+});
+
 test('a job with no past events folds to the initial state', (t) => {
   t.deepEqual(fold([]), initialState());
 });
