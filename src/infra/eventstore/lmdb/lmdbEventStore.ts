@@ -1,0 +1,352 @@
+import { setImmediate as nextTurn } from 'node:timers/promises';
+import type {
+  AppendOptions,
+  AppendResult,
+  EventData,
+  EventStore,
+  ExpectedRevision,
+  ReadAllOptions,
+  ReadStreamOptions,
+  RecordedEvent,
+  StreamMetadata,
+  SubscribeToAllOptions,
+  SubscribeToStreamOptions,
+  Subscription,
+} from '../eventStore.ts';
+import { WrongExpectedRevisionError } from '../eventStore.ts';
+import { type AppendListener, AppendTail } from './appendTail.ts';
+import { type EncodedEvent, encodeEvent, storedEventJson } from './eventRecord.ts';
+import { type LmdbLayout, readHead, streamStateOf } from './lmdbLayout.ts';
+import { scanAll, scanStream, VisibilityView } from './lmdbScans.ts';
+import { LmdbSubscription, type SubscriptionCursor } from './lmdbSubscription.ts';
+import { formatHead, formatPosition, parsePosition } from './positions.ts';
+import {
+  assertExpectedRevision,
+  assertPrefixes,
+  assertStreamMetadata,
+  assertStreamName,
+  maxCountOption,
+  revisionOption,
+} from './storeArguments.ts';
+import { EventStoreClosedError, InvalidEventStoreArgumentError } from './storeErrors.ts';
+import {
+  actualRevision,
+  firstVisibleRevision,
+  matchesExpectedRevision,
+  metadataOf,
+  NEW_STREAM,
+  withMetadata,
+} from './streamState.ts';
+import { AllCursor, StreamCursor } from './subscriptionCursors.ts';
+
+export interface LmdbEventStoreSettings {
+  /** Time source for `created` and for `maxAge`. */
+  clock: () => Date;
+  /** Entries read per cursor scan by reads and subscriptions: the memory bound of one reader. */
+  batchSize: number;
+  /** How often waiting subscriptions look for commits made by other processes. */
+  pollIntervalMs: number;
+}
+
+/** Counters for tests, the bench and metrics. `appends / appendTransactions` is the group-commit factor. */
+export interface LmdbEventStoreStats {
+  /** `append()` calls that reached a write transaction (expected-revision conflicts included). */
+  appends: number;
+  /** Distinct LMDB write transactions those appends ran in. */
+  appendTransactions: number;
+  /** LMDB's id of the last committed write transaction of the environment (any process, any write). */
+  lastTxnId: number;
+}
+
+export interface WaitForAppendOptions {
+  /** Give up after this long and resolve with the current head. */
+  timeoutMs?: number;
+  signal?: AbortSignal;
+}
+
+type AppendOutcome =
+  | { kind: 'appended'; revision: number; position: number }
+  | { kind: 'conflict'; actual: number | 'no_stream' };
+
+/**
+ * The embedded event store: one LMDB environment, one global position sequence, group commit, durable
+ * acknowledgements. Open it with `openLmdbEventStore`; one instance per path per process.
+ */
+export class LmdbEventStore implements EventStore {
+  readonly #tail: AppendTail;
+  readonly #subscriptions = new Set<LmdbSubscription>();
+  #closing: Promise<void> | undefined;
+  #appends = 0;
+  #appendTransactions = 0;
+  #lastAppendTxnId = -1;
+
+  constructor(
+    private readonly layout: LmdbLayout,
+    private readonly settings: LmdbEventStoreSettings,
+  ) {
+    this.#tail = new AppendTail(() => {
+      layout.root.resetReadTxn(); // see other processes' commits
+      return readHead(layout);
+    }, settings.pollIntervalMs);
+  }
+
+  /**
+   * Resolves once the events are committed and synced to disk, so an acknowledged append survives `kill -9`
+   * and power loss. Appends made in the same event-loop turn, or while the previous commit is syncing,
+   * share one write transaction (group commit). On an expected-revision mismatch nothing is written.
+   */
+  async append(
+    stream: string,
+    events: readonly EventData[],
+    options: AppendOptions = {},
+  ): Promise<AppendResult> {
+    this.#assertOpen();
+    assertStreamName(stream);
+    const expected = options.expectedRevision ?? 'any';
+    assertExpectedRevision(expected);
+    if (!Array.isArray(events) || events.length === 0)
+      throw new InvalidEventStoreArgumentError('append needs at least one event');
+    const encoded = events.map(encodeEvent);
+    const streamJson = JSON.stringify(stream);
+    // A child transaction: if anything throws half-way, its writes are rolled back, not committed.
+    const outcome = await this.layout.root.childTransaction(() =>
+      this.#appendInTransaction(stream, streamJson, expected, encoded),
+    );
+    if (outcome.kind === 'conflict') throw new WrongExpectedRevisionError(stream, expected, outcome.actual);
+    this.#tail.appended(outcome.position);
+    return { nextRevision: outcome.revision, position: formatPosition(outcome.position) };
+  }
+
+  async *readStream(stream: string, options: ReadStreamOptions = {}): AsyncGenerator<RecordedEvent, void> {
+    assertStreamName(stream);
+    const direction = options.direction ?? 'forwards';
+    const forwards = direction === 'forwards';
+    const from = revisionOption(options.fromRevision, forwards ? 'start' : 'end');
+    let remaining = maxCountOption(options.maxCount);
+    this.#assertOpen();
+    const state = streamStateOf(this.layout, stream) ?? NEW_STREAM;
+    const first = firstVisibleRevision(state);
+    const last = state.lastRevision;
+    let next = forwards
+      ? Math.max(first, from === 'start' ? 0 : from === 'end' ? last + 1 : from)
+      : Math.min(last, from === 'start' ? 0 : from === 'end' ? last : from);
+    while (remaining > 0 && (forwards ? next <= last : next >= first)) {
+      this.#assertOpen();
+      const view = new VisibilityView(this.layout, this.#nowMs());
+      const limit = Math.min(this.settings.batchSize, remaining);
+      const batch = scanStream(
+        this.layout,
+        view,
+        stream,
+        next,
+        direction,
+        limit,
+        forwards ? last + 1 : first - 1,
+      );
+      if (batch.last === undefined) return;
+      next = forwards ? batch.last + 1 : batch.last - 1;
+      for (const event of batch.events) {
+        yield event;
+        if (--remaining === 0) return;
+      }
+    }
+  }
+
+  async *readAll(options: ReadAllOptions = {}): AsyncGenerator<RecordedEvent, void> {
+    const direction = options.direction ?? 'forwards';
+    const forwards = direction === 'forwards';
+    const from = options.fromPosition ?? (forwards ? 'start' : 'end');
+    const fromNumber = from === 'start' || from === 'end' ? undefined : parsePosition(from);
+    const prefixes = options.filter?.streamNamePrefix;
+    assertPrefixes(prefixes);
+    let remaining = maxCountOption(options.maxCount);
+    this.#assertOpen();
+    const head = readHead(this.layout);
+    if (head === undefined) return;
+    let next = forwards
+      ? (fromNumber ?? (from === 'start' ? 0 : head + 1))
+      : Math.min(head, fromNumber ?? (from === 'start' ? 0 : head));
+    while (remaining > 0 && (forwards ? next <= head : next >= 0)) {
+      this.#assertOpen();
+      const view = new VisibilityView(this.layout, this.#nowMs(), prefixes);
+      const limit = this.settings.batchSize;
+      const batch = scanAll(this.layout, view, next, direction, limit, forwards ? head + 1 : undefined);
+      if (batch.last === undefined) return;
+      next = forwards ? batch.last + 1 : batch.last - 1;
+      for (const event of batch.events) {
+        yield event;
+        if (--remaining === 0) return;
+      }
+      if (batch.events.length === 0) await nextTurn(); // filtered-out stretches must not starve I/O
+    }
+  }
+
+  subscribeToStream(stream: string, options: SubscribeToStreamOptions = {}): Subscription {
+    this.#assertOpen();
+    assertStreamName(stream);
+    const from = revisionOption(options.fromRevision, 'start');
+    const next =
+      from === 'start'
+        ? 0
+        : from === 'end'
+          ? (streamStateOf(this.layout, stream) ?? NEW_STREAM).lastRevision + 1
+          : from + 1;
+    return this.#subscribe(new StreamCursor(this.layout, () => this.#nowMs(), stream, next));
+  }
+
+  subscribeToAll(options: SubscribeToAllOptions = {}): Subscription {
+    this.#assertOpen();
+    const prefixes = options.filter?.streamNamePrefix;
+    assertPrefixes(prefixes);
+    const from = options.fromPosition ?? 'start';
+    const next =
+      from === 'start' ? 0 : from === 'end' ? (readHead(this.layout) ?? -1) + 1 : parsePosition(from) + 1;
+    return this.#subscribe(new AllCursor(this.layout, () => this.#nowMs(), next, prefixes));
+  }
+
+  async getStreamMetadata(stream: string): Promise<StreamMetadata> {
+    this.#assertOpen();
+    assertStreamName(stream);
+    return metadataOf(streamStateOf(this.layout, stream) ?? NEW_STREAM);
+  }
+
+  /** Replaces the stream's retention metadata as a whole; the stream need not exist yet. */
+  async setStreamMetadata(stream: string, metadata: StreamMetadata): Promise<void> {
+    this.#assertOpen();
+    assertStreamName(stream);
+    assertStreamMetadata(metadata);
+    await this.layout.root.childTransaction(() => {
+      const state = streamStateOf(this.layout, stream) ?? NEW_STREAM;
+      this.layout.streams.put(stream, withMetadata(state, metadata));
+    });
+  }
+
+  /**
+   * Soft delete, as EventStoreDB's: every event written so far is hidden from all reads and subscriptions;
+   * metadata is kept; an append (`no_stream`, `any`, or the last revision) recreates the stream and its
+   * revisions continue where they stopped. Deleting a missing or already deleted stream does nothing.
+   */
+  async deleteStream(stream: string): Promise<void> {
+    this.#assertOpen();
+    assertStreamName(stream);
+    await this.layout.root.childTransaction(() => {
+      const state = streamStateOf(this.layout, stream);
+      if (state === undefined || state.lastRevision < 0) return;
+      this.layout.streams.put(stream, { ...state, truncateBefore: state.lastRevision + 1 });
+    });
+  }
+
+  async headPosition(): Promise<string | null> {
+    this.#assertOpen();
+    return formatHead(readHead(this.layout));
+  }
+
+  /**
+   * Calls `listener` with the new head position after events are appended: at once for this process's
+   * commits (several commits of one turn make one call), within `pollIntervalMs` for other processes'.
+   * Polling runs while a listener is registered and keeps the process alive: call the returned function
+   * to stop. A listener must not throw (a throw is reported as a process warning).
+   */
+  onAppended(listener: AppendListener): () => void {
+    this.#assertOpen();
+    return this.#tail.onAppended(listener);
+  }
+
+  /**
+   * Resolves with the head position as soon as it is past `afterPosition` (`null`: any event), at once if it
+   * already is; or with the current head when `timeoutMs` passes, `signal` aborts or the store closes.
+   * Never rejects for those; the caller compares. Suited to long polls.
+   */
+  async waitForAppend(
+    afterPosition: string | null,
+    options: WaitForAppendOptions = {},
+  ): Promise<string | null> {
+    this.#assertOpen();
+    const after = afterPosition === null ? -1 : parsePosition(afterPosition);
+    const stop = new AbortController();
+    const abort = (): void => stop.abort();
+    const timer = options.timeoutMs === undefined ? undefined : setTimeout(abort, options.timeoutMs);
+    options.signal?.addEventListener('abort', abort, { once: true });
+    if (options.signal?.aborted) abort();
+    let head: number | undefined;
+    try {
+      while (this.#closing === undefined) {
+        const generation = this.#tail.generation;
+        head = readHead(this.layout);
+        if ((head !== undefined && head > after) || stop.signal.aborted) break;
+        await this.#tail.wait(generation, stop.signal);
+      }
+      return formatHead(head);
+    } finally {
+      clearTimeout(timer);
+      options.signal?.removeEventListener('abort', abort);
+    }
+  }
+
+  stats(): LmdbEventStoreStats {
+    this.#assertOpen();
+    const { lastTxnId } = this.layout.root.getStats() as { lastTxnId: number };
+    return { appends: this.#appends, appendTransactions: this.#appendTransactions, lastTxnId };
+  }
+
+  /**
+   * Ends every open subscription (their pending `next()` resolves `done`), stops polling, waits for the
+   * appends already accepted to commit, then closes LMDB. Later calls on the store throw
+   * `EventStoreClosedError`; calling `close()` again returns the same promise.
+   */
+  close(): Promise<void> {
+    this.#closing ??= (async () => {
+      await Promise.all([...this.#subscriptions].map((s) => s.close()));
+      this.#tail.close();
+      await this.layout.root.close();
+    })();
+    return this.#closing;
+  }
+
+  #appendInTransaction(
+    stream: string,
+    streamJson: string,
+    expected: ExpectedRevision,
+    events: readonly EncodedEvent[],
+  ): AppendOutcome {
+    this.#countTransaction();
+    const state = streamStateOf(this.layout, stream) ?? NEW_STREAM;
+    if (!matchesExpectedRevision(state, expected)) return { kind: 'conflict', actual: actualRevision(state) };
+    const created = this.settings.clock().toISOString();
+    let position = (readHead(this.layout) ?? -1) + 1;
+    let revision = state.lastRevision;
+    for (const event of events) {
+      revision++;
+      this.layout.events.put(position, storedEventJson(streamJson, revision, created, event));
+      this.layout.streamIndex.put([stream, revision], position);
+      position++;
+    }
+    this.layout.streams.put(stream, { ...state, lastRevision: revision });
+    return { kind: 'appended', revision, position: position - 1 };
+  }
+
+  #countTransaction(): void {
+    const txnId = this.layout.root.getWriteTxnId();
+    this.#appends++;
+    if (txnId !== this.#lastAppendTxnId) {
+      this.#lastAppendTxnId = txnId;
+      this.#appendTransactions++;
+    }
+  }
+
+  #subscribe(cursor: SubscriptionCursor): Subscription {
+    const subscription = new LmdbSubscription(cursor, this.#tail, this.settings.batchSize, (s) =>
+      this.#subscriptions.delete(s),
+    );
+    this.#subscriptions.add(subscription);
+    return subscription;
+  }
+
+  #nowMs(): number {
+    return this.settings.clock().getTime();
+  }
+
+  #assertOpen(): void {
+    if (this.#closing !== undefined) throw new EventStoreClosedError();
+  }
+}
