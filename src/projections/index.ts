@@ -1,0 +1,45 @@
+export type { Projections, ProjectionsOptions } from './createProjections.ts';
+export { createProjections } from './createProjections.ts';
+export type { ExpectedJobFiles, FoldResult, GateFile, StateFile } from './jobFold.ts';
+export {
+  canonicalJson,
+  expectedJobFiles,
+  fileJson,
+  foldEvents,
+  foldJob,
+  jsonlLine,
+  toGateFile,
+  toStateFile,
+} from './jobFold.ts';
+export type { JobSummary } from './jobSummary.ts';
+export { toJobSummary } from './jobSummary.ts';
+export type { JsonlProjectionOptions } from './jsonlProjection.ts';
+export { JsonlProjection } from './jsonlProjection.ts';
+export type { JsonlTail } from './jsonlTail.ts';
+export { repairJsonlTail } from './jsonlTail.ts';
+export { comparePositions, minCheckpoint } from './positions.ts';
+export type { Projection } from './projection.ts';
+export type {
+  ProjectionRunnerEvents,
+  ProjectionRunnerOptions,
+  ProjectionStatus,
+} from './projectionRunner.ts';
+export { ProjectionRunner } from './projectionRunner.ts';
+export type {
+  GlobalEventsFilter,
+  GlobalEventsPage,
+  JobEventsPage,
+  JobEventsQuery,
+  JobListPage,
+  ListJobsQuery,
+} from './readModel.ts';
+export { InvalidQueryError, isInvalidQueryError, ReadModel } from './readModel.ts';
+export type { ReadModelProjectionOptions } from './readModelProjection.ts';
+export { CheckpointConflictError, ReadModelProjection } from './readModelProjection.ts';
+export type { GenerationTables } from './readModelStore.ts';
+export { READ_MODEL_CHECKPOINT, ReadModelStore } from './readModelStore.ts';
+export type { RunPaths } from './runPaths.ts';
+export { isUnsafePathNameError, runPaths, UnsafePathNameError } from './runPaths.ts';
+export type { StateProjectionOptions } from './stateProjection.ts';
+export { StateProjection } from './stateProjection.ts';
+export { readJobEvents } from './storeGaps.ts';

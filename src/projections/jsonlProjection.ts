@@ -1,0 +1,116 @@
+import { open } from 'node:fs/promises';
+import type { Logger } from 'pino';
+import type { JobEvent } from '../domain/events.ts';
+import type { EventStore } from '../infra/eventstore/eventStore.ts';
+import type { CheckpointStore } from './checkpointStore.ts';
+import { ensureDir, fsyncDir } from './durableFs.ts';
+import { groupByJob } from './groupByJob.ts';
+import { jsonlLine } from './jobFold.ts';
+import { repairJsonlTail } from './jsonlTail.ts';
+import { LruMap } from './lruMap.ts';
+import { mapLimit } from './mapLimit.ts';
+import { maxPosition } from './positions.ts';
+import type { Projection } from './projection.ts';
+import { runPaths } from './runPaths.ts';
+import { withGapsFilled } from './storeGaps.ts';
+
+export interface JsonlProjectionOptions {
+  runsDir: string;
+  /** Where the checkpoint lives (the read model env's `checkpoints` db). */
+  checkpoints: CheckpointStore;
+  /** Read back when a job's file lacks events before the batch's (see `withGapsFilled`). */
+  store: EventStore;
+  logger?: Logger;
+  /** Checkpoint key; default `jsonl`. A rebuild into another runs dir uses its own. */
+  name?: string;
+  /** Jobs whose last seq is kept in memory; others re-read their file's tail. Default 10 000. */
+  cacheSize?: number;
+  /** Files written at once. Default 16. */
+  concurrency?: number;
+}
+
+/**
+ * `runs/<id>/events.jsonl`: one canonical JSON object per line, append-only. It appends seq `last + 1` only,
+ * `last` being the last line's seq (read from the file's tail the first time a job is touched, after
+ * cutting a torn tail away), so a replay never duplicates a line. The files touched are fsynced before
+ * the checkpoint moves.
+ */
+export class JsonlProjection implements Projection {
+  readonly name: string;
+  readonly #options: JsonlProjectionOptions;
+  readonly #lastSeq: LruMap<string, number>;
+  #checkpoint: string | null | undefined;
+
+  constructor(options: JsonlProjectionOptions) {
+    this.#options = options;
+    this.name = options.name ?? 'jsonl';
+    this.#lastSeq = new LruMap(options.cacheSize ?? 10_000);
+  }
+
+  async checkpoint(): Promise<string | null> {
+    this.#checkpoint ??= this.#options.checkpoints.get(this.name);
+    return this.#checkpoint;
+  }
+
+  async apply(batch: readonly JobEvent[]): Promise<void> {
+    const checkpoint = await this.checkpoint();
+    const byJob = groupByJob(batch, checkpoint, {
+      safeIdsOnly: true,
+      logger: this.#options.logger,
+      projection: this.name,
+    });
+    await mapLimit([...byJob], this.#options.concurrency ?? 16, ([jobId, events]) =>
+      this.#appendJob(jobId, events),
+    );
+    const last = batch.at(-1);
+    if (!last) return;
+    const next = maxPosition(checkpoint, last.position);
+    if (next !== checkpoint) {
+      await this.#options.checkpoints.set(this.name, next as string);
+      this.#checkpoint = next;
+    }
+  }
+
+  async close(): Promise<void> {
+    this.#lastSeq.clear();
+  }
+
+  async #appendJob(jobId: string, events: readonly JobEvent[]): Promise<void> {
+    const paths = runPaths(this.#options.runsDir, jobId);
+    try {
+      let last = this.#lastSeq.get(jobId);
+      let created = false;
+      if (last === undefined) {
+        const tail = await repairJsonlTail(paths.events);
+        if (tail.truncatedBytes > 0)
+          this.#options.logger?.warn(
+            { job_id: jobId, bytes: tail.truncatedBytes, last_seq: tail.lastSeq },
+            'events.jsonl: torn last line cut off',
+          );
+        last = tail.lastSeq;
+        if (!tail.exists) {
+          await ensureDir(paths.dir);
+          created = true;
+        }
+      }
+      const toWrite = await withGapsFilled(this.#options.store, jobId, last, events, this.#options.logger);
+      if (toWrite.length === 0) {
+        this.#lastSeq.set(jobId, last);
+        return;
+      }
+      const handle = await open(paths.events, 'a');
+      try {
+        await handle.writeFile(toWrite.map(jsonlLine).join(''));
+        await handle.sync();
+      } finally {
+        await handle.close();
+      }
+      if (created) await fsyncDir(paths.dir);
+      this.#lastSeq.set(jobId, (toWrite.at(-1) as JobEvent).seq);
+    } catch (e) {
+      // The file's end is unknown after a failed write: re-read (and repair) its tail next time.
+      this.#lastSeq.delete(jobId);
+      throw e;
+    }
+  }
+}

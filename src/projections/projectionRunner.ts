@@ -1,0 +1,323 @@
+import { EventEmitter } from 'node:events';
+import type { Logger } from 'pino';
+import type { JobEvent } from '../domain/events.ts';
+import type { EventStore, Subscription, SubscriptionItem } from '../infra/eventstore/eventStore.ts';
+import { JOB_STREAM_PREFIX } from '../infra/eventstore/eventStore.ts';
+import { toJobEvent } from '../infra/eventstore/jobEvents.ts';
+import { comparePositions, maxPosition, minCheckpoint } from './positions.ts';
+import type { Projection } from './projection.ts';
+
+export interface ProjectionRunnerOptions {
+  store: EventStore;
+  /** Fed in this order, each batch to each. */
+  projections: readonly Projection[];
+  logger?: Logger;
+  /** Largest batch; a batch is also flushed whenever the subscription has nothing ready. Default 500. */
+  batchSize?: number;
+  /** Backoff after a failed `apply`: doubles from `minMs` up to `maxMs`. Default 100 ms .. 30 s. */
+  retry?: { minMs?: number; maxMs?: number };
+}
+
+export interface ProjectionStatus {
+  name: string;
+  /** Position of the last event applied, null before any. */
+  checkpoint: string | null;
+  /** Message of the last failed `apply`, cleared by the next success. */
+  last_error: string | null;
+  /** ISO time of the last successful `apply` (or of the last failure, while failing). */
+  updated_at: string | null;
+  /** Consecutive failures of the batch in flight. */
+  failures: number;
+}
+
+export interface ProjectionRunnerEvents {
+  /** After every projection applied a batch: the position of its last event, and the jobs it touched. */
+  applied: [lastPosition: string, jobIds: readonly string[]];
+  /** The subscription reached the end of the log once (and everything read so far is applied). */
+  caught_up: [position: string | null];
+  /** A projection failed a batch; the batch is retried after `retryInMs`. */
+  projection_error: [name: string, error: unknown, retryInMs: number];
+}
+
+/** `stop()` or `close()` interrupted a wait. */
+class Stopped extends Error {}
+
+const NOTHING_READY = Symbol('nothing ready');
+
+/**
+ * Follows `$all` (job streams only) from the lowest checkpoint of its projections and feeds them batches
+ * in position order. A projection that fails is retried with backoff on the same batch, for as long as it
+ * takes: an event is never skipped, and later projections wait (order is kept).
+ */
+export class ProjectionRunner extends EventEmitter<ProjectionRunnerEvents> {
+  readonly #store: EventStore;
+  readonly #projections: readonly Projection[];
+  readonly #logger: Logger | undefined;
+  readonly #batchSize: number;
+  readonly #retryMinMs: number;
+  readonly #retryMaxMs: number;
+  readonly #status = new Map<string, ProjectionStatus>();
+  #loop: Promise<void> | null = null;
+  #stopping = false;
+  #wakeStop: (() => void) | null = null;
+  #stopSignal: Promise<typeof NOTHING_READY> = new Promise(() => {});
+  /** Everything at or below it is applied by every projection (filtered-out positions included). */
+  #applied: string | null = null;
+  #caughtUp = false;
+  #waiters = new Set<{ position: string; resolve: (reached: boolean) => void }>();
+
+  constructor(options: ProjectionRunnerOptions) {
+    super();
+    this.#store = options.store;
+    this.#projections = options.projections;
+    this.#logger = options.logger;
+    this.#batchSize = options.batchSize ?? 500;
+    this.#retryMinMs = options.retry?.minMs ?? 100;
+    this.#retryMaxMs = options.retry?.maxMs ?? 30_000;
+    for (const p of this.#projections)
+      this.#status.set(p.name, {
+        name: p.name,
+        checkpoint: null,
+        last_error: null,
+        updated_at: null,
+        failures: 0,
+      });
+  }
+
+  /** True once the subscription has reached the end of the log and everything read is applied. */
+  get caughtUp(): boolean {
+    return this.#caughtUp;
+  }
+
+  /** Everything at or below this position is applied by every projection. */
+  get appliedPosition(): string | null {
+    return this.#applied;
+  }
+
+  get running(): boolean {
+    return this.#loop !== null;
+  }
+
+  /**
+   * Starts following the log in the background (the checkpoints are read there, with retries): the
+   * promise resolves at once and never rejects, so it may be left unawaited.
+   */
+  async start(): Promise<void> {
+    if (this.#loop) return;
+    this.#stopping = false;
+    this.#caughtUp = false;
+    this.#stopSignal = new Promise((resolve) => {
+      this.#wakeStop = () => resolve(NOTHING_READY);
+    });
+    this.#loop = this.#run().finally(() => {
+      this.#loop = null;
+    });
+  }
+
+  /** Stops after the batch in flight is applied (a retrying batch is abandoned: nothing of it is lost). */
+  async stop(): Promise<void> {
+    const loop = this.#loop;
+    if (!loop) return;
+    this.#stopping = true;
+    this.#wakeStop?.();
+    await loop;
+  }
+
+  /** Stops, then closes every projection. */
+  async close(): Promise<void> {
+    await this.stop();
+    for (const waiter of this.#waiters) waiter.resolve(false);
+    this.#waiters.clear();
+    for (const p of this.#projections) await p.close();
+  }
+
+  /**
+   * Resolves `true` once every projection has applied the event at `position` (e.g. the position an
+   * append returned: read-your-writes), `false` after `timeoutMs`.
+   */
+  waitForPosition(position: string, timeoutMs: number): Promise<boolean> {
+    if (this.#reached(position)) return Promise.resolve(true);
+    return new Promise((resolve) => {
+      const waiter = {
+        position,
+        resolve: (reached: boolean) => {
+          clearTimeout(timer);
+          this.#waiters.delete(waiter);
+          resolve(reached);
+        },
+      };
+      const timer = setTimeout(() => waiter.resolve(false), timeoutMs);
+      this.#waiters.add(waiter);
+    });
+  }
+
+  /** Calls `listener` after each applied batch; returns the unsubscribe function. */
+  onApplied(listener: (lastPosition: string, jobIds: readonly string[]) => void): () => void {
+    this.on('applied', listener);
+    return () => {
+      this.off('applied', listener);
+    };
+  }
+
+  /**
+   * What every projection has applied: the runner's applied position once it runs (it includes the end
+   * of the log once caught up), else the lowest stored checkpoint.
+   */
+  async checkpoint(): Promise<string | null> {
+    if (this.#applied !== null) return this.#applied;
+    const checkpoints: (string | null)[] = [];
+    for (const p of this.#projections) checkpoints.push(await p.checkpoint());
+    return minCheckpoint(checkpoints);
+  }
+
+  status(): ProjectionStatus[] {
+    return this.#projections.map((p) => ({ ...(this.#status.get(p.name) as ProjectionStatus) }));
+  }
+
+  /** Follows the log until stopped; a failing subscription is reopened (from what is applied) after a pause. */
+  async #run(): Promise<void> {
+    if (!(await this.#readCheckpoints())) return;
+    for (let delay = this.#retryMinMs; !this.#stopping; delay = Math.min(delay * 2, this.#retryMaxMs)) {
+      const subscription = this.#store.subscribeToAll({
+        fromPosition: this.#applied ?? 'start',
+        filter: { streamNamePrefix: [JOB_STREAM_PREFIX] },
+      });
+      try {
+        await this.#follow(subscription, () => {
+          delay = this.#retryMinMs;
+        });
+      } catch (e) {
+        if (e instanceof Stopped) break;
+        this.#logger?.error({ err: e, retry_in_ms: delay }, 'projections: subscription failed, reopening');
+        await Promise.race([sleep(delay), this.#stopSignal]);
+      } finally {
+        await subscription.close().catch(() => {});
+      }
+    }
+    this.#logger?.info({ applied: this.#applied }, 'projections: stopped');
+  }
+
+  /** Starts from the lowest checkpoint; false when stopped before they could be read. */
+  async #readCheckpoints(): Promise<boolean> {
+    for (let delay = this.#retryMinMs; !this.#stopping; delay = Math.min(delay * 2, this.#retryMaxMs)) {
+      try {
+        const checkpoints: (string | null)[] = [];
+        for (const p of this.#projections) {
+          const checkpoint = await p.checkpoint();
+          checkpoints.push(checkpoint);
+          (this.#status.get(p.name) as ProjectionStatus).checkpoint = checkpoint;
+        }
+        this.#applied = minCheckpoint(checkpoints);
+        this.#logger?.info(
+          { from: this.#applied ?? 'start', projections: this.#projections.map((p) => p.name) },
+          'projections: starting',
+        );
+        return true;
+      } catch (e) {
+        this.#logger?.error({ err: e, retry_in_ms: delay }, 'projections: cannot read the checkpoints');
+        await Promise.race([sleep(delay), this.#stopSignal]);
+      }
+    }
+    return false;
+  }
+
+  async #follow(subscription: Subscription, onProgress: () => void): Promise<void> {
+    const iterator = subscription[Symbol.asyncIterator]();
+    let pending: Promise<IteratorResult<SubscriptionItem>> | null = null;
+    let batch: JobEvent[] = [];
+    const flush = async () => {
+      await this.#flush(batch);
+      batch = [];
+      onProgress();
+    };
+    while (!this.#stopping) {
+      pending ??= iterator.next();
+      // With events in hand, flush as soon as nothing more is ready; with none, wait for the log.
+      const result = await Promise.race([
+        pending,
+        batch.length > 0 ? nextTurn() : this.#stopSignal,
+        this.#stopSignal,
+      ]);
+      if (result === NOTHING_READY) {
+        if (batch.length > 0) await flush();
+        continue;
+      }
+      pending = null;
+      if (result.done) break;
+      const item = result.value;
+      if (item.kind === 'caught_up') {
+        await flush();
+        this.#markCaughtUp(item.position);
+        continue;
+      }
+      batch.push(toJobEvent(item.event));
+      if (batch.length >= this.#batchSize) await flush();
+    }
+    // Stopping: the events already read are applied, so `stop()` leaves nothing half-done.
+    await flush();
+  }
+
+  async #flush(batch: readonly JobEvent[]): Promise<void> {
+    const last = batch.at(-1);
+    if (!last) return;
+    for (const projection of this.#projections) await this.#applyWithRetry(projection, batch);
+    this.#applied = maxPosition(this.#applied, last.position);
+    this.emit('applied', last.position, [...new Set(batch.map((e) => e.job_id))]);
+    this.#wakeWaiters();
+  }
+
+  async #applyWithRetry(projection: Projection, batch: readonly JobEvent[]): Promise<void> {
+    const status = this.#status.get(projection.name) as ProjectionStatus;
+    const last = (batch.at(-1) as JobEvent).position;
+    for (let delay = this.#retryMinMs; ; delay = Math.min(delay * 2, this.#retryMaxMs)) {
+      try {
+        await projection.apply(batch);
+        status.checkpoint = maxPosition(status.checkpoint, last);
+        status.last_error = null;
+        status.failures = 0;
+        status.updated_at = new Date().toISOString();
+        return;
+      } catch (error) {
+        status.last_error = error instanceof Error ? error.message : String(error);
+        status.failures++;
+        status.updated_at = new Date().toISOString();
+        this.#logger?.error(
+          { err: error, projection: projection.name, from: batch[0]?.position, to: last, retry_in_ms: delay },
+          'projections: batch failed, retrying',
+        );
+        this.emit('projection_error', projection.name, error, delay);
+        if (this.#stopping) throw new Stopped();
+        const woken = await Promise.race([sleep(delay), this.#stopSignal]);
+        if (woken === NOTHING_READY) throw new Stopped();
+      }
+    }
+  }
+
+  #markCaughtUp(position: string | null): void {
+    // Positions up to the end of the log hold no (further) job event: they count as applied.
+    if (position !== null) this.#applied = maxPosition(this.#applied, position);
+    const first = !this.#caughtUp;
+    this.#caughtUp = true;
+    this.#wakeWaiters();
+    if (first) {
+      this.#logger?.info({ position }, 'projections: caught up');
+      this.emit('caught_up', position);
+    }
+  }
+
+  #reached(position: string): boolean {
+    return this.#applied !== null && comparePositions(position, this.#applied) <= 0;
+  }
+
+  #wakeWaiters(): void {
+    for (const waiter of this.#waiters) if (this.#reached(waiter.position)) waiter.resolve(true);
+  }
+}
+
+function nextTurn(): Promise<typeof NOTHING_READY> {
+  return new Promise((resolve) => setImmediate(() => resolve(NOTHING_READY)));
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}

@@ -1,0 +1,309 @@
+import type { Transaction } from 'lmdb';
+import { OperatorError } from '../domain/errors.ts';
+import type { JobStatus } from '../domain/events.ts';
+import type { JobState } from '../domain/jobState.ts';
+import type { JobSummary } from './jobSummary.ts';
+import { padPosition, unpadPosition } from './positions.ts';
+import type { GenerationTables } from './readModelStore.ts';
+import { READ_MODEL_CHECKPOINT, ReadModelStore } from './readModelStore.ts';
+import { isValidTs, normalizeTs } from './timestamps.ts';
+
+export interface JobEventsQuery {
+  /** Exclusive seq cursor: events with `seq > after`. Wins over `since` when both are given. */
+  after?: number;
+  /** Inclusive ISO time: events from the first one with `ts >= since`. */
+  since?: string;
+  limit: number;
+}
+
+export interface JobEventsPage {
+  /** Canonical JSON of each event, chronological (by seq): ready to send without re-serialising. */
+  events: string[];
+  /**
+   * The `after` for the next call: the last seq returned; with nothing returned, the `after` given, else
+   * the job's head (null when the job has no event yet).
+   */
+  next_after: number | null;
+  /** seq of the job's last event, -1 when none. */
+  head: number;
+}
+
+export interface GlobalEventsFilter {
+  jobId?: string;
+  types?: readonly string[];
+}
+
+export interface GlobalEventsPage {
+  events: string[];
+  /**
+   * The `after` for the next call: the position of the last event examined (filtered-out ones count, so
+   * a rare type does not make every poll rescan), or the `after` given when there was nothing new.
+   */
+  next_after: string | null;
+}
+
+export interface ListJobsQuery {
+  /** One of the job statuses; any other value matches no job. */
+  status?: JobStatus | (string & {});
+  limit: number;
+  /** `next_cursor` of the previous page. */
+  cursor?: string;
+}
+
+export interface JobListPage {
+  /** Newest (by `created_at`) first. */
+  jobs: JobSummary[];
+  /** Pass as `cursor` for the next page; null on the last page. */
+  next_cursor: string | null;
+}
+
+/** An unreadable cursor or bound in a read model query (HTTP 400). */
+export class InvalidQueryError extends OperatorError {
+  constructor(code: string, message: string, details?: unknown) {
+    super(code, message, 400, details);
+  }
+}
+
+export const isInvalidQueryError = (e: unknown): e is InvalidQueryError => e instanceof InvalidQueryError;
+
+const MAX_KEY = '\uffff';
+/** Entries a filtered global scan examines per call, whatever it finds. */
+const SCAN_BUDGET = 10_000;
+
+/**
+ * Queries over the read model. Reads are synchronous (LMDB reads are memory-mapped lookups, a few µs);
+ * each query runs in one read transaction, so it sees one consistent snapshot of one generation (the
+ * generation key is re-read per query, so a rebuild's swap is seen at once). Safe to use from another
+ * process than the runner's.
+ */
+export class ReadModel {
+  constructor(readonly store: ReadModelStore) {}
+
+  /** Opens the read model under `<dataDir>/readmodel` for queries only (e.g. from the CLI). */
+  static open(dataDir: string): ReadModel {
+    return new ReadModel(ReadModelStore.open(dataDir));
+  }
+
+  generation(): number {
+    return this.store.generation();
+  }
+
+  /** The position of the last event the read model reflects, null before any. */
+  checkpoint(): string | null {
+    return this.#read((t, transaction) => t.checkpoints.get(READ_MODEL_CHECKPOINT, { transaction }) ?? null);
+  }
+
+  getJob(jobId: string): JobSummary | undefined {
+    return this.#read((t, transaction) => t.jobs.get(jobId, { transaction }));
+  }
+
+  /** The whole folded state (stages, gates), as `state.json` holds it minus the file-only fields. */
+  getJobState(jobId: string): JobState | undefined {
+    return this.#read((t, transaction) => t.states.get(jobId, { transaction }));
+  }
+
+  /** seq of the job's last event, -1 when none. */
+  head(jobId: string): number {
+    return this.#read((t, transaction) => headOf(t, transaction, jobId));
+  }
+
+  listJobs(query: ListJobsQuery): JobListPage {
+    const limit = pageSize(query.limit);
+    const after = query.cursor === undefined ? null : decodeCursor(query.cursor);
+    return this.#read((t, transaction) => {
+      const keys: [string, string][] = [];
+      if (query.status === undefined) {
+        const range = t.jobsByCreated.getRange({
+          start: after ?? [MAX_KEY],
+          exclusiveStart: after !== null,
+          reverse: true,
+          limit: limit + 1,
+          transaction,
+        });
+        for (const { key } of range) keys.push(key);
+      } else {
+        const status = query.status;
+        const range = t.jobsByStatus.getRange({
+          start: after ? [status, ...after] : [status, MAX_KEY],
+          end: [status],
+          exclusiveStart: after !== null,
+          reverse: true,
+          limit: limit + 1,
+          transaction,
+        });
+        for (const { key } of range) keys.push([key[1], key[2]]);
+      }
+      const page = keys.slice(0, limit);
+      const jobs = page.flatMap(([, jobId]) => t.jobs.get(jobId, { transaction }) ?? []);
+      const lastKey = page.at(-1);
+      return { jobs, next_cursor: keys.length > limit && lastKey ? encodeCursor(lastKey) : null };
+    });
+  }
+
+  /**
+   * A job's events, chronological: after the `after` seq, or from the first with `ts >= since`, or
+   * (neither) the latest `limit`. `since` assumes a job's `ts` never go backwards (the decider stamps
+   * them in order); it starts at the earliest event at or after `since` and then follows seq.
+   */
+  jobEvents(jobId: string, query: JobEventsQuery): JobEventsPage {
+    const limit = pageSize(query.limit);
+    if (query.after !== undefined && (!Number.isInteger(query.after) || query.after < -1))
+      throw new InvalidQueryError('invalid_after', 'after must be an integer seq >= -1', {
+        after: query.after,
+      });
+    if (query.after === undefined && query.since !== undefined && !isValidTs(query.since))
+      throw new InvalidQueryError('invalid_since', 'since must be an ISO date-time', { since: query.since });
+    return this.#read((t, transaction) => {
+      const head = headOf(t, transaction, jobId);
+      let events: string[];
+      if (query.after !== undefined) {
+        events = eventsFrom(t, transaction, jobId, query.after + 1, limit);
+      } else if (query.since !== undefined) {
+        const first = firstSeqSince(t, transaction, jobId, normalizeTs(query.since));
+        events = first === null ? [] : eventsFrom(t, transaction, jobId, first, limit);
+      } else {
+        events = [
+          ...t.events
+            .getRange({
+              start: [jobId, Number.MAX_SAFE_INTEGER],
+              end: [jobId, -1],
+              reverse: true,
+              limit,
+              transaction,
+            })
+            .map(({ value }) => value),
+        ].reverse();
+      }
+      const lastSeq = events.length > 0 ? seqOf(events.at(-1) as string) : null;
+      const next_after = lastSeq ?? query.after ?? (head >= 0 ? head : null);
+      return { events, next_after, head };
+    });
+  }
+
+  /** Events of every job (or of `filter.jobId`) after a global position, in position order. */
+  eventsAfterPosition(
+    after: string | null,
+    limit: number,
+    filter: GlobalEventsFilter = {},
+  ): GlobalEventsPage {
+    const size = pageSize(limit);
+    if (after !== null && !/^\d+$/.test(after))
+      throw new InvalidQueryError('invalid_after', 'after must be a decimal position', { after });
+    const types = filter.types && filter.types.length > 0 ? new Set(filter.types) : null;
+    return this.#read((t, transaction) => {
+      const events: string[] = [];
+      let lastExamined: string | null = null;
+      let examined = 0;
+      const take = (position: string, jobId: string, seq: number, type: string): boolean => {
+        lastExamined = position;
+        examined++;
+        if (!types || types.has(type)) {
+          const json = t.events.get([jobId, seq], { transaction });
+          if (json !== undefined) events.push(json);
+        }
+        return events.length < size && examined < Math.max(SCAN_BUDGET, size);
+      };
+      if (filter.jobId !== undefined) {
+        const jobId = filter.jobId;
+        const range = t.jobPositions.getRange({
+          start: [jobId, after === null ? '' : padPosition(after)],
+          end: [jobId, MAX_KEY],
+          exclusiveStart: after !== null,
+          transaction,
+        });
+        for (const { key, value } of range) if (!take(key[1], jobId, value[0], value[1])) break;
+      } else {
+        const range = t.positions.getRange({
+          start: after === null ? '' : padPosition(after),
+          exclusiveStart: after !== null,
+          transaction,
+        });
+        for (const { key, value } of range) if (!take(key, value[0], value[1], value[2])) break;
+      }
+      const examinedPosition = lastExamined as string | null;
+      return { events, next_after: examinedPosition === null ? after : unpadPosition(examinedPosition) };
+    });
+  }
+
+  async close(): Promise<void> {
+    await this.store.close();
+  }
+
+  #read<T>(query: (tables: GenerationTables, transaction: Transaction) => T): T {
+    const transaction = this.store.env.useReadTransaction();
+    try {
+      const generation = this.store.meta.get(ReadModelStore.GENERATION_KEY, { transaction }) ?? 1;
+      return query(this.store.tables(generation), transaction);
+    } finally {
+      transaction.done();
+    }
+  }
+}
+
+function headOf(t: GenerationTables, transaction: Transaction, jobId: string): number {
+  for (const { key } of t.events.getRange({
+    start: [jobId, Number.MAX_SAFE_INTEGER],
+    end: [jobId, -1],
+    reverse: true,
+    limit: 1,
+    transaction,
+  }))
+    return key[1];
+  return -1;
+}
+
+function eventsFrom(
+  t: GenerationTables,
+  transaction: Transaction,
+  jobId: string,
+  fromSeq: number,
+  limit: number,
+): string[] {
+  return [
+    ...t.events
+      .getRange({ start: [jobId, fromSeq], end: [jobId, Number.MAX_SAFE_INTEGER], limit, transaction })
+      .map(({ value }) => value),
+  ];
+}
+
+function firstSeqSince(
+  t: GenerationTables,
+  transaction: Transaction,
+  jobId: string,
+  since: string,
+): number | null {
+  for (const { value } of t.eventsByTs.getRange({
+    start: [jobId, since],
+    end: [jobId, MAX_KEY],
+    limit: 1,
+    transaction,
+  }))
+    return value;
+  return null;
+}
+
+/** The seq of a canonical event JSON, without parsing it all: `seq` follows `id` and `job_id`. */
+function seqOf(json: string): number {
+  const match = /,"seq":(\d+),/.exec(json);
+  return match ? Number(match[1]) : (JSON.parse(json) as { seq: number }).seq;
+}
+
+function pageSize(limit: number): number {
+  if (!Number.isFinite(limit) || limit < 1) return 0;
+  return Math.floor(limit);
+}
+
+function encodeCursor(key: [string, string]): string {
+  return Buffer.from(JSON.stringify(key)).toString('base64url');
+}
+
+function decodeCursor(cursor: string): [string, string] {
+  try {
+    const key = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8')) as unknown;
+    if (Array.isArray(key) && key.length === 2 && key.every((k) => typeof k === 'string'))
+      return key as [string, string];
+  } catch {
+    // reported below
+  }
+  throw new InvalidQueryError('invalid_cursor', 'cursor is not one this server returned', { cursor });
+}

@@ -1,0 +1,121 @@
+import { ABORT } from 'lmdb';
+import type { Logger } from 'pino';
+import { OperatorError } from '../domain/errors.ts';
+import type { JobEvent } from '../domain/events.ts';
+import { evolve, initialState } from '../domain/jobDecider.ts';
+import type { JobState } from '../domain/jobState.ts';
+import { groupByJob } from './groupByJob.ts';
+import { canonicalJson } from './jobFold.ts';
+import type { JobSummary } from './jobSummary.ts';
+import { toJobSummary } from './jobSummary.ts';
+import { maxPosition, padPosition } from './positions.ts';
+import type { Projection } from './projection.ts';
+import type { GenerationTables, ReadModelStore } from './readModelStore.ts';
+import { READ_MODEL_CHECKPOINT } from './readModelStore.ts';
+import { normalizeTs } from './timestamps.ts';
+
+export interface ReadModelProjectionOptions {
+  store: ReadModelStore;
+  /** The generation written; default the one readers use now. A rebuild writes the next one. */
+  generation?: number;
+  logger?: Logger;
+}
+
+/** Another writer moved the checkpoint between this projection's read and its commit. */
+export class CheckpointConflictError extends OperatorError {
+  constructor(generation: number, expected: string | null) {
+    super(
+      'projection_checkpoint_conflict',
+      `read model generation ${generation}: checkpoint is no longer ${String(expected)}; is another runner writing it?`,
+      409,
+      { generation, expected },
+    );
+  }
+}
+
+/**
+ * The read model (see `ReadModelStore` for the tables). Each batch's rows and the checkpoint are written
+ * in one LMDB transaction, so the read model applies each event exactly once and never shows a row its
+ * checkpoint does not cover, nor the reverse. All rows are computed before the transaction opens (an async
+ * lmdb transaction does not roll back a callback that throws): the callback only puts.
+ */
+export class ReadModelProjection implements Projection {
+  readonly name = 'readmodel';
+  readonly #tables: GenerationTables;
+
+  constructor(options: ReadModelProjectionOptions) {
+    this.#tables = options.store.tables(options.generation);
+  }
+
+  get generation(): number {
+    return this.#tables.generation;
+  }
+
+  async checkpoint(): Promise<string | null> {
+    return this.#tables.checkpoints.get(READ_MODEL_CHECKPOINT) ?? null;
+  }
+
+  async apply(batch: readonly JobEvent[]): Promise<void> {
+    const t = this.#tables;
+    const checkpoint = t.checkpoints.get(READ_MODEL_CHECKPOINT) ?? null;
+    const last = batch.at(-1);
+    const next = last ? maxPosition(checkpoint, last.position) : checkpoint;
+    if (next === checkpoint) return;
+    const writes: (() => void)[] = [];
+    for (const [jobId, events] of groupByJob(batch, checkpoint))
+      writes.push(...this.#jobWrites(jobId, events));
+    const committed = await t.checkpoints.transaction(() => {
+      if ((t.checkpoints.get(READ_MODEL_CHECKPOINT) ?? null) !== checkpoint) return ABORT;
+      for (const write of writes) write();
+      t.checkpoints.putSync(READ_MODEL_CHECKPOINT, next as string);
+      return true;
+    });
+    if (committed !== true) throw new CheckpointConflictError(t.generation, checkpoint);
+  }
+
+  async close(): Promise<void> {}
+
+  /** The puts for one job's events in this batch, computed from the job's current rows. */
+  #jobWrites(jobId: string, events: readonly JobEvent[]): (() => void)[] {
+    const t = this.#tables;
+    const before: JobState = t.states.get(jobId) ?? initialState();
+    const fresh = events.filter((e) => e.seq > before.seq);
+    const lastEvent = fresh.at(-1);
+    if (!lastEvent) return [];
+    const state = fresh.reduce(evolve, before);
+    const summary = toJobSummary(jobId, state, lastEvent);
+    const previous = t.jobs.get(jobId);
+    const writes: (() => void)[] = [];
+    for (const e of fresh) {
+      const json = canonicalJson(e);
+      const position = padPosition(e.position);
+      writes.push(() => {
+        t.events.putSync([jobId, e.seq], json);
+        t.eventsByTs.putSync([jobId, normalizeTs(e.ts), e.seq], e.seq);
+        t.positions.putSync(position, [jobId, e.seq, e.type]);
+        t.jobPositions.putSync([jobId, position], [e.seq, e.type]);
+      });
+    }
+    writes.push(() => {
+      t.states.putSync(jobId, state);
+      t.jobs.putSync(jobId, summary);
+      if (previous) {
+        t.jobsByCreated.removeSync(createdKey(previous));
+        t.jobsByStatus.removeSync(statusKey(previous));
+      }
+      t.jobsByCreated.putSync(createdKey(summary), null);
+      t.jobsByStatus.putSync(statusKey(summary), null);
+    });
+    return writes;
+  }
+}
+
+export function createdKey(job: Pick<JobSummary, 'created_at' | 'job_id'>): [string, string] {
+  return [job.created_at ?? '', job.job_id];
+}
+
+export function statusKey(
+  job: Pick<JobSummary, 'status' | 'created_at' | 'job_id'>,
+): [string, string, string] {
+  return [job.status, job.created_at ?? '', job.job_id];
+}

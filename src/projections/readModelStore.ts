@@ -1,0 +1,125 @@
+import { join } from 'node:path';
+import type { Database, Key, RootDatabase } from 'lmdb';
+import { open } from 'lmdb';
+import type { JobState } from '../domain/jobState.ts';
+import { CheckpointStore } from './checkpointStore.ts';
+import type { JobSummary } from './jobSummary.ts';
+
+/**
+ * The tables of one generation of the read model, each an LMDB database named `g<N>:<table>`.
+ *
+ * | table            | key                               | value                                 |
+ * |------------------|-----------------------------------|---------------------------------------|
+ * | events           | [job_id, seq]                     | canonical JSON of the event (string)  |
+ * | events_by_ts     | [job_id, ts, seq]                 | seq                                   |
+ * | positions        | padded position (20 digits)       | [job_id, seq, type]                   |
+ * | job_positions    | [job_id, padded position]         | [seq, type]                           |
+ * | jobs             | job_id                            | JobSummary                            |
+ * | jobs_by_created  | [created_at or '', job_id]        | null                                  |
+ * | jobs_by_status   | [status, created_at or '', job_id]| null                                  |
+ * | states           | job_id                            | JobState (the folded state)           |
+ * | checkpoints      | 'readmodel'                       | position (string)                     |
+ */
+export interface GenerationTables {
+  generation: number;
+  events: Database<string, [string, number]>;
+  eventsByTs: Database<number, [string, string, number]>;
+  positions: Database<[string, number, string], string>;
+  jobPositions: Database<[number, string], [string, string]>;
+  jobs: Database<JobSummary, string>;
+  jobsByCreated: Database<null, [string, string]>;
+  jobsByStatus: Database<null, [string, string, string]>;
+  states: Database<JobState, string>;
+  checkpoints: Database<string, string>;
+}
+
+export const READ_MODEL_CHECKPOINT = 'readmodel';
+const GENERATION_KEY = 'generation';
+
+/**
+ * The read model's LMDB environment (`<data_dir>/readmodel`, separate from the event store's). It holds
+ * the generations of the read model tables, a `meta` db whose `generation` key names the one readers use,
+ * and a root `checkpoints` db for the file projections (`jsonl`, `state`). A rebuild fills generation N+1
+ * while readers keep reading N, then flips `generation` in one transaction.
+ */
+export class ReadModelStore {
+  readonly env: RootDatabase;
+  readonly meta: Database<number, string>;
+  static readonly GENERATION_KEY = GENERATION_KEY;
+  /** Checkpoints of the projections that write files. */
+  readonly checkpoints: CheckpointStore;
+  readonly #tables = new Map<number, GenerationTables>();
+
+  private constructor(readonly path: string) {
+    this.env = open({ path, maxDbs: 64, encoding: 'json' });
+    this.meta = this.env.openDB<number, string>('meta', { encoding: 'json' });
+    this.checkpoints = new CheckpointStore(
+      this.env.openDB<string, string>('checkpoints', { encoding: 'string' }),
+    );
+  }
+
+  /** Opens (creating if needed) the env under `<dataDir>/readmodel`; generation 1 on a new env. */
+  static open(dataDir: string): ReadModelStore {
+    const store = new ReadModelStore(join(dataDir, 'readmodel'));
+    if (store.meta.get(GENERATION_KEY) === undefined) store.meta.putSync(GENERATION_KEY, 1);
+    return store;
+  }
+
+  /** The generation readers use; re-read per query (a cheap in-memory LMDB read). */
+  generation(): number {
+    return this.meta.get(GENERATION_KEY) ?? 1;
+  }
+
+  tables(generation: number = this.generation()): GenerationTables {
+    let tables = this.#tables.get(generation);
+    if (!tables) {
+      const db = <V, K extends Key>(table: string, encoding: 'json' | 'string' = 'json') =>
+        this.env.openDB<V, K>(`g${generation}:${table}`, { encoding });
+      tables = {
+        generation,
+        events: db('events', 'string'),
+        eventsByTs: db('events_by_ts'),
+        positions: db('positions'),
+        jobPositions: db('job_positions'),
+        jobs: db('jobs'),
+        jobsByCreated: db('jobs_by_created'),
+        jobsByStatus: db('jobs_by_status'),
+        states: db('states'),
+        checkpoints: db('checkpoints', 'string'),
+      };
+      this.#tables.set(generation, tables);
+    }
+    return tables;
+  }
+
+  /** Makes `generation` the one readers use: one key, one transaction. */
+  async activateGeneration(generation: number): Promise<void> {
+    await this.meta.put(GENERATION_KEY, generation);
+  }
+
+  /** Empties every table of a generation (e.g. an abandoned or superseded rebuild). */
+  async clearGeneration(generation: number): Promise<void> {
+    const t = this.tables(generation);
+    await this.env.transaction(() => {
+      for (const db of tableList(t)) db.clearSync();
+    });
+  }
+
+  async close(): Promise<void> {
+    await this.env.close();
+  }
+}
+
+function tableList(t: GenerationTables): Database<unknown, Key>[] {
+  return [
+    t.events,
+    t.eventsByTs,
+    t.positions,
+    t.jobPositions,
+    t.jobs,
+    t.jobsByCreated,
+    t.jobsByStatus,
+    t.states,
+    t.checkpoints,
+  ] as Database<unknown, Key>[];
+}

@@ -1,0 +1,151 @@
+import { readFile } from 'node:fs/promises';
+import type { Logger } from 'pino';
+import type { JobEvent } from '../domain/events.ts';
+import { initialState } from '../domain/jobDecider.ts';
+import type { JobState } from '../domain/jobState.ts';
+import type { EventStore } from '../infra/eventstore/eventStore.ts';
+import type { CheckpointStore } from './checkpointStore.ts';
+import { ensureDir, writeFileAtomic } from './durableFs.ts';
+import { groupByJob } from './groupByJob.ts';
+import { fileJson, foldEvents, toGateFile, toStateFile } from './jobFold.ts';
+import { LruMap } from './lruMap.ts';
+import { mapLimit } from './mapLimit.ts';
+import { maxPosition } from './positions.ts';
+import type { Projection } from './projection.ts';
+import { runPaths } from './runPaths.ts';
+import { readJobEvents, withGapsFilled } from './storeGaps.ts';
+
+export interface StateProjectionOptions {
+  runsDir: string;
+  checkpoints: CheckpointStore;
+  /** Read when a job's state is neither cached nor in a readable `state.json`. */
+  store: EventStore;
+  logger?: Logger;
+  /** Checkpoint key; default `state`. */
+  name?: string;
+  /** Job states kept in memory. Default 1 000. */
+  cacheSize?: number;
+  /** Jobs written at once. Default 16. */
+  concurrency?: number;
+}
+
+interface Loaded {
+  state: JobState;
+  /** Gate files to (re)write because the state was rebuilt from the store. */
+  gateWrites: Map<string, number>;
+}
+
+/**
+ * `runs/<id>/state.json` and `runs/<id>/gates/<gate>.json`: whole JSON, each written atomically, once per
+ * job per batch (the batch's final state). Gate files are written before `state.json`, whose `seq` marks
+ * what the job's files reflect: a crash in between replays the batch and rewrites the same bytes.
+ */
+export class StateProjection implements Projection {
+  readonly name: string;
+  readonly #options: StateProjectionOptions;
+  readonly #cache: LruMap<string, JobState>;
+  #checkpoint: string | null | undefined;
+
+  constructor(options: StateProjectionOptions) {
+    this.#options = options;
+    this.name = options.name ?? 'state';
+    this.#cache = new LruMap(options.cacheSize ?? 1000);
+  }
+
+  async checkpoint(): Promise<string | null> {
+    this.#checkpoint ??= this.#options.checkpoints.get(this.name);
+    return this.#checkpoint;
+  }
+
+  async apply(batch: readonly JobEvent[]): Promise<void> {
+    const checkpoint = await this.checkpoint();
+    const byJob = groupByJob(batch, checkpoint, {
+      safeIdsOnly: true,
+      logger: this.#options.logger,
+      projection: this.name,
+    });
+    await mapLimit([...byJob], this.#options.concurrency ?? 16, ([jobId, events]) =>
+      this.#projectJob(jobId, events),
+    );
+    const last = batch.at(-1);
+    if (!last) return;
+    const next = maxPosition(checkpoint, last.position);
+    if (next !== checkpoint) {
+      await this.#options.checkpoints.set(this.name, next as string);
+      this.#checkpoint = next;
+    }
+  }
+
+  async close(): Promise<void> {
+    this.#cache.clear();
+  }
+
+  async #projectJob(jobId: string, events: readonly JobEvent[]): Promise<void> {
+    const paths = runPaths(this.#options.runsDir, jobId);
+    try {
+      const cached = this.#cache.get(jobId);
+      const loaded: Loaded = cached
+        ? { state: cached, gateWrites: new Map() }
+        : await this.#load(jobId, paths.state, (events[0] as JobEvent).seq);
+      const fresh = await withGapsFilled(
+        this.#options.store,
+        jobId,
+        loaded.state.seq,
+        events,
+        this.#options.logger,
+      );
+      if (fresh.length === 0 && loaded.gateWrites.size === 0) {
+        this.#cache.set(jobId, loaded.state);
+        return;
+      }
+      const { state, gateWrites } = foldEvents(loaded.state, fresh);
+      const gates = new Map([...loaded.gateWrites, ...gateWrites]);
+      await ensureDir(paths.dir);
+      if (gates.size > 0) await ensureDir(paths.gatesDir);
+      for (const [name, seq] of gates) {
+        const gate = state.gates[name];
+        if (gate) await writeFileAtomic(paths.gate(name), fileJson(toGateFile(jobId, gate, seq)));
+      }
+      await writeFileAtomic(paths.state, fileJson(toStateFile(jobId, state)));
+      this.#cache.set(jobId, state);
+    } catch (e) {
+      this.#cache.delete(jobId);
+      throw e;
+    }
+  }
+
+  /**
+   * The job's state before `firstSeq`: `state.json` when it is whole and has a seq; else (missing,
+   * truncated, unreadable) folded from the store's events before `firstSeq`, and then every gate file is
+   * rewritten too.
+   */
+  async #load(jobId: string, path: string, firstSeq: number): Promise<Loaded> {
+    const fromFile = await readStateFile(path, jobId);
+    if (fromFile) return { state: fromFile, gateWrites: new Map() };
+    if (firstSeq === 0) return { state: initialState(), gateWrites: new Map() };
+    const history = await readJobEvents(this.#options.store, jobId, 0, firstSeq);
+    this.#options.logger?.info(
+      { job_id: jobId, events: history.length },
+      'state.json rebuilt from the store',
+    );
+    return foldEvents(initialState(), history);
+  }
+}
+
+async function readStateFile(path: string, jobId: string): Promise<JobState | null> {
+  let text: string;
+  try {
+    text = await readFile(path, 'utf8');
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return null;
+    throw e;
+  }
+  try {
+    const value = JSON.parse(text) as Partial<JobState> | null;
+    if (value && typeof value === 'object' && typeof value.seq === 'number' && value.job_id === jobId)
+      return value as JobState;
+  } catch {
+    // not whole JSON: rebuilt from the store
+  }
+  return null;
+}
