@@ -1,3 +1,4 @@
+import type { FileHandle } from 'node:fs/promises';
 import { open } from 'node:fs/promises';
 import type { Logger } from 'pino';
 import type { JobEvent } from '../domain/events.ts';
@@ -77,6 +78,7 @@ export class JsonlProjection implements Projection {
 
   async #appendJob(jobId: string, events: readonly JobEvent[]): Promise<void> {
     const paths = runPaths(this.#options.runsDir, jobId);
+    let handle: FileHandle | null = null;
     try {
       let last = this.#lastSeq.get(jobId);
       let created = false;
@@ -93,23 +95,27 @@ export class JsonlProjection implements Projection {
           created = true;
         }
       }
-      const toWrite = await withGapsFilled(this.#options.store, jobId, last, events, this.#options.logger);
-      if (toWrite.length === 0) {
-        this.#lastSeq.set(jobId, last);
-        return;
+      handle = await open(paths.events, 'a');
+      if (last >= 0 && (await handle.stat()).size === 0) {
+        // Deleted behind the cache's back: rebuilt from the store.
+        this.#options.logger?.warn({ job_id: jobId }, 'events.jsonl vanished: rewriting it from the store');
+        last = -1;
+        created = true;
       }
-      const handle = await open(paths.events, 'a');
-      try {
+      const toWrite = await withGapsFilled(this.#options.store, jobId, last, events, this.#options.logger);
+      if (toWrite.length > 0) {
         await handle.writeFile(toWrite.map(jsonlLine).join(''));
         await handle.sync();
-      } finally {
-        await handle.close();
+        last = (toWrite.at(-1) as JobEvent).seq;
       }
+      await handle.close();
+      handle = null;
       if (created) await fsyncDir(paths.dir);
-      this.#lastSeq.set(jobId, (toWrite.at(-1) as JobEvent).seq);
+      this.#lastSeq.set(jobId, last);
     } catch (e) {
       // The file's end is unknown after a failed write: re-read (and repair) its tail next time.
       this.#lastSeq.delete(jobId);
+      await handle?.close().catch(() => {});
       throw e;
     }
   }
