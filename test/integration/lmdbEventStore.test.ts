@@ -52,17 +52,23 @@ interface Ack {
 
 /** Starts the append loop in a child process; `acks` fills as it prints acknowledged appends. */
 function startWriter(
+  t: ExecutionContext,
   path: string,
   writers: number,
 ): { child: ChildProcess; acks: Ack[]; ready: Promise<void> } {
   const child = spawn(process.execPath, ['--import', 'tsx', appendLoop, path, String(writers)], {
     stdio: ['ignore', 'pipe', 'inherit'],
   });
+  t.teardown(() => {
+    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+  });
   const acks: Ack[] = [];
   let ready: () => void = () => {};
-  const readyPromise = new Promise<void>((resolve) => {
+  const readyPromise = new Promise<void>((resolve, reject) => {
     ready = resolve;
+    child.once('exit', (code) => reject(new Error(`writer exited (${code}) before it was ready`)));
   });
+  readyPromise.catch(() => {}); // observed by the test that awaits it
   createInterface({ input: child.stdout! }).on('line', (line) => {
     const [word, stream, revision, position, count] = line.split(' ');
     if (word === 'ready') ready();
@@ -126,7 +132,7 @@ test.serial(
     const path = await tempDir(t);
     const acked: Ack[] = [];
     for (let round = 0; round < 3; round++) {
-      const writer = startWriter(path, 6);
+      const writer = startWriter(t, path, 6);
       await writer.ready;
       const threshold = randomInt(20, 300);
       await waitUntil(() => writer.acks.length >= threshold, 20_000);
@@ -154,7 +160,7 @@ test.serial(
     const subscription = store.subscribeToAll({ filter: { streamNamePrefix: ['job-'] } });
     const it = subscription[Symbol.asyncIterator]();
     t.like((await it.next()).value as SubscriptionItem, { kind: 'caught_up', position: null });
-    const writer = startWriter(path, 3);
+    const writer = startWriter(t, path, 3);
     const seen: RecordedEvent[] = [];
     while (seen.length < 150) {
       const item = await it.next();
