@@ -365,3 +365,19 @@ test('invalid input is refused before anything is written', async (t) => {
   });
   t.is(await store.headPosition(), null);
 });
+
+test('a soft-deleted stream counts as no stream for stream_exists, and takes its last revision to continue', async (t) => {
+  const store = await openTemp(t);
+  await store.append('job-d', [event(), event()]);
+  await store.deleteStream('job-d');
+  await t.throwsAsync(store.append('job-d', [event()], { expectedRevision: 'stream_exists' }), {
+    message: /actual no_stream/,
+  });
+  t.like(await store.append('job-d', [event()], { expectedRevision: 1 }), { nextRevision: 2 });
+  t.like(await store.append('job-d', [event()], { expectedRevision: 'stream_exists' }), { nextRevision: 3 });
+  await store.deleteStream('job-d');
+  await store.deleteStream('job-d');
+  await store.deleteStream('job-never-written');
+  t.deepEqual(await collect(store.readStream('job-d')), []);
+  t.like(await store.append('job-d', [event()], { expectedRevision: 'no_stream' }), { nextRevision: 4 });
+});
