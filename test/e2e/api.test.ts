@@ -240,7 +240,13 @@ test('errors have one shape: 400 with zod issues, 401, 403, 404, 409, 413, 422',
   );
   await expectError(
     await server.api(`/jobs/${job.job_id}/stages/nope/start`, { method: 'POST', json: {} }),
+    422,
+    'unknown_stage',
+  );
+  await expectError(
+    await server.api(`/jobs/${job.job_id}/stages/ingest/start`, { method: 'POST', json: {} }),
     409,
+    'not_running',
   );
   await expectError(
     await server.api('/jobs', { method: 'POST', json: { pipeline: 'missing' } }),

@@ -37,6 +37,23 @@ const segment = fc.oneof(
   fc.string({ maxLength: 12 }).map(encodeURIComponent),
   fc.string({ unit: 'binary', maxLength: 8 }).map(encodeURIComponent),
 );
+const templates = [
+  'jobs',
+  'jobs/{id}',
+  'jobs/{id}/start',
+  'jobs/{id}/cancel',
+  'jobs/{id}/resume',
+  'jobs/{id}/events',
+  'jobs/{id}/events/stream',
+  'jobs/{id}/gates/{name}/approve',
+  'jobs/{id}/gates/{name}/reject',
+  'jobs/{id}/stages/{name}/start',
+  'jobs/{id}/stages/{name}/complete',
+  'jobs/{id}/stages/{name}/fail',
+  'events',
+  'events/stream',
+  'readyz',
+];
 const queryValue = fc.oneof(
   fc.string({ maxLength: 20 }),
   fc.integer().map(String),
@@ -116,13 +133,22 @@ test('random paths, queries, headers and bodies never get a 5xx nor crash the se
   await fc.assert(
     fc.asyncProperty(
       fc.constantFrom('GET', 'POST', 'DELETE', 'PUT', 'OPTIONS', 'HEAD'),
-      fc.array(segment, { minLength: 0, maxLength: 5 }),
+      fc.oneof(
+        fc.array(segment, { minLength: 0, maxLength: 5 }),
+        fc
+          .tuple(
+            fc.constantFrom(...templates),
+            fc.oneof(fc.constant('fuzz-job'), segment),
+            fc.oneof(fc.constantFrom('ingest', 'review', 'publish'), segment),
+          )
+          .map(([template, id, name]) => template.replace('{id}', id).replace('{name}', name).split('/')),
+      ),
       fc.boolean(),
       query,
       headerSets,
       jsonBody,
       async (method, segments, useJob, q, headers, body) => {
-        const path = useJob ? ['jobs', 'fuzz-job', ...segments] : segments;
+        const path = useJob && segments[0] !== 'jobs' ? ['jobs', 'fuzz-job', ...segments] : segments;
         const controller = new AbortController();
         const timer = setTimeout(() => controller.abort(), 3000);
         try {
