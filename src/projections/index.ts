@@ -1,9 +1,10 @@
 export type { Projections, ProjectionsOptions } from './createProjections.ts';
 export { createProjections } from './createProjections.ts';
-export type { ExpectedJobFiles, FoldResult, GateFile, StateFile } from './jobFold.ts';
+export type { ExpectedJobFiles, ExpectedReadModelJob, FoldResult, GateFile, StateFile } from './jobFold.ts';
 export {
   canonicalJson,
   expectedJobFiles,
+  expectedReadModelJob,
   fileJson,
   foldEvents,
   foldJob,

@@ -2,6 +2,8 @@ import type { JobEvent } from '../domain/events.ts';
 import { toCanonicalJson } from '../domain/events.ts';
 import { evolve, initialState } from '../domain/jobDecider.ts';
 import type { GateState, JobState } from '../domain/jobState.ts';
+import type { JobSummary } from './jobSummary.ts';
+import { toJobSummary } from './jobSummary.ts';
 
 /** `runs/<id>/state.json`: the folded state, with the job id and the seq of the last event it reflects. */
 export type StateFile = JobState & { job_id: string; seq: number };
@@ -96,6 +98,24 @@ export function expectedJobFiles(jobId: string, events: readonly JobEvent[]): Ex
     state: events.length === 0 ? null : fileJson(toStateFile(jobId, state)),
     gates,
   };
+}
+
+export interface ExpectedReadModelJob {
+  summary: JobSummary;
+  state: JobState;
+  /** The `events` rows, by seq. */
+  events: string[];
+}
+
+/** What the read model must hold for a job, from all its events (in seq order); null without events. */
+export function expectedReadModelJob(
+  jobId: string,
+  events: readonly JobEvent[],
+): ExpectedReadModelJob | null {
+  const last = events.at(-1);
+  if (!last) return null;
+  const { state } = foldJob(events);
+  return { summary: toJobSummary(jobId, state, last), state, events: events.map(canonicalJson) };
 }
 
 function sameJson(a: unknown, b: unknown): boolean {

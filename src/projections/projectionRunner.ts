@@ -68,6 +68,8 @@ export class ProjectionRunner extends EventEmitter<ProjectionRunnerEvents> {
 
   constructor(options: ProjectionRunnerOptions) {
     super();
+    // One listener per waiting long-poll request: many are normal.
+    this.setMaxListeners(0);
     this.#store = options.store;
     this.#projections = options.projections;
     this.#logger = options.logger;
@@ -262,8 +264,8 @@ export class ProjectionRunner extends EventEmitter<ProjectionRunnerEvents> {
     if (!last) return;
     for (const projection of this.#projections) await this.#applyWithRetry(projection, batch);
     this.#applied = maxPosition(this.#applied, last.position);
-    this.emit('applied', last.position, [...new Set(batch.map((e) => e.job_id))]);
     this.#wakeWaiters();
+    this.#notify('applied', last.position, [...new Set(batch.map((e) => e.job_id))]);
   }
 
   async #applyWithRetry(projection: Projection, batch: readonly JobEvent[]): Promise<void> {
@@ -285,7 +287,7 @@ export class ProjectionRunner extends EventEmitter<ProjectionRunnerEvents> {
           { err: error, projection: projection.name, from: batch[0]?.position, to: last, retry_in_ms: delay },
           'projections: batch failed, retrying',
         );
-        this.emit('projection_error', projection.name, error, delay);
+        this.#notify('projection_error', projection.name, error, delay);
         if (this.#stopping) throw new Stopped();
         const woken = await Promise.race([sleep(delay), this.#stopSignal]);
         if (woken === NOTHING_READY) throw new Stopped();
@@ -301,7 +303,16 @@ export class ProjectionRunner extends EventEmitter<ProjectionRunnerEvents> {
     this.#wakeWaiters();
     if (first) {
       this.#logger?.info({ position }, 'projections: caught up');
-      this.emit('caught_up', position);
+      this.#notify('caught_up', position);
+    }
+  }
+
+  /** A listener that throws is logged, and does not stop the runner. */
+  #notify<E extends keyof ProjectionRunnerEvents>(event: E, ...args: ProjectionRunnerEvents[E]): void {
+    try {
+      (this.emit as (event: string, ...rest: unknown[]) => boolean)(event, ...args);
+    } catch (e) {
+      this.#logger?.error({ err: e, event }, 'projections: a listener threw');
     }
   }
 

@@ -288,8 +288,9 @@ function seqOf(json: string): number {
   return match ? Number(match[1]) : (JSON.parse(json) as { seq: number }).seq;
 }
 
+/** At least 1 (an LMDB range with `limit: 0` is not empty). */
 function pageSize(limit: number): number {
-  if (!Number.isFinite(limit) || limit < 1) return 0;
+  if (!Number.isFinite(limit) || limit < 1) return 1;
   return Math.floor(limit);
 }
 

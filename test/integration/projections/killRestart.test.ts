@@ -12,7 +12,9 @@ import {
   canonicalJson,
   comparePositions,
   expectedJobFiles,
+  expectedReadModelJob,
   READ_MODEL_CHECKPOINT,
+  ReadModel,
   ReadModelStore,
 } from '../../../src/projections/index.ts';
 import { allJobEvents, JobTraffic } from '../../helpers/jobTraffic.ts';
@@ -232,6 +234,19 @@ test('SIGKILLed runs converge to a fresh rebuild: same files, same read model ro
     }
     t.is(rowsA['events']?.length, events.length);
     t.is(rowsA['jobs']?.length, byJob.size);
+    // and what `verify` computes from the store
+    const readModel = new ReadModel(a);
+    const wrong: string[] = [];
+    for (const [jobId, jobEvents] of byJob) {
+      const expected = expectedReadModelJob(jobId, jobEvents);
+      if (JSON.stringify(readModel.getJob(jobId)) !== JSON.stringify(expected?.summary))
+        wrong.push(`${jobId} row`);
+      if (JSON.stringify(readModel.getJobState(jobId)) !== JSON.stringify(expected?.state))
+        wrong.push(`${jobId} state`);
+      const page = readModel.jobEvents(jobId, { after: -1, limit: 1000 });
+      if (page.events.join('\n') !== expected?.events.join('\n')) wrong.push(`${jobId} events`);
+    }
+    t.deepEqual(wrong, []);
   } finally {
     await a.close();
     await b.close();

@@ -182,3 +182,23 @@ test('stop() lets the batch in flight finish', async (t) => {
   t.is(new Set(positions).size, positions.length);
   await again.close();
 });
+
+test('a listener that throws does not stop the runner', async (t) => {
+  const { store, traffic } = await populated(2);
+  const p = new RecordingProjection('p');
+  const runner = new ProjectionRunner({ store, projections: [p] });
+  runner.onApplied(() => {
+    throw new Error('listener bug');
+  });
+  await runner.start();
+  t.true(await runner.waitForPosition((await store.headPosition()) as string, 2000));
+  const { position } = await traffic.run('after', {
+    type: 'create_job',
+    job_id: 'after',
+    pipeline: { name: 'p', stages: [{ name: 's', retries: 0, env: {} }] },
+    params: {},
+  });
+  t.true(await runner.waitForPosition(position, 2000));
+  t.is(p.applied.at(-1)?.job_id, 'after');
+  await runner.close();
+});
