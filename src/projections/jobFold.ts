@@ -4,6 +4,7 @@ import { evolve, initialState } from '../domain/jobDecider.ts';
 import type { GateState, JobState } from '../domain/jobState.ts';
 import type { JobSummary } from './jobSummary.ts';
 import { toJobSummary } from './jobSummary.ts';
+import { isSafeName } from './runPaths.ts';
 
 /** `runs/<id>/state.json`: the folded state, with the job id and the seq of the last event it reflects. */
 export type StateFile = JobState & { job_id: string; seq: number };
@@ -91,7 +92,7 @@ export function expectedJobFiles(jobId: string, events: readonly JobEvent[]): Ex
   const gates: Record<string, string> = {};
   for (const [name, seq] of [...gateWrites].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))) {
     const gate = state.gates[name];
-    if (gate) gates[name] = fileJson(toGateFile(jobId, gate, seq));
+    if (gate && isSafeName(name)) gates[name] = fileJson(toGateFile(jobId, gate, seq));
   }
   return {
     jsonl: events.map(jsonlLine).join(''),

@@ -12,7 +12,7 @@ import { LruMap } from './lruMap.ts';
 import { mapLimit } from './mapLimit.ts';
 import { maxPosition } from './positions.ts';
 import type { Projection } from './projection.ts';
-import { runPaths } from './runPaths.ts';
+import { isSafeName, runPaths } from './runPaths.ts';
 import { readJobEvents, withGapsFilled } from './storeGaps.ts';
 
 export interface StateProjectionOptions {
@@ -104,7 +104,13 @@ export class StateProjection implements Projection {
       if (gates.size > 0) await ensureDir(paths.gatesDir);
       for (const [name, seq] of gates) {
         const gate = state.gates[name];
-        if (gate) await writeFileAtomic(paths.gate(name), fileJson(toGateFile(jobId, gate, seq)));
+        if (!gate) continue;
+        if (!isSafeName(name)) {
+          // The decider refuses such pipelines; a gate file could never be written, so do not stall on it.
+          this.#options.logger?.error({ job_id: jobId, gate: name }, 'gate file skipped: unsafe gate name');
+          continue;
+        }
+        await writeFileAtomic(paths.gate(name), fileJson(toGateFile(jobId, gate, seq)));
       }
       await writeFileAtomic(paths.state, fileJson(toStateFile(jobId, state)));
       this.#cache.set(jobId, state);
