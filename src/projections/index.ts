@@ -1,4 +1,4 @@
-export type { Projections, ProjectionsOptions } from './createProjections.ts';
+export type { Projections, ProjectionsOptions, ProjectionsPort } from './createProjections.ts';
 export { createProjections } from './createProjections.ts';
 export type { ExpectedJobFiles, ExpectedReadModelJob, FoldResult, GateFile, StateFile } from './jobFold.ts';
 export {
