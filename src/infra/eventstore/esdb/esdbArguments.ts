@@ -1,0 +1,55 @@
+import type { EventData, StreamMetadata } from '../eventStore.ts';
+import { InvalidEsdbArgumentError } from './esdbErrors.ts';
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+export const isRevision = (n: unknown): n is number => Number.isSafeInteger(n) && (n as number) >= 0;
+
+/** `$`-prefixed names are EventStoreDB's own streams (and `$$x` is the metadata of `x`). */
+export function assertStreamName(stream: string): void {
+  if (typeof stream !== 'string' || stream === '' || stream.startsWith('$'))
+    throw new InvalidEsdbArgumentError('stream name must be a non-empty string not starting with "$"', {
+      stream,
+    });
+}
+
+/** EventStoreDB keys events by UUID (and deduplicates appends by it). */
+export function assertEvents(events: readonly EventData[]): void {
+  if (!Array.isArray(events) || events.length === 0)
+    throw new InvalidEsdbArgumentError('append needs at least one event');
+  for (const e of events) {
+    if (typeof e?.id !== 'string' || !UUID.test(e.id))
+      throw new InvalidEsdbArgumentError('event id must be a UUID', { id: e?.id });
+    if (typeof e.type !== 'string' || e.type === '' || e.type.startsWith('$'))
+      throw new InvalidEsdbArgumentError('event type must be a non-empty string not starting with "$"', {
+        type: e.type,
+      });
+  }
+}
+
+export function revisionOption(value: number | 'start' | 'end' | undefined, fallback: 'start' | 'end') {
+  const v = value ?? fallback;
+  if (v === 'start' || v === 'end' || isRevision(v)) return v;
+  throw new InvalidEsdbArgumentError(`invalid revision ${String(value)}`);
+}
+
+/** `undefined` means no limit. */
+export function maxCountOption(maxCount: number | undefined): number {
+  if (maxCount === undefined) return Number.POSITIVE_INFINITY;
+  if (isRevision(maxCount)) return maxCount;
+  throw new InvalidEsdbArgumentError(`maxCount must be a non-negative integer, got ${String(maxCount)}`);
+}
+
+/** The server takes both as whole numbers of at least 1 (docs: Streams › reserved names). */
+export function assertStreamMetadata(metadata: StreamMetadata): void {
+  const { maxAge, maxCount } = metadata ?? {};
+  if (maxAge !== undefined && !(Number.isSafeInteger(maxAge) && maxAge > 0))
+    throw new InvalidEsdbArgumentError('maxAge must be a positive whole number of seconds');
+  if (maxCount !== undefined && !(Number.isSafeInteger(maxCount) && maxCount > 0))
+    throw new InvalidEsdbArgumentError('maxCount must be a positive integer');
+}
+
+export function assertPrefixes(prefixes: readonly string[] | undefined): void {
+  if (prefixes !== undefined && !(Array.isArray(prefixes) && prefixes.every((p) => typeof p === 'string')))
+    throw new InvalidEsdbArgumentError('filter.streamNamePrefix must be an array of strings');
+}

@@ -1,0 +1,42 @@
+import test from 'ava';
+import { openEsdbEventStore } from '../../src/infra/eventstore/esdb/index.ts';
+import type { EsdbDouble } from '../helpers/esdbDouble/esdbDouble.ts';
+import { startEsdbDouble } from '../helpers/esdbDouble/esdbDouble.ts';
+import { defineEventStoreContract } from './eventStoreContract.ts';
+
+/**
+ * The EventStoreDB adapter against the contract: over the real client and real gRPC, served by the
+ * in-memory double — or by a real server when EVENTSTORE_CONNECTION_STRING is set (`npm run test:esdb`,
+ * which refuses to run without one). The double's log starts past 2^53 so that every position in the
+ * suite takes the decimal-string path an old or large database would.
+ */
+const external = process.env.EVENTSTORE_CONNECTION_STRING;
+if (process.env.npm_lifecycle_event === 'test:esdb' && !external)
+  throw new Error('npm run test:esdb runs against a real server: set EVENTSTORE_CONNECTION_STRING');
+
+let double: Promise<EsdbDouble> | undefined;
+const connectionString = async (): Promise<string> => {
+  if (external) return external;
+  double ??= startEsdbDouble({ firstPosition: 2n ** 53n + 1_000_003n });
+  return (await double).connectionString;
+};
+
+test.after.always(async () => {
+  if (double) await (await double).stop();
+});
+
+/**
+ * One store (one client) for the whole file, as in a real process. The suite's tests run concurrently,
+ * and the client library keeps the pending appends of every client in one module-wide map: closing one
+ * client rejects the in-flight appends of all the others. Production opens one store per process.
+ */
+let shared: ReturnType<typeof openEsdbEventStore> | undefined;
+test.after.always(async () => {
+  if (shared) await (await shared).close();
+});
+
+defineEventStoreContract(external ? 'eventstoredb' : 'eventstoredb (gRPC double)', async () => {
+  const url = await connectionString();
+  shared ??= openEsdbEventStore({ connectionString: url });
+  return { store: await shared, cleanup: async () => {} };
+});
