@@ -12,6 +12,13 @@ import { maxPosition, padPosition } from './positions.ts';
 import type { Projection } from './projection.ts';
 import type { GenerationTables, ReadModelStore } from './readModelStore.ts';
 import { READ_MODEL_CHECKPOINT } from './readModelStore.ts';
+import {
+  backfillSearchIndex,
+  isSearchIndexed,
+  SEARCH_INDEX_MARKER,
+  SEARCH_INDEX_VERSION,
+  searchIndexKeys,
+} from './searchIndex.ts';
 import { normalizeTs } from './timestamps.ts';
 
 export interface ReadModelProjectionOptions {
@@ -42,9 +49,12 @@ export class CheckpointConflictError extends OperatorError {
 export class ReadModelProjection implements Projection {
   readonly name = 'readmodel';
   readonly #tables: GenerationTables;
+  readonly #logger: Logger | undefined;
+  #searchIndexReady: Promise<void> | null = null;
 
   constructor(options: ReadModelProjectionOptions) {
     this.#tables = options.store.tables(options.generation);
+    this.#logger = options.logger;
   }
 
   get generation(): number {
@@ -52,10 +62,12 @@ export class ReadModelProjection implements Projection {
   }
 
   async checkpoint(): Promise<string | null> {
+    await this.#ensureSearchIndex();
     return this.#tables.checkpoints.get(READ_MODEL_CHECKPOINT) ?? null;
   }
 
   async apply(batch: readonly JobEvent[]): Promise<void> {
+    await this.#ensureSearchIndex();
     const t = this.#tables;
     const checkpoint = t.checkpoints.get(READ_MODEL_CHECKPOINT) ?? null;
     const last = batch.at(-1);
@@ -68,12 +80,22 @@ export class ReadModelProjection implements Projection {
       if ((t.checkpoints.get(READ_MODEL_CHECKPOINT) ?? null) !== checkpoint) return ABORT;
       for (const write of writes) write();
       t.checkpoints.putSync(READ_MODEL_CHECKPOINT, next as string);
+      if (!isSearchIndexed(t)) t.checkpoints.putSync(SEARCH_INDEX_MARKER, SEARCH_INDEX_VERSION);
       return true;
     });
     if (committed !== true) throw new CheckpointConflictError(t.generation, checkpoint);
   }
 
   async close(): Promise<void> {}
+
+  /** A generation written before the search index existed is indexed once, before anything else is applied. */
+  #ensureSearchIndex(): Promise<void> {
+    this.#searchIndexReady ??= backfillSearchIndex(this.#tables, this.#logger).catch((error: unknown) => {
+      this.#searchIndexReady = null;
+      throw error;
+    });
+    return this.#searchIndexReady;
+  }
 
   /** The puts for one job's events in this batch, computed from the job's current rows. */
   #jobWrites(jobId: string, events: readonly JobEvent[]): (() => void)[] {
@@ -94,6 +116,7 @@ export class ReadModelProjection implements Projection {
         t.eventsByTs.putSync([jobId, normalizeTs(e.ts), e.seq], e.seq);
         t.positions.putSync(position, [jobId, e.seq, e.type]);
         t.jobPositions.putSync([jobId, position], [e.seq, e.type]);
+        for (const key of searchIndexKeys(e, position)) t.eventsByField.putSync(key, [jobId, e.seq]);
       });
     }
     writes.push(() => {

@@ -18,7 +18,11 @@ import type { JobSummary } from './jobSummary.ts';
  * | jobs_by_created  | [created_at or '', job_id]        | null                                  |
  * | jobs_by_status   | [status, created_at or '', job_id]| null                                  |
  * | states           | job_id                            | JobState (the folded state)           |
- * | checkpoints      | 'readmodel'                       | position (string)                     |
+ * | events_by_field  | [field, value, padded position]   | [job_id, seq]                         |
+ * | checkpoints      | 'readmodel', 'search_index'       | position; search index version        |
+ *
+ * `events_by_field` is the search index (see `searchIndex.ts`): one row per event for each of its `type`,
+ * `stage` (when set), `status` and `actor`, so a search by any of them is a range scan in position order.
  */
 export interface GenerationTables {
   generation: number;
@@ -30,6 +34,7 @@ export interface GenerationTables {
   jobsByCreated: Database<null, [string, string]>;
   jobsByStatus: Database<null, [string, string, string]>;
   states: Database<JobState, string>;
+  eventsByField: Database<[string, number], [string, string, string]>;
   checkpoints: Database<string, string>;
 }
 
@@ -85,6 +90,7 @@ export class ReadModelStore {
         jobsByCreated: db('jobs_by_created'),
         jobsByStatus: db('jobs_by_status'),
         states: db('states'),
+        eventsByField: db('events_by_field'),
         checkpoints: db('checkpoints', 'string'),
       };
       this.#tables.set(generation, tables);
@@ -120,6 +126,7 @@ function tableList(t: GenerationTables): Database<unknown, Key>[] {
     t.jobsByCreated,
     t.jobsByStatus,
     t.states,
+    t.eventsByField,
     t.checkpoints,
   ] as Database<unknown, Key>[];
 }

@@ -1,0 +1,342 @@
+import type { Transaction } from 'lmdb';
+import { OperatorError } from '../domain/errors.ts';
+import type { JobEvent } from '../domain/events.ts';
+import { padPosition, unpadPosition } from './positions.ts';
+import { InvalidQueryError } from './readModel.ts';
+import type { GenerationTables } from './readModelStore.ts';
+import { READ_MODEL_CHECKPOINT, ReadModelStore } from './readModelStore.ts';
+import type { SearchField } from './searchIndex.ts';
+import { indexValue, isSearchIndexed } from './searchIndex.ts';
+import { isValidTs, normalizeTs } from './timestamps.ts';
+
+export interface EventSearchQuery {
+  /** Any of these types (an empty list means any type). */
+  types?: readonly string[];
+  stage?: string;
+  status?: string;
+  jobId?: string;
+  actor?: string;
+  /** Case-insensitive substring of the message. */
+  q?: string;
+  /** ISO time, inclusive: events with `ts >= from`. */
+  from?: string;
+  /** ISO time, exclusive: events with `ts < to`. */
+  to?: string;
+  limit: number;
+  /** `next_cursor` of the previous page. */
+  cursor?: string;
+}
+
+export interface EventSearchPage {
+  /** Canonical JSON of each matching event, in position order. */
+  events: string[];
+  /**
+   * Pass as `cursor` for the next page; null once everything up to the end of the log was examined. A page
+   * may hold fewer than `limit` events (even none) and still have a cursor: each call examines a bounded
+   * number of entries, so a rare match never makes one call walk the whole log.
+   */
+  next_cursor: string | null;
+}
+
+export interface EventSearchOptions {
+  /** Index entries and events one call examines at most. Default 5000. */
+  scanBudget?: number;
+}
+
+/** The read model's search index is still being built from an older generation (HTTP 503). */
+export class SearchIndexBuildingError extends OperatorError {
+  constructor(generation: number) {
+    super(
+      'search_index_building',
+      `the search index of read model generation ${generation} is being built; retry shortly`,
+      503,
+    );
+  }
+}
+
+interface Hit {
+  /** Padded position. */
+  position: string;
+  jobId: string;
+  seq: number;
+}
+
+/** Counts what a call examines; once spent, the call returns what it found with a cursor to go on from. */
+class Budget {
+  #left: number;
+  constructor(size: number) {
+    this.#left = size;
+  }
+  spend(): void {
+    this.#left--;
+  }
+  get spent(): boolean {
+    return this.#left <= 0;
+  }
+}
+
+/** Entries a source steps through before it re-seeks with a fresh range: dense sources step, sparse ones jump. */
+const STEPS_BEFORE_SEEK = 2;
+
+/**
+ * One index, in position order, able to jump forward: `seek(target)` is the first entry at or after
+ * `target` (targets never decrease).
+ */
+class IndexSource {
+  #iterator: Iterator<Hit> | null = null;
+  #head: Hit | null = null;
+  readonly #open: (from: string) => Iterator<Hit>;
+  readonly #budget: Budget;
+
+  constructor(open: (from: string) => Iterator<Hit>, budget: Budget) {
+    this.#open = open;
+    this.#budget = budget;
+  }
+
+  seek(target: string): Hit | null {
+    if (this.#iterator) {
+      if (this.#head === null || this.#head.position >= target) return this.#head;
+      for (let i = 0; i < STEPS_BEFORE_SEEK; i++) {
+        const hit = this.#advance();
+        if (hit === null || hit.position >= target) return hit;
+      }
+      this.#iterator.return?.();
+    }
+    this.#iterator = this.#open(target);
+    return this.#advance();
+  }
+
+  close(): void {
+    this.#iterator?.return?.();
+  }
+
+  #advance(): Hit | null {
+    this.#budget.spend();
+    const next = (this.#iterator as Iterator<Hit>).next();
+    this.#head = next.done ? null : next.value;
+    return this.#head;
+  }
+}
+
+interface Source {
+  seek(target: string): Hit | null;
+  close(): void;
+}
+
+/** Several indexes of one field (e.g. two types): the lowest head of any. */
+function unionOf(sources: Source[]): Source {
+  return {
+    seek(target) {
+      let min: Hit | null = null;
+      for (const s of sources) {
+        const hit = s.seek(target);
+        if (hit && (min === null || hit.position < min.position)) min = hit;
+      }
+      return min;
+    },
+    close() {
+      for (const s of sources) s.close();
+    },
+  };
+}
+
+/**
+ * The positions present in every source, in order, from `from` on: a zig-zag join, where each source jumps
+ * to the highest head seen so far, so the cost follows the most selective filter rather than the log.
+ * Stops when the budget is spent and tells where to resume (every match below it was produced).
+ */
+function* intersection(sources: Source[], from: string, budget: Budget): Generator<Hit, string | null> {
+  let target = from;
+  for (;;) {
+    if (budget.spent) return target;
+    let agreed: Hit | null = null;
+    for (const s of sources) {
+      const hit = s.seek(target);
+      if (hit === null) return null;
+      if (hit.position !== target) {
+        target = hit.position;
+        agreed = null;
+        break;
+      }
+      agreed = hit;
+    }
+    if (agreed) {
+      yield agreed;
+      target = nextPosition(target);
+    }
+  }
+}
+
+const MAX_KEY = '\uffff';
+
+/**
+ * `GET /events/search` over the read model: equality filters (type, stage, status, actor, job) are served by
+ * indexes joined in position order; `q`, `from` and `to` are checked on each candidate event. Results are in
+ * position order, paged by an opaque cursor that is a position, so pages are stable while the log grows.
+ */
+export class EventSearch {
+  readonly #scanBudget: number;
+
+  constructor(
+    readonly store: ReadModelStore,
+    options: EventSearchOptions = {},
+  ) {
+    this.#scanBudget = Math.max(1, options.scanBudget ?? 5000);
+  }
+
+  static open(dataDir: string, options?: EventSearchOptions): EventSearch {
+    return new EventSearch(ReadModelStore.open(dataDir), options);
+  }
+
+  search(query: EventSearchQuery): EventSearchPage {
+    const limit = Number.isFinite(query.limit) && query.limit >= 1 ? Math.floor(query.limit) : 1;
+    const from = query.cursor === undefined ? '' : decodeSearchCursor(query.cursor);
+    const matches = eventPredicate(query);
+    return this.#read((t, transaction) => {
+      const budget = new Budget(this.#scanBudget);
+      const sources = indexSources(t, transaction, query, budget);
+      const events: string[] = [];
+      try {
+        const hits = intersection(sources, from, budget);
+        let step = hits.next();
+        while (!step.done) {
+          const hit = step.value;
+          budget.spend();
+          const json = t.events.get([hit.jobId, hit.seq], { transaction });
+          if (json !== undefined && matches(JSON.parse(json) as JobEvent)) {
+            events.push(json);
+            if (events.length >= limit)
+              return { events, next_cursor: encodeSearchCursor(nextPosition(hit.position)) };
+          }
+          step = hits.next();
+        }
+        const resume = step.value;
+        return { events, next_cursor: resume === null ? null : encodeSearchCursor(resume) };
+      } finally {
+        for (const s of sources) s.close();
+      }
+    });
+  }
+
+  #read<T>(query: (tables: GenerationTables, transaction: Transaction) => T): T {
+    const transaction = this.store.env.useReadTransaction();
+    try {
+      const generation = this.store.meta.get(ReadModelStore.GENERATION_KEY, { transaction }) ?? 1;
+      const t = this.store.tables(generation);
+      if (!isSearchIndexed(t) && t.checkpoints.get(READ_MODEL_CHECKPOINT, { transaction }) !== undefined)
+        throw new SearchIndexBuildingError(generation);
+      return query(t, transaction);
+    } finally {
+      transaction.done();
+    }
+  }
+}
+
+/** One source per equality filter (the types of `types` joined as a union), or every position. */
+function indexSources(
+  t: GenerationTables,
+  transaction: Transaction,
+  query: EventSearchQuery,
+  budget: Budget,
+): Source[] {
+  const sources: Source[] = [];
+  const byField = (field: SearchField, value: string): Source => {
+    const v = indexValue(value);
+    return new IndexSource((from) => {
+      const range = t.eventsByField.getRange({
+        start: [field, v, from],
+        end: [field, v, MAX_KEY],
+        transaction,
+      });
+      return mapIterator(range[Symbol.iterator](), ({ key, value: [jobId, seq] }) => ({
+        position: key[2],
+        jobId,
+        seq,
+      }));
+    }, budget);
+  };
+  const types = [...new Set(query.types ?? [])];
+  if (types.length === 1) sources.push(byField('type', types[0] as string));
+  else if (types.length > 1) sources.push(unionOf(types.map((type) => byField('type', type))));
+  if (query.stage !== undefined) sources.push(byField('stage', query.stage));
+  if (query.status !== undefined) sources.push(byField('status', query.status));
+  if (query.actor !== undefined) sources.push(byField('actor', query.actor));
+  if (query.jobId !== undefined) {
+    const jobId = query.jobId;
+    sources.push(
+      new IndexSource((from) => {
+        const range = t.jobPositions.getRange({ start: [jobId, from], end: [jobId, MAX_KEY], transaction });
+        return mapIterator(range[Symbol.iterator](), ({ key, value }) => ({
+          position: key[1],
+          jobId,
+          seq: value[0],
+        }));
+      }, budget),
+    );
+  }
+  if (sources.length === 0)
+    sources.push(
+      new IndexSource((from) => {
+        const range = t.positions.getRange({ start: from, transaction });
+        return mapIterator(range[Symbol.iterator](), ({ key, value }) => ({
+          position: key,
+          jobId: value[0],
+          seq: value[1],
+        }));
+      }, budget),
+    );
+  return sources;
+}
+
+/** Every filter of the query on the whole event: the indexes only narrow the candidates. */
+export function eventPredicate(query: Omit<EventSearchQuery, 'limit' | 'cursor'>): (e: JobEvent) => boolean {
+  if (query.from !== undefined && !isValidTs(query.from))
+    throw new InvalidQueryError('invalid_from', 'from must be an ISO date-time', { from: query.from });
+  if (query.to !== undefined && !isValidTs(query.to))
+    throw new InvalidQueryError('invalid_to', 'to must be an ISO date-time', { to: query.to });
+  const types = query.types && query.types.length > 0 ? new Set(query.types) : null;
+  const from = query.from === undefined ? null : normalizeTs(query.from);
+  const to = query.to === undefined ? null : normalizeTs(query.to);
+  const needle = query.q === undefined || query.q === '' ? null : query.q.toLowerCase();
+  return (e) =>
+    (types === null || types.has(e.type)) &&
+    (query.stage === undefined || e.stage === query.stage) &&
+    (query.status === undefined || e.status === query.status) &&
+    (query.actor === undefined || e.actor === query.actor) &&
+    (query.jobId === undefined || e.job_id === query.jobId) &&
+    (from === null || normalizeTs(e.ts) >= from) &&
+    (to === null || normalizeTs(e.ts) < to) &&
+    (needle === null || e.message.toLowerCase().includes(needle));
+}
+
+function mapIterator<A, B>(iterator: Iterator<A>, f: (a: A) => B): Iterator<B> {
+  return {
+    next() {
+      const next = iterator.next();
+      return next.done ? { done: true, value: undefined } : { done: false, value: f(next.value) };
+    },
+    return() {
+      iterator.return?.();
+      return { done: true, value: undefined };
+    },
+  };
+}
+
+function nextPosition(padded: string): string {
+  return padPosition((BigInt(padded === '' ? '-1' : padded) + 1n).toString());
+}
+
+const CURSOR_PREFIX = 's1:';
+
+function encodeSearchCursor(padded: string): string {
+  return Buffer.from(`${CURSOR_PREFIX}${unpadPosition(padded)}`).toString('base64url');
+}
+
+/** The padded position a cursor resumes from (inclusive). */
+function decodeSearchCursor(cursor: string): string {
+  const text = Buffer.from(cursor, 'base64url').toString('utf8');
+  const position = text.startsWith(CURSOR_PREFIX) ? text.slice(CURSOR_PREFIX.length) : '';
+  if (!/^\d{1,20}$/.test(position))
+    throw new InvalidQueryError('invalid_cursor', 'cursor is not one this server returned', { cursor });
+  return padPosition(position);
+}

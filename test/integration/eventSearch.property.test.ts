@@ -1,0 +1,285 @@
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import test from 'ava';
+import fc from 'fast-check';
+import type { JobEvent } from '../../src/domain/events.ts';
+import { EVENT_TYPES, JOB_STATUSES, toCanonicalJson } from '../../src/domain/events.ts';
+import type { EventSearchQuery } from '../../src/projections/eventSearch.ts';
+import { EventSearch } from '../../src/projections/eventSearch.ts';
+import { ReadModelProjection, ReadModelStore } from '../../src/projections/index.ts';
+
+// A generated history: 10k events over 150 jobs, positions with gaps and above 2^53, timestamps that are
+// not in position order (and some without milliseconds), two actors longer than the indexed prefix that
+// share it, messages in mixed case.
+const JOBS = Array.from({ length: 150 }, (_, i) => `job_${i}`);
+const STAGES = ['script', 'storyboard', 'render', 'Review'];
+const LONG = 'x'.repeat(250);
+const ACTORS = ['alice', 'bob', 'runner', 'timer', 'Zoë', 'auditor', `${LONG}-one`, `${LONG}-two`];
+const WORDS = ['Stage', 'script', 'COMPLETED', 'gate', 'Approved', 'by', 'Zoë', 'in', '2.1s', 'ÉTÉ', 'retry'];
+const BASE_TS = Date.parse('2026-11-24T10:00:00.000Z');
+const SPAN_MS = 3_600_000;
+
+const rareWeighted = <T>(common: T[], rare: T, rareWeight = 1) =>
+  fc.oneof(
+    { weight: 100, arbitrary: fc.constantFrom(...common) },
+    { weight: rareWeight, arbitrary: fc.constant(rare) },
+  );
+
+const eventSpecArb = fc.record({
+  job: fc.nat(JOBS.length - 1),
+  type: fc.constantFrom(...EVENT_TYPES),
+  stage: fc.option(fc.constantFrom(...STAGES), { freq: 4 }),
+  status: fc.constantFrom(...JOB_STATUSES),
+  actor: rareWeighted(
+    ACTORS.filter((a) => a !== 'auditor'),
+    'auditor',
+    2,
+  ),
+  words: fc.array(fc.constantFrom(...WORDS), { minLength: 1, maxLength: 6 }),
+  tsOffset: fc.integer({ min: 0, max: SPAN_MS }),
+  wholeSecond: fc.boolean(),
+  gap: fc.integer({ min: 1, max: 3 }),
+});
+
+type Spec = fc.Arbitrary<typeof eventSpecArb extends fc.Arbitrary<infer T> ? T : never>;
+
+function buildHistory(
+  specs: (Spec extends fc.Arbitrary<infer T> ? T : never)[],
+  start: bigint,
+  seqs: Map<string, number>,
+) {
+  let position = start;
+  return specs.map((s): JobEvent => {
+    position += BigInt(s.gap);
+    const jobId = JOBS[s.job] as string;
+    const seq = seqs.get(jobId) ?? 0;
+    seqs.set(jobId, seq + 1);
+    const time = BASE_TS + s.tsOffset;
+    const ts = s.wholeSecond
+      ? new Date(Math.floor(time / 1000) * 1000).toISOString().replace('.000Z', 'Z')
+      : new Date(time).toISOString();
+    return {
+      id: `${jobId}-${seq}`,
+      job_id: jobId,
+      seq,
+      position: position.toString(),
+      ts,
+      type: s.type,
+      stage: s.stage,
+      status: s.status,
+      message: s.words.join(' '),
+      payload: {},
+      actor: s.actor,
+    };
+  });
+}
+
+/** The reference: a plain filter over every event, written independently of the index code. */
+function bruteForce(events: readonly JobEvent[], q: Omit<EventSearchQuery, 'limit' | 'cursor'>): string[] {
+  return events
+    .filter(
+      (e) =>
+        (!q.types || q.types.length === 0 || q.types.includes(e.type)) &&
+        (q.stage === undefined || e.stage === q.stage) &&
+        (q.status === undefined || e.status === q.status) &&
+        (q.actor === undefined || e.actor === q.actor) &&
+        (q.jobId === undefined || e.job_id === q.jobId) &&
+        (q.from === undefined || Date.parse(e.ts) >= Date.parse(q.from)) &&
+        (q.to === undefined || Date.parse(e.ts) < Date.parse(q.to)) &&
+        (q.q === undefined || e.message.toLowerCase().includes(q.q.toLowerCase())),
+    )
+    .map(toCanonicalJson);
+}
+
+const isoAt = (offset: number) => new Date(BASE_TS + offset).toISOString();
+
+const FILTERS = ['types', 'stage', 'status', 'actor', 'jobId', 'q', 'from', 'to'] as const;
+type Filters = Omit<EventSearchQuery, 'limit' | 'cursor'>;
+
+const anyValue = {
+  types: fc.uniqueArray(fc.constantFrom(...EVENT_TYPES), { minLength: 1, maxLength: 3 }),
+  stage: fc.constantFrom(...STAGES, 'nope'),
+  status: fc.constantFrom(...JOB_STATUSES),
+  actor: fc.constantFrom(...ACTORS, `${LONG}-three`),
+  jobId: fc.constantFrom(...JOBS, 'job_none'),
+  q: fc.constantFrom('stage', 'COMPLETED', 'zoë', 'été', 'approved by', '2.1S', 'missing', 'e'),
+  from: fc.integer({ min: -1000, max: SPAN_MS }).map(isoAt),
+  to: fc.integer({ min: 0, max: SPAN_MS + 1000 }).map(isoAt),
+};
+
+/**
+ * Up to four filters; most take their value from one event of the history (so most queries match
+ * something), the rest any value (so some match nothing).
+ */
+function queryArb(history: readonly JobEvent[]): fc.Arbitrary<Filters> {
+  return fc
+    .tuple(
+      fc.subarray([...FILTERS], { maxLength: 4 }),
+      fc.nat(history.length - 1),
+      fc.record(anyValue),
+      fc.array(fc.boolean(), { minLength: FILTERS.length, maxLength: FILTERS.length }),
+      fc.integer({ min: 1, max: 4 }),
+    )
+    .map(([fields, index, random, useRandom, wordCount]) => {
+      const e = history[index] as JobEvent;
+      const fromEvent: Filters = {
+        types: [e.type],
+        stage: e.stage ?? 'nope',
+        status: e.status,
+        actor: e.actor,
+        jobId: e.job_id,
+        q: e.message.slice(0, wordCount * 3).toUpperCase(),
+        from: new Date(Date.parse(e.ts) - 600_000).toISOString(),
+        to: new Date(Date.parse(e.ts) + 600_000).toISOString(),
+      };
+      const query: Record<string, unknown> = {};
+      for (const [i, field] of fields.entries())
+        query[field] = (useRandom[i] && useRandom[i + 1] ? random : fromEvent)[field];
+      return query as Filters;
+    });
+}
+
+interface Paged {
+  events: string[];
+  pages: { cursor: string | undefined; events: string[]; next: string | null }[];
+}
+
+function pageAll(
+  search: EventSearch,
+  query: Omit<EventSearchQuery, 'limit' | 'cursor'>,
+  limit: number,
+): Paged {
+  const out: Paged = { events: [], pages: [] };
+  let cursor: string | undefined;
+  for (let calls = 0; calls < 100_000; calls++) {
+    const page = search.search({ ...query, limit, cursor });
+    out.pages.push({ cursor, events: page.events, next: page.next_cursor });
+    out.events.push(...page.events);
+    if (page.next_cursor === null) return out;
+    cursor = page.next_cursor;
+  }
+  throw new Error('paging did not end');
+}
+
+const positionOf = (json: string) => BigInt((JSON.parse(json) as JobEvent).position);
+
+async function applyAll(projection: ReadModelProjection, events: readonly JobEvent[]): Promise<void> {
+  for (let i = 0; i < events.length; i += 500) await projection.apply(events.slice(i, i + 500));
+}
+
+test('search over 10k events matches a brute-force filter, in position order, with stable paging', async (t) => {
+  t.timeout(120_000);
+  const dir = await mkdtemp(join(tmpdir(), 'operator-search-'));
+  const store = ReadModelStore.open(dir);
+  t.teardown(async () => {
+    await store.close();
+    await rm(dir, { recursive: true, force: true });
+  });
+  const seqs = new Map<string, number>();
+  const [specs] = fc.sample(fc.array(fc.noBias(eventSpecArb), { minLength: 10_000, maxLength: 10_000 }), {
+    numRuns: 1,
+    seed: 8,
+  });
+  const history = buildHistory(specs as never, 9_007_199_254_700_000n, seqs);
+  const projection = new ReadModelProjection({ store });
+  await applyAll(projection, history);
+  t.is(history.length, 10_000);
+
+  let nonEmpty = 0;
+  let multiPage = 0;
+  fc.assert(
+    fc.property(
+      queryArb(history),
+      fc.integer({ min: 1, max: 300 }),
+      fc.integer({ min: 20, max: 4000 }),
+      (query, limit, scanBudget) => {
+        const search = new EventSearch(store, { scanBudget });
+        const expected = bruteForce(history, query);
+        const paged = pageAll(search, query, limit);
+        if (expected.length > 0) nonEmpty++;
+        if (paged.pages.length > 2) multiPage++;
+        if (paged.events.length !== expected.length || paged.events.some((e, i) => e !== expected[i]))
+          throw new Error(`got ${paged.events.length} events, expected ${expected.length}`);
+        for (const page of paged.pages) {
+          if (page.events.length > limit) throw new Error('page over the limit');
+          // positions strictly increase within a page
+          for (let i = 1; i < page.events.length; i++)
+            if (positionOf(page.events[i] as string) <= positionOf(page.events[i - 1] as string))
+              throw new Error('out of position order');
+        }
+        // the same cursor gives the same page
+        const again = paged.pages[Math.floor(paged.pages.length / 2)];
+        if (again) {
+          const page = search.search({ ...query, limit, cursor: again.cursor });
+          if (JSON.stringify(page.events) !== JSON.stringify(again.events) || page.next_cursor !== again.next)
+            throw new Error('a cursor gave a different page the second time');
+        }
+      },
+    ),
+    { numRuns: 150, seed: 42 },
+  );
+  // the generated queries are not all trivially empty, and paging is exercised
+  t.true(nonEmpty > 50, `${nonEmpty} queries with results`);
+  t.true(multiPage > 50, `${multiPage} queries over several pages`);
+
+  // Paging is stable while the log grows: a cursor taken before new events keeps its place.
+  const query = { q: 'stage', status: 'running' };
+  const search = new EventSearch(store, { scanBudget: 300 });
+  const first = search.search({ ...query, limit: 25 });
+  t.truthy(first.next_cursor);
+  const [more] = fc.sample(fc.array(fc.noBias(eventSpecArb), { minLength: 2000, maxLength: 2000 }), {
+    numRuns: 1,
+    seed: 9,
+  });
+  const grown = buildHistory(more as never, BigInt((history.at(-1) as JobEvent).position), seqs);
+  await applyAll(projection, grown);
+  const rest = pageAll(search, query, 40);
+  // pageAll starts from the beginning; continue from the old cursor instead
+  let cursor: string | null = first.next_cursor;
+  const continued = [...first.events];
+  while (cursor !== null) {
+    const page = search.search({ ...query, limit: 40, cursor });
+    continued.push(...page.events);
+    cursor = page.next_cursor;
+  }
+  const all = [...history, ...grown];
+  t.deepEqual(continued, bruteForce(all, query));
+  t.deepEqual(rest.events, bruteForce(all, query));
+});
+
+test('selective filters are served by indexes: a small scan budget is enough', async (t) => {
+  const dir = await mkdtemp(join(tmpdir(), 'operator-search-'));
+  const store = ReadModelStore.open(dir);
+  t.teardown(async () => {
+    await store.close();
+    await rm(dir, { recursive: true, force: true });
+  });
+  const [specs] = fc.sample(fc.array(fc.noBias(eventSpecArb), { minLength: 10_000, maxLength: 10_000 }), {
+    numRuns: 1,
+    seed: 3,
+  });
+  const history = buildHistory(specs as never, 0n, new Map());
+  await applyAll(new ReadModelProjection({ store }), history);
+  // One call, a budget a fraction of the log: only the index entries of the filter are examined.
+  const oneCall = (query: Omit<EventSearchQuery, 'limit' | 'cursor'>, budget: number) => {
+    const expected = bruteForce(history, query);
+    t.true(
+      expected.length > 0 && expected.length * 4 < budget,
+      `${JSON.stringify(query)}: ${expected.length}`,
+    );
+    const page = new EventSearch(store, { scanBudget: budget }).search({ ...query, limit: 1000 });
+    t.deepEqual(page.events, expected, JSON.stringify(query));
+    t.is(page.next_cursor, null);
+  };
+  oneCall({ jobId: 'job_7' }, 500);
+  oneCall({ actor: 'auditor' }, 1000);
+  oneCall({ actor: 'auditor', types: ['job_created', 'gate_pause', 'stage_failed'] }, 2500);
+  oneCall({ jobId: 'job_3', status: 'running' }, 600);
+  oneCall({ actor: `${LONG}-one`, jobId: 'job_9' }, 600);
+  // q alone must scan: each call stops at its budget and hands back a cursor
+  const page = new EventSearch(store, { scanBudget: 500 }).search({ q: 'missing', limit: 10 });
+  t.deepEqual(page.events, []);
+  t.truthy(page.next_cursor);
+  t.throws(() => new EventSearch(store).search({ limit: 5, cursor: 'garbage' }), { message: /cursor/ });
+});
