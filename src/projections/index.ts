@@ -1,5 +1,7 @@
 export type { Projections, ProjectionsOptions, ProjectionsPort } from './createProjections.ts';
 export { createProjections } from './createProjections.ts';
+export type { EventSearchOptions, EventSearchPage, EventSearchQuery } from './eventSearch.ts';
+export { EventSearch, SearchIndexBuildingError } from './eventSearch.ts';
 export type { ExpectedJobFiles, ExpectedReadModelJob, FoldResult, GateFile, StateFile } from './jobFold.ts';
 export {
   canonicalJson,
@@ -18,7 +20,7 @@ export type { JsonlProjectionOptions } from './jsonlProjection.ts';
 export { JsonlProjection } from './jsonlProjection.ts';
 export type { JsonlTail } from './jsonlTail.ts';
 export { repairJsonlTail } from './jsonlTail.ts';
-export { comparePositions, minCheckpoint } from './positions.ts';
+export { comparePositions, isAtOrBelow, minCheckpoint, padPosition } from './positions.ts';
 export type { Projection } from './projection.ts';
 export type {
   ProjectionRunnerEvents,

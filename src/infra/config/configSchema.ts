@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { eventTypeSchema } from '../../domain/events.ts';
 import {
   durationSchema,
   gateDefinitionSchema,
@@ -24,6 +25,22 @@ const configGateSchema = z.strictObject(gateDefinitionSchema.shape);
 const configStageSchema = z.strictObject({
   ...stageDefinitionSchema.shape,
   gate: configGateSchema.optional(),
+});
+
+/** `whsec_` + base64 of the key bytes (the Standard Webhooks convention), at least 16 key bytes. */
+export const WEBHOOK_SECRET_PATTERN = /^whsec_[A-Za-z0-9+/]{22,}={0,2}$/;
+
+const webhookEndpointConfigSchema = z.strictObject({
+  id: z.string().regex(/^[A-Za-z0-9_-]{1,64}$/, 'must match ^[A-Za-z0-9_-]{1,64}$'),
+  url: z.url({ protocol: /^https?$/, error: 'an http:// or https:// URL' }),
+  secret: z.string().regex(WEBHOOK_SECRET_PATTERN, 'whsec_ followed by base64 of at least 16 bytes'),
+  description: z.string().max(500).optional(),
+  /** Empty: every type. */
+  event_types: z.array(eventTypeSchema).default([]),
+  /** Empty: every job. */
+  jobs: z.array(z.string().regex(/^[A-Za-z0-9_-]{1,64}$/)).default([]),
+  /** Empty: every pipeline. */
+  pipelines: z.array(z.string().regex(/^[A-Za-z0-9_-]{1,64}$/)).default([]),
 });
 
 const pipelineEntrySchema = z.strictObject({
@@ -82,6 +99,26 @@ export const configSchema = z
       })
       .prefault({}),
     pipelines: z.record(z.string().regex(/^[A-Za-z0-9_-]{1,64}$/), pipelineEntrySchema).default({}),
+    webhooks: z
+      .strictObject({
+        enabled: z.boolean().default(true),
+        /** One delivery attempt: connect, send, and the answer's headers. */
+        timeout: durationSchema.default(10_000),
+        retry: z
+          .strictObject({
+            first_delay: durationSchema.default(5_000),
+            max_delay: durationSchema.default(6 * 3_600_000),
+            give_up_after: durationSchema.default(24 * 3_600_000),
+            jitter: z.number().min(0).max(1).default(0.2),
+          })
+          .prefault({}),
+        /** An endpoint that has failed every attempt for this long is disabled. */
+        disable_after: durationSchema.default(24 * 3_600_000),
+        /** Delivered and failed deliveries are kept this long (attempts included), then pruned. */
+        keep_deliveries: durationSchema.default(7 * 86_400_000),
+        endpoints: z.array(webhookEndpointConfigSchema).default([]),
+      })
+      .prefault({}),
   })
   .superRefine((c, ctx) => {
     if (c.store.kind === 'eventstoredb' && !c.store.connection_string)
@@ -109,6 +146,12 @@ export const configSchema = z
         code: 'custom',
         path: ['auth', 'tokens', i, 'name'],
         message: `same name as auth.tokens[${duplicate}]: audit could not tell them apart`,
+      });
+    for (const [i, duplicate] of duplicatesAt(c.webhooks.endpoints.map((e) => e.id)))
+      ctx.addIssue({
+        code: 'custom',
+        path: ['webhooks', 'endpoints', i, 'id'],
+        message: `same id as webhooks.endpoints[${duplicate}]`,
       });
     for (const [pipeline, entry] of Object.entries(c.pipelines)) {
       for (const [i, duplicate] of duplicatesAt(entry.stages.map((s) => s.name)))

@@ -1,0 +1,13 @@
+export { retrySchedule, withJitter } from './retrySchedule.ts';
+export type { AttemptResult, SendOptions } from './sendWebhook.ts';
+export { sendWebhook } from './sendWebhook.ts';
+export { ForbiddenTargetError, isForbiddenTargetError } from './targetGuard.ts';
+export type {
+  NewWebhookEndpoint,
+  WebhookDeliveryView,
+  WebhookEndpointView,
+  WebhookServiceOptions,
+} from './webhookService.ts';
+export { WebhookError, WebhookService } from './webhookService.ts';
+export { generateWebhookSecret, signWebhook } from './webhookSignature.ts';
+export type { DeliveryAttempt, DeliveryStatus, WebhookDelivery, WebhookEndpoint } from './webhookStore.ts';

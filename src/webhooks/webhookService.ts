@@ -1,0 +1,319 @@
+import { randomBytes } from 'node:crypto';
+import type { Logger } from 'pino';
+import type { Registry } from 'prom-client';
+import { Counter, Gauge } from 'prom-client';
+import { OperatorError } from '../domain/errors.ts';
+import type { EventType } from '../domain/events.ts';
+import type { Config } from '../infra/config/configSchema.ts';
+import type { EventStore } from '../infra/eventstore/eventStore.ts';
+import { ProjectionRunner } from '../projections/index.ts';
+import { redelivered, reenabled } from './deliveryOutcome.ts';
+import { retrySchedule, withJitter } from './retrySchedule.ts';
+import type { sendWebhook } from './sendWebhook.ts';
+import { assertNotOwnServer } from './targetGuard.ts';
+import { WebhookDispatcher } from './webhookDispatcher.ts';
+import { WebhookProjection } from './webhookProjection.ts';
+import { generateWebhookSecret } from './webhookSignature.ts';
+import type { DeliveryStatus, WebhookDelivery, WebhookEndpoint } from './webhookStore.ts';
+import { WebhookStore } from './webhookStore.ts';
+
+/** An endpoint as the API shows it: everything but the secret. */
+export type WebhookEndpointView = Omit<WebhookEndpoint, 'secret'>;
+/** A delivery as the API shows it: everything but the body (the event, findable by its id). */
+export type WebhookDeliveryView = Omit<WebhookDelivery, 'body' | 'cycle_attempts'>;
+
+export interface NewWebhookEndpoint {
+  url: string;
+  description?: string;
+  event_types?: EventType[];
+  jobs?: string[];
+  pipelines?: string[];
+  secret?: string;
+}
+
+export class WebhookError extends OperatorError {}
+
+const notFound = (what: string) => new WebhookError('not_found', `${what} not found`, 404);
+
+export interface WebhookServiceOptions {
+  config: Config;
+  store: EventStore;
+  logger?: Logger;
+  /** Registers the webhook metrics here (the API's registry). */
+  registry?: Registry;
+  /** Overrides the retry delays (ms) computed from `webhooks.retry`. */
+  schedule?: readonly number[];
+  random?: () => number;
+  now?: () => number;
+  send?: typeof sendWebhook;
+}
+
+const view = ({ secret: _secret, ...endpoint }: WebhookEndpoint): WebhookEndpointView => endpoint;
+export const deliveryView = ({
+  body: _body,
+  cycle_attempts: _cycle,
+  ...d
+}: WebhookDelivery): WebhookDeliveryView => d;
+
+/**
+ * Webhooks as one unit: the endpoint registry, the outbox projection (its own runner and checkpoint) and
+ * the dispatcher. `start(port)` once the HTTP server listens (the port is what URLs may not target);
+ * `close()` on shutdown.
+ */
+export class WebhookService {
+  readonly store: WebhookStore;
+  readonly runner: ProjectionRunner;
+  readonly dispatcher: WebhookDispatcher;
+  readonly #options: WebhookServiceOptions;
+  readonly #now: () => number;
+  #ownPort: number | null = null;
+  #pruneTimer: NodeJS.Timeout | null = null;
+
+  constructor(options: WebhookServiceOptions) {
+    this.#options = options;
+    this.#now = options.now ?? Date.now;
+    const { config, logger } = options;
+    const settings = config.webhooks;
+    this.store = WebhookStore.open(config.storage.data_dir);
+    const log = logger?.child({ component: 'webhooks' });
+    const attempts = options.registry
+      ? new Counter({
+          name: 'operator_webhook_attempts_total',
+          help: 'webhook delivery attempts by result',
+          labelNames: ['result'],
+          registers: [options.registry],
+        })
+      : null;
+    const disabled = options.registry
+      ? new Counter({
+          name: 'operator_webhook_endpoints_disabled_total',
+          help: 'webhook endpoints disabled after failing for too long',
+          registers: [options.registry],
+        })
+      : null;
+    if (options.registry) {
+      const store = this.store;
+      new Gauge({
+        name: 'operator_webhook_pending_deliveries',
+        help: 'webhook deliveries waiting to be sent',
+        registers: [options.registry],
+        collect() {
+          this.set(store.pendingCount());
+        },
+      });
+    }
+    const random = options.random ?? Math.random;
+    this.dispatcher = new WebhookDispatcher({
+      store: this.store,
+      policy: {
+        schedule:
+          options.schedule ??
+          retrySchedule({
+            firstDelayMs: settings.retry.first_delay,
+            maxDelayMs: settings.retry.max_delay,
+            giveUpAfterMs: settings.retry.give_up_after,
+          }),
+        jittered: (delay) => withJitter(delay, settings.retry.jitter, random),
+        disableAfterMs: settings.disable_after,
+      },
+      timeoutMs: settings.timeout,
+      ownPort: () => this.#ownPort,
+      logger: log,
+      now: this.#now,
+      send: options.send,
+      onAttempt: (_e, _d, result) =>
+        attempts?.inc({ result: result.error === null ? 'delivered' : 'failed' }),
+      onDisabled: () => disabled?.inc(),
+    });
+    const projection = new WebhookProjection({
+      store: this.store,
+      clock: () => new Date(this.#now()),
+      onEnqueued: (ids) => {
+        for (const id of ids) this.dispatcher.wake(id);
+      },
+    });
+    this.runner = new ProjectionRunner({ store: options.store, projections: [projection], logger: log });
+  }
+
+  get enabled(): boolean {
+    return this.#options.config.webhooks.enabled;
+  }
+
+  /** Syncs the config endpoints, then follows the log and sends. */
+  async start(ownPort: number): Promise<void> {
+    this.#ownPort = ownPort;
+    if (!this.enabled) return;
+    await this.#syncConfigEndpoints();
+    await this.runner.start();
+    this.dispatcher.start();
+    const prune = () => {
+      const before = new Date(this.#now() - this.#options.config.webhooks.keep_deliveries).toISOString();
+      this.store.prune(before).catch((error: unknown) => {
+        this.#options.logger?.error({ err: error }, 'webhooks: pruning old deliveries failed');
+      });
+    };
+    prune();
+    this.#pruneTimer = setInterval(prune, 3_600_000);
+    this.#pruneTimer.unref();
+  }
+
+  async close(): Promise<void> {
+    if (this.#pruneTimer) clearInterval(this.#pruneTimer);
+    await this.dispatcher.stop();
+    await this.runner.close();
+    await this.store.close();
+  }
+
+  list(): WebhookEndpointView[] {
+    return this.store.listEndpoints().map(view);
+  }
+
+  get(id: string): WebhookEndpointView {
+    return view(this.#endpoint(id));
+  }
+
+  /** Registers an endpoint; the answer holds the secret, which is never shown again. */
+  async create(input: NewWebhookEndpoint): Promise<{ endpoint: WebhookEndpointView; secret: string }> {
+    const url = new URL(input.url);
+    await assertNotOwnServer(url, this.#ownPort);
+    const secret = input.secret ?? generateWebhookSecret();
+    const endpoint: WebhookEndpoint = {
+      id: `wh_${randomBytes(10).toString('hex')}`,
+      url: url.href,
+      description: input.description ?? null,
+      event_types: [...new Set(input.event_types ?? [])],
+      jobs: [...new Set(input.jobs ?? [])],
+      pipelines: [...new Set(input.pipelines ?? [])],
+      source: 'api',
+      secret,
+      created_at: new Date(this.#now()).toISOString(),
+      created_position: await this.#options.store.headPosition(),
+      enabled: true,
+      disabled_at: null,
+      disabled_reason: null,
+      failing_since: null,
+      consecutive_failures: 0,
+      last_success_at: null,
+      last_failure_at: null,
+    };
+    await this.store.putEndpoint(endpoint);
+    this.#options.logger?.info({ endpoint: endpoint.id, url: endpoint.url }, 'webhooks: endpoint registered');
+    return { endpoint: view(endpoint), secret };
+  }
+
+  async delete(id: string): Promise<void> {
+    if (this.#endpoint(id).source === 'config')
+      throw new WebhookError(
+        'webhook_from_config',
+        `webhook ${id} is defined in webhooks.endpoints of the configuration: remove it there`,
+        409,
+      );
+    await this.store.deleteEndpoint(id);
+    this.dispatcher.wake(id);
+    this.#options.logger?.info({ endpoint: id }, 'webhooks: endpoint deleted');
+  }
+
+  /** Re-enables a disabled endpoint: its pending deliveries resume in order, starting now. */
+  async enable(id: string): Promise<WebhookEndpointView> {
+    this.#endpoint(id);
+    const endpoint = await this.store.updateEndpoint(id, reenabled);
+    const head = this.store.headPending(id);
+    if (head)
+      await this.store.updateDelivery(id, head.position, (d, e) => ({
+        delivery: redelivered(d, this.#now()),
+        endpoint: e,
+      }));
+    this.dispatcher.wake(id);
+    return view(endpoint as WebhookEndpoint);
+  }
+
+  deliveries(
+    id: string,
+    query: { status?: DeliveryStatus; limit: number; cursor?: string },
+  ): { deliveries: WebhookDeliveryView[]; next_cursor: string | null } {
+    this.#endpoint(id);
+    const page = this.store.listDeliveries(id, query);
+    return { deliveries: page.deliveries.map(deliveryView), next_cursor: page.next_cursor };
+  }
+
+  delivery(id: string, deliveryId: string): WebhookDeliveryView {
+    this.#endpoint(id);
+    const delivery = this.store.delivery(id, deliveryId);
+    if (!delivery) throw notFound(`delivery ${deliveryId} of webhook ${id}`);
+    return deliveryView(delivery);
+  }
+
+  /** Sends a delivery again (same `webhook-id`), now, with a fresh retry schedule; its place is its position. */
+  async redeliver(id: string, deliveryId: string): Promise<WebhookDeliveryView> {
+    const endpoint = this.#endpoint(id);
+    if (!endpoint.enabled)
+      throw new WebhookError(
+        'webhook_disabled',
+        `webhook ${id} is disabled (${endpoint.disabled_reason ?? 'no reason'}): POST /webhooks/${id}/enable first`,
+        409,
+      );
+    const result = await this.store.updateDelivery(id, deliveryId, (d, e) => ({
+      delivery: redelivered(d, this.#now()),
+      endpoint: e,
+    }));
+    if (!result) throw notFound(`delivery ${deliveryId} of webhook ${id}`);
+    this.dispatcher.wake(id);
+    return deliveryView(result.delivery);
+  }
+
+  #endpoint(id: string): WebhookEndpoint {
+    const endpoint = this.store.endpoint(id);
+    if (!endpoint) throw notFound(`webhook ${id}`);
+    return endpoint;
+  }
+
+  /**
+   * `webhooks.endpoints` from the configuration: added (delivering from now on), updated in place (their
+   * delivery state kept), and removed from the store when gone from the file.
+   */
+  async #syncConfigEndpoints(): Promise<void> {
+    const configured = this.#options.config.webhooks.endpoints;
+    const head = await this.#options.store.headPosition();
+    const now = new Date(this.#now()).toISOString();
+    for (const c of configured) {
+      const url = new URL(c.url);
+      let forbidden: string | null = null;
+      try {
+        await assertNotOwnServer(url, this.#ownPort);
+      } catch (error) {
+        forbidden = (error as Error).message;
+        this.#options.logger?.error({ endpoint: c.id, url: c.url }, `webhooks: ${forbidden}`);
+      }
+      const existing = this.store.endpoint(c.id);
+      const fields = {
+        url: url.href,
+        description: c.description ?? null,
+        event_types: [...new Set(c.event_types)],
+        jobs: [...new Set(c.jobs)],
+        pipelines: [...new Set(c.pipelines)],
+        secret: c.secret,
+        source: 'config' as const,
+      };
+      const base: WebhookEndpoint = existing ?? {
+        id: c.id,
+        ...fields,
+        created_at: now,
+        created_position: head,
+        enabled: true,
+        disabled_at: null,
+        disabled_reason: null,
+        failing_since: null,
+        consecutive_failures: 0,
+        last_success_at: null,
+        last_failure_at: null,
+      };
+      const endpoint: WebhookEndpoint = { ...base, ...fields };
+      if (forbidden !== null)
+        Object.assign(endpoint, { enabled: false, disabled_at: now, disabled_reason: forbidden });
+      await this.store.putEndpoint(endpoint);
+    }
+    const ids = new Set(configured.map((c) => c.id));
+    for (const e of this.store.listEndpoints())
+      if (e.source === 'config' && !ids.has(e.id)) await this.store.deleteEndpoint(e.id);
+  }
+}
