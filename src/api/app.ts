@@ -10,9 +10,13 @@ import { errorMiddleware, invalidInput } from './errors.ts';
 import { buildOpenApi } from './openapi.ts';
 import type { AnyRoute } from './route.ts';
 import { jobRoutes } from './routes/jobRoutes.ts';
+import { logRoutes } from './routes/logRoutes.ts';
+import { meRoutes } from './routes/meRoutes.ts';
+import { pipelineRoutes } from './routes/pipelineRoutes.ts';
 import { pollingRoutes } from './routes/pollingRoutes.ts';
 import { streamRoutes } from './routes/streamRoutes.ts';
 import { systemRoutes } from './routes/systemRoutes.ts';
+import { staticUi } from './staticUi.ts';
 
 export const API_PREFIX = '/api/v1';
 
@@ -44,6 +48,9 @@ export function createApp(deps: ApiDeps, extraRoutes: (deps: ApiDeps) => AnyRout
     ...jobRoutes(deps),
     ...pollingRoutes(deps),
     ...streamRoutes(deps),
+    ...logRoutes(deps),
+    ...meRoutes(),
+    ...pipelineRoutes(deps),
     ...extraRoutes(deps),
   );
   const authenticate = authMiddleware(auth);
@@ -69,6 +76,7 @@ export function createApp(deps: ApiDeps, extraRoutes: (deps: ApiDeps) => AnyRout
   app.use(errorMiddleware(deps.logger));
   app.use(deps.metrics.middleware());
   app.use(corsMiddleware(deps.config.server.cors_origins));
+  app.use(staticUi());
   app.use(router.routes());
   app.use(router.allowedMethods({ throw: false }));
   return app;

@@ -1,0 +1,70 @@
+import { readFile, stat } from 'node:fs/promises';
+import { extname, resolve, sep } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { Context, Next } from 'koa';
+import { notFound } from './errors.ts';
+
+/** The bundled UI: plain files, no build step. */
+export const UI_DIR = fileURLToPath(new URL('../ui/', import.meta.url));
+
+const CONTENT_TYPES: Record<string, string> = {
+  '.html': 'text/html; charset=utf-8',
+  '.js': 'text/javascript; charset=utf-8',
+  '.css': 'text/css; charset=utf-8',
+  '.svg': 'image/svg+xml',
+  '.png': 'image/png',
+  '.ico': 'image/x-icon',
+  '.json': 'application/json; charset=utf-8',
+};
+
+/** Same-origin only: the UI talks to this server and nothing else, and never runs inline script. */
+const CSP =
+  "default-src 'self'; img-src 'self' data:; object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'";
+
+/** The file a request names, or null when it is not a plain path inside the UI folder. */
+function fileFor(root: string, path: string): string | null {
+  if (path === '/') return resolve(root, 'index.html');
+  if (!path.startsWith('/ui/')) return null;
+  let relative: string;
+  try {
+    relative = decodeURIComponent(path.slice('/ui/'.length));
+  } catch {
+    return null;
+  }
+  const segments = relative.split(/[/\\]/);
+  if (
+    relative.includes('\0') ||
+    segments.some((s) => s === '' || s === '.' || s === '..' || s.startsWith('.'))
+  )
+    return null;
+  const file = resolve(root, ...segments);
+  return file.startsWith(root.endsWith(sep) ? root : root + sep) ? file : null;
+}
+
+/**
+ * Serves `GET /` (index.html) and `GET /ui/*` from the UI folder with `Cache-Control: no-cache` and an
+ * ETag, so a reload after a deploy always revalidates. Anything outside the folder, hidden, of an unknown
+ * type or missing is a 404 in the usual JSON error shape; other paths go on to the API router.
+ */
+export function staticUi(root: string = UI_DIR) {
+  const base = resolve(root);
+  return async (ctx: Context, next: Next): Promise<void> => {
+    const isUiPath = ctx.path === '/' || ctx.path === '/ui' || ctx.path.startsWith('/ui/');
+    if (!isUiPath || (ctx.method !== 'GET' && ctx.method !== 'HEAD')) return next();
+    const file = fileFor(base, ctx.path);
+    const type = file ? CONTENT_TYPES[extname(file)] : undefined;
+    const info = file && type ? await stat(file).catch(() => null) : null;
+    if (!file || !type || !info?.isFile()) throw notFound(`no UI file at ${ctx.path}`);
+    ctx.status = 200;
+    ctx.set('Cache-Control', 'no-cache');
+    ctx.set('X-Content-Type-Options', 'nosniff');
+    ctx.set('ETag', `W/"${info.size.toString(16)}-${Math.floor(info.mtimeMs).toString(16)}"`);
+    if (type.startsWith('text/html')) ctx.set('Content-Security-Policy', CSP);
+    if (ctx.fresh) {
+      ctx.status = 304;
+      return;
+    }
+    ctx.type = type;
+    ctx.body = await readFile(file);
+  };
+}
