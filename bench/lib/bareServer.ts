@@ -1,0 +1,124 @@
+// The baseline for SSE fan-out: a bare node:http server with a hand-written loop. The same events as the
+// operator's (a cycle job decided by the real decider, canonical JSON, the same frame layout and headers),
+// but no store, no koa, no feeds: each event is serialised once and written to every response.
+// Run: node --import tsx bench/lib/bareServer.ts [--heartbeat-ms 5000]
+import { randomUUID } from 'node:crypto';
+import { createServer, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { parseArgs } from 'node:util';
+import type { NewJobEvent } from '../../src/domain/events.ts';
+import { toCanonicalJson } from '../../src/domain/events.ts';
+import { CycleJob } from './cycleJob.ts';
+import { emit, measuredRss, serveRpc } from './rpc.ts';
+import { sleep } from './stats.ts';
+
+const { values } = parseArgs({ options: { 'heartbeat-ms': { type: 'string', default: '5000' } } });
+const clients = new Set<ServerResponse>();
+let position = 0;
+const job = new CycleJob('bare', { maxEventsPerJob: 100_000_000 });
+const nowNs = () => process.hrtime.bigint().toString();
+
+/** The frames of the next command's events, built once and shared by every client. */
+function nextFrames(payload: Record<string, unknown>): { frames: Buffer[]; events: NewJobEvent[] } {
+  const events = job.decideNext(payload);
+  const ids = events.map(() => randomUUID());
+  const frames = events.map((event, i) => {
+    const json = toCanonicalJson({
+      ...event,
+      id: ids[i] as string,
+      job_id: job.jobId,
+      seq: job.state.seq + 1 + i,
+      position: String(position++),
+    });
+    return Buffer.from(`id: ${job.state.seq + 1 + i}\nevent: ${event.type}\ndata: ${json}\n\n`);
+  });
+  job.applied(events, ids);
+  return { frames, events };
+}
+
+const server = createServer((req, res) => {
+  if (!req.url?.startsWith('/sse')) {
+    res.writeHead(404).end();
+    return;
+  }
+  res.writeHead(200, {
+    'Content-Type': 'text/event-stream; charset=utf-8',
+    'Cache-Control': 'no-cache, no-transform',
+    Connection: 'keep-alive',
+    'X-Accel-Buffering': 'no',
+  });
+  res.socket?.setNoDelay(true);
+  res.write(`retry: 2000\n\nevent: connected\ndata: ${JSON.stringify({ job_id: job.jobId })}\n\n`);
+  clients.add(res);
+  res.once('close', () => clients.delete(res));
+});
+server.keepAliveTimeout = 5000;
+
+const heartbeat = setInterval(() => {
+  const frame = Buffer.from(`event: heartbeat\ndata: {"ts":"${new Date().toISOString()}"}\n\n`);
+  for (const res of clients) res.write(frame);
+}, Number(values['heartbeat-ms']));
+heartbeat.unref();
+
+// Warm the decider so the first frames cost what later ones do.
+for (let i = 0; i < 3; i++) nextFrames({});
+
+serveRpc(
+  {
+    rss: () => measuredRss(),
+    clients: () => clients.size,
+    /** `eventsPerSecond` events a second for `durationMs`, written to every client as they are made. */
+    drive: async (p) => {
+      const msPerEvent = 1000 / Number(p.eventsPerSecond);
+      const durationMs = Number(p.durationMs);
+      let events = 0;
+      const started = performance.now();
+      for (let due = started; due - started < durationMs; ) {
+        const wait = due - performance.now();
+        if (wait > 0) await sleep(wait);
+        const { frames } = nextFrames({ t_ns: nowNs() });
+        for (const frame of frames) for (const res of clients) res.write(frame);
+        events += frames.length;
+        due += frames.length * msPerEvent;
+      }
+      return { events, eventsPerSecond: events / ((performance.now() - started) / 1000) };
+    },
+    /**
+     * `events` events to every client as fast as each socket takes them: one callback pump per client that
+     * writes until `write()` returns false and resumes on `drain`.
+     */
+    burst: (p) => {
+      const total = Number(p.events);
+      const startNs = nowNs();
+      const frames: Buffer[] = [];
+      while (frames.length < total) frames.push(...nextFrames({ t_ns: startNs }).frames);
+      frames.length = total;
+      for (const res of clients) {
+        let i = 0;
+        const pump = (): void => {
+          while (i < total) {
+            if (!res.write(frames[i++] as Buffer)) {
+              res.once('drain', pump);
+              return;
+            }
+          }
+        };
+        pump();
+      }
+      return { startNs, events: total };
+    },
+  },
+  () => {
+    for (const res of clients) res.destroy();
+    server.close();
+  },
+);
+
+server.listen(0, '127.0.0.1', () => {
+  const { port } = server.address() as AddressInfo;
+  emit('ready', {
+    url: `http://127.0.0.1:${port}`,
+    pid: process.pid,
+    nofile: process.env.BENCH_NOFILE ?? null,
+  });
+});

@@ -1,0 +1,177 @@
+// A child process serving the operator exactly as `operator serve` composes it (startServer with a config
+// file), plus a stdin/stdout control channel for benchmarks and fault scenarios: append load on one job
+// from inside the process, RSS, SSE session records and server-side cuts.
+// Run: node --import tsx bench/lib/benchServer.ts --config <file.yaml> [--log <file>]
+import { randomUUID } from 'node:crypto';
+import type { ServerResponse } from 'node:http';
+import { parseArgs } from 'node:util';
+import { pino } from 'pino';
+import type { SseSession } from '../../src/api/sse/sseSession.ts';
+import { startServer } from '../../src/app/startServer.ts';
+import type { NewJobEvent } from '../../src/domain/events.ts';
+import { loadConfig } from '../../src/infra/config/loadConfig.ts';
+import { jobStreamName } from '../../src/infra/eventstore/eventStore.ts';
+import { toEventData } from '../../src/infra/eventstore/jobEvents.ts';
+import { createLogger } from '../../src/infra/logging/logger.ts';
+import { appendNext, CycleJob, seedCycleJob } from './cycleJob.ts';
+import { emit, measuredRss, serveRpc } from './rpc.ts';
+import { Samples, sleep, summarize } from './stats.ts';
+
+const { values } = parseArgs({ options: { config: { type: 'string' }, log: { type: 'string' } } });
+if (!values.config) throw new Error('--config is required');
+const config = loadConfig({ path: values.config });
+const logger = createLogger({
+  level: config.server.log_level,
+  destination: values.log ? pino.destination({ dest: values.log, sync: false, mkdir: true }) : undefined,
+});
+const server = await startServer({ config, logger });
+const { deps } = server;
+
+interface SessionRecord {
+  remotePort: number | undefined;
+  openedAt: number;
+  closedAt: number | null;
+  reason: string | null;
+}
+const sessions = new Map<SseSession, SessionRecord>();
+const hub = deps.hub;
+const open = hub.open.bind(hub);
+hub.open = (res: ServerResponse): SseSession => {
+  const session = open(res);
+  const record: SessionRecord = {
+    remotePort: res.socket?.remotePort,
+    openedAt: Date.now(),
+    closedAt: null,
+    reason: null,
+  };
+  sessions.set(session, record);
+  session.signal.addEventListener('abort', () => {
+    record.closedAt = Date.now();
+    record.reason = session.closeReason;
+  });
+  return session;
+};
+
+const jobs = new Map<string, CycleJob>();
+const cycleJob = (jobId: string) => {
+  let job = jobs.get(jobId);
+  if (!job) {
+    job = new CycleJob(jobId, { maxEventsPerJob: config.storage.max_events_per_job });
+    jobs.set(jobId, job);
+  }
+  return job;
+};
+const nowNs = () => process.hrtime.bigint().toString();
+
+serveRpc(
+  {
+    rss: () => measuredRss(),
+    /** Writes a cycle job of `events` events straight to the store (finish: end it with an approval). */
+    seed: async (p) => {
+      const r = await seedCycleJob(deps.store, String(p.jobId), Number(p.events), {
+        finish: Boolean(p.finish),
+        maxEventsPerJob: config.storage.max_events_per_job,
+      });
+      jobs.set(String(p.jobId), r.job);
+      return { events: r.events, position: r.position, seq: r.job.state.seq, status: r.job.state.status };
+    },
+    /** Resolves once every projection has applied the store's head. */
+    waitProjections: async (p) => {
+      const head = await deps.store.headPosition();
+      if (head === null) return { head, reached: true };
+      const reached = await deps.projections.waitForPosition(head, Number(p.timeoutMs ?? 120_000));
+      return { head, reached };
+    },
+    /**
+     * Appends the cycle job's next command `rate` times a second for `durationMs` (decide on the state held
+     * here, append with the expected revision: the command path without re-reading the stream). Stage events
+     * carry `t_ns`, the monotonic clock (CLOCK_MONOTONIC, shared by every process of the machine) taken just
+     * before the append.
+     */
+    drive: async (p) => {
+      const job = cycleJob(String(p.jobId));
+      const msPerEvent = 1000 / Number(p.eventsPerSecond);
+      const durationMs = Number(p.durationMs);
+      const padding = p.padBytes ? 'x'.repeat(Number(p.padBytes)) : undefined;
+      const appendMs = new Samples();
+      let events = 0;
+      let measured = 0;
+      let late = 0;
+      const started = performance.now();
+      for (let due = started; due - started < durationMs; ) {
+        const wait = due - performance.now();
+        if (wait > 0) await sleep(wait);
+        else if (wait < -50) late++;
+        const t0 = performance.now();
+        const payload = padding === undefined ? { t_ns: nowNs() } : { t_ns: nowNs(), pad: padding };
+        const r = await appendNext(deps.store, job, payload);
+        appendMs.push(performance.now() - t0);
+        events += r.events.length;
+        measured += r.events.filter((e) => e.type === 'stage_started' || e.type === 'stage_completed').length;
+        due += r.events.length * msPerEvent;
+      }
+      const seconds = (performance.now() - started) / 1000;
+      return {
+        events,
+        measured,
+        late,
+        eventsPerSecond: events / seconds,
+        seq: job.state.seq,
+        appendMs: summarize(appendMs.values()),
+      };
+    },
+    /**
+     * Appends `events` events of the cycle job as fast as the store takes them, `chunk` events per atomic
+     * append; returns the monotonic time before the first append.
+     */
+    burst: async (p) => {
+      const job = cycleJob(String(p.jobId));
+      const total = Number(p.events);
+      const chunk = Number(p.chunk ?? 50);
+      const startNs = nowNs();
+      let written = 0;
+      while (written < total) {
+        const before = job.state;
+        const decided: NewJobEvent[] = [];
+        const ids: string[] = [];
+        while (decided.length < Math.min(chunk, total - written)) {
+          const next = job.decideNext({ t_ns: startNs });
+          const nextIds = next.map(() => randomUUID());
+          job.applied(next, nextIds);
+          decided.push(...next);
+          ids.push(...nextIds);
+        }
+        const data = decided.map((e, i) => toEventData(e, ids[i] as string));
+        await deps.store.append(jobStreamName(job.jobId), data, {
+          expectedRevision: before.seq < 0 ? 'no_stream' : before.seq,
+        });
+        written += data.length;
+      }
+      return { startNs, events: written, seq: job.state.seq, endNs: nowNs() };
+    },
+    sessions: () => [...sessions.values()],
+    hubSize: () => hub.size,
+    /** Destroys `count` random open SSE sockets from the server side. */
+    cutRandom: (p) => {
+      const open = [...sessions.keys()].filter((s) => !s.closed);
+      let cut = 0;
+      for (let i = 0; i < Number(p.count) && open.length > 0; i++) {
+        const [session] = open.splice(Math.floor(Math.random() * open.length), 1);
+        session?.cutOff('fault injection: server-side destroy');
+        cut++;
+      }
+      return { cut };
+    },
+    url: () => server.url,
+  },
+  async () => {
+    await server.close();
+  },
+);
+
+const shutdown = () => {
+  server.close().finally(() => process.exit(0));
+};
+process.once('SIGTERM', shutdown);
+process.once('SIGINT', shutdown);
+emit('ready', { url: server.url, pid: process.pid, nofile: process.env.BENCH_NOFILE ?? null });
