@@ -9,7 +9,7 @@ export interface RetryPolicy {
 
 /**
  * The delays between attempts: doubling from `firstDelayMs`, capped at `maxDelayMs`, as many as fit in
- * `giveUpAfterMs`. The defaults (5 s, 6 h, 24 h) give 16 retries over about 23 hours.
+ * `giveUpAfterMs`. The defaults (5 s, 6 h, 24 h) give 15 retries (16 attempts) over about 23 hours.
  */
 export function retrySchedule(policy: RetryPolicy): number[] {
   const delays: number[] = [];
