@@ -13,13 +13,20 @@ import { pipelineDefinition, usesDefaultToken } from '../infra/config/loadConfig
 import type { EventStore } from '../infra/eventstore/eventStore.ts';
 import { logStoredEvent } from '../infra/logging/logger.ts';
 import { createProjections } from '../projections/index.ts';
+import type { RunnerClock } from '../runner/index.ts';
+import { PipelineRunner, systemClock } from '../runner/index.ts';
 import { openStore } from './openStore.ts';
 
 export interface RunningServer {
   url: string;
   port: number;
   deps: ApiDeps;
-  /** Stops accepting, ends SSE streams, stops the projections, flushes and closes the store. */
+  /** The pipeline runner, or null when started with `runner: false`. */
+  runner: PipelineRunner | null;
+  /**
+   * Stops accepting, ends SSE streams, stops the runner (its stage processes are ended), stops the
+   * projections, flushes and closes the store.
+   */
   close(): Promise<void>;
 }
 
@@ -28,12 +35,17 @@ export interface StartServerOptions {
   logger: Logger;
   store?: EventStore;
   clock?: () => Date;
+  /** Run the pipeline runner (stage commands, lanes, gate timers). Default true. */
+  runner?: boolean;
+  /** The runner's time and timers; when given without `clock`, the API stamps commands with it too. */
+  runnerClock?: RunnerClock;
 }
 
-/** The composition root of `operator serve`: store, projections, live tail, API, HTTP server. */
+/** The composition root of `operator serve`: store, projections, runner, live tail, API, HTTP server. */
 export async function startServer(options: StartServerOptions): Promise<RunningServer> {
   const { config, logger } = options;
-  const clock = options.clock ?? (() => new Date());
+  const runnerClock = options.runnerClock ?? systemClock(options.clock);
+  const clock = options.clock ?? (() => runnerClock.now());
   if (usesDefaultToken(config)) {
     logger.warn(
       'the default admin token default-admin-token-change-me is in use: set auth.tokens in conf/operator.yaml',
@@ -70,6 +82,10 @@ export async function startServer(options: StartServerOptions): Promise<RunningS
       metrics.eventsAppended.inc({ type: event.type });
     },
   });
+  const runner =
+    options.runner === false
+      ? null
+      : new PipelineRunner({ store, commands, config, logger, clock: runnerClock, env: process.env });
   let shuttingDown = false;
   const deps: ApiDeps = {
     config,
@@ -82,6 +98,7 @@ export async function startServer(options: StartServerOptions): Promise<RunningS
     hub,
     metrics,
     pipeline: (name) => pipelineDefinition(config, name),
+    ...(runner ? { queue: runner } : {}),
     clock,
     isShuttingDown: () => shuttingDown,
   };
@@ -92,6 +109,8 @@ export async function startServer(options: StartServerOptions): Promise<RunningS
     server.once('error', reject);
     server.listen(config.server.port, config.server.host, () => resolve());
   });
+  // Started once the port is ours: a second server that fails to bind must not run stages too.
+  runner?.start();
   const port = (server.address() as AddressInfo).port;
   const host = config.server.host === '0.0.0.0' ? '127.0.0.1' : config.server.host;
   const url = `http://${host.includes(':') ? `[${host}]` : host}:${port}`;
@@ -104,6 +123,7 @@ export async function startServer(options: StartServerOptions): Promise<RunningS
       const stopped = new Promise<void>((resolve) => server.close(() => resolve()));
       hub.closeAll();
       server.closeIdleConnections();
+      await runner?.stop();
       await tail.stop();
       await projections.runner.stop();
       setTimeout(() => server.closeAllConnections(), 2000).unref();
@@ -114,5 +134,5 @@ export async function startServer(options: StartServerOptions): Promise<RunningS
     })();
     return closing;
   };
-  return { url, port, deps, close };
+  return { url, port, deps, runner, close };
 }

@@ -7,6 +7,7 @@ import { startServer } from '../../src/app/startServer.ts';
 import type { Config, ConfigInput } from '../../src/infra/config/configSchema.ts';
 import { configSchema } from '../../src/infra/config/configSchema.ts';
 import { createLogger } from '../../src/infra/logging/logger.ts';
+import type { RunnerClock } from '../../src/runner/index.ts';
 
 export const TOKENS = {
   admin: 'test-admin-token-0001',
@@ -49,8 +50,21 @@ export function testConfig(dir: string, overrides: Partial<ConfigInput> = {}): C
   return configSchema.parse({ ...base, ...overrides });
 }
 
+export interface TestServerOptions {
+  /**
+   * Run the pipeline runner. Default false: the e2e tests drive stages by hand over the API, and a runner
+   * would start queued jobs under them.
+   */
+  runner?: boolean;
+  /** The runner's (and the API's) clock; tests advance it to run gate timeouts at once. */
+  clock?: RunnerClock;
+}
+
 /** A real server on a random loopback port, with real LMDB files in a temp dir. */
-export async function startTestServer(overrides: Partial<ConfigInput> = {}): Promise<TestServer> {
+export async function startTestServer(
+  overrides: Partial<ConfigInput> = {},
+  options: TestServerOptions = {},
+): Promise<TestServer> {
   const dir = await mkdtemp(join(tmpdir(), 'operator-e2e-'));
   const config = testConfig(dir, overrides);
   const logLines: string[] = [];
@@ -61,7 +75,12 @@ export async function startTestServer(overrides: Partial<ConfigInput> = {}): Pro
     },
   });
   const logger = createLogger({ level: config.server.log_level, destination });
-  const server = await startServer({ config, logger });
+  const server = await startServer({
+    config,
+    logger,
+    runner: options.runner ?? false,
+    ...(options.clock ? { runnerClock: options.clock } : {}),
+  });
   return {
     ...server,
     config,

@@ -1,0 +1,64 @@
+import { appendFile, readFile, rm } from 'node:fs/promises';
+import type { Logger } from 'pino';
+import { groupMembers, hasEnvironment, terminateGroup } from './processGroup.ts';
+import type { StagePaths } from './stagePaths.ts';
+
+export interface OrphanReport {
+  /** The process group the pid file named, or null when there was none. */
+  pgid: number | null;
+  /** What became of it. */
+  outcome: 'no_pid_file' | 'already_gone' | 'ended' | 'still_alive' | 'not_verified';
+}
+
+/**
+ * A stage the log says is running, left by an operator that is gone (crash, `kill -9`, or a stop): its pid
+ * file names the process group it ran as. The group is ended only once `/proc` shows it still runs this job's
+ * stage (its environment holds `JOB_ID` and `STAGE`): after a reboot the number may belong to anything.
+ */
+export async function endOrphanStage(
+  paths: StagePaths,
+  jobId: string,
+  stage: string,
+  options: { graceMs: number; now: () => Date; logger: Logger },
+): Promise<OrphanReport> {
+  const pgid = await readPgid(paths.pidFile);
+  if (pgid === null) return { pgid, outcome: 'no_pid_file' };
+  const report = await endGroup(pgid, jobId, stage, options.graceMs);
+  if (report.outcome === 'not_verified' || report.outcome === 'still_alive')
+    options.logger.warn(
+      { job_id: jobId, stage, pgid, outcome: report.outcome },
+      'runner: orphaned stage process',
+    );
+  else
+    options.logger.info(
+      { job_id: jobId, stage, pgid, outcome: report.outcome },
+      'runner: orphaned stage process',
+    );
+  const note = {
+    already_gone: `operator restarted: process group ${pgid} of the last attempt is gone`,
+    ended: `operator restarted: ended the orphaned process group ${pgid}`,
+    still_alive: `operator restarted: process group ${pgid} survived SIGKILL`,
+    not_verified: `operator restarted: process group ${pgid} no longer runs this stage; left alone`,
+  }[report.outcome as Exclude<OrphanReport['outcome'], 'no_pid_file'>];
+  await appendFile(paths.log, `${options.now().toISOString()} runner ${note}\n`).catch(() => {});
+  if (report.outcome !== 'still_alive') await rm(paths.pidFile, { force: true }).catch(() => {});
+  return report;
+}
+
+async function endGroup(pgid: number, jobId: string, stage: string, graceMs: number): Promise<OrphanReport> {
+  const members = await groupMembers(pgid);
+  if (members === null) return { pgid, outcome: 'not_verified' };
+  if (members.length === 0) return { pgid, outcome: 'already_gone' };
+  if (!(await hasEnvironment(members, { JOB_ID: jobId, STAGE: stage })))
+    return { pgid, outcome: 'not_verified' };
+  return { pgid, outcome: (await terminateGroup(pgid, graceMs)) ? 'ended' : 'still_alive' };
+}
+
+async function readPgid(pidFile: string): Promise<number | null> {
+  try {
+    const pgid = (JSON.parse(await readFile(pidFile, 'utf8')) as { pgid?: unknown }).pgid;
+    return typeof pgid === 'number' && Number.isInteger(pgid) && pgid > 1 ? pgid : null;
+  } catch {
+    return null;
+  }
+}

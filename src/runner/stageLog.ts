@@ -1,0 +1,78 @@
+import { once } from 'node:events';
+import type { WriteStream } from 'node:fs';
+import { createWriteStream } from 'node:fs';
+import { StringDecoder } from 'node:string_decoder';
+
+export type LogStream = 'stdout' | 'stderr' | 'runner';
+
+/** A line longer than this is written in pieces: a command that never prints a newline cannot grow memory. */
+const MAX_LINE_CHARS = 64 * 1024;
+/** Lines kept for the `stage_failed` payload, each cut to this many characters. */
+const TAIL_LINES = 20;
+const TAIL_LINE_CHARS = 500;
+
+/**
+ * The log of one stage attempt, appended to `logs/<stage>.log`: one line per output line, prefixed with an
+ * ISO timestamp and the stream name (`stdout`, `stderr`, or `runner` for the operator's own notes). It keeps
+ * the last lines of output for the failure payload.
+ */
+export class StageLog {
+  readonly #out: WriteStream;
+  readonly #tail: string[] = [];
+  readonly #partial = new Map<LogStream, { decoder: StringDecoder; text: string }>();
+
+  private constructor(
+    out: WriteStream,
+    private readonly now: () => Date,
+  ) {
+    this.#out = out;
+  }
+
+  static async open(path: string, now: () => Date): Promise<StageLog> {
+    const out = createWriteStream(path, { flags: 'a' });
+    await once(out, 'open');
+    return new StageLog(out, now);
+  }
+
+  /** The last output lines (stdout and stderr, not the runner's notes), oldest first. */
+  get tail(): string[] {
+    return [...this.#tail];
+  }
+
+  /** Writes one whole line. */
+  line(stream: LogStream, text: string): void {
+    const line = `${this.now().toISOString()} ${stream} ${text}`;
+    this.#out.write(`${line}\n`);
+    if (stream === 'runner') return;
+    this.#tail.push(line.length > TAIL_LINE_CHARS ? `${line.slice(0, TAIL_LINE_CHARS)}…` : line);
+    if (this.#tail.length > TAIL_LINES) this.#tail.shift();
+  }
+
+  /** Feeds raw output of a stream; complete lines are written at once, a partial one waits for its end. */
+  write(stream: Exclude<LogStream, 'runner'>, chunk: Buffer): void {
+    let partial = this.#partial.get(stream);
+    if (!partial) {
+      partial = { decoder: new StringDecoder('utf8'), text: '' };
+      this.#partial.set(stream, partial);
+    }
+    const lines = (partial.text + partial.decoder.write(chunk)).split('\n');
+    partial.text = lines.pop() ?? '';
+    for (const l of lines) this.line(stream, l.replace(/\r$/, ''));
+    while (partial.text.length > MAX_LINE_CHARS) {
+      this.line(stream, partial.text.slice(0, MAX_LINE_CHARS));
+      partial.text = partial.text.slice(MAX_LINE_CHARS);
+    }
+  }
+
+  /** Writes what is left of unterminated lines, then closes the file (everything is on disk when it resolves). */
+  async close(): Promise<void> {
+    for (const [stream, partial] of this.#partial) {
+      const rest = partial.text + partial.decoder.end();
+      if (rest.length > 0 && stream !== 'runner') this.line(stream, rest);
+    }
+    this.#partial.clear();
+    if (this.#out.closed) return;
+    this.#out.end();
+    await once(this.#out, 'close');
+  }
+}

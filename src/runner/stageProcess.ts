@@ -1,0 +1,192 @@
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { writeFileSync } from 'node:fs';
+import { mkdir, rm } from 'node:fs/promises';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { formatDuration } from '../domain/jobDecider.ts';
+import { signalGroup } from './processGroup.ts';
+import { StageLog } from './stageLog.ts';
+import type { StagePaths } from './stagePaths.ts';
+
+export interface StageCommand {
+  jobId: string;
+  stage: string;
+  attempt: number;
+  /** The stage's `run`, given to `/bin/sh -c`. */
+  run: string;
+  paths: StagePaths;
+  /** The whole environment of the command. */
+  env: NodeJS.ProcessEnv;
+  /** `stage.timeout`; null: no limit. */
+  timeoutMs: number | null;
+  /** `pipeline.stage_kill_grace`: SIGTERM, then SIGKILL after this long. */
+  killGraceMs: number;
+  now: () => Date;
+}
+
+export interface StageOutcome {
+  ok: boolean;
+  pid: number;
+  exitCode: number | null;
+  signal: NodeJS.Signals | null;
+  timedOut: boolean;
+  /** Why the runner stopped it (cancel, shutdown), or null when it ended by itself or timed out. */
+  stoppedFor: string | null;
+  durationMs: number;
+  /** Why it failed, for `fail_stage`; empty when it succeeded. */
+  reason: string;
+  /** The last output lines. */
+  tail: string[];
+}
+
+/** How long stdout/stderr may stay open after the command exited (a background process holding them). */
+const STDIO_LINGER_MS = 1000;
+
+/**
+ * One attempt of a stage command: `/bin/sh -c <run>` in its own process group (detached), in the job's work
+ * dir, its output line-timestamped into the stage log. The group id is written to the stage's pid file while
+ * it runs, so that an operator restarted after a crash can find and end it. Nothing of the group outlives
+ * the attempt: whatever the command leaves behind is ended with it.
+ */
+export class StageProcess {
+  readonly done: Promise<StageOutcome>;
+  #stoppedFor: string | null = null;
+  #timedOut = false;
+  #exited = false;
+
+  private constructor(
+    readonly pid: number,
+    private readonly command: StageCommand,
+    private readonly log: StageLog,
+    exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>,
+    stdioClosed: Promise<unknown>,
+    dropStdio: () => void,
+  ) {
+    const started = performance.now();
+    const timer =
+      command.timeoutMs === null
+        ? null
+        : setTimeout(() => {
+            this.#timedOut = true;
+            this.#terminate(`timed out after ${formatDuration(command.timeoutMs ?? 0)}`);
+          }, command.timeoutMs);
+    this.done = (async () => {
+      const { code, signal } = await exited;
+      this.#exited = true;
+      const durationMs = Math.round(performance.now() - started);
+      if (timer) clearTimeout(timer);
+      await Promise.race([stdioClosed, sleep(STDIO_LINGER_MS)]);
+      dropStdio();
+      this.#endLeftovers();
+      await rm(command.paths.pidFile, { force: true }).catch(() => {});
+      const outcome = this.#outcome(code, signal, durationMs);
+      this.log.line(
+        'runner',
+        outcome.ok
+          ? `exit code 0 after ${formatDuration(durationMs)}`
+          : `failed after ${formatDuration(durationMs)}: ${outcome.reason}`,
+      );
+      await this.log.close().catch(() => {});
+      return outcome;
+    })();
+  }
+
+  /** Starts the command; rejects (with the reason written to the log) when it cannot be started at all. */
+  static async start(command: StageCommand): Promise<StageProcess> {
+    const { paths } = command;
+    await mkdir(paths.workDir, { recursive: true });
+    await mkdir(paths.logsDir, { recursive: true });
+    const log = await StageLog.open(paths.log, command.now);
+    log.line(
+      'runner',
+      `attempt ${command.attempt} of stage ${command.stage}: /bin/sh -c ${JSON.stringify(command.run)}`,
+    );
+    const child = spawn('/bin/sh', ['-c', command.run], {
+      cwd: paths.workDir,
+      env: command.env,
+      detached: true,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    try {
+      await new Promise<void>((resolve, reject) => {
+        child.once('spawn', resolve);
+        child.once('error', reject);
+      });
+    } catch (error) {
+      log.line('runner', `cannot start: ${(error as Error).message}`);
+      await log.close();
+      throw error;
+    }
+    child.on('error', () => {}); // a failed kill() on an exited child; the exit is what counts
+    const pid = child.pid as number;
+    // Written before anything else can happen, so a crash right after the spawn still leaves the group findable.
+    writeFileSync(
+      paths.pidFile,
+      `${JSON.stringify({ pgid: pid, job_id: command.jobId, stage: command.stage, attempt: command.attempt, started_at: command.now().toISOString() })}\n`,
+    );
+    log.line('runner', `running as process group ${pid}`);
+    child.stdout.on('data', (chunk: Buffer) => log.write('stdout', chunk));
+    child.stderr.on('data', (chunk: Buffer) => log.write('stderr', chunk));
+    const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
+      child.once('exit', (code, signal) => resolve({ code, signal })),
+    );
+    return new StageProcess(pid, command, log, exited, once(child, 'close'), () => {
+      child.stdout.destroy();
+      child.stderr.destroy();
+    });
+  }
+
+  /** True once `stop` was called or the timeout hit: the process is on its way out. */
+  get stopping(): boolean {
+    return this.#stoppedFor !== null || this.#timedOut;
+  }
+
+  /** Ends the attempt for `reason` (cancel, shutdown): SIGTERM to the group, SIGKILL after the grace. */
+  stop(reason: string): void {
+    if (this.stopping || this.#exited) return;
+    this.#stoppedFor = reason;
+    this.#terminate(reason);
+  }
+
+  #terminate(why: string): void {
+    const grace = this.command.killGraceMs;
+    this.log.line(
+      'runner',
+      `${why}: SIGTERM to process group ${this.pid}, SIGKILL after ${formatDuration(grace)}`,
+    );
+    signalGroup(this.pid, 'SIGTERM');
+    setTimeout(() => signalGroup(this.pid, 'SIGKILL'), grace).unref();
+  }
+
+  /** The command exited; anything it started in its group and left running is ended too. */
+  #endLeftovers(): void {
+    if (!signalGroup(this.pid, 0)) return;
+    if (!this.stopping) this.log.line('runner', `ending what the command left running in group ${this.pid}`);
+    signalGroup(this.pid, 'SIGTERM');
+    setTimeout(() => signalGroup(this.pid, 'SIGKILL'), this.command.killGraceMs).unref();
+  }
+
+  #outcome(code: number | null, signal: NodeJS.Signals | null, durationMs: number): StageOutcome {
+    const ok = code === 0 && !this.stopping;
+    const reason = ok
+      ? ''
+      : this.#stoppedFor !== null
+        ? this.#stoppedFor
+        : this.#timedOut
+          ? `timed out after ${formatDuration(this.command.timeoutMs ?? 0)}`
+          : code !== null
+            ? `exit code ${code}`
+            : `killed by ${signal ?? 'a signal'}`;
+    return {
+      ok,
+      pid: this.pid,
+      exitCode: code,
+      signal,
+      timedOut: this.#timedOut,
+      stoppedFor: this.#stoppedFor,
+      durationMs,
+      reason,
+      tail: this.log.tail,
+    };
+  }
+}
