@@ -1,0 +1,29 @@
+# The operator as a container (used by docker-compose.yml). The steps are the README's own: install
+# from the lock file, then `npm start`, which runs the TypeScript sources through tsx (a runtime
+# dependency; there is no build step).
+
+# --- dependencies: production only, from the lock file; install scripts stay off, as package.json's
+# allowScripts has them (native modules ship prebuilt binaries).
+FROM node:20.20-bookworm-slim AS deps
+WORKDIR /app
+COPY package.json package-lock.json ./
+RUN npm ci --omit=dev --ignore-scripts --no-audit --no-fund
+
+# --- runtime: sources and configuration, run as the unprivileged `node` user.
+FROM node:20.20-bookworm-slim AS runtime
+ENV NODE_ENV=production \
+    OPERATOR_HOST=0.0.0.0 \
+    OPERATOR_PORT=8008
+WORKDIR /app
+COPY --from=deps /app/node_modules ./node_modules
+COPY package.json package-lock.json ./
+COPY bin ./bin
+COPY conf ./conf
+COPY src ./src
+RUN mkdir -p /app/data /app/runs && chown node:node /app/data /app/runs
+USER node
+EXPOSE 8008
+VOLUME ["/app/data", "/app/runs"]
+HEALTHCHECK --interval=10s --timeout=3s --start-period=20s \
+  CMD ["node", "-e", "fetch('http://127.0.0.1:8008/healthz').then((r) => process.exit(r.ok ? 0 : 1), () => process.exit(1))"]
+CMD ["npm", "start"]
