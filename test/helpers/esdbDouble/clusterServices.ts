@@ -4,7 +4,7 @@ import { gossipPb, serverFeaturesPb, sharedPb } from './protos.ts';
 type Empty = InstanceType<typeof sharedPb.Empty>;
 
 /** The server version the double reports; the docker-compose image is of the same line. */
-export const DOUBLE_SERVER_VERSION = '24.10.0';
+export const DOUBLE_SERVER_VERSION = '23.10.1';
 
 /**
  * ServerFeatures.GetSupportedMethods: the methods a node serves, lower-cased, with their feature flags
