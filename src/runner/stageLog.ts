@@ -64,13 +64,18 @@ export class StageLog {
     }
   }
 
-  /** Writes what is left of unterminated lines, then closes the file (everything is on disk when it resolves). */
-  async close(): Promise<void> {
+  /** Writes what is left of unterminated lines (the command's output is over). */
+  flushPartialLines(): void {
     for (const [stream, partial] of this.#partial) {
       const rest = partial.text + partial.decoder.end();
       if (rest.length > 0 && stream !== 'runner') this.line(stream, rest);
     }
     this.#partial.clear();
+  }
+
+  /** Flushes, then closes the file: everything is on disk when it resolves. */
+  async close(): Promise<void> {
+    this.flushPartialLines();
     if (this.#out.closed) return;
     this.#out.end();
     await once(this.#out, 'close');

@@ -77,6 +77,7 @@ export class StageProcess {
       if (timer) clearTimeout(timer);
       await Promise.race([stdioClosed, sleep(STDIO_LINGER_MS)]);
       dropStdio();
+      this.log.flushPartialLines();
       this.#endLeftovers();
       await rm(command.paths.pidFile, { force: true }).catch(() => {});
       const outcome = this.#outcome(code, signal, durationMs);

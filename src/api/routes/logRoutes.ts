@@ -5,6 +5,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { Context } from 'koa';
 import { z } from 'zod';
 import { stageState } from '../../domain/jobDecider.ts';
+import type { JobState } from '../../domain/jobState.ts';
 import { stagePaths } from '../../runner/index.ts';
 import type { ApiDeps } from '../apiDeps.ts';
 import { badRequest, HttpError, notFound } from '../errors.ts';
@@ -30,25 +31,39 @@ const CHUNK_BYTES = 64 * 1024;
  */
 export function logRoutes(deps: ApiDeps): AnyRoute[] {
   /** The log file of a stage that exists; 404 for an unknown job or stage, or a stage that has no log yet. */
-  const logFile = async (jobId: string, stage: string): Promise<{ path: string; size: number }> => {
+  const logFile = async (
+    jobId: string,
+    stage: string,
+  ): Promise<{ path: string; size: number; state: JobState }> => {
     const state = await deps.commands.load(jobId);
     if (state.status === 'none') throw notFound(`job ${jobId} not found`);
     if (!stageState(state, stage)) throw notFound(`job ${jobId} has no stage ${stage}`);
     const path = stagePaths(deps.config.storage.runs_dir, jobId, stage).log;
     try {
-      return { path, size: (await stat(path)).size };
+      return { path, size: (await stat(path)).size, state };
     } catch {
       throw notFound(`stage ${stage} of job ${jobId} has no log yet`);
     }
   };
 
-  /** True while the read model shows the stage running: its log may still grow. */
-  const stageRunning = (jobId: string, stage: string): boolean => {
+  /**
+   * True while the stage runs, so its log may still grow: per the read model once it has caught up with the
+   * state read at the request, per that state until then. (The runner closes a log before it reports the
+   * stage's end, so once the stage is seen ended, the file is complete.)
+   */
+  const stageRunning = (jobId: string, stage: string, atRequest: JobState): boolean => {
     const job = deps.readModel.getJob(jobId);
-    return job === undefined || (job.status === 'running' && job.current_stage === stage);
+    if (job === undefined || job.seq < atRequest.seq)
+      return stageState(atRequest, stage)?.status === 'running';
+    return job.status === 'running' && job.current_stage === stage;
   };
 
-  const follow = async (ctx: Context, jobId: string, stage: string, path: string, size: number) => {
+  const follow = async (
+    ctx: Context,
+    jobId: string,
+    stage: string,
+    { path, size, state }: { path: string; size: number; state: JobState },
+  ) => {
     if (deps.isShuttingDown()) throw new HttpError('shutting_down', 'the server is shutting down', 503);
     const resumeAt = ctx.get('last-event-id').trim();
     if (resumeAt && !/^\d+$/.test(resumeAt))
@@ -60,7 +75,7 @@ export function logRoutes(deps: ApiDeps): AnyRoute[] {
       const session = deps.hub.open(ctx.res);
       ctx.respond = false;
       session.open(deps.config.streaming.retry_ms, { job_id: jobId, stage, offset: from });
-      const offset = await streamLines(session, file, from, () => stageRunning(jobId, stage));
+      const offset = await streamLines(session, file, from, () => stageRunning(jobId, stage, state));
       if (offset !== null)
         session.end(`event: end\ndata: ${JSON.stringify({ job_id: jobId, stage, offset })}\n\n`);
     } finally {
@@ -87,9 +102,9 @@ export function logRoutes(deps: ApiDeps): AnyRoute[] {
         ...errorResponses(400, 401, 404),
       },
       handler: async (ctx, { params, query }) => {
-        const { path, size } = await logFile(params.id, params.stage);
-        if (query.follow === '1' || query.follow === 'true')
-          return follow(ctx, params.id, params.stage, path, size);
+        const log = await logFile(params.id, params.stage);
+        if (query.follow === '1' || query.follow === 'true') return follow(ctx, params.id, params.stage, log);
+        const { path, size } = log;
         ctx.type = 'text/plain; charset=utf-8';
         ctx.set('Cache-Control', 'no-cache');
         // The log as it is now; a running stage's later lines are for the next request (or follow=1).
