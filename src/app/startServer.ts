@@ -12,10 +12,11 @@ import type { Config } from '../infra/config/configSchema.ts';
 import { pipelineDefinition, usesDefaultToken } from '../infra/config/loadConfig.ts';
 import type { EventStore } from '../infra/eventstore/eventStore.ts';
 import { logStoredEvent } from '../infra/logging/logger.ts';
-import { createProjections } from '../projections/index.ts';
 import type { RunnerClock } from '../runner/index.ts';
 import { PipelineRunner, systemClock } from '../runner/index.ts';
+import { LiveProjections } from './liveProjections.ts';
 import { openStore } from './openStore.ts';
+import { scheduleRetentionSweep } from './retentionSweep.ts';
 
 export interface RunningServer {
   url: string;
@@ -53,13 +54,22 @@ export async function startServer(options: StartServerOptions): Promise<RunningS
   }
   const store = options.store ?? (await openStore(config));
   const metrics = new Metrics();
-  const projections = createProjections({
+  // Projections run while this process holds the writer lease (a rebuild borrows it for its swap).
+  const projections = new LiveProjections({
     store,
     dataDir: config.storage.data_dir,
     runsDir: config.storage.runs_dir,
     logger,
   });
-  projections.runner.start();
+  projections.start();
+  const retention = scheduleRetentionSweep({
+    config,
+    store,
+    readModelStore: projections.readModelStore,
+    logger,
+    metrics,
+    clock,
+  });
   const tail = new LiveTail(store, { logger });
   tail.start();
   const hub = new SseHub({
@@ -125,6 +135,7 @@ export async function startServer(options: StartServerOptions): Promise<RunningS
       server.closeIdleConnections();
       await runner?.stop();
       await tail.stop();
+      await retention.stop();
       await projections.runner.stop();
       setTimeout(() => server.closeAllConnections(), 2000).unref();
       await stopped;

@@ -1,0 +1,80 @@
+import type { EventStore } from '../infra/eventstore/eventStore.ts';
+import type { ReadModelStore } from '../projections/index.ts';
+import { READ_MODEL_CHECKPOINT } from '../projections/index.ts';
+import type { LeaseRecord } from './projectionLeases.ts';
+import { ProjectionLeases, REBUILD_LEASE, WRITER_LEASE } from './projectionLeases.ts';
+import type { ProjectionName } from './rebuildProjections.ts';
+import { PROJECTION_NAMES } from './rebuildProjections.ts';
+
+export interface ProjectionStatusRow {
+  name: ProjectionName;
+  checkpoint: string | null;
+  store_head: string | null;
+  /** Events between the checkpoint and the head. */
+  lag_events: number;
+  /** How long the oldest event not applied yet has been in the store (0 when caught up). */
+  lag_seconds: number | null;
+  last_error: string | null;
+  last_error_at: string | null;
+}
+
+export interface ProjectionsStatus {
+  store_head: string | null;
+  generation: number;
+  /** The process writing the projections (a server), or null when none holds the lease. */
+  writer: LeaseRecord | null;
+  /** A rebuild (or retention sweep) in progress. */
+  rebuild: LeaseRecord | null;
+  projections: ProjectionStatusRow[];
+}
+
+/** Checkpoints, lag and last errors, from the read model env and the store (the server need not run). */
+export async function projectionsStatus(
+  store: EventStore,
+  rms: ReadModelStore,
+  now: () => number = Date.now,
+): Promise<ProjectionsStatus> {
+  const leases = new ProjectionLeases(rms.env);
+  const head = await store.headPosition();
+  const generation = rms.generation();
+  const checkpoints: Record<ProjectionName, string | null> = {
+    jsonl: rms.checkpoints.get('jsonl'),
+    state: rms.checkpoints.get('state'),
+    readmodel: rms.tables(generation).checkpoints.get(READ_MODEL_CHECKPOINT) ?? null,
+  };
+  const projections: ProjectionStatusRow[] = [];
+  for (const name of PROJECTION_NAMES) {
+    const checkpoint = checkpoints[name];
+    const lag = head === null ? 0 : Number(BigInt(head) - BigInt(checkpoint ?? '-1'));
+    let lagSeconds: number | null = 0;
+    if (lag > 0) {
+      const next = await firstAfter(store, checkpoint);
+      lagSeconds = next === null ? null : Math.max(0, Math.round((now() - next) / 100) / 10);
+    }
+    const error = leases.lastError(name);
+    projections.push({
+      name,
+      checkpoint,
+      store_head: head,
+      lag_events: Math.max(0, lag),
+      lag_seconds: lagSeconds,
+      last_error: error?.last_error ?? null,
+      last_error_at: error?.at ?? null,
+    });
+  }
+  const live = (record: LeaseRecord | undefined) => (record && leases.isLive(record) ? record : null);
+  return {
+    store_head: head,
+    generation,
+    writer: live(leases.read(WRITER_LEASE)),
+    rebuild: live(leases.read(REBUILD_LEASE)),
+    projections,
+  };
+}
+
+async function firstAfter(store: EventStore, checkpoint: string | null): Promise<number | null> {
+  const from = checkpoint === null ? 'start' : (BigInt(checkpoint) + 1n).toString();
+  for await (const event of store.readAll({ fromPosition: from, maxCount: 1 }))
+    return Date.parse(event.created);
+  return null;
+}

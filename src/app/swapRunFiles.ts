@@ -1,0 +1,79 @@
+import { mkdir, readdir, rename, rm, rmdir } from 'node:fs/promises';
+import { runPaths } from '../projections/index.ts';
+import { forEachLimit, fsyncDir, listFiles, listJobDirs } from './runFiles.ts';
+
+export interface SwapParts {
+  /** `events.jsonl` */
+  jsonl: boolean;
+  /** `state.json` and `gates/*.json` */
+  state: boolean;
+}
+
+export interface SwapSummary {
+  /** Jobs whose files came from the rebuild. */
+  jobs: number;
+  /** Jobs whose projection files were removed: the log has no (visible) event of theirs. */
+  removed: number;
+}
+
+/**
+ * Moves rebuilt projection files from `staging/<id>/` over `runs/<id>/`, one file at a time with
+ * `rename` (atomic: a reader sees the old or the new file, whole). Gate files go before `state.json`, as
+ * the state projection writes them. Projection files of jobs the rebuild did not produce are removed.
+ * Only projection files are touched: a job's `logs/` and `work/` stay. Every directory touched is fsynced
+ * before this resolves, so the checkpoints may move next.
+ */
+export async function swapRunFiles(staging: string, runsDir: string, parts: SwapParts): Promise<SwapSummary> {
+  const staged = await listJobDirs(staging);
+  const stagedSet = new Set(staged);
+  const stale = (await listJobDirs(runsDir)).filter((id) => !stagedSet.has(id));
+  await mkdir(runsDir, { recursive: true });
+  await forEachLimit(staged, 16, async (jobId) => {
+    const from = runPaths(staging, jobId);
+    const to = runPaths(runsDir, jobId);
+    await mkdir(to.dir, { recursive: true });
+    if (parts.state) {
+      const gates = await listFiles(from.gatesDir, '.json');
+      const liveGates = await listFiles(to.gatesDir, '.json');
+      if (gates.length > 0) await mkdir(to.gatesDir, { recursive: true });
+      for (const file of gates) await rename(`${from.gatesDir}/${file}`, `${to.gatesDir}/${file}`);
+      for (const file of liveGates)
+        if (!gates.includes(file)) await rm(`${to.gatesDir}/${file}`, { force: true });
+      if (gates.length > 0 || liveGates.length > 0) await fsyncDir(to.gatesDir);
+      await renameIfExists(from.state, to.state);
+    }
+    if (parts.jsonl) await renameIfExists(from.events, to.events);
+    await fsyncDir(to.dir);
+  });
+  await forEachLimit(stale, 16, async (jobId) => {
+    const paths = runPaths(runsDir, jobId);
+    if (parts.jsonl) await rm(paths.events, { force: true });
+    if (parts.state) {
+      for (const file of await listFiles(paths.gatesDir, '.json'))
+        await rm(`${paths.gatesDir}/${file}`, { force: true });
+      await removeIfEmpty(paths.gatesDir);
+      await rm(paths.state, { force: true });
+    }
+    await fsyncDir(paths.dir);
+    await removeIfEmpty(paths.dir);
+  });
+  await fsyncDir(runsDir);
+  return { jobs: staged.length, removed: stale.length };
+}
+
+async function renameIfExists(from: string, to: string): Promise<void> {
+  try {
+    await rename(from, to);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
+  }
+}
+
+async function removeIfEmpty(dir: string): Promise<void> {
+  try {
+    if ((await readdir(dir)).length === 0) await rmdir(dir);
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code !== 'ENOENT' && code !== 'ENOTEMPTY') throw error;
+  }
+}

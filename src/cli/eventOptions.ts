@@ -1,0 +1,44 @@
+import type { JobEvent } from '../domain/events.ts';
+import { EVENT_TYPES } from '../domain/events.ts';
+import { usageError } from './cliError.ts';
+
+/** `--type a,b` as a set, every name checked against the event types. */
+export function parseTypes(value: string | undefined): Set<string> | undefined {
+  if (value === undefined) return undefined;
+  const types = value
+    .split(',')
+    .map((t) => t.trim())
+    .filter(Boolean);
+  const unknown = types.filter((t) => !(EVENT_TYPES as readonly string[]).includes(t));
+  if (unknown.length > 0)
+    throw usageError(`unknown event type(s): ${unknown.join(', ')} (known: ${EVENT_TYPES.join(', ')})`);
+  return new Set(types);
+}
+
+export function parseSeq(value: string | undefined, option: string): number | undefined {
+  if (value === undefined) return undefined;
+  if (!/^-?\d+$/.test(value) || Number(value) < -1)
+    throw usageError(`${option} must be a seq (an integer >= -1)`);
+  return Number(value);
+}
+
+export function parseSince(value: string | undefined): string | undefined {
+  if (value === undefined) return undefined;
+  if (Number.isNaN(Date.parse(value)) || !/^\d{4}-\d{2}-\d{2}T/.test(value))
+    throw usageError('--since must be an ISO date-time, e.g. 2026-11-24T10:00:00Z');
+  return value;
+}
+
+export function parsePosition(value: string | undefined, option: string): string | undefined {
+  if (value === undefined) return undefined;
+  if (!/^\d+$/.test(value)) throw usageError(`${option} must be a store position (a decimal number)`);
+  return value.replace(/^0+(?=\d)/, '');
+}
+
+/** Client-side filters shared by read, tail and replay. */
+export function eventFilter(
+  types: Set<string> | undefined,
+  stage: string | undefined,
+): (e: JobEvent) => boolean {
+  return (e) => (!types || types.has(e.type)) && (stage === undefined || e.stage === stage);
+}

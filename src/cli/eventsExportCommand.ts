@@ -1,0 +1,68 @@
+import { createWriteStream } from 'node:fs';
+import { rename, rm } from 'node:fs/promises';
+import { finished } from 'node:stream/promises';
+import { Command } from 'commander';
+import { exportEvents } from '../app/exportEvents.ts';
+import { JOB_ID_PATTERN } from '../domain/events.ts';
+import { usageError } from './cliError.ts';
+import { parsePosition } from './eventOptions.ts';
+import type { LocalOptions } from './localContext.ts';
+import { LOCAL_HELP, localConfig, openLocalStore, withLocalOptions } from './localContext.ts';
+import { LineWriter } from './output.ts';
+
+interface ExportOptions extends LocalOptions {
+  from: string;
+  to?: string;
+  job?: string;
+  out?: string;
+  quiet?: boolean;
+}
+
+/** `operator events export`: NDJSON of canonical events straight from the local store. */
+export function eventsExportCommand(): Command {
+  return withLocalOptions(new Command('export'))
+    .description('export canonical events as NDJSON from the local event store, streaming (constant memory)')
+    .requiredOption('--from <position>', 'first store position to export (inclusive); 0 for everything')
+    .option('--to <position>', 'last store position to export (inclusive)')
+    .option('--job <id>', "only this job's events")
+    .option(
+      '--out <file>',
+      'write to this file (via <file>.partial, renamed when complete) instead of stdout',
+    )
+    .option('-q, --quiet', 'no summary line on stderr')
+    .addHelpText(
+      'after',
+      `${LOCAL_HELP}\n\nExample:\n  $ operator events export --from 0 --out audit.ndjson\n  $ operator events export --from 1200 --to 1500 --job j_01HX... | jq -c 'select(.type=="gate_approved")'`,
+    )
+    .action(async (opts: ExportOptions) => {
+      const from = parsePosition(opts.from, '--from') as string;
+      const to = parsePosition(opts.to, '--to');
+      if (opts.job !== undefined && !JOB_ID_PATTERN.test(opts.job))
+        throw usageError(`--job must match ${JOB_ID_PATTERN}`);
+      const store = await openLocalStore(localConfig(opts));
+      const partial = opts.out === undefined ? undefined : `${opts.out}.partial`;
+      const file = partial === undefined ? undefined : createWriteStream(partial, { flags: 'w' });
+      const out = new LineWriter(file ?? process.stdout);
+      try {
+        const summary = await exportEvents(store, { from, to, jobId: opts.job }, (line) => out.write(line));
+        await out.flush();
+        if (file && partial && opts.out) {
+          file.end();
+          await finished(file);
+          await rename(partial, opts.out);
+        }
+        if (!opts.quiet) {
+          const range = summary.first === null ? '' : ` (positions ${summary.first}..${summary.last})`;
+          process.stderr.write(
+            `exported ${summary.events} events${range}${opts.out ? ` to ${opts.out}` : ''}\n`,
+          );
+        }
+      } catch (error) {
+        file?.destroy();
+        if (partial) await rm(partial, { force: true });
+        throw error;
+      } finally {
+        await store.close();
+      }
+    });
+}
