@@ -8,8 +8,10 @@ import { startTestServer } from '../../helpers/testServer.ts';
 
 test('the shipped demo pipeline, both gates approved: events.jsonl tells who did what, and when', async (t) => {
   const shipped = loadConfig({ path: 'conf/operator.yaml', env: {} });
+  const demo = shipped.pipelines['demo'];
+  if (!demo) throw new Error('conf/operator.yaml ships no demo pipeline');
   const server = await startTestServer(
-    { pipeline: { default: 'demo' }, pipelines: { demo: shipped.pipelines['demo'] } },
+    { pipeline: { default: 'demo' }, pipelines: { demo } },
     { runner: true },
   );
   t.teardown(() => server.stop());
