@@ -5,6 +5,9 @@ import type { Logger } from 'pino';
 import type { ApiDeps } from '../api/apiDeps.ts';
 import { createApp } from '../api/app.ts';
 import { Metrics } from '../api/metrics.ts';
+import { auditRoutes } from '../api/routes/auditRoutes.ts';
+import { searchRoutes } from '../api/routes/searchRoutes.ts';
+import { webhookRoutes } from '../api/routes/webhookRoutes.ts';
 import { LiveTail } from '../api/sse/liveTail.ts';
 import { SseHub } from '../api/sse/sseHub.ts';
 import { JobCommandHandler } from '../commands/jobCommandHandler.ts';
@@ -12,8 +15,10 @@ import type { Config } from '../infra/config/configSchema.ts';
 import { pipelineDefinition, usesDefaultToken } from '../infra/config/loadConfig.ts';
 import type { EventStore } from '../infra/eventstore/eventStore.ts';
 import { logStoredEvent } from '../infra/logging/logger.ts';
+import { EventSearch } from '../projections/index.ts';
 import type { RunnerClock } from '../runner/index.ts';
 import { PipelineRunner, systemClock } from '../runner/index.ts';
+import { WebhookService } from '../webhooks/index.ts';
 import { LiveProjections } from './liveProjections.ts';
 import { openStore } from './openStore.ts';
 import { scheduleRetentionSweep } from './retentionSweep.ts';
@@ -112,7 +117,13 @@ export async function startServer(options: StartServerOptions): Promise<RunningS
     clock,
     isShuttingDown: () => shuttingDown,
   };
-  const app = createApp(deps);
+  const search = new EventSearch(projections.readModelStore);
+  const webhooks = new WebhookService({ config, store, logger, registry: metrics.registry });
+  const app = createApp(deps, (d) => [
+    ...searchRoutes(search),
+    ...auditRoutes(d, search),
+    ...webhookRoutes(webhooks),
+  ]);
   const server: Server = createServer(app.callback());
   server.keepAliveTimeout = 5000;
   await new Promise<void>((resolve, reject) => {
@@ -122,6 +133,8 @@ export async function startServer(options: StartServerOptions): Promise<RunningS
   // Started once the port is ours: a second server that fails to bind must not run stages too.
   runner?.start();
   const port = (server.address() as AddressInfo).port;
+  // Webhook URLs may not target this port, so it is known before anything is sent.
+  await webhooks.start(port);
   const host = config.server.host === '0.0.0.0' ? '127.0.0.1' : config.server.host;
   const url = `http://${host.includes(':') ? `[${host}]` : host}:${port}`;
   logger.info({ port, store: config.store.kind }, `operator listening on ${url}`);
@@ -135,6 +148,7 @@ export async function startServer(options: StartServerOptions): Promise<RunningS
       server.closeIdleConnections();
       await runner?.stop();
       await tail.stop();
+      await webhooks.close();
       await retention.stop();
       await projections.runner.stop();
       setTimeout(() => server.closeAllConnections(), 2000).unref();

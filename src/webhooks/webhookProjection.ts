@@ -18,14 +18,16 @@ export class OutboxConflictError extends OperatorError {
   }
 }
 
-/** Whether an endpoint wants an event (its pipeline, when known, from the job's `job_created`). */
+/**
+ * Whether an endpoint wants an event (its pipeline, when known, from the job's `job_created`). Enabled or
+ * not: a disabled endpoint's deliveries wait in the outbox for it to be enabled again.
+ */
 export function endpointWants(
   endpoint: WebhookEndpoint,
   event: JobEvent,
   pipeline: string | undefined,
 ): boolean {
   return (
-    endpoint.enabled &&
     !isAtOrBelow(event.position, endpoint.created_position) &&
     (endpoint.event_types.length === 0 || endpoint.event_types.includes(event.type)) &&
     (endpoint.jobs.length === 0 || endpoint.jobs.includes(event.job_id)) &&
@@ -68,7 +70,8 @@ export class WebhookProjection implements Projection {
     const fresh = batch.filter((e) => !isAtOrBelow(e.position, checkpoint));
     const last = fresh.at(-1);
     if (!last) return;
-    const endpoints = this.#store.listEndpoints().filter((e) => e.enabled);
+    // Disabled endpoints keep queueing: once enabled again they get everything, in order.
+    const endpoints = this.#store.listEndpoints();
     const learnt = new Map<string, string>();
     const deliveries: WebhookDelivery[] = [];
     const now = this.#clock().toISOString();

@@ -33,6 +33,9 @@ export interface NewWebhookEndpoint {
 
 export class WebhookError extends OperatorError {}
 
+/** The sender lease lasts this long without renewal (renewed every third of it). */
+const LEASE_TTL_MS = 15_000;
+
 const notFound = (what: string) => new WebhookError('not_found', `${what} not found`, 404);
 
 export interface WebhookServiceOptions {
@@ -68,6 +71,11 @@ export class WebhookService {
   readonly #now: () => number;
   #ownPort: number | null = null;
   #pruneTimer: NodeJS.Timeout | null = null;
+  #leaseTimer: NodeJS.Timeout | null = null;
+  #sending = false;
+  #leaseTick: Promise<void> = Promise.resolve();
+  #waitLogged = false;
+  readonly #owner = `serve-${process.pid}-${randomBytes(6).toString('hex')}`;
 
   constructor(options: WebhookServiceOptions) {
     this.#options = options;
@@ -139,13 +147,28 @@ export class WebhookService {
     return this.#options.config.webhooks.enabled;
   }
 
-  /** Syncs the config endpoints, then follows the log and sends. */
+  /** True while this process holds the sender lease and runs the outbox and the dispatcher. */
+  get sending(): boolean {
+    return this.#sending;
+  }
+
+  /**
+   * Syncs the config endpoints, then follows the log and sends, while this process holds the sender lease
+   * (checked and renewed every few seconds; a second process on the same data dir waits for it).
+   */
   async start(ownPort: number): Promise<void> {
     this.#ownPort = ownPort;
     if (!this.enabled) return;
     await this.#syncConfigEndpoints();
-    await this.runner.start();
-    this.dispatcher.start();
+    await this.#checkLease();
+    this.#leaseTimer = setInterval(() => {
+      this.#leaseTick = this.#leaseTick
+        .then(() => this.#checkLease())
+        .catch((error: unknown) =>
+          this.#options.logger?.error({ err: error }, 'webhooks: sender lease check failed'),
+        );
+    }, LEASE_TTL_MS / 3);
+    this.#leaseTimer.unref();
     const prune = () => {
       const before = new Date(this.#now() - this.#options.config.webhooks.keep_deliveries).toISOString();
       this.store.prune(before).catch((error: unknown) => {
@@ -159,9 +182,35 @@ export class WebhookService {
 
   async close(): Promise<void> {
     if (this.#pruneTimer) clearInterval(this.#pruneTimer);
+    if (this.#leaseTimer) clearInterval(this.#leaseTimer);
+    await this.#leaseTick;
     await this.dispatcher.stop();
     await this.runner.close();
+    if (this.#sending) this.store.releaseSenderLease(this.#owner);
+    this.#sending = false;
     await this.store.close();
+  }
+
+  async #checkLease(): Promise<void> {
+    let held = false;
+    try {
+      held = this.store.acquireSenderLease(this.#owner, LEASE_TTL_MS, Date.now());
+    } catch (error) {
+      this.#options.logger?.error({ err: error }, 'webhooks: sender lease check failed');
+    }
+    if (held && !this.#sending) {
+      this.#sending = true;
+      await this.runner.start();
+      this.dispatcher.start();
+    } else if (!held && this.#sending) {
+      this.#sending = false;
+      this.#options.logger?.warn('webhooks: sender lease lost: another process sends now');
+      await this.dispatcher.stop();
+      await this.runner.stop();
+    } else if (!held && !this.#waitLogged) {
+      this.#waitLogged = true;
+      this.#options.logger?.info('webhooks: another process holds the sender lease; waiting for it');
+    }
   }
 
   list(): WebhookEndpointView[] {

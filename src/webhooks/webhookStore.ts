@@ -63,6 +63,14 @@ export interface WebhookDelivery {
 
 export const MAX_ATTEMPTS_KEPT = 20;
 const CHECKPOINT = 'checkpoint';
+const SENDER_LEASE = 'sender_lease';
+
+interface SenderLease {
+  owner: string;
+  pid: number;
+  /** ms since the epoch. */
+  expires_at: number;
+}
 const MAX_KEY = '\uffff';
 
 type DeliveryKey = [string, string];
@@ -78,7 +86,7 @@ type DeliveryKey = [string, string];
  * | deliveries    | [endpoint id, padded position]    | WebhookDelivery        |
  * | pending       | [endpoint id, padded position]    | null (the work queue)  |
  * | job_pipelines | job id                            | pipeline name          |
- * | meta          | 'checkpoint'                      | position               |
+ * | meta          | 'checkpoint', 'sender_lease'      | position; lease JSON   |
  */
 export class WebhookStore {
   readonly env: RootDatabase;
@@ -152,7 +160,7 @@ export class WebhookStore {
   }
 
   /**
-   * The outbox write of one batch: its deliveries (for endpoints that still exist and are enabled), the job
+   * The outbox write of one batch: its deliveries (for endpoints that still exist), the job
    * pipelines it learnt and the new checkpoint, in one transaction, only if the checkpoint is still
    * `expected`. Resolves to the endpoints that got a delivery, or null on a checkpoint conflict.
    */
@@ -166,7 +174,7 @@ export class WebhookStore {
     const committed = await this.env.transaction(() => {
       if ((this.meta.get(CHECKPOINT) ?? null) !== expected) return ABORT;
       for (const d of deliveries) {
-        if (this.endpoints.get(d.endpoint_id)?.enabled !== true) continue;
+        if (this.endpoints.get(d.endpoint_id) === undefined) continue;
         const key = deliveryKey(d.endpoint_id, d.position);
         if (this.deliveries.get(key) !== undefined) continue;
         this.deliveries.putSync(key, d);
@@ -280,6 +288,29 @@ export class WebhookStore {
       removed += keys.length;
     }
     return removed;
+  }
+
+  /**
+   * Takes or renews the sender lease: only its holder runs the outbox and sends, so two processes on one
+   * data dir never send the same endpoint's deliveries side by side (out of order). True when held.
+   */
+  acquireSenderLease(owner: string, ttlMs: number, now: number): boolean {
+    return this.env.transactionSync(() => {
+      const raw = this.meta.get(SENDER_LEASE);
+      const current = raw === undefined ? undefined : (JSON.parse(raw) as SenderLease);
+      if (current && current.owner !== owner && current.expires_at > now) return false;
+      const lease: SenderLease = { owner, pid: process.pid, expires_at: now + ttlMs };
+      this.meta.putSync(SENDER_LEASE, JSON.stringify(lease));
+      return true;
+    });
+  }
+
+  releaseSenderLease(owner: string): void {
+    this.env.transactionSync(() => {
+      const raw = this.meta.get(SENDER_LEASE);
+      if (raw !== undefined && (JSON.parse(raw) as SenderLease).owner === owner)
+        this.meta.removeSync(SENDER_LEASE);
+    });
   }
 
   async close(): Promise<void> {
