@@ -3,6 +3,7 @@ import { rename, rm } from 'node:fs/promises';
 import { finished } from 'node:stream/promises';
 import { Command } from 'commander';
 import { exportEvents } from '../app/exportEvents.ts';
+import { GENESIS_HASH, HashChain, isChainHash } from '../audit/hashChain.ts';
 import { JOB_ID_PATTERN } from '../domain/events.ts';
 import { usageError } from './cliError.ts';
 import { parsePosition } from './eventOptions.ts';
@@ -16,12 +17,17 @@ interface ExportOptions extends LocalOptions {
   job?: string;
   out?: string;
   quiet?: boolean;
+  /** false with --no-chain. */
+  chain: boolean;
+  chainFrom?: string;
 }
 
 /** `operator events export`: NDJSON of canonical events straight from the local store. */
 export function eventsExportCommand(): Command {
   return withLocalOptions(new Command('export'))
-    .description('export canonical events as NDJSON from the local event store, streaming (constant memory)')
+    .description(
+      'export canonical events as NDJSON from the local event store, streaming (constant memory); each line is hash-chained (prev_hash, hash) for `operator audit verify`',
+    )
     .requiredOption('--from <position>', 'first store position to export (inclusive); 0 for everything')
     .option('--to <position>', 'last store position to export (inclusive)')
     .option('--job <id>', "only this job's events")
@@ -30,21 +36,32 @@ export function eventsExportCommand(): Command {
       'write to this file (via <file>.partial, renamed when complete) instead of stdout',
     )
     .option('-q, --quiet', 'no summary line on stderr')
+    .option('--no-chain', 'plain canonical events, without the prev_hash and hash fields')
+    .option(
+      '--chain-from <hash>',
+      'continue the chain of an earlier export: its last hash (default: 64 zeros)',
+    )
     .addHelpText(
       'after',
-      `${LOCAL_HELP}\n\nExample:\n  $ operator events export --from 0 --out audit.ndjson\n  $ operator events export --from 1200 --to 1500 --job j_01HX... | jq -c 'select(.type=="gate_approved")'`,
+      `${LOCAL_HELP}\n\nExample:\n  $ operator events export --from 0 --out audit.ndjson\n  $ operator audit verify audit.ndjson\n  $ operator events export --from 1200 --to 1500 --job j_01HX... | jq -c 'select(.type=="gate_approved")'`,
     )
     .action(async (opts: ExportOptions) => {
       const from = parsePosition(opts.from, '--from') as string;
       const to = parsePosition(opts.to, '--to');
       if (opts.job !== undefined && !JOB_ID_PATTERN.test(opts.job))
         throw usageError(`--job must match ${JOB_ID_PATTERN}`);
+      if (opts.chainFrom !== undefined && !isChainHash(opts.chainFrom))
+        throw usageError('--chain-from must be 64 lowercase hex digits (the last hash of an earlier export)');
+      // Each line carries prev_hash and hash (src/audit/hashChain.ts): `operator audit verify` checks them.
+      const chain = opts.chain ? new HashChain(opts.chainFrom ?? GENESIS_HASH) : null;
       const store = await openLocalStore(localConfig(opts));
       const partial = opts.out === undefined ? undefined : `${opts.out}.partial`;
       const file = partial === undefined ? undefined : createWriteStream(partial, { flags: 'w' });
       const out = new LineWriter(file ?? process.stdout);
       try {
-        const summary = await exportEvents(store, { from, to, jobId: opts.job }, (line) => out.write(line));
+        const summary = await exportEvents(store, { from, to, jobId: opts.job }, (line) =>
+          out.write(chain ? `${chain.append(line.slice(0, -1))}\n` : line),
+        );
         await out.flush();
         if (file && partial && opts.out) {
           file.end();
@@ -54,7 +71,7 @@ export function eventsExportCommand(): Command {
         if (!opts.quiet) {
           const range = summary.first === null ? '' : ` (positions ${summary.first}..${summary.last})`;
           process.stderr.write(
-            `exported ${summary.events} events${range}${opts.out ? ` to ${opts.out}` : ''}\n`,
+            `exported ${summary.events} events${range}${opts.out ? ` to ${opts.out}` : ''}${chain ? `; chain head ${chain.head}` : ''}\n`,
           );
         }
       } catch (error) {
