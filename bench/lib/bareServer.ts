@@ -65,7 +65,7 @@ for (let i = 0; i < 3; i++) nextFrames({});
 
 serveRpc(
   {
-    rss: () => measuredRss(),
+    rss: (p) => measuredRss(p.gc !== false),
     clients: () => clients.size,
     /** `eventsPerSecond` events a second for `durationMs`, written to every client as they are made. */
     drive: async (p) => {

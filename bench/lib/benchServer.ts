@@ -32,6 +32,8 @@ interface SessionRecord {
   openedAt: number;
   closedAt: number | null;
   reason: string | null;
+  /** How long the session had been waiting for its socket to drain when it closed (null: it was not). */
+  blockedMs: number | null;
 }
 const sessions = new Map<SseSession, SessionRecord>();
 const hub = deps.hub;
@@ -43,11 +45,13 @@ hub.open = (res: ServerResponse): SseSession => {
     openedAt: Date.now(),
     closedAt: null,
     reason: null,
+    blockedMs: null,
   };
   sessions.set(session, record);
   session.signal.addEventListener('abort', () => {
     record.closedAt = Date.now();
     record.reason = session.closeReason;
+    record.blockedMs = session.blockedSince === null ? null : record.closedAt - session.blockedSince;
   });
   return session;
 };
@@ -65,7 +69,7 @@ const nowNs = () => process.hrtime.bigint().toString();
 
 serveRpc(
   {
-    rss: () => measuredRss(),
+    rss: (p) => measuredRss(p.gc !== false),
     /** Writes a cycle job of `events` events straight to the store (finish: end it with an approval). */
     seed: async (p) => {
       const r = await seedCycleJob(deps.store, String(p.jobId), Number(p.events), {
@@ -94,6 +98,8 @@ serveRpc(
       const durationMs = Number(p.durationMs);
       const padding = p.padBytes ? 'x'.repeat(Number(p.padBytes)) : undefined;
       const appendMs = new Samples();
+      /** For each measured seq: t_ns to the append's resolution (the durable commit), in ms. */
+      const commitMs: Record<number, number> = {};
       let events = 0;
       let measured = 0;
       let late = 0;
@@ -102,12 +108,18 @@ serveRpc(
         const wait = due - performance.now();
         if (wait > 0) await sleep(wait);
         else if (wait < -50) late++;
-        const t0 = performance.now();
-        const payload = padding === undefined ? { t_ns: nowNs() } : { t_ns: nowNs(), pad: padding };
+        const sent = process.hrtime.bigint();
+        const payload = padding === undefined ? { t_ns: String(sent) } : { t_ns: String(sent), pad: padding };
         const r = await appendNext(deps.store, job, payload);
-        appendMs.push(performance.now() - t0);
+        const committed = Number(process.hrtime.bigint() - sent) / 1e6;
+        appendMs.push(committed);
         events += r.events.length;
-        measured += r.events.filter((e) => e.type === 'stage_started' || e.type === 'stage_completed').length;
+        const firstSeq = job.state.seq - r.events.length + 1;
+        for (const [k, e] of r.events.entries()) {
+          if (e.type !== 'stage_started' && e.type !== 'stage_completed') continue;
+          measured++;
+          commitMs[firstSeq + k] = committed;
+        }
         due += r.events.length * msPerEvent;
       }
       const seconds = (performance.now() - started) / 1000;
@@ -118,6 +130,7 @@ serveRpc(
         eventsPerSecond: events / seconds,
         seq: job.state.seq,
         appendMs: summarize(appendMs.values()),
+        commitMs,
       };
     },
     /**
@@ -148,6 +161,12 @@ serveRpc(
         written += data.length;
       }
       return { startNs, events: written, seq: job.state.seq, endNs: nowNs() };
+    },
+    /** Ends the cycle job: runs the cycle to its gate, then approves (job_completed). */
+    finish: async (p) => {
+      const job = cycleJob(String(p.jobId));
+      while (!job.ended) await appendNext(deps.store, job, {}, true);
+      return { seq: job.state.seq, status: job.state.status };
     },
     sessions: () => [...sessions.values()],
     hubSize: () => hub.size,

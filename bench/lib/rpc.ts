@@ -48,9 +48,9 @@ export function serveRpc(
   });
 }
 
-/** RSS of this process in bytes, after a full GC when node runs with `--expose-gc`. */
-export function measuredRss(): { rss: number; heapUsed: number; gc: boolean } {
-  const gc = (globalThis as { gc?: () => void }).gc;
+/** RSS of this process in bytes, after a full GC when node runs with `--expose-gc` (unless `collect` is false). */
+export function measuredRss(collect = true): { rss: number; heapUsed: number; gc: boolean } {
+  const gc = collect ? (globalThis as { gc?: () => void }).gc : undefined;
   if (gc) {
     gc();
     gc();

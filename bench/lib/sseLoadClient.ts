@@ -23,6 +23,8 @@ interface Connection {
 const connections: Connection[] = [];
 const stuck: Socket[] = [];
 const latencies = new Samples();
+/** The seq (`id:`) of each latency sample, to subtract the server's commit time per event. */
+const latencySeqs = new Samples();
 let measuring = false;
 let target: { perClient: number; reached: number; resolve: () => void } | null = null;
 
@@ -34,11 +36,21 @@ function onFrame(conn: Connection, frame: string, now: bigint): void {
       if (at >= 0) {
         const sent = BigInt(frame.slice(at + 8, frame.indexOf('"', at + 8)));
         latencies.push(Number(now - sent) / 1e6);
+        latencySeqs.push(Number.parseInt(frame.slice(4, frame.indexOf('\n')), 10));
       }
     }
   } else if (frame.startsWith('event: heartbeat')) conn.heartbeats++;
   else if (frame.startsWith('event: end')) conn.ended = true;
   else if (frame.includes('event: connected')) conn.connected = true;
+}
+
+/** Latencies from the durable commit (the server's append resolving) instead of from before the append. */
+function afterCommit(commitMs: Record<string, number>) {
+  const values = latencies.values();
+  const seqs = latencySeqs.values();
+  const out = new Float64Array(values.length);
+  for (let i = 0; i < values.length; i++) out[i] = (values[i] as number) - (commitMs[String(seqs[i])] ?? 0);
+  return summarize(out);
 }
 
 function onChunk(conn: Connection, chunk: string): void {
@@ -158,6 +170,7 @@ serveRpc(
         c.reachedNs = 0n;
       }
       latencies.clear();
+      latencySeqs.clear();
       measuring = Boolean(p.measure);
       return null;
     },
@@ -176,6 +189,7 @@ serveRpc(
         minHeartbeats: heartbeats.length ? Math.min(...heartbeats) : 0,
         maxHeartbeats: heartbeats.length ? Math.max(...heartbeats) : 0,
         latencyMs: p.latency === false ? null : summarize(latencies.values()),
+        afterCommitMs: p.commitMs ? afterCommit(p.commitMs as Record<string, number>) : null,
       };
     },
     /** Resolves once every connection has received `perClient` events (since the last reset). */
