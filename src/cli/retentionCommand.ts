@@ -21,9 +21,11 @@ interface RetentionOptions extends LocalOptions {
 
 /** `operator retention run`: the retention sweep, on demand. */
 export function retentionCommand(): Command {
-  const retention = new Command('retention').description(
-    'retire jobs that ended more than storage.events_retention_days ago (the server also sweeps daily)',
-  );
+  const retention = new Command('retention')
+    .description(
+      'retire jobs that ended more than storage.events_retention_days ago (the server also sweeps daily)',
+    )
+    .addHelpText('after', '\nExample:\n  $ operator retention run --dry-run');
   retention.addCommand(
     withLocalOptions(new Command('run'))
       .description(

@@ -84,6 +84,7 @@ export async function followSse(options: FollowSseOptions): Promise<FollowEnd> {
           } else if (message.event !== 'heartbeat') {
             await options.onEvent(message);
             if (message.id !== undefined) lastEventId = message.id;
+            if (signal.aborted) return 'aborted';
           }
         }
         if (ended) return 'ended';

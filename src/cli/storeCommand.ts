@@ -7,7 +7,12 @@ import { printJson } from './output.ts';
 
 /** `operator store ...`: stats and backup of the embedded (LMDB) event store. */
 export function storeCommand(): Command {
-  const store = new Command('store').description('maintenance of the embedded event store: stats, backup');
+  const store = new Command('store')
+    .description('maintenance of the embedded event store: stats, backup')
+    .addHelpText(
+      'after',
+      '\nExample:\n  $ operator store stats\n  $ operator store backup /backups/operator-$(date +%F)',
+    );
   store.addCommand(
     withLocalOptions(new Command('stats'))
       .description('events, streams, size on disk, used and free pages')

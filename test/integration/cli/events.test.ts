@@ -1,0 +1,290 @@
+import { readFile } from 'node:fs/promises';
+import type { AddressInfo, Socket } from 'node:net';
+import { connect, createServer } from 'node:net';
+import { join } from 'node:path';
+import test from 'ava';
+import type { CliWorld } from '../../helpers/cli.ts';
+import { advance, CliProcess, cliWorld, runCli, settle } from '../../helpers/cli.ts';
+import { TOKENS } from '../../helpers/testServer.ts';
+
+/** `operator events read|tail|export|replay` as the real binary against a real server. */
+let world: CliWorld;
+let now = Date.parse('2026-11-01T10:00:00.000Z');
+
+test.before(async () => {
+  // Commands are stamped with this clock: two seconds pass between any two commands.
+  world = await cliWorld(
+    { streaming: { heartbeat_seconds: 1, retry_ms: 300 } },
+    { clock: () => new Date((now += 2000)) },
+  );
+  await world.start();
+  await advance(world, 'ev-a', 'completed');
+  await advance(world, 'ev-b', 'paused');
+  await settle(world);
+});
+
+test.after.always(async () => {
+  await world?.cleanup();
+});
+
+interface Ev {
+  job_id: string;
+  seq: number;
+  position: string;
+  type: string;
+  stage: string | null;
+}
+/** NDJSON lines as canonical events (fields an export may add for the audit chain are dropped). */
+const lines = (text: string): Ev[] =>
+  text
+    .split('\n')
+    .filter(Boolean)
+    .map((l) => {
+      const {
+        hash: _h,
+        prev_hash: _p,
+        ...event
+      } = JSON.parse(l) as Ev & { hash?: string; prev_hash?: string };
+      return event;
+    });
+
+test('events read: a table, NDJSON, and the --after, --since, --type and --stage filters', async (t) => {
+  const table = await runCli(world.remote('events', 'read', 'ev-a'));
+  t.is(table.code, 0, table.stderr);
+  const rows = table.stdout.trimEnd().split('\n');
+  t.regex(rows[0] as string, /^SEQ\s+TS\s+TYPE\s+STAGE\s+STATUS\s+ACTOR\s+MESSAGE$/);
+  t.regex(
+    rows[1] as string,
+    /^0\s+2026-11-01T10:00:02\.000Z\s+job_created\s+-\s+queued\s+root\s+job ev-a created/,
+  );
+  t.regex(rows.at(-1) as string, /job_completed/);
+
+  const json = await runCli(world.remote('events', 'read', 'ev-a', '--json'));
+  const all = lines(json.stdout);
+  t.deepEqual(
+    all.map((e) => e.seq),
+    all.map((_, i) => i),
+  );
+  const res = await world.api('/jobs/ev-a/events?after=-1&limit=1000');
+  const fromApi = ((await res.json()) as { events: unknown[] }).events;
+  t.deepEqual(all, fromApi as Ev[], 'the canonical events, as the API serves them');
+
+  const after = lines(
+    (await runCli(world.remote('events', 'read', 'ev-a', '--json', '--after', '5'))).stdout,
+  );
+  t.deepEqual(
+    after.map((e) => e.seq),
+    all.filter((e) => e.seq > 5).map((e) => e.seq),
+  );
+  const since = lines(
+    (await runCli(world.remote('events', 'read', 'ev-a', '--json', '--since', '2026-11-01T10:00:06.000Z')))
+      .stdout,
+  );
+  t.is(since[0]?.seq, 2, 'since is inclusive: the third command was stamped at 10:00:06');
+  const gates = lines(
+    (await runCli(world.remote('events', 'read', 'ev-a', '--json', '--type', 'gate_pause,gate_approved')))
+      .stdout,
+  );
+  t.deepEqual(
+    gates.map((e) => e.type),
+    ['gate_pause', 'gate_approved'],
+  );
+  const stage = lines(
+    (await runCli(world.remote('events', 'read', 'ev-a', '--json', '--stage', 'publish'))).stdout,
+  );
+  t.true(stage.length >= 2 && stage.every((e) => e.stage === 'publish'));
+  const badType = await runCli(world.remote('events', 'read', 'ev-a', '--type', 'nope'));
+  t.is(badType.code, 2);
+  t.regex(badType.stderr, /unknown event type\(s\): nope/);
+});
+
+test('events read: no server, a wrong token, an unknown job', async (t) => {
+  const down = await runCli(['events', 'read', 'ev-a', '--url', world.deadUrl]);
+  t.is(down.code, 1);
+  t.true(
+    down.stderr.startsWith(`operator: cannot reach the operator server at ${world.deadUrl}`),
+    down.stderr,
+  );
+  const bad = await runCli(['events', 'read', 'ev-a', '--url', world.url, '--token', 'wrong-token-123']);
+  t.is(bad.code, 1);
+  t.regex(bad.stderr, /refused the token: invalid token/);
+  const unknown = await runCli(world.remote('events', 'read', 'nope'));
+  t.is(unknown.code, 1);
+  t.regex(unknown.stderr, /job nope not found/);
+});
+
+test('events tail <job>: history from --after, then live, and it ends after the terminal event', async (t) => {
+  await advance(world, 'ev-t', 'running');
+  const tail = new CliProcess(world.remote('events', 'tail', 'ev-t', '--after', '-1', '--json'));
+  await tail.waitFor((out) => lines(out).length === 4);
+  await world.api('/jobs/ev-t/cancel', { method: 'POST', json: { reason: 'done here' } });
+  const result = await tail.exited;
+  t.is(result.code, 0, result.stderr);
+  const events = lines(result.stdout);
+  t.deepEqual(
+    events.map((e) => e.seq),
+    [0, 1, 2, 3, 4],
+  );
+  t.is(events.at(-1)?.type, 'job_canceled');
+  const human = await runCli(world.remote('events', 'tail', 'ev-t', '--after', '2'));
+  t.is(human.code, 0);
+  t.regex(human.stdout, /^2026-11-01T\S+ #3 stage_completed \[ingest\] running by root: /m);
+});
+
+test('events tail: after a dropped connection it resumes from the last id it printed (no gap, no repeat)', async (t) => {
+  const proxy = await startProxy(new URL(world.url).port);
+  try {
+    const tail = new CliProcess([
+      'events',
+      'tail',
+      '--json',
+      '--url',
+      proxy.url,
+      '--token',
+      TOKENS.viewer,
+      '--count',
+      '30',
+    ]);
+    await tail.waitFor(() => proxy.connections > 0);
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    for (let i = 0; i < 3; i++) await advance(world, `ev-r${i}`, 'running'); // 12 events
+    await tail.waitFor((out) => lines(out).length >= 12);
+    proxy.dropAll();
+    for (let i = 3; i < 5; i++) await advance(world, `ev-r${i}`, 'running'); // 8 more while it reconnects
+    await tail.waitFor((out) => lines(out).length >= 20);
+    proxy.dropAll();
+    await tail.waitFor(() => proxy.total >= 3);
+    for (let i = 5; i < 8; i++) await advance(world, `ev-r${i}`, 'running'); // 12 more: 32, --count stops at 30
+    const result = await tail.exited;
+    t.is(result.code, 0, result.stderr);
+    const events = lines(result.stdout);
+    t.is(events.length, 30);
+    const positions = events.map((e) => Number(e.position));
+    t.deepEqual(
+      positions,
+      positions.map((_, i) => (positions[0] as number) + i),
+      'consecutive positions: nothing lost, nothing twice',
+    );
+    t.true(events.every((e) => e.job_id.startsWith('ev-r')));
+    t.regex(result.stderr, /connection lost .*resuming after id \d+/);
+    t.is((result.stderr.match(/connection lost/g) ?? []).length, 2, 'it reconnected twice');
+  } finally {
+    await proxy.close();
+  }
+});
+
+test('events tail: no server and a wrong token fail at once with exit 1', async (t) => {
+  const down = await runCli(['events', 'tail', '--url', world.deadUrl]);
+  t.is(down.code, 1);
+  t.regex(down.stderr, /cannot reach the operator server/);
+  const bad = await runCli(['events', 'tail', 'ev-a', '--url', world.url, '--token', 'wrong-token-123']);
+  t.is(bad.code, 1);
+  t.regex(bad.stderr, /refused the token/);
+});
+
+test('events replay: the history in order, with its original timing scaled by --speed', async (t) => {
+  // ev-a's commands were stamped 2 s apart: at 20x, about 100 ms between events.
+  const all = lines((await runCli(world.remote('events', 'read', 'ev-a', '--json'))).stdout);
+  const span =
+    Date.parse((all.at(-1) as unknown as { ts: string }).ts) -
+    Date.parse((all[0] as unknown as { ts: string }).ts);
+  const slow = await runCli(world.remote('events', 'replay', 'ev-a', '--speed', '20x', '--json'));
+  t.is(slow.code, 0, slow.stderr);
+  t.deepEqual(lines(slow.stdout), all);
+  t.true(slow.ms >= span / 20, `20x took ${slow.ms} ms for a ${span} ms history`);
+  // At 1x the history would take `span`; --max-gap caps each pause.
+  const capped = await runCli(
+    world.remote('events', 'replay', 'ev-a', '--speed', '1x', '--max-gap', '0.05', '--json'),
+  );
+  t.deepEqual(lines(capped.stdout), all);
+  t.true(capped.ms < span / 2, `capped replay took ${capped.ms} ms for a ${span} ms history`);
+  const human = await runCli(
+    world.remote('events', 'replay', 'ev-a', '--speed', '1000', '--type', 'gate_approved'),
+  );
+  t.regex(
+    human.stdout,
+    /^\S+ #\d+ gate_approved \[review\] paused by root: gate review approved by root: fine\n$/,
+  );
+  t.is(human.stdout.trimEnd().split('\n').length, 1);
+  const bad = await runCli(world.remote('events', 'replay', 'ev-a', '--speed', 'fast'));
+  t.is(bad.code, 2);
+  t.regex(bad.stderr, /--speed must be a positive factor/);
+});
+
+test('events export: canonical NDJSON from the local store, by position range and job, to stdout or a file', async (t) => {
+  await settle(world);
+  const res = await world.api('/events?after=-1&limit=1000');
+  const fromApi = ((await res.json()) as { events: Ev[] }).events;
+  const all = await runCli(world.local('events', 'export', '--from', '0'));
+  t.is(all.code, 0, all.stderr);
+  t.deepEqual(lines(all.stdout), fromApi);
+  t.regex(
+    all.stderr,
+    new RegExp(`^exported ${fromApi.length} events \\(positions 0\\.\\.${fromApi.length - 1}\\)`),
+  );
+  const range = await runCli(world.local('events', 'export', '--from', '3', '--to', '7', '-q'));
+  t.deepEqual(
+    lines(range.stdout).map((e) => e.position),
+    ['3', '4', '5', '6', '7'],
+  );
+  t.is(range.stderr, '');
+  const out = join(world.dir, 'ev-b.ndjson');
+  const job = await runCli(world.local('events', 'export', '--from', '0', '--job', 'ev-b', '--out', out));
+  t.is(job.code, 0, job.stderr);
+  t.deepEqual(
+    lines(await readFile(out, 'utf8')),
+    fromApi.filter((e) => e.job_id === 'ev-b'),
+  );
+  await t.throwsAsync(readFile(`${out}.partial`), { code: 'ENOENT' });
+  const noStore = await runCli(['events', 'export', '--from', '0', '--data-dir', join(world.dir, 'nowhere')]);
+  t.is(noStore.code, 1);
+  t.regex(noStore.stderr, /^operator: no event store at .*nowhere\/store\n.*--data-dir/);
+  const noFrom = await runCli(world.local('events', 'export'));
+  t.not(noFrom.code, 0);
+  t.regex(noFrom.stderr, /required option '--from <position>'/);
+});
+
+interface Proxy {
+  url: string;
+  connections: number;
+  total: number;
+  dropAll(): void;
+  close(): Promise<void>;
+}
+
+/** A TCP proxy in front of the server whose connections the test can cut, as a flaky network would. */
+async function startProxy(targetPort: string): Promise<Proxy> {
+  const sockets = new Set<Socket>();
+  const proxy: Proxy = {
+    url: '',
+    connections: 0,
+    total: 0,
+    dropAll: () => {
+      for (const s of sockets) s.destroy();
+    },
+    close: () => {
+      proxy.dropAll();
+      return new Promise((resolve) => server.close(() => resolve()));
+    },
+  };
+  const server = createServer((client) => {
+    const upstream = connect(Number(targetPort), '127.0.0.1');
+    proxy.connections++;
+    proxy.total++;
+    for (const s of [client, upstream]) {
+      sockets.add(s);
+      s.on('error', () => {});
+      s.on('close', () => {
+        sockets.delete(s);
+        client.destroy();
+        upstream.destroy();
+      });
+    }
+    client.once('close', () => proxy.connections--);
+    client.pipe(upstream);
+    upstream.pipe(client);
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  proxy.url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  return proxy;
+}
