@@ -8,6 +8,7 @@ const COMMANDS: Record<string, () => Promise<Command>> = {
   projections: async () => (await import('./projectionsCommand.ts')).projectionsCommand(),
   retention: async () => (await import('./retentionCommand.ts')).retentionCommand(),
   store: async () => (await import('./storeCommand.ts')).storeCommand(),
+  audit: async () => (await import('./auditCommand.ts')).auditCommand(),
 };
 
 /**
