@@ -1,21 +1,24 @@
 import type { ReadModelStore } from '../projections/index.ts';
+import { jobSearchIndexKeys } from '../projections/index.ts';
 
 const MAX_KEY = '\uffff';
 
 /**
- * Removes every row of a job from a read model generation (retention): its events and their indexes, the
- * job row, its listing rows and its state. The keys are gathered first and the removals run in one write
- * transaction. The checkpoint is left alone: the events stay applied, the job is just gone.
+ * Removes every row of a job from a read model generation (retention): its events and their indexes (the
+ * search index included), the job row, its listing rows and its state. The keys are gathered first and the
+ * removals run in one write transaction. The checkpoint is left alone: the events stay applied, the job is just gone.
  */
 export async function removeJobRows(rms: ReadModelStore, generation: number, jobId: string): Promise<void> {
   const t = rms.tables(generation);
   const events = [...t.events.getKeys({ start: [jobId, -1], end: [jobId, Number.MAX_SAFE_INTEGER] })];
   const byTs = [...t.eventsByTs.getKeys({ start: [jobId, ''], end: [jobId, MAX_KEY] })];
   const jobPositions = [...t.jobPositions.getKeys({ start: [jobId, ''], end: [jobId, MAX_KEY] })];
+  const searchKeys = jobSearchIndexKeys(t, jobId);
   const job = t.jobs.get(jobId);
   await rms.env.transaction(() => {
     for (const key of events) t.events.removeSync(key);
     for (const key of byTs) t.eventsByTs.removeSync(key);
+    for (const key of searchKeys) t.eventsByField.removeSync(key);
     for (const key of jobPositions) {
       t.jobPositions.removeSync(key);
       t.positions.removeSync(key[1]);

@@ -43,6 +43,7 @@ export type { GenerationTables } from './readModelStore.ts';
 export { READ_MODEL_CHECKPOINT, ReadModelStore } from './readModelStore.ts';
 export type { RunPaths } from './runPaths.ts';
 export { isUnsafePathNameError, runPaths, UnsafePathNameError } from './runPaths.ts';
+export { jobSearchIndexKeys } from './searchIndex.ts';
 export type { StateProjectionOptions } from './stateProjection.ts';
 export { StateProjection } from './stateProjection.ts';
 export { readJobEvents } from './storeGaps.ts';

@@ -37,6 +37,16 @@ export function searchIndexKeys(
   return keys;
 }
 
+/** The `events_by_field` keys of every event of a job in a generation (to remove the job's rows). */
+export function jobSearchIndexKeys(t: GenerationTables, jobId: string): [SearchField, string, string][] {
+  const keys: [SearchField, string, string][] = [];
+  for (const { key, value } of t.jobPositions.getRange({ start: [jobId, ''], end: [jobId, '\uffff'] })) {
+    const json = t.events.get([jobId, value[0]]);
+    if (json !== undefined) keys.push(...searchIndexKeys(JSON.parse(json) as JobEvent, key[1]));
+  }
+  return keys;
+}
+
 export function isSearchIndexed(t: GenerationTables): boolean {
   return t.checkpoints.get(SEARCH_INDEX_MARKER) === SEARCH_INDEX_VERSION;
 }

@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import test from 'ava';
 import fc from 'fast-check';
+import { removeJobRows } from '../../src/app/removeJobRows.ts';
 import type { JobEvent } from '../../src/domain/events.ts';
 import { EVENT_TYPES, JOB_STATUSES, toCanonicalJson } from '../../src/domain/events.ts';
 import type { EventSearchQuery } from '../../src/projections/eventSearch.ts';
@@ -282,4 +283,41 @@ test('selective filters are served by indexes: a small scan budget is enough', a
   t.deepEqual(page.events, []);
   t.truthy(page.next_cursor);
   t.throws(() => new EventSearch(store).search({ limit: 5, cursor: 'garbage' }), { message: /cursor/ });
+});
+
+test('retention removes a job from the search index too; an older generation is indexed once', async (t) => {
+  const dir = await mkdtemp(join(tmpdir(), 'operator-search-'));
+  const store = ReadModelStore.open(dir);
+  t.teardown(async () => {
+    await store.close();
+    await rm(dir, { recursive: true, force: true });
+  });
+  const [specs] = fc.sample(fc.array(fc.noBias(eventSpecArb), { minLength: 3000, maxLength: 3000 }), {
+    numRuns: 1,
+    seed: 5,
+  });
+  const history = buildHistory(specs as never, 0n, new Map());
+  const projection = new ReadModelProjection({ store });
+  await applyAll(projection, history);
+  const t1 = store.tables();
+  await removeJobRows(store, t1.generation, 'job_4');
+  const left = [...t1.eventsByField.getRange({})].filter(({ value }) => value[0] === 'job_4');
+  t.deepEqual(left, []);
+  const kept = history.filter((e) => e.job_id !== 'job_4');
+  t.deepEqual(
+    pageAll(new EventSearch(store), { status: 'running' }, 500).events,
+    bruteForce(kept, { status: 'running' }),
+  );
+
+  // a generation written before the index existed: searches wait (503) until the projection indexes it
+  await t1.eventsByField.clearAsync();
+  await t1.checkpoints.remove('search_index');
+  const error = t.throws(() => new EventSearch(store).search({ limit: 5 }));
+  t.is((error as { status?: number }).status, 503);
+  const reopened = new ReadModelProjection({ store });
+  await reopened.checkpoint();
+  t.deepEqual(
+    pageAll(new EventSearch(store), { actor: 'auditor' }, 50).events,
+    bruteForce(kept, { actor: 'auditor' }),
+  );
 });
