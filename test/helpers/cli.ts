@@ -137,7 +137,12 @@ export async function cliWorld(
   options: CliWorldOptions = {},
 ): Promise<CliWorld> {
   const dir = await mkdtemp(join(tmpdir(), 'operator-cli-'));
-  const config = testConfig(dir, { ...overrides, server: { port: 0, host: '127.0.0.1', log_level: 'warn' } });
+  const config = testConfig(dir, {
+    ...overrides,
+    server: { port: 0, host: '127.0.0.1', log_level: 'warn' },
+    // storage keys given by the test are added to the temp dirs, not replacing them
+    storage: { data_dir: join(dir, 'data'), runs_dir: join(dir, 'runs'), ...overrides.storage },
+  });
   const configPath = join(dir, 'operator.yaml');
   // JSON is YAML: the file holds exactly the config the in-process server runs with.
   await writeFile(configPath, JSON.stringify(config, null, 2));

@@ -5,7 +5,6 @@ import test from 'ava';
 import { newLeaseHolder, ProjectionLeases, REBUILD_LEASE } from '../../../src/app/projectionLeases.ts';
 import { openLmdbEventStore } from '../../../src/infra/eventstore/lmdb/index.ts';
 import { ReadModelStore } from '../../../src/projections/index.ts';
-import type { CliWorld } from '../../helpers/cli.ts';
 import { advance, cliWorld, runCli, settle } from '../../helpers/cli.ts';
 import { JobTraffic } from '../../helpers/jobTraffic.ts';
 
