@@ -8,7 +8,6 @@ import { Metrics } from '../../../src/api/metrics.ts';
 import { scheduleRetentionSweep } from '../../../src/app/retentionSweep.ts';
 import { createLogger } from '../../../src/infra/logging/logger.ts';
 import type { ReadModel } from '../../../src/projections/index.ts';
-import type { CliWorld } from '../../helpers/cli.ts';
 import { advance, cliWorld, runCli, settle } from '../../helpers/cli.ts';
 
 /**
