@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import { AUTH, benchDir } from '../lib/benchConfig.ts';
 import { type Started, startBenchServer, startLoadClient } from '../lib/children.ts';
 import type { LatencySummary } from '../lib/stats.ts';
@@ -74,10 +75,22 @@ async function phase(
   return { events, seconds, peakRss, firstRss, ...stats };
 }
 
+/** Kernel memory held by TCP sockets machine-wide, from /proc/net/sockstat (pages); 0 where unavailable. */
+function tcpMemBytes(): number {
+  try {
+    const pages = /^TCP:.* mem (\d+)/m.exec(readFileSync('/proc/net/sockstat', 'utf8'))?.[1];
+    return Number(pages ?? 0) * 4096;
+  } catch {
+    return 0;
+  }
+}
+
 interface Attempt {
   before: Phase;
   withStuck: Phase;
   after: Phase;
+  /** Peak kernel memory of all TCP sockets during the run with stuck clients (/proc/net/sockstat), bytes. */
+  tcpMemPeak: number;
   ports: number[];
   sessions: SessionRecord[];
   opens: number;
@@ -109,13 +122,18 @@ async function attempt(
     return cut.length === stuck;
   };
   let cutAt: number | null = null;
+  let tcpMemPeak = 0;
+  const sampler = setInterval(() => {
+    tcpMemPeak = Math.max(tcpMemPeak, tcpMemBytes());
+  }, 200);
   const withStuck = await phase(server, client, padBytes, short ? 3000 : 6000, 30_000, async () => {
     if (cutAt === null && (await allCut())) cutAt = Date.now();
     return cutAt !== null && Date.now() - cutAt >= 2000;
   });
+  clearInterval(sampler);
   const sessions = await server.child.request<SessionRecord[]>('sessions');
   const after = await phase(server, client, padBytes, quietMs);
-  return { before, withStuck, after, ports, sessions, opens };
+  return { before, withStuck, after, tcpMemPeak, ports, sessions, opens };
 }
 
 /**
@@ -146,9 +164,9 @@ export async function stuckClientsScenario(options: FaultOptions): Promise<Fault
         count: healthy,
       });
       const first = await attempt(server, client, url, stuck, padBytes, options.short);
-      const { before, withStuck, after, ports, sessions, opens } = first;
+      const { before, withStuck, after, ports, sessions, opens, tcpMemPeak } = first;
       rec.action(
-        `${opened.connected} healthy clients on one job, events of ~${Math.round(padBytes / 1000)} KB at 100/s: ${before.events} events; then ${ports.length} clients that never read joined, ${withStuck.events} events in ${withStuck.seconds.toFixed(1)} s (until every stuck one was cut, +2 s); then ${after.events} events without them (stuck_timeout_seconds ${stuckTimeout}, max_buffered_bytes ${MAX_BUFFERED_BYTES}, heartbeat ${HEARTBEAT_SECONDS} s)`,
+        `${opened.connected} healthy clients on one job, events of ~${Math.round(padBytes / 1000)} KB at 100/s: ${before.events} events; then ${ports.length} clients that never read joined, ${withStuck.events} events in ${withStuck.seconds.toFixed(1)} s (until every stuck one was cut, +2 s); then ${after.events} events without them; kernel TCP memory peaked at ${(tcpMemPeak / 2 ** 20).toFixed(0)} MiB machine-wide while the stuck sockets filled (stuck_timeout_seconds ${stuckTimeout}, max_buffered_bytes ${MAX_BUFFERED_BYTES}, heartbeat ${HEARTBEAT_SECONDS} s)`,
       );
       const stuckPorts = new Set(ports);
       const stuckSessions = sessions.filter(
@@ -195,9 +213,10 @@ export async function stuckClientsScenario(options: FaultOptions): Promise<Fault
         text: `p99 ${a.withStuck.afterCommitMs.p99.toFixed(2)} ms with stuck clients vs ${((a.before.afterCommitMs.p99 + a.after.afterCommitMs.p99) / 2).toFixed(2)} ms without (mean of ${a.before.afterCommitMs.p99.toFixed(2)} before and ${a.after.afterCommitMs.p99.toFixed(2)} after)`,
       });
       const attempts = [p99(first)];
-      // A p99 over a few seconds on a shared 2-core machine can be one scheduling stall: one more attempt,
-      // reported as such, before calling it a regression.
-      if (attempts[0] && attempts[0].with > 2 * attempts[0].reference)
+      // The short form runs inside `npm test` on a shared 2-core machine, where a p99 over a few seconds can
+      // be one scheduling stall: there it measures once more (reported) before failing. The full harness
+      // measures once.
+      if (options.short && attempts[0] && attempts[0].with > 2 * attempts[0].reference)
         attempts.push(p99(await attempt(server, client, url, stuck, padBytes, options.short)));
       const last = attempts.at(-1) as ReturnType<typeof p99>;
       rec.check(

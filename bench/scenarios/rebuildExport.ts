@@ -1,41 +1,49 @@
-import { spawnSync } from 'node:child_process';
 import { createReadStream } from 'node:fs';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { openLmdbEventStore } from '../../src/infra/eventstore/lmdb/index.ts';
 import { benchDir } from '../lib/benchConfig.ts';
 import { seedCycleJob } from '../lib/cycleJob.ts';
-import { NodeChild, REPO_ROOT } from '../lib/nodeChild.ts';
+import { NodeChild } from '../lib/nodeChild.ts';
 import type { ScenarioOptions, ScenarioOutput } from '../lib/scenario.ts';
 
 const EVENTS_PER_JOB = 100;
 const mib = (kib: number) => (kib / 1024).toFixed(0);
 
-interface RebuildResult {
-  events: number;
-  readAllMs: number;
-  rebuildMs: number;
-  applied: string | null;
-  peakRssKiB: number;
+interface Peak {
+  rssKiB: number;
+  anonKiB: number;
+  fileKiB: number;
 }
 
-interface ExportResult {
-  tool: string;
-  lines: number;
+interface CliRun {
+  exit: number | null;
   ms: number;
-  peakRssKiB: number;
-  peakAnonKiB: number;
-  peakFileKiB: number;
+  stdout: string[];
+  peak: Peak;
 }
 
-/** True once the operator CLI has `events export` (it is being written next to this harness). */
-function cliHasExport(): boolean {
-  const r = spawnSync('node', ['--import', 'tsx', 'src/cli/main.ts', 'events', 'export', '--help'], {
-    cwd: REPO_ROOT,
-    encoding: 'utf8',
-    timeout: 30_000,
+/** An `operator` CLI command in a child, with its peak RSS (bench/lib/peakRss.ts) and its stdout lines. */
+async function operatorCli(args: readonly string[], nodeArgs: readonly string[] = []): Promise<CliRun> {
+  const stdout: string[] = [];
+  let peak: Peak = { rssKiB: Number.NaN, anonKiB: Number.NaN, fileKiB: Number.NaN };
+  const t0 = performance.now();
+  const child = new NodeChild('src/cli/main.ts', {
+    nodeArgs: ['--import', './bench/lib/peakRss.ts', ...nodeArgs],
+    args,
+    onLine: (line, stream) => {
+      const m = /^@@peak_rss_kib=(\d+) anon=(\d+) file=(\d+)/.exec(line);
+      if (m) peak = { rssKiB: Number(m[1]), anonKiB: Number(m[2]), fileKiB: Number(m[3]) };
+      else if (stream === 'stdout') stdout.push(line);
+    },
   });
-  return r.status === 0 && r.stdout.includes('--from');
+  const exit = await child.exited;
+  const run = { exit: exit.code, ms: performance.now() - t0, stdout, peak };
+  if (exit.code !== 0)
+    throw new Error(
+      `operator ${args.join(' ')} exited ${exit.signal ?? exit.code}: ${child.recent.slice(-5).join(' | ')}`,
+    );
+  return run;
 }
 
 async function countLines(path: string): Promise<number> {
@@ -48,54 +56,13 @@ async function countLines(path: string): Promise<number> {
   return n;
 }
 
-async function runExport(
-  useCli: boolean,
-  configPath: string,
-  storePath: string,
-  out: string,
-  to: number | null,
-): Promise<ExportResult> {
-  let peak = { rss: Number.NaN, anon: Number.NaN, file: Number.NaN };
-  const args = useCli
-    ? [
-        'events',
-        'export',
-        '--config',
-        configPath,
-        '--from',
-        '0',
-        '--out',
-        out,
-        ...(to === null ? [] : ['--to', String(to)]),
-      ]
-    : ['--store', storePath, '--out', out, ...(to === null ? [] : ['--max-count', String(to + 1)])];
-  const t0 = performance.now();
-  const child = new NodeChild(useCli ? 'src/cli/main.ts' : 'bench/lib/exportChild.ts', {
-    nodeArgs: ['--import', './bench/lib/peakRss.ts'],
-    args,
-    onLine: (line) => {
-      const m = /^@@peak_rss_kib=(\d+) anon=(\d+) file=(\d+)/.exec(line);
-      if (m) peak = { rss: Number(m[1]), anon: Number(m[2]), file: Number(m[3]) };
-    },
-  });
-  const exit = await child.exited;
-  const ms = performance.now() - t0;
-  if (exit.code !== 0)
-    throw new Error(`export exited with ${exit.signal ?? exit.code}: ${child.recent.slice(-5).join(' | ')}`);
-  return {
-    tool: useCli ? 'operator events export' : 'store readAll streamed to a file',
-    lines: await countLines(out),
-    ms,
-    peakRssKiB: peak.rss,
-    peakAnonKiB: peak.anon,
-    peakFileKiB: peak.file,
-  };
-}
+const peakText = (p: Peak) =>
+  `peak RSS ${mib(p.rssKiB)} MiB (anonymous ${mib(p.anonKiB)}, file-backed ${mib(p.fileKiB)})`;
 
 /**
- * A store of 1M events (10k finished jobs of 100 events): projection rebuild into fresh directories beside a
- * raw readAll of the same events (one child process, one after the other), then the export's peak RSS for the
- * whole log beside an export of its first tenth (constant memory means the two are about the same).
+ * A store of 1M events (10k finished jobs of ~100 events): `operator projections rebuild --all` beside a raw
+ * readAll of the same events, then `operator events export` of the whole log and of its first tenth, whose
+ * peak RSS should be about the same (constant memory).
  */
 export async function rebuildExportScenario(options: ScenarioOptions): Promise<ScenarioOutput> {
   const total = options.quick ? 100_000 : 1_000_000;
@@ -105,8 +72,8 @@ export async function rebuildExportScenario(options: ScenarioOptions): Promise<S
     const t0 = performance.now();
     const store = await openLmdbEventStore({ path: storePath });
     let written = 0;
+    const jobs = Math.ceil(total / EVENTS_PER_JOB);
     try {
-      const jobs = Math.ceil(total / EVENTS_PER_JOB);
       let next = 0;
       await Promise.all(
         Array.from({ length: 16 }, async () => {
@@ -124,74 +91,80 @@ export async function rebuildExportScenario(options: ScenarioOptions): Promise<S
       await store.close();
     }
     options.log(
-      `seeded ${written.toLocaleString('en-US')} events in ${((performance.now() - t0) / 1000).toFixed(1)} s`,
+      `seeded ${written.toLocaleString('en-US')} events in ${jobs.toLocaleString('en-US')} jobs in ${((performance.now() - t0) / 1000).toFixed(1)} s`,
     );
 
-    let rebuildPeak = '';
-    const rebuildChild = new NodeChild('bench/lib/rebuildChild.ts', {
-      nodeArgs: ['--import', './bench/lib/peakRss.ts', ...options.serverNodeArgs],
-      args: ['--store', storePath, '--out', join(dir.dir, 'rebuilt')],
-      onLine: (line) => {
-        const m = /^@@peak_rss_kib=(\d+) anon=(\d+) file=(\d+)/.exec(line);
-        if (m)
-          rebuildPeak = `peak RSS ${mib(Number(m[1]))} MiB (anonymous ${mib(Number(m[2]))}, file-backed ${mib(Number(m[3]))})`;
-      },
-    });
-    const rebuild = await rebuildChild.nextEvent<RebuildResult>('result', 900_000);
-    await rebuildChild.exited;
-    const rebuildRate = rebuild.events / (rebuild.rebuildMs / 1000);
-    const readAllRate = rebuild.events / (rebuild.readAllMs / 1000);
+    const reader = new NodeChild('bench/lib/readAllChild.ts', { args: ['--store', storePath] });
+    const readAll = await reader.nextEvent<{ events: number; readAllMs: number }>('result', 300_000);
+    await reader.exited;
+    if (readAll.events !== written)
+      throw new Error(`readAll returned ${readAll.events} of ${written} events`);
+    const readAllRate = written / (readAll.readAllMs / 1000);
+
+    const rebuild = await operatorCli(
+      ['projections', 'rebuild', '--all', '--json', '--config', dir.configPath],
+      options.serverNodeArgs,
+    );
+    const result = JSON.parse(rebuild.stdout.join('\n')) as {
+      durationMs: number;
+      jobs: number;
+      position: string;
+    };
+    const rebuildRate = written / (result.durationMs / 1000);
     options.log(
-      `raw readAll ${rebuild.events.toLocaleString('en-US')} events in ${(rebuild.readAllMs / 1000).toFixed(1)} s; rebuild in ${(rebuild.rebuildMs / 1000).toFixed(1)} s (${Math.round(rebuildRate).toLocaleString('en-US')} events/s)`,
+      `raw readAll ${(readAll.readAllMs / 1000).toFixed(1)} s (${Math.round(readAllRate).toLocaleString('en-US')} events/s); operator projections rebuild --all: ${(result.durationMs / 1000).toFixed(1)} s by its own count (${(rebuild.ms / 1000).toFixed(1)} s with process start), ${Math.round(rebuildRate).toLocaleString('en-US')} events/s, ${result.jobs} jobs, ${peakText(rebuild.peak)}`,
     );
 
-    const useCli = cliHasExport();
-    const full = await runExport(
-      useCli,
-      dir.configPath,
-      storePath,
-      join(dir.dir, 'export-full.ndjson'),
-      null,
-    );
-    const tenth = await runExport(
-      useCli,
-      dir.configPath,
-      storePath,
-      join(dir.dir, 'export-tenth.ndjson'),
-      Math.floor(written / 10) - 1,
-    );
-    options.log(
-      `${full.tool}: ${full.lines.toLocaleString('en-US')} lines in ${(full.ms / 1000).toFixed(1)} s, peak RSS ${mib(full.peakRssKiB)} MiB (anonymous ${mib(full.peakAnonKiB)}, file-backed ${mib(full.peakFileKiB)}); first tenth: ${mib(tenth.peakRssKiB)} MiB (anonymous ${mib(tenth.peakAnonKiB)}, file-backed ${mib(tenth.peakFileKiB)})`,
-    );
+    const exportRun = async (name: string, to: number | null) => {
+      const out = join(dir.dir, name);
+      const run = await operatorCli([
+        'events',
+        'export',
+        '--config',
+        dir.configPath,
+        '--from',
+        '0',
+        '--out',
+        out,
+        '--quiet',
+        ...(to === null ? [] : ['--to', String(to)]),
+      ]);
+      return { ...run, lines: await countLines(out) };
+    };
+    const full = await exportRun('export-full.ndjson', null);
+    const tenth = await exportRun('export-tenth.ndjson', Math.floor(written / 10) - 1);
     if (full.lines !== written) throw new Error(`export wrote ${full.lines} lines for ${written} events`);
-    const millions = `${written >= 1_000_000 ? `${(written / 1e6).toFixed(0)}M` : `${(written / 1000).toFixed(0)}k`}`;
+    options.log(
+      `operator events export: ${full.lines.toLocaleString('en-US')} lines in ${(full.ms / 1000).toFixed(1)} s, ${peakText(full.peak)}; first tenth (${tenth.lines.toLocaleString('en-US')} lines): ${peakText(tenth.peak)}`,
+    );
+    const size = written >= 1_000_000 ? `${(written / 1e6).toFixed(0)}M` : `${(written / 1000).toFixed(0)}k`;
     return {
       notes: [
-        `Rebuild/export: ${written.toLocaleString('en-US')} events in ${Math.round(written / EVENTS_PER_JOB).toLocaleString('en-US')} finished jobs; rebuild = createProjections (jsonl, state/gates, read model) into fresh directories, timed until the runner's first caught_up; the baseline readAll runs in the same child just before. Export: ${full.tool}, peak RSS = getrusage ru_maxrss of the export process.`,
+        `Rebuild/export: ${written.toLocaleString('en-US')} events in ${jobs.toLocaleString('en-US')} finished jobs (cycle pipeline), written straight to a fresh store; rebuild = \`operator projections rebuild --all\` (jsonl, state/gates, read model into fresh locations, then the swap), rate from its own durationMs; baseline = raw readAll in a separate process. Export = \`operator events export --from 0 --out\`; peak RSS = getrusage ru_maxrss, split into anonymous and file-backed (LMDB's mapped pages) by sampling /proc/self/status.`,
       ],
       rows: [
         {
-          scenario: `projection rebuild of ${millions} events`,
+          scenario: `projection rebuild of ${size} events`,
           figure: rebuildRate,
           unit: 'events/s',
           baseline: readAllRate,
           baselineLabel: 'raw readAll, same events',
           target: '≥ 50,000 events/s',
           met: rebuildRate >= 50_000,
-          notes: `${(rebuild.rebuildMs / 1000).toFixed(1)} s for ${Math.round(written / EVENTS_PER_JOB).toLocaleString('en-US')} jobs' files and read model; rebuild process ${rebuildPeak}${options.quick ? ' (--quick: 100k events)' : ''}`,
+          notes: `${(result.durationMs / 1000).toFixed(1)} s for ${result.jobs.toLocaleString('en-US')} jobs' files and the read model; ${peakText(rebuild.peak)}${options.quick ? ' (--quick: 100k events)' : ''}`,
         },
         {
-          scenario: `export of ${millions} events, peak RSS`,
-          figure: full.peakRssKiB / 1024,
+          scenario: `export of ${size} events, peak RSS`,
+          figure: full.peak.rssKiB / 1024,
           unit: 'MiB',
-          baseline: tenth.peakRssKiB / 1024,
+          baseline: tenth.peak.rssKiB / 1024,
           baselineLabel: 'export of the first tenth',
           target: 'reported; constant memory',
-          met: full.peakAnonKiB <= tenth.peakAnonKiB * 1.25,
-          notes: `anonymous (heap, buffers) ${mib(full.peakAnonKiB)} MiB vs ${mib(tenth.peakAnonKiB)} MiB for a tenth: constant memory is judged on it; file-backed ${mib(full.peakFileKiB)} MiB = LMDB's mapped pages, reclaimable; ${full.tool}, ${(full.ms / 1000).toFixed(1)} s, ${Math.round(written / (full.ms / 1000)).toLocaleString('en-US')} events/s`,
+          met: full.peak.anonKiB <= tenth.peak.anonKiB * 1.25,
+          notes: `anonymous (heap, buffers) ${mib(full.peak.anonKiB)} MiB vs ${mib(tenth.peak.anonKiB)} MiB for a tenth: constant memory is judged on it; file-backed ${mib(full.peak.fileKiB)} MiB = LMDB's mapped pages, reclaimable; ${(full.ms / 1000).toFixed(1)} s, ${Math.round(written / (full.ms / 1000)).toLocaleString('en-US')} events/s`,
         },
       ],
-      details: { written, rebuild: { ...rebuild, rebuildPeak }, export: { full, tenth } },
+      details: { written, jobs, readAll, rebuild: { ...rebuild, result }, export: { full, tenth } },
     };
   } finally {
     await dir.remove();

@@ -1,0 +1,101 @@
+// Summarises V8 CPU profiles (`node --cpu-prof`, e.g. from `npm run bench -- --profile`): the functions with
+// the most self time and the most inclusive time, as shares of the non-idle samples.
+// Run: node --import tsx bench/profileSummary.ts <file.cpuprofile | dir> [--top 15]
+import { readdir, readFile, stat } from 'node:fs/promises';
+import { join, relative } from 'node:path';
+import { parseArgs } from 'node:util';
+import { REPO_ROOT } from './lib/nodeChild.ts';
+
+interface ProfileNode {
+  id: number;
+  callFrame: { functionName: string; url: string; lineNumber: number };
+  hitCount?: number;
+  children?: number[];
+}
+
+interface CpuProfile {
+  nodes: ProfileNode[];
+  samples: number[];
+  startTime: number;
+  endTime: number;
+}
+
+export interface FrameShare {
+  frame: string;
+  self: number;
+  inclusive: number;
+}
+
+const IDLE = new Set(['(idle)', '(program)', '(root)']);
+
+function frameName(node: ProfileNode): string {
+  const { functionName, url, lineNumber } = node.callFrame;
+  const where = url
+    ? `${relative(REPO_ROOT, url.replace(/^file:\/\//, '')).replace(/^node_modules\//, '')}:${lineNumber + 1}`
+    : '';
+  return `${functionName || '(anonymous)'}${where ? ` ${where}` : ''}`;
+}
+
+/** Self and inclusive sample shares per function (recursion counted once per sample). */
+export function summariseProfile(profile: CpuProfile): {
+  frames: FrameShare[];
+  busySamples: number;
+  seconds: number;
+} {
+  const byId = new Map(profile.nodes.map((n) => [n.id, n]));
+  const parent = new Map<number, number>();
+  for (const n of profile.nodes) for (const c of n.children ?? []) parent.set(c, n.id);
+  const self = new Map<string, number>();
+  const inclusive = new Map<string, number>();
+  let busy = 0;
+  for (const id of profile.samples) {
+    const node = byId.get(id);
+    if (!node || IDLE.has(node.callFrame.functionName)) continue;
+    busy++;
+    const name = frameName(node);
+    self.set(name, (self.get(name) ?? 0) + 1);
+    const seen = new Set<string>();
+    for (let at: number | undefined = id; at !== undefined; at = parent.get(at)) {
+      const n = byId.get(at);
+      if (!n || n.callFrame.functionName === '(root)') continue;
+      const key = frameName(n);
+      if (seen.has(key)) continue;
+      seen.add(key);
+      inclusive.set(key, (inclusive.get(key) ?? 0) + 1);
+    }
+  }
+  const frames = [...inclusive.keys()].map((frame) => ({
+    frame,
+    self: (self.get(frame) ?? 0) / Math.max(1, busy),
+    inclusive: (inclusive.get(frame) ?? 0) / Math.max(1, busy),
+  }));
+  return { frames, busySamples: busy, seconds: (profile.endTime - profile.startTime) / 1e6 };
+}
+
+async function profilesIn(path: string): Promise<string[]> {
+  if (!(await stat(path)).isDirectory()) return [path];
+  const out: string[] = [];
+  for (const name of await readdir(path)) out.push(...(await profilesIn(join(path, name))));
+  return out.filter((p) => p.endsWith('.cpuprofile'));
+}
+
+const { values, positionals } = parseArgs({
+  allowPositionals: true,
+  options: { top: { type: 'string', default: '15' } },
+});
+const top = Number(values.top);
+const pct = (x: number) => `${(x * 100).toFixed(1)}%`;
+for (const path of (await Promise.all(positionals.map(profilesIn))).flat()) {
+  const profile = JSON.parse(await readFile(path, 'utf8')) as CpuProfile;
+  const { frames, busySamples, seconds } = summariseProfile(profile);
+  const busyShare = busySamples / Math.max(1, profile.samples.length);
+  console.log(
+    `\n### ${relative(REPO_ROOT, path)}\n${seconds.toFixed(1)} s profiled, busy ${pct(busyShare)} of samples\n`,
+  );
+  console.log('| self | function |\n|--:|---|');
+  for (const f of [...frames].sort((a, b) => b.self - a.self).slice(0, top))
+    console.log(`| ${pct(f.self)} | \`${f.frame}\` |`);
+  console.log('\n| inclusive | function |\n|--:|---|');
+  for (const f of [...frames].sort((a, b) => b.inclusive - a.inclusive).slice(0, top))
+    console.log(`| ${pct(f.inclusive)} | \`${f.frame}\` |`);
+}
