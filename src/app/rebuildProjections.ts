@@ -49,8 +49,9 @@ export interface RebuildResult {
   /** The read model generation now active (when the read model was rebuilt). */
   generation: number | null;
   previousGeneration: number | null;
-  /** Jobs whose files were swapped in, and jobs whose files were removed. */
+  /** Jobs the rebuild produced files for; of those, jobs whose live files differed (replaced); jobs whose files were removed. */
   jobs: number;
+  changedJobs: number;
   removedJobs: number;
   durationMs: number;
   /** How long the projection writer (a running server, if any) was paused for the swap. */
@@ -139,7 +140,7 @@ export async function rebuildProjections(options: RebuildOptions): Promise<Rebui
           jsonl: names.includes('jsonl'),
           state: names.includes('state'),
         })
-      : { jobs: 0, removed: 0 };
+      : { jobs: 0, changed: 0, removed: 0 };
     const staged = {
       jsonl: rms.checkpoints.get(STAGED_CHECKPOINT.jsonl),
       state: rms.checkpoints.get(STAGED_CHECKPOINT.state),
@@ -171,6 +172,7 @@ export async function rebuildProjections(options: RebuildOptions): Promise<Rebui
       generation,
       previousGeneration,
       jobs: swapped.jobs,
+      changedJobs: swapped.changed,
       removedJobs: swapped.removed,
       durationMs: Date.now() - started,
       pausedMs,

@@ -1,4 +1,4 @@
-import { mkdir, readdir, rename, rm, rmdir } from 'node:fs/promises';
+import { mkdir, readdir, readFile, rename, rm, rmdir, stat } from 'node:fs/promises';
 import { runPaths } from '../projections/index.ts';
 import { forEachLimit, fsyncDir, listFiles, listJobDirs } from './runFiles.ts';
 
@@ -10,15 +10,17 @@ export interface SwapParts {
 }
 
 export interface SwapSummary {
-  /** Jobs whose files came from the rebuild. */
+  /** Jobs the rebuild produced files for. */
   jobs: number;
+  /** Of those, jobs whose live files differed and were replaced. */
+  changed: number;
   /** Jobs whose projection files were removed: the log has no (visible) event of theirs. */
   removed: number;
 }
 
 /**
  * Moves rebuilt projection files from `staging/<id>/` over `runs/<id>/`, one file at a time with
- * `rename` (atomic: a reader sees the old or the new file, whole). Gate files go before `state.json`, as
+ * `rename` (atomic: a reader sees the old or the new file, whole); files already identical stay as they are. Gate files go before `state.json`, as
  * the state projection writes them. Projection files of jobs the rebuild did not produce are removed.
  * Only projection files are touched: a job's `logs/` and `work/` stay. Every directory touched is fsynced
  * before this resolves, so the checkpoints may move next.
@@ -28,22 +30,37 @@ export async function swapRunFiles(staging: string, runsDir: string, parts: Swap
   const stagedSet = new Set(staged);
   const stale = (await listJobDirs(runsDir)).filter((id) => !stagedSet.has(id));
   await mkdir(runsDir, { recursive: true });
+  let changed = 0;
   await forEachLimit(staged, 16, async (jobId) => {
     const from = runPaths(staging, jobId);
     const to = runPaths(runsDir, jobId);
+    // Files the rebuild produced identically are left in place: the swap (and the writer's pause) costs
+    // only what differs.
+    const replace = async (source: string, target: string): Promise<boolean> => {
+      if (await sameContent(source, target)) return false;
+      await renameIfExists(source, target);
+      return true;
+    };
+    let touched = false;
     await mkdir(to.dir, { recursive: true });
     if (parts.state) {
       const gates = await listFiles(from.gatesDir, '.json');
       const liveGates = await listFiles(to.gatesDir, '.json');
+      let gatesTouched = false;
       if (gates.length > 0) await mkdir(to.gatesDir, { recursive: true });
-      for (const file of gates) await rename(`${from.gatesDir}/${file}`, `${to.gatesDir}/${file}`);
+      for (const file of gates)
+        if (await replace(`${from.gatesDir}/${file}`, `${to.gatesDir}/${file}`)) gatesTouched = true;
       for (const file of liveGates)
-        if (!gates.includes(file)) await rm(`${to.gatesDir}/${file}`, { force: true });
-      if (gates.length > 0 || liveGates.length > 0) await fsyncDir(to.gatesDir);
-      await renameIfExists(from.state, to.state);
+        if (!gates.includes(file)) {
+          await rm(`${to.gatesDir}/${file}`, { force: true });
+          gatesTouched = true;
+        }
+      if (gatesTouched) await fsyncDir(to.gatesDir);
+      if (await replace(from.state, to.state)) touched = true;
     }
-    if (parts.jsonl) await renameIfExists(from.events, to.events);
-    await fsyncDir(to.dir);
+    if (parts.jsonl && (await replace(from.events, to.events))) touched = true;
+    if (touched) await fsyncDir(to.dir);
+    if (touched) changed++;
   });
   await forEachLimit(stale, 16, async (jobId) => {
     const paths = runPaths(runsDir, jobId);
@@ -58,7 +75,16 @@ export async function swapRunFiles(staging: string, runsDir: string, parts: Swap
     await removeIfEmpty(paths.dir);
   });
   await fsyncDir(runsDir);
-  return { jobs: staged.length, removed: stale.length };
+  return { jobs: staged.length, changed, removed: stale.length };
+}
+
+/** Both files exist with the same bytes (a missing source counts as the same: nothing to move). */
+async function sameContent(source: string, target: string): Promise<boolean> {
+  const [a, b] = await Promise.all([stat(source).catch(() => null), stat(target).catch(() => null)]);
+  if (a === null) return true;
+  if (b === null || a.size !== b.size) return false;
+  const [x, y] = await Promise.all([readFile(source), readFile(target)]);
+  return x.equals(y);
 }
 
 async function renameIfExists(from: string, to: string): Promise<void> {

@@ -72,7 +72,7 @@ export function projectionsRebuildCommand(): Command {
         const seconds = result.durationMs / 1000;
         const events = result.position === null ? 0 : Number(result.position) + 1;
         process.stdout.write(
-          `rebuilt ${result.names.join(', ')} up to position ${result.position ?? '(empty store)'} in ${seconds.toFixed(1)}s (${Math.round(events / Math.max(seconds, 0.001))} events/s); swapped in: ${result.jobs} job(s)${result.removedJobs ? `, ${result.removedJobs} stale job(s) removed` : ''}${result.generation === null ? '' : `, read model generation ${result.generation}`}; projections paused ${result.pausedMs} ms\n`,
+          `rebuilt ${result.names.join(', ')} up to position ${result.position ?? '(empty store)'} in ${seconds.toFixed(1)}s (${Math.round(events / Math.max(seconds, 0.001))} events/s); ${result.jobs} job(s), ${result.changedJobs} with files replaced${result.removedJobs ? `, ${result.removedJobs} stale job(s) removed` : ''}${result.generation === null ? '' : `, read model generation ${result.generation}`}; projections paused ${result.pausedMs} ms\n`,
         );
       } catch (error) {
         progress.stop();

@@ -166,7 +166,7 @@ test('verify: one summary line when healthy; a deleted, edited and duplicated li
   t.is(rebuilt.code, 0, rebuilt.stderr);
   t.regex(
     rebuilt.stdout,
-    /^rebuilt jsonl, state, readmodel up to position \d+ in [\d.]+s \(\d+ events\/s\); swapped in: 6 job\(s\), read model generation 2; projections paused \d+ ms\n$/,
+    /^rebuilt jsonl, state, readmodel up to position \d+ in [\d.]+s \(\d+ events\/s\); 6 job\(s\), 4 with files replaced, read model generation 2; projections paused \d+ ms\n$/,
   );
   t.is(await readFile(join(runs, 'v1', 'logs', 'ingest.log'), 'utf8'), 'stage output\n');
   const clean = await runCli(world.local('projections', 'verify'));
