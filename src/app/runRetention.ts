@@ -85,18 +85,20 @@ export async function runRetention(options: RetentionOptions): Promise<Retention
     kept_recent: 0,
     failed: [],
   };
+  const generation = rms.generation();
+  const candidates: JobSummary[] = [];
+  for (const { value: row } of rms.tables(generation).jobs.getRange()) {
+    if (!isTerminal(row.status) || row.finished_at === null) result.kept_active++;
+    else if (Date.parse(row.finished_at) >= cutoff.getTime()) result.kept_recent++;
+    else candidates.push(row);
+  }
+  // The lease only when there is something to sweep: a daily sweep with nothing due never blocks a rebuild.
   const leases = new ProjectionLeases(rms.env);
   const me = newLeaseHolder('retention');
-  if (!options.dryRun && !leases.tryAcquire(REBUILD_LEASE, me, 10 * 60_000))
+  const locks = !options.dryRun && candidates.length > 0;
+  if (locks && !leases.tryAcquire(REBUILD_LEASE, me, 10 * 60_000))
     throw new RetentionBusyError(leases.read(REBUILD_LEASE) as LeaseRecord);
   try {
-    const generation = rms.generation();
-    const candidates: JobSummary[] = [];
-    for (const { value: row } of rms.tables(generation).jobs.getRange()) {
-      if (!isTerminal(row.status) || row.finished_at === null) result.kept_active++;
-      else if (Date.parse(row.finished_at) >= cutoff.getTime()) result.kept_recent++;
-      else candidates.push(row);
-    }
     for (const row of candidates) {
       const events = await readJob(store, row.job_id);
       const state = events.length > 0 ? foldJob(events).state : null;
@@ -128,7 +130,7 @@ export async function runRetention(options: RetentionOptions): Promise<Retention
       }
     }
   } finally {
-    if (!options.dryRun) leases.release(REBUILD_LEASE, me);
+    if (locks) leases.release(REBUILD_LEASE, me);
   }
   options.logger?.info(
     {
