@@ -244,7 +244,7 @@ export class WebhookStore {
     const deliveries: WebhookDelivery[] = [];
     let last: string | null = null;
     let more = false;
-    for (const { key, value } of this.deliveries.getRange({
+    for (const { value } of this.deliveries.getRange({
       start: query.cursor === undefined ? [endpointId, MAX_KEY] : deliveryKey(endpointId, query.cursor),
       end: [endpointId, ''],
       exclusiveStart: query.cursor !== undefined,
@@ -257,7 +257,6 @@ export class WebhookStore {
       }
       deliveries.push(value);
       last = value.position;
-      void key;
     }
     return { deliveries, next_cursor: more ? last : null };
   }

@@ -1,0 +1,135 @@
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import test from 'ava';
+import type { JobEvent } from '../../src/domain/events.ts';
+import { afterAttempt } from '../../src/webhooks/deliveryOutcome.ts';
+import { WebhookProjection } from '../../src/webhooks/webhookProjection.ts';
+import type { WebhookEndpoint } from '../../src/webhooks/webhookStore.ts';
+import { WebhookStore } from '../../src/webhooks/webhookStore.ts';
+
+async function openStore(t: { teardown(fn: () => Promise<void>): void }): Promise<WebhookStore> {
+  const dir = await mkdtemp(join(tmpdir(), 'operator-webhooks-'));
+  const store = WebhookStore.open(dir);
+  t.teardown(async () => {
+    await store.close();
+    await rm(dir, { recursive: true, force: true });
+  });
+  return store;
+}
+
+const endpoint = (id: string, over: Partial<WebhookEndpoint> = {}): WebhookEndpoint => ({
+  id,
+  url: 'http://192.0.2.10/hook',
+  description: null,
+  event_types: [],
+  jobs: [],
+  pipelines: [],
+  source: 'api',
+  secret: 'whsec_x',
+  created_at: '2026-01-01T00:00:00.000Z',
+  created_position: null,
+  enabled: true,
+  disabled_at: null,
+  disabled_reason: null,
+  failing_since: null,
+  consecutive_failures: 0,
+  last_success_at: null,
+  last_failure_at: null,
+  ...over,
+});
+
+let position = 0;
+const event = (jobId: string, type: JobEvent['type'], payload: Record<string, unknown> = {}): JobEvent => {
+  position++;
+  return {
+    id: `e${position}`,
+    job_id: jobId,
+    seq: 0,
+    position: String(position),
+    ts: '2026-01-01T00:00:00.000Z',
+    type,
+    stage: null,
+    status: 'queued',
+    message: '',
+    payload,
+    actor: 'root',
+  };
+};
+
+test('the outbox queues each wanted event once per endpoint, with the checkpoint, filters applied', async (t) => {
+  const store = await openStore(t);
+  await store.putEndpoint(endpoint('all'));
+  await store.putEndpoint(endpoint('failures', { event_types: ['job_failed'] }));
+  await store.putEndpoint(endpoint('video', { pipelines: ['video'] }));
+  await store.putEndpoint(endpoint('late', { created_position: '1000000' }));
+  await store.putEndpoint(endpoint('off', { enabled: false, jobs: ['a'] }));
+  const woken: string[][] = [];
+  const projection = new WebhookProjection({ store, onEnqueued: (ids) => woken.push([...ids].sort()) });
+  const batch = [
+    event('a', 'job_created', { pipeline: { name: 'video' } }),
+    event('b', 'job_created', { pipeline: { name: 'audio' } }),
+    event('a', 'job_failed'),
+  ];
+  await projection.apply(batch);
+  await projection.apply(batch); // a replay changes nothing
+  t.is(await projection.checkpoint(), batch[2]?.position ?? null);
+  const [e1, e2, e3] = batch.map((e) => e.id);
+  const ids = (id: string) => store.listDeliveries(id, { limit: 100 }).deliveries.map((d) => d.event_id);
+  t.deepEqual(ids('all'), [e3, e2, e1]);
+  t.deepEqual(ids('failures'), [e3]);
+  t.deepEqual(ids('video'), [e3, e1], 'the pipeline learnt from job_created');
+  t.deepEqual(ids('late'), []);
+  t.deepEqual(ids('off'), [e3, e1], 'a disabled endpoint keeps queueing');
+  t.deepEqual(woken, [['all', 'failures', 'off', 'video']]);
+  // the job's pipeline is remembered across batches
+  const e4 = event('a', 'job_started');
+  await projection.apply([e4]);
+  t.deepEqual(ids('video'), [e4.id, e3, e1]);
+  // a racing writer is refused
+  t.is(await store.enqueue(null, '99', [], new Map()), null);
+  // head of the queue, paging, status filter
+  t.is(store.headPending('all')?.event_id, e1);
+  const page = store.listDeliveries('all', { limit: 2 });
+  t.deepEqual(
+    page.deliveries.map((d) => d.event_id),
+    [e4.id, e3],
+  );
+  t.deepEqual(
+    store
+      .listDeliveries('all', { limit: 2, cursor: page.next_cursor as string })
+      .deliveries.map((d) => d.event_id),
+    [e2, e1],
+  );
+  t.is(await store.deleteEndpoint('all'), true);
+  t.is(store.headPending('all'), undefined);
+  t.deepEqual(ids('all'), []);
+});
+
+test('attempts move the queue; pruning drops old finished deliveries only; one sender at a time', async (t) => {
+  const store = await openStore(t);
+  await store.putEndpoint(endpoint('x'));
+  const projection = new WebhookProjection({ store, clock: () => new Date('2026-01-01T00:00:00.000Z') });
+  const events = [event('a', 'job_created'), event('a', 'job_started'), event('a', 'job_completed')];
+  await projection.apply(events);
+  const policy = { schedule: [10], jittered: (d: number) => d, disableAfterMs: 1e9 };
+  t.is(store.headPending('x')?.event_id, events[0]?.id);
+  const ok = { status_code: 200, latency_ms: 1, error: null, response: null };
+  const at = Date.parse('2026-01-01T00:00:01.000Z');
+  await store.updateDelivery('x', events[0]?.position as string, (d, e) =>
+    afterAttempt(d, e, ok, at, policy),
+  );
+  t.is(store.headPending('x')?.event_id, events[1]?.id, 'the next one is due once the first is delivered');
+  t.is(store.pendingCount(), 2);
+  t.is(await store.prune('2026-01-01T00:00:00.500Z'), 0, 'finished after the cut-off');
+  t.is(await store.prune('2026-01-02T00:00:00.000Z'), 1);
+  t.is(store.listDeliveries('x', { limit: 10 }).deliveries.length, 2);
+  t.is(store.pendingCount(), 2);
+
+  t.true(store.acquireSenderLease('one', 1000, 0));
+  t.false(store.acquireSenderLease('two', 1000, 500));
+  t.true(store.acquireSenderLease('one', 1000, 900), 'renewed by its holder');
+  t.true(store.acquireSenderLease('two', 1000, 2000), 'taken once expired');
+  store.releaseSenderLease('two');
+  t.true(store.acquireSenderLease('one', 1000, 2001));
+});
