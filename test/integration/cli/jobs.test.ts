@@ -39,35 +39,41 @@ test('operator --help lists every command, and every command has --help with an 
 });
 
 test('create, list, show, start, approve, reject and cancel a job', async (t) => {
-  const created = await runCli(
-    world.remote('jobs', 'create', '--id', 'cli-a', '--param', 'topic=cats', '--param', 'n=3'),
-  );
+  // Independent invocations run side by side (each is a process start).
+  const [created] = await Promise.all([
+    runCli(world.remote('jobs', 'create', '--id', 'cli-a', '--param', 'topic=cats', '--param', 'n=3')),
+    advance(world, 'cli-b', 'paused'),
+    advance(world, 'cli-c', 'paused'),
+  ]);
   t.is(created.code, 0, created.stderr);
   t.regex(created.stdout, /^created job cli-a \(queued, pipeline external, seq 0\)/);
 
-  const again = await runCli(world.remote('jobs', 'create', '--id', 'cli-a', '--json'));
+  const [again, started] = await Promise.all([
+    runCli(world.remote('jobs', 'create', '--id', 'cli-a', '--json')),
+    runCli(world.remote('jobs', 'start', 'cli-a')),
+  ]);
   t.is(again.code, 0);
+  t.is(JSON.parse(again.stdout).job.job_id, 'cli-a');
   t.deepEqual(JSON.parse(again.stdout).events, [], 'the same id twice gives the existing job');
-
-  const started = await runCli(world.remote('jobs', 'start', 'cli-a'));
   t.is(started.code, 0, started.stderr);
   t.regex(started.stdout, /job cli-a: running.*appended job_started/);
 
-  const shown = await runCli(world.remote('jobs', 'show', 'cli-a', '--json'));
+  const [shown, table, approved, rejected] = await Promise.all([
+    runCli(world.remote('jobs', 'show', 'cli-a', '--json')),
+    runCli(world.remote('jobs', 'show', 'cli-a')),
+    runCli(world.remote('jobs', 'approve', 'cli-b', '--comment', 'ship it')),
+    runCli(world.remote('jobs', 'reject', 'cli-c', 'review', '--comment', 'too dark', '--json')),
+  ]);
   t.is(shown.code, 0);
-  const job = JSON.parse(shown.stdout);
-  t.like(job, { job_id: 'cli-a', status: 'running', seq: 1, params: { topic: 'cats', n: 3 } });
-  const table = await runCli(world.remote('jobs', 'show', 'cli-a'));
+  t.like(JSON.parse(shown.stdout), {
+    job_id: 'cli-a',
+    status: 'running',
+    seq: 1,
+    params: { topic: 'cats', n: 3 },
+  });
   t.regex(table.stdout, /^status\s+running$/m);
-
-  await advance(world, 'cli-b', 'paused');
-  await advance(world, 'cli-c', 'paused');
-  const approved = await runCli(world.remote('jobs', 'approve', 'cli-b', '--comment', 'ship it'));
   t.is(approved.code, 0, approved.stderr);
   t.regex(approved.stdout, /appended gate_approved, job_resumed/);
-  const rejected = await runCli(
-    world.remote('jobs', 'reject', 'cli-c', 'review', '--comment', 'too dark', '--json'),
-  );
   t.is(rejected.code, 0, rejected.stderr);
   const rejection = JSON.parse(rejected.stdout);
   t.is(rejection.events[0].type, 'gate_rejected');
@@ -77,14 +83,16 @@ test('create, list, show, start, approve, reject and cancel a job', async (t) =>
   t.is(canceled.code, 0, canceled.stderr);
   t.regex(canceled.stdout, /job cli-a: canceled/);
 
-  const list = await runCli(world.remote('jobs', 'list', '--json'));
+  const [list, canceledOnly, paged] = await Promise.all([
+    runCli(world.remote('jobs', 'list', '--json')),
+    runCli(world.remote('jobs', 'list', '--status', 'canceled')),
+    runCli(world.remote('jobs', 'list', '--limit', '1', '--all', '--json')),
+  ]);
   const ids = JSON.parse(list.stdout).jobs.map((j: { job_id: string }) => j.job_id);
   t.true(['cli-a', 'cli-b', 'cli-c'].every((id) => ids.includes(id)));
-  const canceledOnly = await runCli(world.remote('jobs', 'list', '--status', 'canceled'));
   t.regex(canceledOnly.stdout, /^JOB\s+STATUS/);
   t.regex(canceledOnly.stdout, /^cli-a\s+canceled\s+external/m);
   t.notRegex(canceledOnly.stdout, /cli-b/);
-  const paged = await runCli(world.remote('jobs', 'list', '--limit', '1', '--all', '--json'));
   t.true(JSON.parse(paged.stdout).jobs.length >= 3, '--all follows the cursor');
 });
 
@@ -97,14 +105,15 @@ test('OPERATOR_URL and OPERATOR_TOKEN stand in for --url and --token', async (t)
 });
 
 test('no server: a clear message and exit 1', async (t) => {
-  for (const args of [
+  const cases = [
     ['jobs', 'list'],
     ['jobs', 'show', 'x'],
     ['jobs', 'create'],
     ['jobs', 'approve', 'x', 'g'],
-  ]) {
-    const res = await runCli([...args, '--url', world.deadUrl]);
-    t.is(res.code, 1, args.join(' '));
+  ];
+  const results = await Promise.all(cases.map((args) => runCli([...args, '--url', world.deadUrl])));
+  for (const [i, res] of results.entries()) {
+    t.is(res.code, 1, (cases[i] as string[]).join(' '));
     t.true(
       res.stderr.startsWith(`operator: cannot reach the operator server at ${world.deadUrl} (ECONNREFUSED)`),
       res.stderr,
@@ -115,27 +124,29 @@ test('no server: a clear message and exit 1', async (t) => {
 });
 
 test('a wrong token, a role too low, an unknown job and a refused command: clear messages, exit 1', async (t) => {
-  const bad = await runCli(['jobs', 'list', '--url', world.url, '--token', 'not-a-real-token']);
+  await advance(world, 'cli-done', 'canceled');
+  const [bad, viewer, unknown, refused, notPaused, badId] = await Promise.all([
+    runCli(['jobs', 'list', '--url', world.url, '--token', 'not-a-real-token']),
+    runCli(['jobs', 'create', '--url', world.url, '--token', TOKENS.viewer]),
+    runCli(world.remote('jobs', 'show', 'no-such-job')),
+    runCli(world.remote('jobs', 'start', 'cli-done')),
+    runCli(world.remote('jobs', 'approve', 'cli-done')),
+    runCli(world.remote('jobs', 'show', '../etc')),
+  ]);
   t.is(bad.code, 1);
   t.regex(
     bad.stderr,
     /^operator: the server at http:\/\/127\.0\.0\.1:\d+ refused the token: invalid token\n/,
   );
   t.regex(bad.stderr, /pass --token or set OPERATOR_TOKEN/);
-  const viewer = await runCli(['jobs', 'create', '--url', world.url, '--token', TOKENS.viewer]);
   t.is(viewer.code, 1);
   t.regex(viewer.stderr, /^operator: not allowed: role viewer may not do this \(needs operator\)/);
-  const unknown = await runCli(world.remote('jobs', 'show', 'no-such-job'));
   t.is(unknown.code, 1);
   t.regex(unknown.stderr, /^operator: job no-such-job not found \[not_found\] \(HTTP 404\)/);
-  await advance(world, 'cli-done', 'canceled');
-  const refused = await runCli(world.remote('jobs', 'start', 'cli-done'));
   t.is(refused.code, 1);
   t.regex(refused.stderr, /\(HTTP 409\)/);
-  const notPaused = await runCli(world.remote('jobs', 'approve', 'cli-done'));
   t.is(notPaused.code, 1);
   t.regex(notPaused.stderr, /job cli-done is not paused at a gate \(status canceled\)/);
-  const badId = await runCli(world.remote('jobs', 'show', '../etc'));
   t.is(badId.code, 2);
   t.regex(badId.stderr, /job id "\.\.\/etc" must match/);
 });

@@ -48,12 +48,12 @@ test('status: checkpoints, store head, lag in events and seconds, the last error
   // A job whose run dir cannot be created (a file is in the way): the file projections fail and retry.
   await writeFile(join(world.config.storage.runs_dir, 'st-bad'), 'in the way');
   await advance(world, 'st-bad', 'created');
-  let failing: StatusJson | undefined;
-  for (let i = 0; i < 40 && !failing?.projections[0]?.last_error; i++) {
-    await sleep(100);
-    failing = JSON.parse((await runCli(world.local('projections', 'status', '--json'))).stdout) as StatusJson;
-  }
-  const jsonl = failing?.projections[0];
+  for (let i = 0; i < 100 && !world.logLines.some((l) => l.includes('projections: batch failed')); i++)
+    await sleep(50);
+  const failing = JSON.parse(
+    (await runCli(world.local('projections', 'status', '--json'))).stdout,
+  ) as StatusJson;
+  const jsonl = failing.projections[0];
   t.regex(jsonl?.last_error ?? '', /ENOTDIR|EEXIST|not a directory/);
   t.true((jsonl?.lag_events ?? 0) >= 1);
   const table = await runCli(world.local('projections', 'status'));
@@ -63,12 +63,12 @@ test('status: checkpoints, store head, lag in events and seconds, the last error
   await rm(join(world.config.storage.runs_dir, 'st-bad'));
   await settle(world);
   let recovered: StatusJson | undefined;
-  for (let i = 0; i < 40; i++) {
+  for (let i = 0; i < 10; i++) {
+    await sleep(200); // the error record is cleared right after the batch applies
     recovered = JSON.parse(
       (await runCli(world.local('projections', 'status', '--json'))).stdout,
     ) as StatusJson;
     if (recovered.projections.every((p) => p.last_error === null)) break;
-    await sleep(100);
   }
   t.true(recovered?.projections.every((p) => p.last_error === null && p.lag_events === 0));
 
