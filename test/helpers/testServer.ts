@@ -58,6 +58,10 @@ export interface TestServerOptions {
   runner?: boolean;
   /** The runner's (and the API's) clock; tests advance it to run gate timeouts at once. */
   clock?: RunnerClock;
+  /** Reuse this temp dir (its data and runs) instead of a new one: a restart of an earlier server. */
+  dir?: string;
+  /** Listen on this port instead of a random one (with `dir`: the same server, restarted). */
+  port?: number;
 }
 
 /** A real server on a random loopback port, with real LMDB files in a temp dir. */
@@ -65,8 +69,9 @@ export async function startTestServer(
   overrides: Partial<ConfigInput> = {},
   options: TestServerOptions = {},
 ): Promise<TestServer> {
-  const dir = await mkdtemp(join(tmpdir(), 'operator-e2e-'));
+  const dir = options.dir ?? (await mkdtemp(join(tmpdir(), 'operator-e2e-')));
   const config = testConfig(dir, overrides);
+  if (options.port !== undefined) config.server.port = options.port;
   const logLines: string[] = [];
   const destination = new Writable({
     write(chunk, _enc, done) {

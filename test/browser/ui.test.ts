@@ -1,0 +1,428 @@
+import { mkdir, mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import type { ExecutionContext } from 'ava';
+import test from 'ava';
+import type { BrowserContext, Page } from 'playwright-core';
+import { chromium } from 'playwright-core';
+import type { ConfigInput } from '../../src/infra/config/configSchema.ts';
+import { createJob, jobEvents, waitFor } from '../helpers/runnerHarness.ts';
+import type { TestServer } from '../helpers/testServer.ts';
+import { json, startTestServer, TOKENS } from '../helpers/testServer.ts';
+
+const ARTIFACTS = resolve(import.meta.dirname, '../artifacts');
+const CHROMIUM = '/usr/bin/chromium';
+const CHROMIUM_ARGS = [
+  '--headless',
+  '--no-sandbox',
+  '--disable-gpu',
+  '--disable-background-networking',
+  '--disable-component-update',
+  '--disable-sync',
+  '--no-first-run',
+];
+
+/** `external` is driven over the API like an outside worker; `demo` runs real commands under the runner. */
+const CONFIG: Partial<ConfigInput> = {
+  streaming: { heartbeat_seconds: 1 },
+  pipeline: { default: 'external', lanes: 20 },
+  pipelines: {
+    external: {
+      description: 'stages reported by an external worker',
+      stages: [{ name: 'ingest' }, { name: 'review', gate: { timeout: '1h' } }, { name: 'publish' }],
+    },
+    demo: {
+      description: 'build, review, ship',
+      stages: [
+        { name: 'build', run: 'for i in 1 2 3 4; do echo "building part $i"; sleep 0.3; done' },
+        { name: 'review', run: 'echo "release notes ready"', gate: { timeout: '1h' } },
+        { name: 'ship', run: 'echo shipped' },
+      ],
+    },
+    broken: { description: 'always fails', stages: [{ name: 'check', run: 'echo "checking"; exit 3' }] },
+  },
+};
+
+let server: TestServer;
+let browser: BrowserContext;
+let profileDir: string;
+
+test.before(async () => {
+  await mkdir(ARTIFACTS, { recursive: true });
+  server = await startTestServer(CONFIG, { runner: true });
+  profileDir = await mkdtemp(join(tmpdir(), 'operator-chromium-'));
+  browser = await chromium.launchPersistentContext(profileDir, {
+    executablePath: CHROMIUM,
+    headless: true,
+    args: CHROMIUM_ARGS,
+    viewport: { width: 1280, height: 860 },
+  });
+});
+
+test.after.always(async () => {
+  await browser?.close();
+  await server?.stop();
+  if (profileDir) await rm(profileDir, { recursive: true, force: true });
+});
+
+type Role = keyof typeof TOKENS;
+
+/** Uncaught errors of any page: a test that passes with one is still a failure. */
+const pageErrors: string[] = [];
+test.afterEach('no page threw', (t) => {
+  t.deepEqual(pageErrors.splice(0), []);
+});
+
+async function newPage(): Promise<Page> {
+  const page = await browser.newPage();
+  page.on('pageerror', (error) => pageErrors.push(`${page.url()}: ${error.message}`));
+  return page;
+}
+
+/** A new tab (its own sessionStorage) signed in with a role's token. */
+async function signedIn(role: Role, hash = ''): Promise<Page> {
+  const page = await newPage();
+  await page.goto(`${server.url}/${hash}`);
+  await page.fill('#signin-token', TOKENS[role]);
+  await page.click('#signin-form button[type=submit]');
+  await page.waitForSelector('#who:not([hidden])');
+  return page;
+}
+
+const connection = (page: Page) => page.getAttribute('#conn', 'data-state');
+const waitConnection = (page: Page, state: string, timeout = 15_000) =>
+  page.waitForSelector(`#conn[data-state="${state}"]`, { timeout });
+
+async function post(path: string, body: unknown = {}, as: Role = 'operator'): Promise<Response> {
+  const res = await server.api(path, { method: 'POST', json: body, as });
+  if (!res.ok) throw new Error(`POST ${path}: ${res.status} ${await res.text()}`);
+  return res;
+}
+
+async function jobStatus(id: string): Promise<string> {
+  return (await json<{ status: string }>(await server.api(`/jobs/${id}`))).status;
+}
+
+/** The read model answers the polling API and may trail the live stream: wait for it. */
+const waitStatus = (id: string, status: string) =>
+  waitFor(`job ${id} to be ${status}`, async () => (await jobStatus(id)) === status);
+
+/** An `external` job, started by the runner, ready for its first stage. */
+async function externalJob(): Promise<string> {
+  const id = await createJob(server, 'external');
+  await waitStatus(id, 'running');
+  return id;
+}
+
+const stage = (id: string, name: string, action: 'start' | 'complete') =>
+  post(`/jobs/${id}/stages/${name}/${action}`);
+
+/** Drives an `external` job to its gate. */
+async function toGate(id: string): Promise<void> {
+  for (const name of ['ingest', 'review']) {
+    await stage(id, name, 'start');
+    await stage(id, name, 'complete');
+  }
+}
+
+const stageStatus = (page: Page, name: string, status: string) =>
+  page.waitForSelector(`#timeline li[data-stage="${name}"][data-status="${status}"]`);
+
+/** The seq of every event row the page shows, in order. */
+const shownSeqs = (page: Page) =>
+  page.$$eval('#events-body tr[data-seq]', (rows) => rows.map((r) => Number(r.getAttribute('data-seq'))));
+
+/** The text of the first match, whitespace collapsed (textContent: what is in the DOM, visible or not). */
+async function text(page: Page, selector: string): Promise<string> {
+  return ((await page.textContent(selector)) ?? '').replace(/\s+/g, ' ').trim();
+}
+
+/**
+ * Every event of the job is on the page exactly once, in order. The page hears events from the store's live
+ * tail, which may run a moment ahead of the read model the polling API answers from: wait for it first.
+ */
+async function assertEachEventOnce(t: ExecutionContext, page: Page, id: string): Promise<void> {
+  const events = await waitFor('the read model to reach what the page shows', async () => {
+    const all = await jobEvents(server, id);
+    return all.length >= (await shownSeqs(page)).length ? all : undefined;
+  });
+  t.deepEqual(
+    await shownSeqs(page),
+    events.map((e) => e.seq),
+  );
+}
+
+test('sign-in: a wrong token is refused with a clear message; a good one shows the role; a 401 later signs out', async (t) => {
+  const page = await newPage();
+  await page.goto(`${server.url}/`);
+  t.true(await page.isVisible('#signin-view'));
+  await page.fill('#signin-token', 'not-a-real-token');
+  await page.click('#signin-form button[type=submit]');
+  await page.waitForSelector('#signin-message:not([hidden])');
+  t.regex(await text(page, '#signin-message'), /not accepted \(invalid token\)/);
+
+  await page.fill('#signin-token', TOKENS.operator);
+  await page.press('#signin-token', 'Enter');
+  await page.waitForSelector('#who:not([hidden])');
+  t.is(await text(page, '#who-name'), 'alice');
+  t.is(await text(page, '#who-role'), 'operator');
+  t.is(await page.evaluate(() => sessionStorage.getItem('operator.token')), TOKENS.operator);
+  t.false(page.url().includes(TOKENS.operator), 'the token never appears in the address bar');
+  await waitConnection(page, 'live');
+
+  // The server stops accepting the stored token: the next call answers 401 and the page goes back to sign-in.
+  await page.evaluate(() => sessionStorage.setItem('operator.token', 'revoked-token-0000'));
+  await page.reload();
+  await page.waitForSelector('#signin-view:not([hidden])');
+  t.regex(await text(page, '#signin-message'), /no longer accepts this token \(invalid token\)/);
+  t.is(await page.evaluate(() => sessionStorage.getItem('operator.token')), null);
+  await page.close();
+});
+
+test('jobs list: a job created over the API appears without a reload and follows its status; filter; new-job form', async (t) => {
+  const page = await signedIn('operator');
+  await waitConnection(page, 'live');
+  await page.evaluate(() => {
+    (window as unknown as { notReloaded: boolean }).notReloaded = true;
+  });
+  const id = await createJob(server, 'external');
+  const row = `#jobs-body tr[data-job-id="${id}"]`;
+  await page.waitForSelector(row);
+  await page.waitForSelector(`${row}[data-status="running"]`);
+  await stage(id, 'ingest', 'start');
+  await page.waitForFunction((sel) => document.querySelector(sel)?.textContent?.includes('ingest'), row);
+  t.true(await page.evaluate(() => (window as unknown as { notReloaded?: boolean }).notReloaded === true));
+
+  // Filter by status: the running job goes away under "paused" and comes back under "running".
+  await page.selectOption('#status-filter', 'paused');
+  await page.waitForSelector(row, { state: 'detached' });
+  await page.selectOption('#status-filter', 'running');
+  await page.waitForSelector(row);
+  await page.selectOption('#status-filter', '');
+
+  // The form refuses params that are not a JSON object before sending anything.
+  const before = (await json<{ jobs: unknown[] }>(await server.api('/jobs?limit=1000'))).jobs.length;
+  await page.selectOption('#new-pipeline', 'external');
+  await page.fill('#new-params', '{"release": ');
+  await page.waitForSelector('#new-params-error:not([hidden])');
+  t.is(await page.getAttribute('#new-params', 'aria-invalid'), 'true');
+  await page.click('#new-job-form button[type=submit]');
+  await page.fill('#new-params', '[1, 2]');
+  t.regex(await text(page, '#new-params-error'), /must be a JSON object/);
+  await page.click('#new-job-form button[type=submit]');
+  t.is((await json<{ jobs: unknown[] }>(await server.api('/jobs?limit=1000'))).jobs.length, before);
+
+  await page.fill('#new-params', '{"release": "1.2"}');
+  t.true(await page.isHidden('#new-params-error'));
+  await page.click('#new-job-form button[type=submit]');
+  await page.waitForSelector('#new-job-form .message-ok a');
+  const created = (await text(page, '#new-job-form .message-ok a')).trim();
+  await page.waitForSelector(`#jobs-body tr[data-job-id="${created}"]`);
+  const job = await json<{ pipeline: string; params: unknown }>(await server.api(`/jobs/${created}`));
+  t.is(job.pipeline, 'external');
+  t.deepEqual(job.params, { release: '1.2' });
+  await page.close();
+});
+
+test('job page: the timeline follows the stages, with running time, durations and the gate', async (t) => {
+  const id = await externalJob();
+  const page = await signedIn('operator', `#/jobs/${id}`);
+  await waitConnection(page, 'live');
+  await stageStatus(page, 'ingest', 'pending');
+  await stage(id, 'ingest', 'start');
+  await stageStatus(page, 'ingest', 'running');
+  await page.waitForFunction(() =>
+    /running for/.test(
+      document.querySelector('#timeline li[data-stage="ingest"] .stage-time')?.textContent ?? '',
+    ),
+  );
+  await stage(id, 'ingest', 'complete');
+  await stageStatus(page, 'ingest', 'completed');
+  t.regex(await text(page, '#timeline li[data-stage="ingest"] .stage-time'), /^took /);
+  await stage(id, 'review', 'start');
+  await stageStatus(page, 'review', 'running');
+  await stage(id, 'review', 'complete');
+  await stageStatus(page, 'review', 'gated');
+  await page.waitForSelector('#gate-panel:not([hidden])');
+  t.is(await text(page, '#gate-title'), 'Waiting at gate review');
+  t.is(await page.getAttribute('#timeline li[data-stage="publish"]', 'data-status'), 'pending');
+  await assertEachEventOnce(t, page, id);
+  await page.close();
+});
+
+test('gate: Approve with a comment resumes the job; the comment and the actor show in the timeline', async (t) => {
+  const id = await externalJob();
+  await toGate(id);
+  const page = await signedIn('operator', `#/jobs/${id}`);
+  await page.waitForSelector('#gate-panel:not([hidden])');
+  await page.fill('#gate-comment', 'numbers look right');
+  await page.click('#gate-approve');
+  const gate = '#timeline li[data-stage="review"] .stage-gate[data-gate-status="approved"]';
+  await page.waitForSelector(gate);
+  t.regex(await text(page, gate), /approved by alice/);
+  t.is(await text(page, `${gate} .gate-comment`), 'numbers look right');
+  await page.waitForSelector('#gate-panel', { state: 'hidden' });
+  await page.waitForSelector('#events-body tr[data-type="gate_approved"]');
+  t.regex(await text(page, '#events-body tr[data-type="gate_approved"]'), /alice/);
+  await waitStatus(id, 'running');
+  await page.waitForSelector('#job-meta .badge-running');
+
+  // The payload is there on demand.
+  await page.click('#events-body tr[data-type="gate_approved"] summary');
+  t.regex(await text(page, '#events-body tr[data-type="gate_approved"] details pre'), /numbers look right/);
+
+  await stage(id, 'publish', 'start');
+  await stage(id, 'publish', 'complete');
+  await stageStatus(page, 'publish', 'completed');
+  await waitConnection(page, 'ended');
+  t.true(await page.isHidden('#job-cancel'));
+  await assertEachEventOnce(t, page, id);
+
+  // A refused command shows the API's own message (the request is bent on its way so the server refuses it).
+  const second = await externalJob();
+  await toGate(second);
+  await page.goto(`${server.url}/#/jobs/${second}`);
+  await page.waitForSelector('#gate-panel:not([hidden])');
+  await page.route('**/gates/review/approve', (route) => route.continue({ postData: '{"comment": 5}' }));
+  await page.click('#gate-approve');
+  await page.waitForSelector('#job-error:not([hidden])');
+  t.regex(await text(page, '#job-error'), /^invalid body: comment: /);
+  t.is(await jobStatus(second), 'paused');
+  await page.close();
+});
+
+test('a viewer token sees the command buttons disabled', async (t) => {
+  const id = await externalJob();
+  await toGate(id);
+  const page = await signedIn('viewer', `#/jobs/${id}`);
+  t.is(await text(page, '#who-role'), 'viewer');
+  await page.waitForSelector('#gate-panel:not([hidden])');
+  for (const button of ['#gate-approve', '#gate-reject', '#job-cancel']) {
+    t.true(await page.isDisabled(button), `${button} is disabled`);
+  }
+  t.true(await page.isDisabled('#gate-comment'));
+  t.regex(await text(page, '#viewer-note'), /viewer/);
+  await page.goto(`${server.url}/#/`);
+  await page.waitForSelector('#new-job-form');
+  t.true(await page.isDisabled('#new-job-form button[type=submit]'));
+  await page.close();
+});
+
+test('a failed stage shows its error; Resume restarts it; errors from the API are shown as its message', async (t) => {
+  const id = await createJob(server, 'broken');
+  const page = await signedIn('operator', `#/jobs/${id}`);
+  await stageStatus(page, 'check', 'failed');
+  await page.waitForSelector('#job-resume:not([hidden])');
+  t.regex(await text(page, '#timeline li[data-stage="check"]'), /failed/);
+  await page.click('#job-resume');
+  await page.waitForSelector('#events-body tr[data-type="job_resumed"]');
+  await page.waitForSelector('#events-body tr[data-type="job_failed"] ~ tr[data-type="job_failed"]');
+  await assertEachEventOnce(t, page, id);
+
+  // Cancel asks for a confirmation first.
+  const running = await externalJob();
+  await page.goto(`${server.url}/#/jobs/${running}`);
+  await page.waitForSelector('#job-cancel:not([hidden])');
+  await page.click('#job-cancel');
+  t.is(await text(page, '#job-cancel'), 'Confirm cancel');
+  t.is(await jobStatus(running), 'running');
+  await page.click('#job-cancel');
+  await page.waitForSelector('#job-cancel', { state: 'hidden' });
+  await waitStatus(running, 'canceled');
+  await page.close();
+});
+
+test('the stage log follows a running stage live, each line once', async (t) => {
+  const id = await createJob(server, 'demo', { release: '2.0' });
+  const page = await signedIn('operator', `#/jobs/${id}`);
+  await page.waitForFunction(() =>
+    document.querySelector('#stage-log')?.textContent?.includes('building part 1'),
+  );
+  t.is(await page.getAttribute('#timeline li[data-stage="build"]', 'data-status'), 'running');
+  await page.waitForFunction(() =>
+    document.querySelector('#stage-log')?.textContent?.includes('building part 4'),
+  );
+  const lines = ((await page.textContent('#stage-log')) ?? '')
+    .split('\n')
+    .filter((l) => / stdout building part/.test(l));
+  t.deepEqual(
+    lines.map((l) => l.replace(/^\S+ stdout /, '')),
+    ['building part 1', 'building part 2', 'building part 3', 'building part 4'],
+  );
+  await stageStatus(page, 'review', 'gated');
+  await page.waitForFunction(() =>
+    document.querySelector('#stage-log')?.textContent?.includes('release notes'),
+  );
+  await page.screenshot({ path: join(ARTIFACTS, 'ui-gate.png'), fullPage: true });
+  await page.close();
+});
+
+test('after a server restart mid-stream the page reconnects and shows the later events exactly once', async (t) => {
+  const id = await externalJob();
+  const page = await signedIn('operator', `#/jobs/${id}`);
+  await waitConnection(page, 'live');
+  await stage(id, 'ingest', 'start');
+  await stageStatus(page, 'ingest', 'running');
+
+  const { dir, port } = server;
+  await server.close();
+  await page.waitForSelector('#conn:not([data-state="live"])');
+  server = await startTestServer(CONFIG, { runner: true, dir, port });
+  // Written before the page is back: it must resume after the last event it showed, with no gap.
+  await stage(id, 'ingest', 'complete');
+  await stage(id, 'review', 'start');
+  await stageStatus(page, 'review', 'running');
+  await assertEachEventOnce(t, page, id);
+  await waitConnection(page, 'live');
+  await page.close();
+});
+
+test('with EventSource blocked the page falls back to polling, still shows new events, and goes live again', async (t) => {
+  const id = await externalJob();
+  const page = await newPage();
+  const blocked = (url: URL) => url.pathname.endsWith('/events/stream');
+  await page.route(blocked, (route) => route.abort('connectionrefused'));
+  await page.goto(`${server.url}/#/jobs/${id}`);
+  await page.fill('#signin-token', TOKENS.operator);
+  await page.click('#signin-form button[type=submit]');
+  await waitConnection(page, 'polling');
+  await page.waitForSelector('#events-body tr[data-type="job_started"]');
+  await stage(id, 'ingest', 'start');
+  await stageStatus(page, 'ingest', 'running');
+  await stage(id, 'ingest', 'complete');
+  await stageStatus(page, 'ingest', 'completed');
+  t.is(await connection(page), 'polling');
+  await assertEachEventOnce(t, page, id);
+
+  // The jobs list polls too.
+  await page.goto(`${server.url}/#/`);
+  await waitConnection(page, 'polling');
+  const created = await createJob(server, 'external');
+  await page.waitForSelector(`#jobs-body tr[data-job-id="${created}"]`);
+
+  await page.unroute(blocked);
+  await waitConnection(page, 'live', 20_000);
+  await page.goto(`${server.url}/#/jobs/${id}`);
+  await waitConnection(page, 'live');
+  await stage(id, 'review', 'start');
+  await stageStatus(page, 'review', 'running');
+  await assertEachEventOnce(t, page, id);
+  await page.close();
+});
+
+test('layouts: nothing overflows at 390 px; screenshot of the jobs list', async (t) => {
+  const running = await externalJob();
+  await stage(running, 'ingest', 'start');
+  const page = await signedIn('operator');
+  await page.waitForSelector(`#jobs-body tr[data-job-id="${running}"]`);
+  await page.screenshot({ path: join(ARTIFACTS, 'ui-jobs.png'), fullPage: true });
+
+  await page.setViewportSize({ width: 390, height: 844 });
+  const overflow = () => page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+  t.true((await overflow()) <= 0, 'jobs list fits 390 px');
+  await page.goto(`${server.url}/#/jobs/${running}`);
+  await stageStatus(page, 'ingest', 'running');
+  t.true((await overflow()) <= 0, 'job page fits 390 px');
+  await page.screenshot({ path: join(ARTIFACTS, 'ui-job-390.png'), fullPage: true });
+  await page.close();
+});
