@@ -1,18 +1,11 @@
 // A job page: header, actions, the gate decision, the stage timeline, the stage log and the event list, all
 // kept current by one live feed of the job's events.
 import { ApiError, api, jobPath, post, streamUrl } from './api.js';
-import {
-  formatClock,
-  formatDuration,
-  formatTime,
-  h,
-  refreshTimes,
-  relativeTime,
-  replaceChildren,
-  statusBadge,
-} from './dom.js';
-import { applyEvent, displayStatus, emptyJob, liveStage } from './jobTimeline.js';
+import { formatDuration, h, refreshTimes, relativeTime, replaceChildren, statusBadge } from './dom.js';
+import { eventRow } from './eventRow.js';
+import { applyEvent, emptyJob, liveStage } from './jobTimeline.js';
 import { LiveFeed } from './liveFeed.js';
+import { stageItem } from './stageItem.js';
 import { StageLogView } from './stageLog.js';
 
 /**
@@ -24,95 +17,6 @@ import { StageLogView } from './stageLog.js';
 
 const TERMINAL = ['completed', 'failed', 'canceled'];
 const VIEWER_NOTE = 'Your role (viewer) can watch this job but not change it.';
-
-/** @param {StageView} stage @param {number} now */
-function stageTime(stage, now) {
-  if (stage.status === 'running' && stage.started_at) {
-    return h(
-      'span',
-      { class: 'stage-time', 'data-running-since': stage.started_at },
-      `running for ${formatDuration(now - Date.parse(stage.started_at))}`,
-    );
-  }
-  if (stage.started_at && stage.finished_at) {
-    const ms = stage.duration_ms ?? Date.parse(stage.finished_at) - Date.parse(stage.started_at);
-    return h(
-      'span',
-      { class: 'stage-time' },
-      `${stage.status === 'failed' ? 'failed after' : 'took'} ${formatDuration(ms)}`,
-    );
-  }
-  return null;
-}
-
-/** @param {StageView} stage */
-function gateLine(stage) {
-  const gate = stage.gateState;
-  if (!stage.gate || !gate) return null;
-  const text = {
-    pending: `gate ${stage.gate}: not reached yet`,
-    paused: `gate ${stage.gate}: waiting for a decision${gate.deadline ? ` until ${formatTime(gate.deadline)}` : ''}`,
-    approved: `gate ${stage.gate}: approved by ${gate.decided_by}`,
-    auto_approved: `gate ${stage.gate}: approved automatically at its deadline`,
-    rejected: `gate ${stage.gate}: rejected by ${gate.decided_by}`,
-  }[gate.status];
-  return h(
-    'div',
-    { class: `stage-gate gate-${gate.status}`, 'data-gate': stage.gate, 'data-gate-status': gate.status },
-    h('span', {}, text ?? `gate ${stage.gate}: ${gate.status}`),
-    gate.decided_at ? h('span', { class: 'muted' }, ` at ${formatTime(gate.decided_at)}`) : null,
-    gate.comment ? h('q', { class: 'gate-comment' }, gate.comment) : null,
-  );
-}
-
-/** @param {StageView} stage @param {number} now */
-function stageItem(stage, now) {
-  const status = displayStatus(stage);
-  return h(
-    'li',
-    { class: `stage stage-${status}`, 'data-stage': stage.name, 'data-status': status },
-    h(
-      'div',
-      { class: 'stage-head' },
-      h('span', { class: 'stage-name' }, stage.name),
-      statusBadge(status),
-      stage.attempts > 1 ? h('span', { class: 'muted small' }, `attempt ${stage.attempts}`) : null,
-      stageTime(stage, now),
-    ),
-    stage.status === 'failed' && stage.last_error ? h('p', { class: 'stage-error' }, stage.last_error) : null,
-    gateLine(stage),
-  );
-}
-
-/** @param {JobEvent} event */
-function eventRow(event) {
-  const hasPayload = Object.keys(event.payload ?? {}).length > 0;
-  return h(
-    'tr',
-    { 'data-seq': event.seq, 'data-type': event.type },
-    h(
-      'td',
-      { 'data-label': 'Time' },
-      h('time', { datetime: event.ts, title: formatTime(event.ts) }, formatClock(event.ts)),
-    ),
-    h('td', { 'data-label': 'Type' }, h('code', {}, event.type)),
-    h('td', { 'data-label': 'Stage' }, event.stage ?? '—'),
-    h(
-      'td',
-      { 'data-label': 'Message', class: 'cell-message' },
-      event.message,
-      hasPayload
-        ? h(
-            'details',
-            { class: 'payload' },
-            h('summary', {}, 'payload'),
-            h('pre', {}, JSON.stringify(event.payload, null, 2)),
-          )
-        : null,
-    ),
-    h('td', { 'data-label': 'Actor' }, event.actor),
-  );
-}
 
 /** @param {HTMLElement} root @param {string} jobId @param {ViewContext} context @returns {() => void} */
 export function mountJobView(root, jobId, context) {
