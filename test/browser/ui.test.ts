@@ -1,4 +1,5 @@
 import { mkdir, mkdtemp, rm } from 'node:fs/promises';
+import { request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import type { ExecutionContext } from 'ava';
@@ -132,6 +133,22 @@ const stageStatus = (page: Page, name: string, status: string) =>
 const shownSeqs = (page: Page) =>
   page.$$eval('#events-body tr[data-seq]', (rows) => rows.map((r) => Number(r.getAttribute('data-seq'))));
 
+/** A GET with the path exactly as given (no URL normalisation). */
+function rawGet(port: number, path: string): Promise<{ status: number; body: string }> {
+  return new Promise((done, fail) => {
+    const req = request({ host: '127.0.0.1', port, path, method: 'GET' }, (res) => {
+      let body = '';
+      res.setEncoding('utf8');
+      res.on('data', (chunk: string) => {
+        body += chunk;
+      });
+      res.on('end', () => done({ status: res.statusCode ?? 0, body }));
+    });
+    req.on('error', fail);
+    req.end();
+  });
+}
+
 /** The text of the first match, whitespace collapsed (textContent: what is in the DOM, visible or not). */
 async function text(page: Page, selector: string): Promise<string> {
   return ((await page.textContent(selector)) ?? '').replace(/\s+/g, ' ').trim();
@@ -151,6 +168,41 @@ async function assertEachEventOnce(t: ExecutionContext, page: Page, id: string):
     events.map((e) => e.seq),
   );
 }
+
+test('the UI is served with its content types and no-cache; no traversal; JSON 404; /me and /pipelines', async (t) => {
+  for (const [path, type] of [
+    ['/', 'text/html'],
+    ['/ui/app.js', 'text/javascript'],
+    ['/ui/style.css', 'text/css'],
+  ] as const) {
+    const res = await fetch(`${server.url}${path}`);
+    t.is(res.status, 200, path);
+    t.true(res.headers.get('content-type')?.startsWith(type), path);
+    t.is(res.headers.get('cache-control'), 'no-cache', path);
+  }
+  // fetch would normalise `..` away: send the raw paths over a socket-level client.
+  for (const path of [
+    '/ui/../package.json',
+    '/ui/%2e%2e/package.json',
+    '/ui/..%2fpackage.json',
+    '/ui/nope.js',
+  ]) {
+    const res = await rawGet(server.port, path);
+    t.is(res.status, 404, path);
+    t.is((JSON.parse(res.body) as { error: { code: string } }).error.code, 'not_found', path);
+  }
+  t.deepEqual(await json(await server.api('/me', { as: 'viewer' })), { name: 'victor', role: 'viewer' });
+  const list = await json<{ pipelines: { name: string; stages: unknown[] }[]; default: string }>(
+    await server.api('/pipelines', { as: 'viewer' }),
+  );
+  t.is(list.default, 'external');
+  t.deepEqual(list.pipelines.find((p) => p.name === 'external')?.stages, [
+    { name: 'ingest', gate: null, run: false },
+    { name: 'review', gate: 'review', run: false },
+    { name: 'publish', gate: null, run: false },
+  ]);
+  t.is((await server.api('/me', { as: null })).status, 401);
+});
 
 test('sign-in: a wrong token is refused with a clear message; a good one shows the role; a 401 later signs out', async (t) => {
   const page = await newPage();
