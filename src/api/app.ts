@@ -35,6 +35,12 @@ function parse<S extends z.ZodType>(
 export function createApp(deps: ApiDeps, extraRoutes: (deps: ApiDeps) => AnyRoute[] = () => []): Koa {
   const app = new Koa();
   app.proxy = false;
+  // Clients that drop a connection (an SSE tab closed, a keep-alive reset) are not server faults.
+  app.on('error', (error: NodeJS.ErrnoException) => {
+    const dropped =
+      error.code === 'ECONNRESET' || error.code === 'EPIPE' || error.code === 'ERR_STREAM_PREMATURE_CLOSE';
+    deps.logger[dropped ? 'debug' : 'error']({ err: error }, 'connection error');
+  });
   const auth = new TokenAuthenticator(deps.config.auth.tokens);
   const router = new Router({ prefix: API_PREFIX });
   const routes: AnyRoute[] = [];

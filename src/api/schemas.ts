@@ -54,6 +54,7 @@ export const globalEventsQuery = z.object({
     .regex(/^(\d+|-1)$/, 'a position (decimal string) or -1')
     .optional(),
   limit: intFromQuery(1, 1000).optional(),
+  wait: intFromQuery(0, 30).optional(),
   job: idParam.optional(),
   type: z.enum(EVENT_TYPES).optional(),
 });

@@ -63,19 +63,26 @@ export function pollingRoutes(deps: ApiDeps): AnyRoute[] {
       method: 'get',
       path: '/events',
       tag: 'events',
-      summary: 'poll every job by global position (audit tools)',
+      summary: 'poll every job by global position (audit tools); wait long-polls up to 30 s',
       role: 'viewer',
       query: globalEventsQuery,
       responses: {
         200: { description: 'a page of events', schema: globalEventsPageSchema },
         ...errorResponses(400, 401),
       },
-      handler: (ctx, { query }) => {
+      handler: async (ctx, { query }) => {
         const after = query.after === undefined || query.after === '-1' ? null : query.after;
-        const page = deps.readModel.eventsAfterPosition(after, query.limit ?? 100, {
-          jobId: query.job,
-          types: query.type ? [query.type] : undefined,
-        });
+        const ask = () =>
+          deps.readModel.eventsAfterPosition(after, query.limit ?? 100, {
+            jobId: query.job,
+            types: query.type ? [query.type] : undefined,
+          });
+        let page = ask();
+        const deadline = Date.now() + (query.wait ?? 0) * 1000;
+        while (page.events.length === 0 && Date.now() < deadline && !ctx.req.destroyed) {
+          await nextBatch(deps, ctx, deadline - Date.now());
+          page = ask();
+        }
         ctx.type = 'application/json';
         ctx.body = `{"events":[${page.events.join(',')}],"next_after":${JSON.stringify(page.next_after)}}`;
       },
