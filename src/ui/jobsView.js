@@ -172,8 +172,8 @@ export function mountJobsView(root, context) {
         await sleep(3000, signal);
         return [];
       }
-      const page = await api(`/events?after=${cursor}&limit=500`, { signal });
-      if (page.events.length === 0) await sleep(2000, signal);
+      // Long-polls: the server answers as soon as an event arrives, or after 25 s with none.
+      const page = await api(`/events?after=${cursor}&limit=500&wait=25`, { signal });
       return page.events;
     },
   });
