@@ -1,6 +1,7 @@
 // Summarises V8 CPU profiles (`node --cpu-prof`, e.g. from `npm run bench -- --profile`): the functions with
-// the most self time and the most inclusive time, as shares of the non-idle samples.
-// Run: node --import tsx bench/profileSummary.ts <file.cpuprofile | dir> [--top 15]
+// the most self time and the most inclusive time, as shares of the non-idle samples. Heap snapshots
+// (.heapsnapshot) are summarised by constructor: count and self size of each, largest first.
+// Run: node --import tsx bench/profileSummary.ts <file.cpuprofile | file.heapsnapshot | dir> [--top 15]
 import { readdir, readFile, stat } from 'node:fs/promises';
 import { join, relative } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -76,7 +77,35 @@ async function profilesIn(path: string): Promise<string[]> {
   if (!(await stat(path)).isDirectory()) return [path];
   const out: string[] = [];
   for (const name of await readdir(path)) out.push(...(await profilesIn(join(path, name))));
-  return out.filter((p) => p.endsWith('.cpuprofile'));
+  return out.filter((p) => p.endsWith('.cpuprofile') || p.endsWith('.heapsnapshot'));
+}
+
+interface HeapSnapshot {
+  snapshot: { meta: { node_fields: string[]; node_types: [string[], ...unknown[]] } };
+  nodes: number[];
+  strings: string[];
+}
+
+/** Self size and count per (node type, constructor or name), largest first. */
+export function summariseHeap(heap: HeapSnapshot): { group: string; count: number; bytes: number }[] {
+  const fields = heap.snapshot.meta.node_fields;
+  const types = heap.snapshot.meta.node_types[0];
+  const width = fields.length;
+  const typeAt = fields.indexOf('type');
+  const nameAt = fields.indexOf('name');
+  const sizeAt = fields.indexOf('self_size');
+  const groups = new Map<string, { count: number; bytes: number }>();
+  for (let i = 0; i < heap.nodes.length; i += width) {
+    const type = types[heap.nodes[i + typeAt] as number] ?? '?';
+    const name =
+      type === 'object' || type === 'closure' ? (heap.strings[heap.nodes[i + nameAt] as number] ?? '?') : '';
+    const key = name ? `${type} ${name.slice(0, 60)}` : type;
+    const g = groups.get(key) ?? { count: 0, bytes: 0 };
+    g.count++;
+    g.bytes += heap.nodes[i + sizeAt] as number;
+    groups.set(key, g);
+  }
+  return [...groups.entries()].map(([group, g]) => ({ group, ...g })).sort((a, b) => b.bytes - a.bytes);
 }
 
 const { values, positionals } = parseArgs({
@@ -86,6 +115,19 @@ const { values, positionals } = parseArgs({
 const top = Number(values.top);
 const pct = (x: number) => `${(x * 100).toFixed(1)}%`;
 for (const path of (await Promise.all(positionals.map(profilesIn))).flat()) {
+  if (path.endsWith('.heapsnapshot')) {
+    const groups = summariseHeap(JSON.parse(await readFile(path, 'utf8')) as HeapSnapshot);
+    const total = groups.reduce((a, g) => a + g.bytes, 0);
+    console.log(
+      `\n### ${relative(REPO_ROOT, path)}\n${(total / 2 ** 20).toFixed(1)} MiB of V8 heap objects\n`,
+    );
+    console.log('| bytes | count | bytes each | type and constructor |\n|--:|--:|--:|---|');
+    for (const g of groups.slice(0, top))
+      console.log(
+        `| ${(g.bytes / 2 ** 20).toFixed(2)} MiB | ${g.count} | ${Math.round(g.bytes / g.count)} | \`${g.group}\` |`,
+      );
+    continue;
+  }
   const profile = JSON.parse(await readFile(path, 'utf8')) as CpuProfile;
   const { frames, busySamples, seconds } = summariseProfile(profile);
   const busyShare = busySamples / Math.max(1, profile.samples.length);

@@ -1,6 +1,8 @@
 // `npm run bench [-- --quick] [-- --only sse,idle] [-- --profile]`: every headline figure of issue 7 beside
 // its baseline measured in the same run. Writes bench/results/bench-<time>.json (and bench-latest.json) and
 // prints a markdown table. Load goes to 127.0.0.0/8 only; every loop is bounded in count and time.
+import { readFileSync } from 'node:fs';
+import { loadavg } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { machineInfo } from './lib/machine.ts';
@@ -43,6 +45,20 @@ const watchdog = setTimeout(() => {
 }, 20 * 60_000);
 watchdog.unref();
 
+/** Load of the shared machine: other people's work makes the absolute numbers noisy. */
+function machineLoad(): string {
+  const [one, five] = loadavg();
+  let pressure = '';
+  try {
+    const some = /some avg10=([\d.]+) avg60=([\d.]+)/.exec(readFileSync('/proc/pressure/cpu', 'utf8'));
+    if (some) pressure = `, CPU pressure (some) avg60 ${some[2]}%`;
+  } catch {
+    // no PSI on this kernel
+  }
+  return `load average ${one?.toFixed(2)} (1 min), ${five?.toFixed(2)} (5 min)${pressure}`;
+}
+
+const loadAtStart = machineLoad();
 const started = new Date();
 const t0 = performance.now();
 const profileDir = join(
@@ -65,7 +81,10 @@ const report: Report = {
   rows: [],
   details: {},
 };
-if (values.profile) report.preamble.push(`Server CPU profiles (--cpu-prof) in ${profileDir}.`);
+if (values.profile)
+  report.preamble.push(
+    `Profiling: CPU profiles (--cpu-prof) of the server / CLI processes and heap snapshots in ${profileDir} (summarise with \`node --import tsx bench/profileSummary.ts <dir>\`); the profiler slows what it watches.`,
+  );
 
 for (const name of names) {
   const scenario = SCENARIOS[name] as Scenario;
@@ -75,6 +94,7 @@ for (const name of names) {
     const out = await scenario({
       quick: values.quick,
       serverNodeArgs: values.profile ? ['--cpu-prof', `--cpu-prof-dir=${join(profileDir, name)}`] : [],
+      profileDir: values.profile ? join(profileDir, name) : null,
       log: (line) => console.log(`  ${line}`),
     });
     report.rows.push(...out.rows);
@@ -100,6 +120,7 @@ for (const name of names) {
 }
 
 report.seconds = (performance.now() - t0) / 1000;
+report.preamble.push(`Machine load at start: ${loadAtStart}; at the end: ${machineLoad()}.`);
 const path = await writeResults(values.quick ? 'bench-quick' : 'bench', report);
 console.log(`\n${markdownReport(report)}\n\nResults: ${path}`);
 process.exit(0);

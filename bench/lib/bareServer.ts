@@ -6,6 +6,7 @@ import { randomUUID } from 'node:crypto';
 import { createServer, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { parseArgs } from 'node:util';
+import { writeHeapSnapshot } from 'node:v8';
 import type { NewJobEvent } from '../../src/domain/events.ts';
 import { toCanonicalJson } from '../../src/domain/events.ts';
 import { CycleJob } from './cycleJob.ts';
@@ -67,6 +68,7 @@ serveRpc(
   {
     rss: (p) => measuredRss(p.gc !== false),
     clients: () => clients.size,
+    heapSnapshot: (p) => writeHeapSnapshot(String(p.path)),
     /** `eventsPerSecond` events a second for `durationMs`, written to every client as they are made. */
     drive: async (p) => {
       const msPerEvent = 1000 / Number(p.eventsPerSecond);

@@ -5,6 +5,7 @@
 import { randomUUID } from 'node:crypto';
 import type { ServerResponse } from 'node:http';
 import { parseArgs } from 'node:util';
+import { writeHeapSnapshot } from 'node:v8';
 import { pino } from 'pino';
 import type { SseSession } from '../../src/api/sse/sseSession.ts';
 import { startServer } from '../../src/app/startServer.ts';
@@ -182,6 +183,8 @@ serveRpc(
       return { cut };
     },
     url: () => server.url,
+    /** Writes a V8 heap snapshot (for the memory per connection) and returns its path. */
+    heapSnapshot: (p) => writeHeapSnapshot(String(p.path)),
   },
   async () => {
     await server.close();

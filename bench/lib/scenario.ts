@@ -4,6 +4,8 @@ export interface ScenarioOptions {
   quick: boolean;
   /** Node flags for the operator server child (`--cpu-prof ...` when profiling). */
   serverNodeArgs: readonly string[];
+  /** Where profiles go when profiling (`--profile`), else null. */
+  profileDir: string | null;
   log: (line: string) => void;
 }
 

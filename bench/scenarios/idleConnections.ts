@@ -1,3 +1,5 @@
+import { mkdir } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
 import { AUTH, benchDir } from '../lib/benchConfig.ts';
 import { type Started, startBareServer, startBenchServer, startLoadClient } from '../lib/children.ts';
 import type { ScenarioOptions, ScenarioOutput } from '../lib/scenario.ts';
@@ -13,6 +15,8 @@ interface IdleRun {
   openMs: number;
   rssBefore: number;
   rssAfter: number;
+  heapBefore: number;
+  heapAfter: number;
   bytesPerConnection: number;
   minHeartbeats: number;
   holdSeconds: number;
@@ -29,12 +33,13 @@ async function holdIdle(
   holdSeconds: number,
   log: (line: string) => void,
   label: string,
+  snapshotPath: string | null,
 ): Promise<IdleRun> {
   // Warm the code paths (and the allocator) with a few connections first, so the difference is per connection.
   await client.child.request('open', { url, headers, count: 200, concurrency: 50 });
   await client.child.request('closeAll');
   await sleep(1000);
-  const before = await server.child.request<{ rss: number }>('rss');
+  const before = await server.child.request<{ rss: number; heapUsed: number }>('rss');
   const opened = await client.child.request<{
     connected: number;
     failed: number;
@@ -52,7 +57,12 @@ async function holdIdle(
       latency: false,
     },
   );
-  const after = await server.child.request<{ rss: number }>('rss');
+  const after = await server.child.request<{ rss: number; heapUsed: number }>('rss');
+  if (snapshotPath) {
+    await mkdir(dirname(snapshotPath), { recursive: true });
+    await server.child.request('heapSnapshot', { path: snapshotPath }, 300_000);
+    log(`${label}: heap snapshot with ${opened.connected} connections in ${snapshotPath}`);
+  }
   await client.child.request('closeAll', {}, 120_000);
   const run: IdleRun = {
     target: count,
@@ -61,6 +71,8 @@ async function holdIdle(
     openMs: opened.ms,
     rssBefore: before.rss,
     rssAfter: after.rss,
+    heapBefore: before.heapUsed,
+    heapAfter: after.heapUsed,
     bytesPerConnection: (after.rss - before.rss) / Math.max(1, opened.connected),
     minHeartbeats: stats.minHeartbeats,
     holdSeconds,
@@ -68,7 +80,7 @@ async function holdIdle(
     nofile: server.ready.nofile,
   };
   log(
-    `${label}: RSS ${(before.rss / 2 ** 20).toFixed(0)} -> ${(after.rss / 2 ** 20).toFixed(0)} MiB = ${(run.bytesPerConnection / 1024).toFixed(1)} KiB per connection; ${stats.open} still open after ${holdSeconds} s, heartbeats per connection ${stats.minHeartbeats}..${stats.maxHeartbeats}`,
+    `${label}: RSS ${(before.rss / 2 ** 20).toFixed(0)} -> ${(after.rss / 2 ** 20).toFixed(0)} MiB = ${(run.bytesPerConnection / 1024).toFixed(1)} KiB per connection (V8 heap ${((after.heapUsed - before.heapUsed) / opened.connected / 1024).toFixed(1)} KiB of it); ${stats.open} still open after ${holdSeconds} s, heartbeats per connection ${stats.minHeartbeats}..${stats.maxHeartbeats}`,
   );
   return run;
 }
@@ -90,7 +102,18 @@ export async function idleConnectionsScenario(options: ScenarioOptions): Promise
       await server.child.request('seed', { jobId: JOB, events: 10 });
       await server.child.request('waitProjections');
       const url = `${server.url}/api/v1/jobs/${JOB}/events/stream`;
-      operator = await holdIdle(server, client, url, AUTH, count, holdSeconds, options.log, 'operator');
+      const snapshot = options.profileDir ? join(options.profileDir, 'operator-idle.heapsnapshot') : null;
+      operator = await holdIdle(
+        server,
+        client,
+        url,
+        AUTH,
+        count,
+        holdSeconds,
+        options.log,
+        'operator',
+        snapshot,
+      );
     } finally {
       await server.child.stop();
     }
@@ -105,6 +128,7 @@ export async function idleConnectionsScenario(options: ScenarioOptions): Promise
         holdSeconds,
         options.log,
         'bare node:http',
+        options.profileDir ? join(options.profileDir, 'bare-idle.heapsnapshot') : null,
       );
     } finally {
       await baseline.child.stop();
@@ -128,7 +152,7 @@ export async function idleConnectionsScenario(options: ScenarioOptions): Promise
         baselineLabel: 'bare node:http',
         target: '≥ 10,000 connections, ≤ 15 KB each',
         met: operator.connected >= 10_000 && flowing && operator.bytesPerConnection <= 15 * 1024,
-        notes: `${operator.connected.toLocaleString('en-US')} held, ${operator.open.toLocaleString('en-US')} still open after ${holdSeconds} s, every one got ≥ ${operator.minHeartbeats} heartbeats${count < 10_000 ? ' (--quick: fewer than 10,000, so not met by definition)' : ''}`,
+        notes: `V8 heap ${kib((operator.heapAfter - operator.heapBefore) / operator.connected).toFixed(1)} KiB of it (bare ${kib((bare.heapAfter - bare.heapBefore) / bare.connected).toFixed(1)} KiB); ${operator.connected.toLocaleString('en-US')} held, ${operator.open.toLocaleString('en-US')} still open after ${holdSeconds} s, every one got ≥ ${operator.minHeartbeats} heartbeats${count < 10_000 ? ' (--quick: fewer than 10,000, so not met by definition)' : ''}`,
       },
     ],
     details: { operator, bare },
