@@ -15,7 +15,12 @@ test.before(async () => {
   // Commands are stamped with this clock: two seconds pass between any two commands.
   world = await cliWorld(
     { streaming: { heartbeat_seconds: 1, retry_ms: 300 } },
-    { clock: () => new Date((now += 2000)) },
+    {
+      clock: () => {
+        now += 2000;
+        return new Date(now);
+      },
+    },
   );
   await world.start();
   await advance(world, 'ev-a', 'completed');
