@@ -2,6 +2,7 @@
 // kept current by one live feed of the job's events.
 import { ApiError, api, jobPath, post, streamUrl } from './api.js';
 import { formatDuration, h, refreshTimes, relativeTime, replaceChildren, statusBadge } from './dom.js';
+import { EventFilter } from './eventFilter.js';
 import { eventRow } from './eventRow.js';
 import { applyEvent, emptyJob, liveStage } from './jobTimeline.js';
 import { LiveFeed } from './liveFeed.js';
@@ -127,6 +128,7 @@ export function mountJobView(root, jobId, context) {
   });
   const log = new StageLogView();
   const eventsBody = h('tbody', { id: 'events-body' });
+  const eventFilter = new EventFilter(jobId, eventsBody);
   const eventsBox = h(
     'div',
     { class: 'events-box', tabindex: '0', 'aria-label': 'Events' },
@@ -215,7 +217,9 @@ export function mountJobView(root, jobId, context) {
       const e = /** @type {JobEvent} */ (/** @type {unknown} */ (event));
       const atBottom = eventsBox.scrollTop + eventsBox.clientHeight >= eventsBox.scrollHeight - 8;
       job = applyEvent(job, e);
-      eventsBody.append(eventRow(e));
+      const row = eventRow(e);
+      eventFilter.track(e, row);
+      eventsBody.append(row);
       if (atBottom) eventsBox.scrollTop = eventsBox.scrollHeight;
       scheduleRender();
       refreshSummary();
@@ -265,6 +269,7 @@ export function mountJobView(root, jobId, context) {
         'section',
         { class: 'panel events-panel', 'aria-labelledby': 'events-title' },
         h('h2', { id: 'events-title' }, 'Events'),
+        eventFilter.element,
         eventsBox,
       ),
     ),
@@ -296,6 +301,7 @@ export function mountJobView(root, jobId, context) {
   return () => {
     if (started) feed.stop();
     log.stop();
+    eventFilter.stop();
     clearInterval(ticker);
     clearTimeout(renderTimer);
     clearTimeout(summaryTimer);

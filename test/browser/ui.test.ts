@@ -343,6 +343,65 @@ test('gate: Approve with a comment resumes the job; the comment and the actor sh
   await page.close();
 });
 
+test('the event filter box: text and field filters from the search API, live events matched too', async (t) => {
+  const id = await externalJob();
+  await toGate(id);
+  const page = await signedIn('viewer', `#/jobs/${id}`);
+  await assertEachEventOnce(t, page, id);
+  const visibleSeqs = () =>
+    page.$$eval('#events-body tr[data-seq]', (rows) =>
+      rows.filter((r) => !(r as HTMLElement).hidden).map((r) => Number(r.getAttribute('data-seq'))),
+    );
+  const all = await jobEvents(server, id);
+  const filterBy = async (text: string, expected: number[]) => {
+    await page.fill('#events-filter', text);
+    await page.waitForFunction(
+      (want) =>
+        JSON.stringify(
+          [...document.querySelectorAll('#events-body tr[data-seq]')]
+            .filter((r) => !(r as HTMLElement).hidden)
+            .map((r) => Number(r.getAttribute('data-seq'))),
+        ) === want,
+      JSON.stringify(expected),
+    );
+    t.deepEqual(await visibleSeqs(), expected, text);
+  };
+  const review = all.filter((e) => e.message.toLowerCase().includes('review')).map((e) => e.seq);
+  t.true(review.length > 0 && review.length < all.length);
+  await filterBy('REVIEW', review);
+  t.regex(
+    await text(page, '#events-filter-status'),
+    new RegExp(`^${review.length} of ${all.length} events$`),
+  );
+  await filterBy(
+    'type:gate_pause',
+    all.filter((e) => e.type === 'gate_pause').map((e) => e.seq),
+  );
+  await filterBy(
+    'stage:ingest type:stage_completed',
+    all.filter((e) => e.type === 'stage_completed' && e.stage === 'ingest').map((e) => e.seq),
+  );
+  await filterBy('nothing like this', []);
+  t.is(await text(page, '#events-filter-status'), 'no event matches');
+  // an event that arrives while filtered is matched as it comes
+  await filterBy('type:gate_approved', []);
+  await post(`/jobs/${id}/gates/review/approve`, { comment: 'fine' });
+  const approved = await waitFor('the approval', async () =>
+    (await jobEvents(server, id)).find((e) => e.type === 'gate_approved'),
+  );
+  await page.waitForFunction(
+    (seq) => !(document.querySelector(`#events-body tr[data-seq="${seq}"]`) as HTMLElement | null)?.hidden,
+    approved.seq,
+  );
+  t.deepEqual(await visibleSeqs(), [approved.seq]);
+  // cleared: every row shows again
+  await page.fill('#events-filter', '');
+  await page.waitForFunction(() => document.querySelectorAll('#events-body tr[hidden]').length === 0);
+  await assertEachEventOnce(t, page, id);
+  t.is(await text(page, '#events-filter-status'), '');
+  await page.close();
+});
+
 test('a viewer token sees the command buttons disabled', async (t) => {
   const id = await externalJob();
   await toGate(id);
