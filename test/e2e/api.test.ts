@@ -310,17 +310,20 @@ test('the access_token query value never reaches a log line', async (t) => {
   t.false(server.logLines.some((l) => l.includes('test-viewer-token-0001')));
 });
 
-test.serial('global polling by position: after is exclusive, and wait long-polls for the next event of any job', async (t) => {
-  const first = await json<{ events: { position: string }[]; next_after: string | null }>(
-    await server.api('/events?limit=1000', { as: 'viewer' }),
-  );
-  const head = first.next_after ?? '-1';
-  const pending = server.api(`/events?after=${head}&wait=10`, { as: 'viewer' });
-  setTimeout(() => void createJob('global-wait-1'), 300);
-  const page = await json<{ events: { job_id: string; type: string; position: string }[] }>(await pending);
-  t.deepEqual(
-    page.events.map((e) => [e.job_id, e.type]),
-    [['global-wait-1', 'job_created']],
-  );
-  t.true(BigInt(page.events[0]!.position) > BigInt(head));
-});
+test.serial(
+  'global polling by position: after is exclusive, and wait long-polls for the next event of any job',
+  async (t) => {
+    const first = await json<{ events: { position: string }[]; next_after: string | null }>(
+      await server.api('/events?limit=1000', { as: 'viewer' }),
+    );
+    const head = first.next_after ?? '-1';
+    const pending = server.api(`/events?after=${head}&wait=10`, { as: 'viewer' });
+    setTimeout(() => void createJob('global-wait-1'), 300);
+    const page = await json<{ events: { job_id: string; type: string; position: string }[] }>(await pending);
+    t.deepEqual(
+      page.events.map((e) => [e.job_id, e.type]),
+      [['global-wait-1', 'job_created']],
+    );
+    t.true(BigInt(page.events[0]!.position) > BigInt(head));
+  },
+);
