@@ -5,13 +5,10 @@ import type { JobEvent } from '../domain/events.ts';
 import type { EventStore } from '../infra/eventstore/eventStore.ts';
 import type { CheckpointStore } from './checkpointStore.ts';
 import { ensureDir, fsyncDir } from './durableFs.ts';
-import { groupByJob } from './groupByJob.ts';
 import { jsonlLine } from './jobFold.ts';
 import { repairJsonlTail } from './jsonlTail.ts';
 import { LruMap } from './lruMap.ts';
-import { mapLimit } from './mapLimit.ts';
-import { maxPosition } from './positions.ts';
-import type { Projection } from './projection.ts';
+import { PerJobFileProjection } from './perJobFileProjection.ts';
 import { runPaths } from './runPaths.ts';
 import { withGapsFilled } from './storeGaps.ts';
 
@@ -36,47 +33,21 @@ export interface JsonlProjectionOptions {
  * cutting a torn tail away), so a replay never duplicates a line. The files touched are fsynced before
  * the checkpoint moves.
  */
-export class JsonlProjection implements Projection {
-  readonly name: string;
+export class JsonlProjection extends PerJobFileProjection {
   readonly #options: JsonlProjectionOptions;
   readonly #lastSeq: LruMap<string, number>;
-  #checkpoint: string | null | undefined;
 
   constructor(options: JsonlProjectionOptions) {
+    super(options.name ?? 'jsonl', options);
     this.#options = options;
-    this.name = options.name ?? 'jsonl';
     this.#lastSeq = new LruMap(options.cacheSize ?? 10_000);
-  }
-
-  async checkpoint(): Promise<string | null> {
-    this.#checkpoint ??= this.#options.checkpoints.get(this.name);
-    return this.#checkpoint;
-  }
-
-  async apply(batch: readonly JobEvent[]): Promise<void> {
-    const checkpoint = await this.checkpoint();
-    const byJob = groupByJob(batch, checkpoint, {
-      safeIdsOnly: true,
-      logger: this.#options.logger,
-      projection: this.name,
-    });
-    await mapLimit([...byJob], this.#options.concurrency ?? 16, ([jobId, events]) =>
-      this.#appendJob(jobId, events),
-    );
-    const last = batch.at(-1);
-    if (!last) return;
-    const next = maxPosition(checkpoint, last.position);
-    if (next !== checkpoint) {
-      await this.#options.checkpoints.set(this.name, next as string);
-      this.#checkpoint = next;
-    }
   }
 
   async close(): Promise<void> {
     this.#lastSeq.clear();
   }
 
-  async #appendJob(jobId: string, events: readonly JobEvent[]): Promise<void> {
+  protected async projectJob(jobId: string, events: readonly JobEvent[]): Promise<void> {
     const paths = runPaths(this.#options.runsDir, jobId);
     let handle: FileHandle | null = null;
     try {

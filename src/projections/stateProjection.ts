@@ -6,12 +6,9 @@ import type { JobState } from '../domain/jobState.ts';
 import type { EventStore } from '../infra/eventstore/eventStore.ts';
 import type { CheckpointStore } from './checkpointStore.ts';
 import { ensureDir, writeFileAtomic } from './durableFs.ts';
-import { groupByJob } from './groupByJob.ts';
 import { fileJson, foldEvents, toGateFile, toStateFile } from './jobFold.ts';
 import { LruMap } from './lruMap.ts';
-import { mapLimit } from './mapLimit.ts';
-import { maxPosition } from './positions.ts';
-import type { Projection } from './projection.ts';
+import { PerJobFileProjection } from './perJobFileProjection.ts';
 import { isSafeName, runPaths } from './runPaths.ts';
 import { readJobEvents, withGapsFilled } from './storeGaps.ts';
 
@@ -40,47 +37,21 @@ interface Loaded {
  * job per batch (the batch's final state). Gate files are written before `state.json`, whose `seq` marks
  * what the job's files reflect: a crash in between replays the batch and rewrites the same bytes.
  */
-export class StateProjection implements Projection {
-  readonly name: string;
+export class StateProjection extends PerJobFileProjection {
   readonly #options: StateProjectionOptions;
   readonly #cache: LruMap<string, JobState>;
-  #checkpoint: string | null | undefined;
 
   constructor(options: StateProjectionOptions) {
+    super(options.name ?? 'state', options);
     this.#options = options;
-    this.name = options.name ?? 'state';
     this.#cache = new LruMap(options.cacheSize ?? 1000);
-  }
-
-  async checkpoint(): Promise<string | null> {
-    this.#checkpoint ??= this.#options.checkpoints.get(this.name);
-    return this.#checkpoint;
-  }
-
-  async apply(batch: readonly JobEvent[]): Promise<void> {
-    const checkpoint = await this.checkpoint();
-    const byJob = groupByJob(batch, checkpoint, {
-      safeIdsOnly: true,
-      logger: this.#options.logger,
-      projection: this.name,
-    });
-    await mapLimit([...byJob], this.#options.concurrency ?? 16, ([jobId, events]) =>
-      this.#projectJob(jobId, events),
-    );
-    const last = batch.at(-1);
-    if (!last) return;
-    const next = maxPosition(checkpoint, last.position);
-    if (next !== checkpoint) {
-      await this.#options.checkpoints.set(this.name, next as string);
-      this.#checkpoint = next;
-    }
   }
 
   async close(): Promise<void> {
     this.#cache.clear();
   }
 
-  async #projectJob(jobId: string, events: readonly JobEvent[]): Promise<void> {
+  protected async projectJob(jobId: string, events: readonly JobEvent[]): Promise<void> {
     const paths = runPaths(this.#options.runsDir, jobId);
     try {
       const cached = this.#cache.get(jobId);
