@@ -36,7 +36,9 @@ interface SessionRecord {
   /** How long the session had been waiting for its socket to drain when it closed (null: it was not). */
   blockedMs: number | null;
 }
-const sessions = new Map<SseSession, SessionRecord>();
+/** Every session's record (open or closed); the session objects themselves only while they are open. */
+const records: SessionRecord[] = [];
+const openSessions = new Set<SseSession>();
 const hub = deps.hub;
 const open = hub.open.bind(hub);
 hub.open = (res: ServerResponse): SseSession => {
@@ -48,8 +50,10 @@ hub.open = (res: ServerResponse): SseSession => {
     reason: null,
     blockedMs: null,
   };
-  sessions.set(session, record);
+  records.push(record);
+  openSessions.add(session);
   session.signal.addEventListener('abort', () => {
+    openSessions.delete(session);
     record.closedAt = Date.now();
     record.reason = session.closeReason;
     record.blockedMs = session.blockedSince === null ? null : record.closedAt - session.blockedSince;
@@ -169,14 +173,14 @@ serveRpc(
       while (!job.ended) await appendNext(deps.store, job, {}, true);
       return { seq: job.state.seq, status: job.state.status };
     },
-    sessions: () => [...sessions.values()],
+    sessions: () => records,
     hubSize: () => hub.size,
     /** Destroys `count` random open SSE sockets from the server side. */
     cutRandom: (p) => {
-      const open = [...sessions.keys()].filter((s) => !s.closed);
+      const live = [...openSessions];
       let cut = 0;
-      for (let i = 0; i < Number(p.count) && open.length > 0; i++) {
-        const [session] = open.splice(Math.floor(Math.random() * open.length), 1);
+      for (let i = 0; i < Number(p.count) && live.length > 0; i++) {
+        const [session] = live.splice(Math.floor(Math.random() * live.length), 1);
         session?.cutOff('fault injection: server-side destroy');
         cut++;
       }
