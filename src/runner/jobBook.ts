@@ -1,7 +1,7 @@
 import type { JobEvent } from '../domain/events.ts';
 import { evolve, initialState, isJobTerminal } from '../domain/jobDecider.ts';
 import type { JobState } from '../domain/jobState.ts';
-import { LruMap } from '../projections/lruMap.ts';
+import { LruMap } from '../infra/lruMap.ts';
 
 interface TrackedJob {
   state: JobState;
