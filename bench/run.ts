@@ -6,7 +6,7 @@ import { loadavg } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { machineInfo } from './lib/machine.ts';
-import { REPO_ROOT, WANTED_NOFILE } from './lib/nodeChild.ts';
+import { killAllChildren, REPO_ROOT, WANTED_NOFILE } from './lib/nodeChild.ts';
 import type { Report, ResultRow } from './lib/report.ts';
 import { markdownReport, writeResults } from './lib/report.ts';
 import type { Scenario } from './lib/scenario.ts';
@@ -115,6 +115,10 @@ for (const name of names) {
     };
     report.rows.push(row);
     report.details[name] = { error: message };
+  } finally {
+    const left = killAllChildren();
+    if (left > 0)
+      console.log(`  (killed ${left} child process${left > 1 ? 'es' : ''} the scenario left running)`);
   }
   console.log(`  (${((performance.now() - s0) / 1000).toFixed(1)} s)`);
 }

@@ -1,7 +1,7 @@
 import { appendFile, readFile, rm, truncate, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { benchDir } from '../lib/benchConfig.ts';
-import { NodeChild } from '../lib/nodeChild.ts';
+import { NodeChild, stopAllChildren } from '../lib/nodeChild.ts';
 import type { FaultOptions, FaultReport } from './faultReport.ts';
 import { FaultRecorder } from './faultReport.ts';
 import { api, jobAtGate, startServe, waitCaughtUp } from './serveChild.ts';
@@ -138,6 +138,7 @@ export async function diskFaultsScenario(options: FaultOptions): Promise<FaultRe
       `${before.total} events before, ${after.total} after (+2 per rejection), ${lost.length} missing`,
     );
   } finally {
+    await stopAllChildren(); // a failed check must not leave a server writing into the dir
     await dir.remove();
   }
   return rec.report();

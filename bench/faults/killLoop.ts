@@ -1,6 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { benchDir } from '../lib/benchConfig.ts';
+import { stopAllChildren } from '../lib/nodeChild.ts';
 import { sleep } from '../lib/stats.ts';
 import type { FaultOptions, FaultReport } from './faultReport.ts';
 import { FaultRecorder } from './faultReport.ts';
@@ -159,6 +160,7 @@ export async function killLoopScenario(options: FaultOptions): Promise<FaultRepo
     rec.details['kills'] = kills;
     rec.details['counters'] = counters;
   } finally {
+    await stopAllChildren(); // a failed check must not leave a server writing into the dir
     await dir.remove();
   }
   return rec.report();

@@ -1,3 +1,4 @@
+import { killAllChildren } from '../lib/nodeChild.ts';
 import { concurrencyScenario } from './concurrency.ts';
 import { diskFaultsScenario } from './diskFaults.ts';
 import type { FaultReport, FaultScenario } from './faultReport.ts';
@@ -53,6 +54,10 @@ export async function runFaults(options: {
         seconds: (performance.now() - s0) / 1000,
         details: { error: detail },
       });
+    } finally {
+      const left = killAllChildren();
+      if (left > 0)
+        options.log(`  (killed ${left} child process${left > 1 ? 'es' : ''} the scenario left running)`);
     }
   }
   const checks = reports.flatMap((r) => r.checks);

@@ -19,6 +19,27 @@ export interface SpawnNodeOptions {
   onLine?: (line: string, stream: 'stdout' | 'stderr') => void;
 }
 
+/** Children still running, so that a failed scenario cannot leave a server behind. */
+const running = new Set<NodeChild>();
+
+/** SIGKILLs every child this process started that is still running (after a scenario, and at exit). */
+export function killAllChildren(): number {
+  const n = running.size;
+  for (const child of running) child.kill('SIGKILL');
+  return n;
+}
+
+/** SIGKILLs every running child and waits until they are gone (before removing their directories). */
+export async function stopAllChildren(): Promise<void> {
+  const children = [...running];
+  for (const child of children) child.kill('SIGKILL');
+  await Promise.all(children.map((c) => c.exited));
+}
+
+process.on('exit', () => {
+  killAllChildren();
+});
+
 interface Pending {
   resolve: (value: unknown) => void;
   reject: (error: Error) => void;
@@ -67,8 +88,10 @@ export class NodeChild {
       );
     }
     this.process.stdin.on('error', () => {}); // the child may die with requests in flight
+    running.add(this);
     this.exited = new Promise((resolve) => {
       this.process.once('exit', (code, signal) => {
+        running.delete(this);
         this.#exitInfo = { code, signal };
         const why = new Error(
           `child ${script} exited (${signal ?? code}) with a request pending${this.#tail()}`,

@@ -1,9 +1,12 @@
 import test from 'ava';
 import { FAULT_SCENARIOS } from '../../bench/faults/runFaults.ts';
+import { stopAllChildren } from '../../bench/lib/nodeChild.ts';
 
 // The fault harness of `npm run faults`, in its short form (3 kill -9 rounds, 20 resuming clients, 10 stuck
 // clients): each scenario runs real servers as child processes on 127.0.0.1 and every one of its checks
 // must hold.
+test.afterEach.always(() => stopAllChildren());
+
 for (const [name, scenario] of Object.entries(FAULT_SCENARIOS)) {
   test(`faults --short: ${name}`, async (t) => {
     t.timeout(120_000);
