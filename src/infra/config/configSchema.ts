@@ -71,6 +71,11 @@ export const configSchema = z
       .strictObject({
         kind: z.enum(['lmdb', 'eventstoredb']).default('lmdb'),
         connection_string: z.string().optional(),
+        /**
+         * EventStoreDB only: how long the single-runner lease (decision 0004) outlives its last renewal.
+         * Takeover after a crash takes up to this plus a third of it.
+         */
+        lease_ttl: durationSchema.refine((ms) => ms >= 1000, 'at least 1s').default(15_000),
       })
       .prefault({}),
     storage: z
