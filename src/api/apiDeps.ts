@@ -66,6 +66,11 @@ export interface ApiDeps {
   metrics: Metrics;
   pipeline: (name: string) => PipelineDefinition | undefined;
   queue?: QueueInfoPort;
+  /**
+   * With EventStoreDB: whether this process holds the single-runner lease (`leader`: runs the pipeline
+   * runner and webhooks) or not (`standby`). Absent with LMDB, where the one process runs everything.
+   */
+  leaseRole?: () => 'leader' | 'standby';
   clock: () => Date;
   /** True while the process is shutting down: readiness fails, new streams are refused. */
   isShuttingDown: () => boolean;

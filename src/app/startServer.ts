@@ -22,13 +22,20 @@ import { WebhookService } from '../webhooks/index.ts';
 import { LiveProjections } from './liveProjections.ts';
 import { openStore } from './openStore.ts';
 import { scheduleRetentionSweep } from './retentionSweep.ts';
+import type { StageReaper } from './stageReaper.ts';
+import { startStageReaper } from './stageReaper.ts';
+import type { LeaderDuty } from './storeLeaseRole.ts';
+import { StoreLeaseRole } from './storeLeaseRole.ts';
 
 export interface RunningServer {
   url: string;
   port: number;
   deps: ApiDeps;
-  /** The pipeline runner, or null when started with `runner: false`. */
-  runner: PipelineRunner | null;
+  /**
+   * The pipeline runner, or null when started with `runner: false`. With EventStoreDB: the one running
+   * while this process holds the single-runner lease, null while it does not.
+   */
+  readonly runner: PipelineRunner | null;
   /**
    * Stops accepting, ends SSE streams, stops the runner (its stage processes are ended), stops the
    * projections, flushes and closes the store.
@@ -47,7 +54,14 @@ export interface StartServerOptions {
   runnerClock?: RunnerClock;
 }
 
-/** The composition root of `operator serve`: store, projections, runner, live tail, API, HTTP server. */
+/**
+ * The composition root of `operator serve`: store, projections, runner, live tail, API, HTTP server.
+ *
+ * With EventStoreDB several processes may serve one store (decision 0004): every one serves the API and
+ * runs its projections and retention sweep on its own data and runs dirs, while the pipeline runner and
+ * the webhook sender run only in the process holding the store lease, started when it takes the lease and
+ * stopped when it loses it. With LMDB one process owns the files and runs everything.
+ */
 export async function startServer(options: StartServerOptions): Promise<RunningServer> {
   const { config, logger } = options;
   const runnerClock = options.runnerClock ?? systemClock(options.clock);
@@ -97,10 +111,11 @@ export async function startServer(options: StartServerOptions): Promise<RunningS
       metrics.eventsAppended.inc({ type: event.type });
     },
   });
-  const runner =
-    options.runner === false
-      ? null
-      : new PipelineRunner({ store, commands, config, logger, clock: runnerClock, env: process.env });
+  const leased = config.store.kind === 'eventstoredb';
+  const newRunner = () =>
+    new PipelineRunner({ store, commands, config, logger, clock: runnerClock, env: process.env });
+  let runner = options.runner === false || leased ? null : newRunner();
+  let role: StoreLeaseRole | null = null;
   let shuttingDown = false;
   const deps: ApiDeps = {
     config,
@@ -114,6 +129,10 @@ export async function startServer(options: StartServerOptions): Promise<RunningS
     metrics,
     pipeline: (name) => pipelineDefinition(config, name),
     ...(runner ? { queue: runner } : {}),
+    ...(leased && options.runner !== false
+      ? { queue: { queueInfo: (jobId: string) => runner?.queueInfo(jobId) } }
+      : {}),
+    ...(leased ? { leaseRole: () => role?.role ?? 'standby' } : {}),
     clock,
     isShuttingDown: () => shuttingDown,
   };
@@ -130,11 +149,38 @@ export async function startServer(options: StartServerOptions): Promise<RunningS
     server.once('error', reject);
     server.listen(config.server.port, config.server.host, () => resolve());
   });
-  // Started once the port is ours: a second server that fails to bind must not run stages too.
-  runner?.start();
   const port = (server.address() as AddressInfo).port;
-  // Webhook URLs may not target this port, so it is known before anything is sent.
-  await webhooks.start(port);
+  if (leased) {
+    role = new StoreLeaseRole({
+      store,
+      ttlMs: config.store.lease_ttl,
+      duties: leaderDuties({
+        config,
+        port,
+        webhooks,
+        newRunner: options.runner === false ? null : newRunner,
+        onRunner: (current) => {
+          runner = current;
+        },
+      }),
+      logger,
+      registry: metrics.registry,
+    });
+    // A holder that cannot renew steps down a renewal interval before anyone may take over; its stages get
+    // SIGTERM then, and SIGKILL only after the grace.
+    const renewEvery = Math.floor(config.store.lease_ttl / 3);
+    if (config.pipeline.stage_kill_grace > renewEvery)
+      logger.warn(
+        { stage_kill_grace_ms: config.pipeline.stage_kill_grace, lease_renew_ms: renewEvery },
+        'pipeline.stage_kill_grace is longer than a third of store.lease_ttl: a stage that ignores SIGTERM may still run after another process took the lease over',
+      );
+    // Started once the port is ours: a second server that fails to bind must not run stages too.
+    role.start();
+  } else {
+    runner?.start();
+    // Webhook URLs may not target this port, so it is known before anything is sent.
+    await webhooks.start(port);
+  }
   const host = config.server.host === '0.0.0.0' ? '127.0.0.1' : config.server.host;
   const url = `http://${host.includes(':') ? `[${host}]` : host}:${port}`;
   logger.info({ port, store: config.store.kind }, `operator listening on ${url}`);
@@ -146,7 +192,8 @@ export async function startServer(options: StartServerOptions): Promise<RunningS
       const stopped = new Promise<void>((resolve) => server.close(() => resolve()));
       hub.closeAll();
       server.closeIdleConnections();
-      await runner?.stop();
+      if (role) await role.stop();
+      else await runner?.stop();
       await tail.stop();
       await webhooks.close();
       await retention.stop();
@@ -159,5 +206,77 @@ export async function startServer(options: StartServerOptions): Promise<RunningS
     })();
     return closing;
   };
-  return { url, port, deps, runner, close };
+  return {
+    url,
+    port,
+    deps,
+    get runner() {
+      return runner;
+    },
+    close,
+  };
+}
+
+interface LeaderDutiesOptions {
+  config: Config;
+  port: number;
+  webhooks: WebhookService;
+  /** Null when the server runs no runner (`runner: false`). */
+  newRunner: (() => PipelineRunner) | null;
+  /** Told the runner that runs now, or null once it stopped. */
+  onRunner: (runner: PipelineRunner | null) => void;
+}
+
+/** What only the holder of the store lease runs: the pipeline runner (with its stage reaper) and the webhook sender. */
+function leaderDuties(options: LeaderDutiesOptions): LeaderDuty[] {
+  const { config, webhooks, newRunner } = options;
+  const duties: LeaderDuty[] = [];
+  if (newRunner) {
+    let current: { runner: PipelineRunner; reaper: StageReaper } | null = null;
+    duties.push({
+      name: 'runner',
+      // A runner runs once: each term of leadership gets a new one, which recovers the stages the log says
+      // are running (the last holder's, failed 'operator restarted' and retried per their policy).
+      start: async () => {
+        const reaper = startStageReaper({
+          runsDir: config.storage.runs_dir,
+          graceMs: config.pipeline.stage_kill_grace,
+        });
+        const runner = newRunner();
+        current = { runner, reaper };
+        runner.start();
+        options.onRunner(runner);
+      },
+      // Ends the stage processes (decision 0005) before anything else may take the lease.
+      stop: async () => {
+        if (!current) return;
+        const { runner, reaper } = current;
+        await runner.stop();
+        reaper.stop();
+        current = null;
+        options.onRunner(null);
+      },
+    });
+  }
+  let webhooksStarted = false;
+  duties.push({
+    name: 'webhooks',
+    start: async () => {
+      if (!webhooks.enabled) return;
+      if (webhooksStarted) {
+        // Its own sender lease (per data dir) is still held; only the outbox and the dispatcher were paused.
+        await webhooks.runner.start();
+        webhooks.dispatcher.start();
+        return;
+      }
+      // Webhook URLs may not target this port, so it is known before anything is sent.
+      await webhooks.start(options.port);
+      webhooksStarted = true;
+    },
+    stop: async () => {
+      await webhooks.dispatcher.stop();
+      await webhooks.runner.stop();
+    },
+  });
+  return duties;
 }
