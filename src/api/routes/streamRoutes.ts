@@ -8,6 +8,7 @@ import { errorResponses, route } from '../route.ts';
 import { allStreamQuery, jobIdParams, jobStreamQuery } from '../schemas.ts';
 import type { AllFeedFilter } from '../sse/eventFeed.ts';
 import { allJobsFeed, jobFeed } from '../sse/eventFeed.ts';
+import type { SseSession } from '../sse/sseSession.ts';
 
 const sseHeaders = {
   'Last-Event-ID': 'resume after this id (seq for a job stream, position for the all-jobs stream)',
@@ -70,21 +71,7 @@ export function streamRoutes(deps: ApiDeps): AnyRoute[] {
           after,
           server_time: deps.clock().toISOString(),
         });
-        const feed = jobFeed(deps.store, deps.tail, params.id, after, session.signal);
-        let last = after;
-        for (;;) {
-          const next = await feed.next();
-          if (next.done) {
-            if (next.value === 'ended')
-              session.end(`event: end\ndata: ${JSON.stringify({ job_id: params.id, seq: last })}\n\n`);
-            break;
-          }
-          last = next.value.event.seq;
-          if (!(await session.send(next.value.frameForJob()))) {
-            await feed.return('aborted');
-            break;
-          }
-        }
+        detach(deps, session, pumpJob(deps, session, params.id, after));
       },
     }),
     route({
@@ -124,12 +111,50 @@ export function streamRoutes(deps: ApiDeps): AnyRoute[] {
           after: after.toString(),
           server_time: deps.clock().toISOString(),
         });
-        for await (const wire of allJobsFeed(deps.store, deps.tail, after, filter, session.signal)) {
-          if (!(await session.send(wire.frameForAll()))) break;
-        }
+        detach(deps, session, pumpAll(deps, session, after, filter));
       },
     }),
   ];
+}
+
+/**
+ * The pump runs on its own once the stream is open: the route returns at once, so no middleware frame stays
+ * suspended for the life of the connection (they cost memory per idle client).
+ */
+function detach(deps: ApiDeps, session: SseSession, pump: Promise<void>): void {
+  pump.catch((error: unknown) => {
+    deps.logger.error({ err: error }, 'SSE stream failed');
+    session.cutOff('server error');
+  });
+}
+
+async function pumpJob(deps: ApiDeps, session: SseSession, jobId: string, after: number): Promise<void> {
+  const feed = jobFeed(deps.store, deps.tail, jobId, after, session.signal);
+  let last = after;
+  for (;;) {
+    const next = await feed.next();
+    if (next.done) {
+      if (next.value === 'ended')
+        session.end(`event: end\ndata: ${JSON.stringify({ job_id: jobId, seq: last })}\n\n`);
+      return;
+    }
+    last = next.value.event.seq;
+    if (!(await session.send(next.value.frameForJob()))) {
+      await feed.return('aborted');
+      return;
+    }
+  }
+}
+
+async function pumpAll(
+  deps: ApiDeps,
+  session: SseSession,
+  after: bigint,
+  filter: AllFeedFilter,
+): Promise<void> {
+  for await (const wire of allJobsFeed(deps.store, deps.tail, after, filter, session.signal)) {
+    if (!(await session.send(wire.frameForAll()))) return;
+  }
 }
 
 /** The position just before the first event at or after `since` (a scan of the read model's global index). */

@@ -48,6 +48,7 @@ export class LiveTail {
   private readonly ringSize: number;
   private subscription: Subscription | null = null;
   private waiters = new Set<() => void>();
+  private readonly abortWaiters = new WeakMap<AbortSignal, Set<() => void>>();
   private readyResolve!: () => void;
   /** Resolves once the tail knows where the store's end was when it started. */
   readonly ready: Promise<void> = new Promise((resolve) => {
@@ -142,14 +143,36 @@ export class LiveTail {
     if (this.stopped || signal.aborted || (this.head !== null && this.head > position))
       return Promise.resolve();
     return new Promise((resolve) => {
+      const onAbort = this.abortWaitersOf(signal);
       const wake = () => {
-        signal.removeEventListener('abort', wake);
+        onAbort.delete(wake);
         this.waiters.delete(wake);
         resolve();
       };
       this.waiters.add(wake);
-      signal.addEventListener('abort', wake, { once: true });
+      onAbort.add(wake);
     });
+  }
+
+  /**
+   * The waiters of one client, woken when its signal aborts. One abort listener per client for its whole
+   * life: adding and removing a listener on every wake-up cost more than the wake-up itself.
+   */
+  private abortWaitersOf(signal: AbortSignal): Set<() => void> {
+    let waiters = this.abortWaiters.get(signal);
+    if (!waiters) {
+      const created = new Set<() => void>();
+      signal.addEventListener(
+        'abort',
+        () => {
+          for (const wake of created) wake();
+        },
+        { once: true },
+      );
+      this.abortWaiters.set(signal, created);
+      waiters = created;
+    }
+    return waiters;
   }
 
   async stop(): Promise<void> {
