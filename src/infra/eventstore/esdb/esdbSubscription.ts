@@ -1,5 +1,6 @@
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { RecordedEvent, Subscription, SubscriptionItem } from '../eventStore.ts';
+import type { RecordedEvent, SubscriptionItem } from '../eventStore.ts';
+import { PulledSubscription } from '../pulledSubscription.ts';
 import type { BackoffOptions } from './backoff.ts';
 import { backoffDelay } from './backoff.ts';
 import { AbortedError } from './clientStreams.ts';
@@ -64,41 +65,17 @@ export interface EsdbSubscriptionOptions {
  * applied to what it missed — without a second `caught_up`. Errors that retrying cannot fix (a deleted
  * stream, an invalid position, access denied) end the iteration by throwing.
  */
-export class EsdbSubscription<C> implements Subscription {
-  readonly #abort = new AbortController();
-  readonly #items: AsyncGenerator<SubscriptionItem, void, undefined>;
-  #closing: Promise<void> | undefined;
-
+export class EsdbSubscription<C> extends PulledSubscription {
   constructor(
-    source: CatchUpSource<C>,
+    private readonly source: CatchUpSource<C>,
     private readonly options: EsdbSubscriptionOptions = {},
-    private readonly onClose: (s: EsdbSubscription<C>) => void = () => {},
+    onClose: (s: EsdbSubscription<C>) => void = () => {},
   ) {
-    this.#items = this.#run(source);
+    super(() => onClose(this));
   }
 
-  [Symbol.asyncIterator](): AsyncIterator<SubscriptionItem> {
-    return {
-      next: () => this.#items.next(),
-      return: async () => {
-        await this.close();
-        return { done: true, value: undefined };
-      },
-    };
-  }
-
-  /** Ends the iteration: a pending `next()`, even one waiting for live events, resolves `done`. Idempotent. */
-  close(): Promise<void> {
-    if (this.#closing === undefined) {
-      this.#abort.abort();
-      this.onClose(this);
-      this.#closing = this.#items.return(undefined).then(() => undefined);
-    }
-    return this.#closing;
-  }
-
-  async *#run(source: CatchUpSource<C>): AsyncGenerator<SubscriptionItem, void, undefined> {
-    const signal = this.#abort.signal;
+  protected async *run(signal: AbortSignal): AsyncGenerator<SubscriptionItem, void, undefined> {
+    const { source } = this;
     let checkpoint: C | null | undefined;
     let caughtUp = false;
     let attempt = 0;

@@ -1,5 +1,6 @@
 import { setImmediate as nextTurn } from 'node:timers/promises';
-import type { RecordedEvent, Subscription, SubscriptionItem } from '../eventStore.ts';
+import type { RecordedEvent, SubscriptionItem } from '../eventStore.ts';
+import { PulledSubscription } from '../pulledSubscription.ts';
 import type { AppendTail } from './appendTail.ts';
 
 export interface CursorBatch {
@@ -20,45 +21,18 @@ export interface SubscriptionCursor {
  * event, and memory is one batch. The wake-up generation is noted before each read, so a commit landing
  * between the read and the wait is never missed.
  */
-export class LmdbSubscription implements Subscription {
-  readonly #abort = new AbortController();
-  readonly #items: AsyncGenerator<SubscriptionItem, void, undefined>;
-  #closing: Promise<void> | undefined;
-
+export class LmdbSubscription extends PulledSubscription {
   constructor(
-    cursor: SubscriptionCursor,
+    private readonly cursor: SubscriptionCursor,
     private readonly tail: AppendTail,
-    batchSize: number,
-    private readonly onClose: (s: LmdbSubscription) => void,
+    private readonly batchSize: number,
+    onClose: (s: LmdbSubscription) => void,
   ) {
-    this.#items = this.#run(cursor, batchSize);
+    super(() => onClose(this));
   }
 
-  [Symbol.asyncIterator](): AsyncIterator<SubscriptionItem> {
-    return {
-      next: () => this.#items.next(),
-      return: async () => {
-        await this.close();
-        return { done: true, value: undefined };
-      },
-    };
-  }
-
-  /** Ends the iteration: a pending `next()` (even one waiting for new events) resolves `done`. Idempotent. */
-  close(): Promise<void> {
-    if (this.#closing === undefined) {
-      this.#abort.abort();
-      this.onClose(this);
-      this.#closing = this.#items.return(undefined).then(() => undefined);
-    }
-    return this.#closing;
-  }
-
-  async *#run(
-    cursor: SubscriptionCursor,
-    batchSize: number,
-  ): AsyncGenerator<SubscriptionItem, void, undefined> {
-    const signal = this.#abort.signal;
+  protected async *run(signal: AbortSignal): AsyncGenerator<SubscriptionItem, void, undefined> {
+    const { cursor, batchSize } = this;
     let caughtUp = false;
     while (!signal.aborted) {
       const generation = this.tail.generation;
