@@ -122,12 +122,15 @@ export class PipelineRunner implements QueueInfoPort {
   stop(): Promise<void> {
     this.#stopping ??= (async () => {
       this.#abort.abort();
+      // Stages are told to end first: a runner that lost its lease must not wait on a store that may not
+      // answer before its processes stop. Their exits report nothing once the runner is stopping.
+      this.#stopChildren();
       await this.#subscription?.close().catch(() => {});
       await this.#loop;
       this.#timers.clearAll();
       await this.#draining;
+      this.#stopChildren(); // whatever the step in flight spawned meanwhile
       const children = [...this.#children.values()];
-      for (const child of children) child.process.stop('operator shutting down');
       await Promise.race([
         Promise.all(children.map((c) => c.process.done)),
         sleep(this.#killGraceMs + 3000, undefined, { ref: false }),
@@ -135,6 +138,10 @@ export class PipelineRunner implements QueueInfoPort {
       this.#logger.info({ stopped_stages: children.length }, 'runner: stopped');
     })();
     return this.#stopping;
+  }
+
+  #stopChildren(): void {
+    for (const child of this.#children.values()) child.process.stop('operator shutting down');
   }
 
   queueInfo(jobId: string): QueueInfo {
