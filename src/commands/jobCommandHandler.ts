@@ -102,10 +102,23 @@ export class JobCommandHandler {
     const expectedRevision: ExpectedRevision = state.seq < 0 ? 'no_stream' : state.seq;
     const data = decided.map((event) => toEventData(event, this.newEventId()));
     const result = await this.store.append(jobStreamName(jobId), data, { expectedRevision });
-    const firstSeq = result.nextRevision - decided.length + 1;
-    // Positions of all but the last event are not returned by the port; readers that need them read the
-    // store. The canonical event for the last one is exact; earlier ones carry the last position as a bound.
-    const events = await this.readBack(jobId, firstSeq, decided.length, data, result.position);
+    // The port returns the last event's position only: one event is built from what was sent; several are
+    // read back, so each carries its own position.
+    const only = data.length === 1 ? data[0] : undefined;
+    const events = only
+      ? [
+          toJobEvent({
+            streamId: jobStreamName(jobId),
+            revision: result.nextRevision,
+            position: result.position,
+            id: only.id,
+            type: only.type,
+            data: only.data,
+            metadata: {},
+            created: '',
+          }),
+        ]
+      : await this.readBack(jobId, result.nextRevision - data.length + 1, data.length);
     let next = state;
     for (const event of events) {
       next = evolve(next, event);
@@ -115,31 +128,10 @@ export class JobCommandHandler {
     return { events, state: next, position: result.position };
   }
 
-  private async readBack(
-    jobId: string,
-    firstSeq: number,
-    count: number,
-    data: ReturnType<typeof toEventData>[],
-    lastPosition: string,
-  ): Promise<JobEvent[]> {
-    if (count === 1) {
-      const only = data[0]!;
-      return [
-        toJobEvent({
-          streamId: jobStreamName(jobId),
-          revision: firstSeq,
-          position: lastPosition,
-          id: only.id,
-          type: only.type,
-          data: only.data,
-          metadata: {},
-          created: '',
-        }),
-      ];
-    }
+  private async readBack(jobId: string, fromRevision: number, count: number): Promise<JobEvent[]> {
     const events: JobEvent[] = [];
     for await (const recorded of this.store.readStream(jobStreamName(jobId), {
-      fromRevision: firstSeq,
+      fromRevision,
       maxCount: count,
     })) {
       events.push(toJobEvent(recorded));
