@@ -15,7 +15,7 @@ import { WebhookDispatcher } from './webhookDispatcher.ts';
 import { WebhookProjection } from './webhookProjection.ts';
 import { generateWebhookSecret } from './webhookSignature.ts';
 import type { DeliveryStatus, WebhookDelivery, WebhookEndpoint } from './webhookStore.ts';
-import { WebhookStore } from './webhookStore.ts';
+import { HEALTHY_ENDPOINT, WebhookStore } from './webhookStore.ts';
 
 /** An endpoint as the API shows it: everything but the secret. */
 export type WebhookEndpointView = Omit<WebhookEndpoint, 'secret'>;
@@ -237,13 +237,7 @@ export class WebhookService {
       secret,
       created_at: new Date(this.#now()).toISOString(),
       created_position: await this.#options.store.headPosition(),
-      enabled: true,
-      disabled_at: null,
-      disabled_reason: null,
-      failing_since: null,
-      consecutive_failures: 0,
-      last_success_at: null,
-      last_failure_at: null,
+      ...HEALTHY_ENDPOINT,
     };
     await this.store.putEndpoint(endpoint);
     this.#options.logger?.info({ endpoint: endpoint.id, url: endpoint.url }, 'webhooks: endpoint registered');
@@ -348,13 +342,7 @@ export class WebhookService {
         ...fields,
         created_at: now,
         created_position: head,
-        enabled: true,
-        disabled_at: null,
-        disabled_reason: null,
-        failing_since: null,
-        consecutive_failures: 0,
-        last_success_at: null,
-        last_failure_at: null,
+        ...HEALTHY_ENDPOINT,
       };
       const endpoint: WebhookEndpoint = { ...base, ...fields };
       if (forbidden !== null)

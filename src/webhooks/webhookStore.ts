@@ -31,6 +31,17 @@ export interface WebhookEndpoint {
   last_failure_at: string | null;
 }
 
+/** The health fields of an endpoint that has never been tried: enabled, no failure on record. */
+export const HEALTHY_ENDPOINT = {
+  enabled: true,
+  disabled_at: null,
+  disabled_reason: null,
+  failing_since: null,
+  consecutive_failures: 0,
+  last_success_at: null,
+  last_failure_at: null,
+} as const satisfies Partial<WebhookEndpoint>;
+
 export type DeliveryStatus = 'pending' | 'delivered' | 'failed';
 
 export interface DeliveryAttempt extends AttemptResult {

@@ -6,7 +6,7 @@ import type { JobEvent } from '../../src/domain/events.ts';
 import { afterAttempt } from '../../src/webhooks/deliveryOutcome.ts';
 import { WebhookProjection } from '../../src/webhooks/webhookProjection.ts';
 import type { WebhookEndpoint } from '../../src/webhooks/webhookStore.ts';
-import { WebhookStore } from '../../src/webhooks/webhookStore.ts';
+import { HEALTHY_ENDPOINT, WebhookStore } from '../../src/webhooks/webhookStore.ts';
 
 async function openStore(t: { teardown(fn: () => Promise<void>): void }): Promise<WebhookStore> {
   const dir = await mkdtemp(join(tmpdir(), 'operator-webhooks-'));
@@ -29,13 +29,7 @@ const endpoint = (id: string, over: Partial<WebhookEndpoint> = {}): WebhookEndpo
   secret: 'whsec_x',
   created_at: '2026-01-01T00:00:00.000Z',
   created_position: null,
-  enabled: true,
-  disabled_at: null,
-  disabled_reason: null,
-  failing_since: null,
-  consecutive_failures: 0,
-  last_success_at: null,
-  last_failure_at: null,
+  ...HEALTHY_ENDPOINT,
   ...over,
 });
 

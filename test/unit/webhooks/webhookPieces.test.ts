@@ -5,6 +5,7 @@ import { retrySchedule, withJitter } from '../../../src/webhooks/retrySchedule.t
 import { isLocalAddress, isOwnServer } from '../../../src/webhooks/targetGuard.ts';
 import { generateWebhookSecret, signWebhook } from '../../../src/webhooks/webhookSignature.ts';
 import type { WebhookDelivery, WebhookEndpoint } from '../../../src/webhooks/webhookStore.ts';
+import { HEALTHY_ENDPOINT } from '../../../src/webhooks/webhookStore.ts';
 
 test('the default schedule doubles from 5 s, caps at 6 h and fits in about a day', (t) => {
   const delays = retrySchedule({
@@ -72,13 +73,7 @@ const endpoint = (over: Partial<WebhookEndpoint> = {}): WebhookEndpoint => ({
   secret: 'whsec_x',
   created_at: '2026-01-01T00:00:00.000Z',
   created_position: null,
-  enabled: true,
-  disabled_at: null,
-  disabled_reason: null,
-  failing_since: null,
-  consecutive_failures: 0,
-  last_success_at: null,
-  last_failure_at: null,
+  ...HEALTHY_ENDPOINT,
   ...over,
 });
 
