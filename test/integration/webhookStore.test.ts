@@ -6,7 +6,8 @@ import type { JobEvent } from '../../src/domain/events.ts';
 import { afterAttempt } from '../../src/webhooks/deliveryOutcome.ts';
 import { WebhookProjection } from '../../src/webhooks/webhookProjection.ts';
 import type { WebhookEndpoint } from '../../src/webhooks/webhookStore.ts';
-import { HEALTHY_ENDPOINT, WebhookStore } from '../../src/webhooks/webhookStore.ts';
+import { WebhookStore } from '../../src/webhooks/webhookStore.ts';
+import { testEndpoint } from '../helpers/webhookFixtures.ts';
 
 async function openStore(t: { teardown(fn: () => Promise<void>): void }): Promise<WebhookStore> {
   const dir = await mkdtemp(join(tmpdir(), 'operator-webhooks-'));
@@ -18,20 +19,8 @@ async function openStore(t: { teardown(fn: () => Promise<void>): void }): Promis
   return store;
 }
 
-const endpoint = (id: string, over: Partial<WebhookEndpoint> = {}): WebhookEndpoint => ({
-  id,
-  url: 'http://192.0.2.10/hook',
-  description: null,
-  event_types: [],
-  jobs: [],
-  pipelines: [],
-  source: 'api',
-  secret: 'whsec_x',
-  created_at: '2026-01-01T00:00:00.000Z',
-  created_position: null,
-  ...HEALTHY_ENDPOINT,
-  ...over,
-});
+const endpoint = (id: string, over: Partial<WebhookEndpoint> = {}): WebhookEndpoint =>
+  testEndpoint({ id, ...over });
 
 let position = 0;
 const event = (jobId: string, type: JobEvent['type'], payload: Record<string, unknown> = {}): JobEvent => {

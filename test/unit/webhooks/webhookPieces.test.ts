@@ -4,8 +4,8 @@ import { afterAttempt, redelivered } from '../../../src/webhooks/deliveryOutcome
 import { retrySchedule, withJitter } from '../../../src/webhooks/retrySchedule.ts';
 import { isLocalAddress, isOwnServer } from '../../../src/webhooks/targetGuard.ts';
 import { generateWebhookSecret, signWebhook } from '../../../src/webhooks/webhookSignature.ts';
-import type { WebhookDelivery, WebhookEndpoint } from '../../../src/webhooks/webhookStore.ts';
-import { HEALTHY_ENDPOINT } from '../../../src/webhooks/webhookStore.ts';
+import type { WebhookDelivery } from '../../../src/webhooks/webhookStore.ts';
+import { testEndpoint } from '../../helpers/webhookFixtures.ts';
 
 test('the default schedule doubles from 5 s, caps at 6 h and fits in about a day', (t) => {
   const delays = retrySchedule({
@@ -62,20 +62,7 @@ test('only local addresses on the operator port are its own server', (t) => {
   t.false(isOwnServer('127.0.0.1', 8008, null));
 });
 
-const endpoint = (over: Partial<WebhookEndpoint> = {}): WebhookEndpoint => ({
-  id: 'wh_1',
-  url: 'http://192.0.2.10/hook',
-  description: null,
-  event_types: [],
-  jobs: [],
-  pipelines: [],
-  source: 'api',
-  secret: 'whsec_x',
-  created_at: '2026-01-01T00:00:00.000Z',
-  created_position: null,
-  ...HEALTHY_ENDPOINT,
-  ...over,
-});
+const endpoint = testEndpoint;
 
 const delivery = (over: Partial<WebhookDelivery> = {}): WebhookDelivery => ({
   id: '7',
