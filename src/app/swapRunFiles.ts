@@ -1,6 +1,6 @@
 import { mkdir, readdir, readFile, rename, rm, rmdir, stat } from 'node:fs/promises';
-import { runPaths } from '../projections/index.ts';
-import { forEachLimit, fsyncDir, listFiles, listJobDirs } from './runFiles.ts';
+import { mapLimit, runPaths } from '../projections/index.ts';
+import { fsyncDir, listFiles, listJobDirs } from './runFiles.ts';
 
 export interface SwapParts {
   /** `events.jsonl` */
@@ -31,7 +31,7 @@ export async function swapRunFiles(staging: string, runsDir: string, parts: Swap
   const stale = (await listJobDirs(runsDir)).filter((id) => !stagedSet.has(id));
   await mkdir(runsDir, { recursive: true });
   let changed = 0;
-  await forEachLimit(staged, 16, async (jobId) => {
+  await mapLimit(staged, 16, async (jobId) => {
     const from = runPaths(staging, jobId);
     const to = runPaths(runsDir, jobId);
     // Files the rebuild produced identically are left in place: the swap (and the writer's pause) costs
@@ -62,7 +62,7 @@ export async function swapRunFiles(staging: string, runsDir: string, parts: Swap
     if (touched) await fsyncDir(to.dir);
     if (touched) changed++;
   });
-  await forEachLimit(stale, 16, async (jobId) => {
+  await mapLimit(stale, 16, async (jobId) => {
     const paths = runPaths(runsDir, jobId);
     if (parts.jsonl) await rm(paths.events, { force: true });
     if (parts.state) {

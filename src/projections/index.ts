@@ -20,6 +20,7 @@ export type { JsonlProjectionOptions } from './jsonlProjection.ts';
 export { JsonlProjection } from './jsonlProjection.ts';
 export type { JsonlTail } from './jsonlTail.ts';
 export { repairJsonlTail } from './jsonlTail.ts';
+export { mapLimit } from './mapLimit.ts';
 export { comparePositions, isAtOrBelow, minCheckpoint, padPosition } from './positions.ts';
 export type { Projection } from './projection.ts';
 export type {
