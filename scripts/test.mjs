@@ -7,7 +7,7 @@ import { join } from 'node:path';
 
 const root = new URL('..', import.meta.url).pathname;
 const only = process.argv.slice(2); // e.g. `npm test -- unit e2e`
-const tiers = ['unit', 'contract', 'integration', 'e2e', 'browser'];
+const tiers = ['unit', 'contract', 'integration', 'e2e', 'security', 'browser'];
 const totals = { passed: 0, failed: 0, skipped: 0 };
 const failures = [];
 
