@@ -85,6 +85,8 @@ export const configSchema = z
         events_retention_days: z.number().int().positive().default(30),
         retention_action: z.enum(['delete', 'archive']).default('delete'),
         max_events_per_job: z.number().int().min(4).default(1000),
+        /** Under this many free bytes on the data dir's (or runs dir's) filesystem, /readyz answers 503 `disk: low`. */
+        min_free_bytes: z.number().int().nonnegative().default(256 * 1024 * 1024),
       })
       .prefault({}),
     streaming: z
@@ -104,6 +106,17 @@ export const configSchema = z
       })
       .prefault({}),
     pipelines: z.record(z.string().regex(/^[A-Za-z0-9_-]{1,64}$/), pipelineEntrySchema).default({}),
+    runner: z
+      .strictObject({
+        /**
+         * Names of the server's environment variables stage commands also get. Stages see only PATH, HOME,
+         * LANG, the job variables, their stage's `env` and these: the server's secrets stay the server's.
+         */
+        env_passthrough: z
+          .array(z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'an environment variable name'))
+          .default([]),
+      })
+      .prefault({}),
     webhooks: z
       .strictObject({
         enabled: z.boolean().default(true),
