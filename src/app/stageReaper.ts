@@ -1,10 +1,11 @@
 import { spawn } from 'node:child_process';
 import type { Dirent } from 'node:fs';
-import { appendFile, readdir, readFile, rm } from 'node:fs/promises';
+import { readdir, readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { stagePaths } from '../runner/index.ts';
 import { groupMembers, hasEnvironment, terminateGroup } from '../runner/processGroup.ts';
+import { appendLogNote } from '../runner/stageLog.ts';
 
 /** A running reaper: `stop()` after the runner stopped, so it sweeps (nothing, normally) and exits. */
 export interface StageReaper {
@@ -69,9 +70,12 @@ async function reap(runsDir: string, file: string, pid: PidFile, graceMs: number
   if (members.length > 0) {
     if (!(await hasEnvironment(members, { JOB_ID: pid.job_id, STAGE: pid.stage }))) return null;
     const gone = await terminateGroup(pid.pgid, graceMs);
-    await appendFile(
+    // Never through a link a stage planted as its log (O_NOFOLLOW); the note is lost then, nothing else.
+    await appendLogNote(
       stagePaths(runsDir, pid.job_id, pid.stage).log,
-      `${new Date().toISOString()} runner operator gone: ${gone ? 'ended' : 'could not end'} process group ${pid.pgid}\n`,
+      `logs/${pid.stage}.log`,
+      new Date(),
+      `operator gone: ${gone ? 'ended' : 'could not end'} process group ${pid.pgid}`,
     ).catch(() => {});
     if (!gone) return null;
   }

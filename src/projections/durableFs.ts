@@ -1,5 +1,6 @@
-import { mkdir, open, rename } from 'node:fs/promises';
+import { mkdir, open, rename, rm } from 'node:fs/promises';
 import { dirname } from 'node:path';
+import { openPrivateFile, PRIVATE_DIR_MODE } from '../infra/files/privateFile.ts';
 
 /** fsync a directory, so that entries created or renamed in it survive a crash. */
 export async function fsyncDir(dir: string): Promise<void> {
@@ -11,9 +12,9 @@ export async function fsyncDir(dir: string): Promise<void> {
   }
 }
 
-/** mkdir -p whose new entries are durable: each parent of a created directory is fsynced. */
+/** mkdir -p (0700) whose new entries are durable: each parent of a created directory is fsynced. */
 export async function ensureDir(dir: string): Promise<void> {
-  const firstCreated = await mkdir(dir, { recursive: true });
+  const firstCreated = await mkdir(dir, { recursive: true, mode: PRIVATE_DIR_MODE });
   if (firstCreated === undefined) return;
   const stop = dirname(firstCreated);
   for (let d = dir; ; d = dirname(d)) {
@@ -25,11 +26,13 @@ export async function ensureDir(dir: string): Promise<void> {
 /**
  * Replaces `path` with `data` so that a reader (or a crash) sees either the old or the new file whole:
  * write a temp file in the same directory, fsync it, rename it over, fsync the directory. The temp name is
- * fixed, so a crash leaves at most one stale temp file, overwritten by the next write.
+ * fixed, so a crash leaves at most one stale temp file, replaced by the next write. The temp file is made
+ * anew (0600, O_EXCL, O_NOFOLLOW): a link a stage planted under its name is removed, never written through.
  */
 export async function writeFileAtomic(path: string, data: string): Promise<void> {
   const temp = `${path}.tmp`;
-  const handle = await open(temp, 'w');
+  await rm(temp, { force: true });
+  const handle = await openPrivateFile(temp, 'create');
   try {
     await handle.writeFile(data);
     await handle.sync();

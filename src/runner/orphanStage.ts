@@ -1,7 +1,9 @@
-import { appendFile, readFile, rm } from 'node:fs/promises';
+import { readFile, rm } from 'node:fs/promises';
 import type { Logger } from 'pino';
 import { groupMembers, hasEnvironment, terminateGroup } from './processGroup.ts';
+import { appendLogNote } from './stageLog.ts';
 import type { StagePaths } from './stagePaths.ts';
+import { displayName } from './stageRunDir.ts';
 
 export interface OrphanReport {
   /** The process group the pid file named, or null when there was none. */
@@ -40,7 +42,12 @@ export async function endOrphanStage(
     still_alive: `operator restarted: process group ${pgid} survived SIGKILL`,
     not_verified: `operator restarted: process group ${pgid} no longer runs this stage; left alone`,
   }[report.outcome as Exclude<OrphanReport['outcome'], 'no_pid_file'>];
-  await appendFile(paths.log, `${options.now().toISOString()} runner ${note}\n`).catch(() => {});
+  await appendLogNote(paths.log, displayName(paths, paths.log), options.now(), note).catch((error) =>
+    options.logger.warn(
+      { err: error, job_id: jobId, stage },
+      'runner: cannot note the orphan in the stage log',
+    ),
+  );
   if (report.outcome !== 'still_alive') await rm(paths.pidFile, { force: true }).catch(() => {});
   return report;
 }

@@ -17,6 +17,7 @@ import type { Config } from '../infra/config/configSchema.ts';
 import type { EventStore, Subscription } from '../infra/eventstore/eventStore.ts';
 import { JOB_STREAM_PREFIX } from '../infra/eventstore/eventStore.ts';
 import { toJobEvent } from '../infra/eventstore/jobEvents.ts';
+import { isStorageFullError } from '../infra/files/storageFull.ts';
 import type { PendingGate } from './gateTimers.ts';
 import { GateTimers } from './gateTimers.ts';
 import type { QueueInfo } from './jobBook.ts';
@@ -24,19 +25,26 @@ import { JobBook } from './jobBook.ts';
 import { endOrphanStage } from './orphanStage.ts';
 import type { RunnerClock } from './runnerClock.ts';
 import { systemClock } from './runnerClock.ts';
-import { stageEnvironment, stageResultCommand } from './stageCommands.ts';
+import { serverEnvironment, stageEnvironment, stageResultCommand } from './stageCommands.ts';
 import { stagePaths } from './stagePaths.ts';
 import type { StageOutcome } from './stageProcess.ts';
 import { StageProcess } from './stageProcess.ts';
+import { StorageBackoff } from './storageBackoff.ts';
 
 export interface PipelineRunnerOptions {
   store: EventStore;
   commands: JobCommandHandler;
-  /** Reads `pipeline.lanes`, `pipeline.gate_holds_lane`, `pipeline.stage_kill_grace`, `storage.runs_dir`. */
+  /**
+   * Reads `pipeline.lanes`, `pipeline.gate_holds_lane`, `pipeline.stage_kill_grace`, `storage.runs_dir`,
+   * `runner.env_passthrough`.
+   */
   config: Config;
   logger: Logger;
   clock?: RunnerClock;
-  /** The environment stage commands inherit; the composition root passes `process.env`. Default: empty. */
+  /**
+   * The server's environment; the composition root passes `process.env`. Stages get only PATH, HOME, LANG
+   * and the names in `runner.env_passthrough` from it (`serverEnvironment`). Default: empty.
+   */
   env?: NodeJS.ProcessEnv;
 }
 
@@ -69,7 +77,8 @@ export class PipelineRunner implements QueueInfoPort {
   readonly #commands: JobCommandHandler;
   readonly #logger: Logger;
   readonly #clock: RunnerClock;
-  readonly #env: NodeJS.ProcessEnv;
+  readonly #serverEnv: Readonly<Record<string, string>>;
+  readonly #backoff: StorageBackoff;
   readonly #lanes: number;
   readonly #killGraceMs: number;
   readonly #runsDir: string;
@@ -98,7 +107,8 @@ export class PipelineRunner implements QueueInfoPort {
     this.#commands = options.commands;
     this.#logger = options.logger;
     this.#clock = options.clock ?? systemClock();
-    this.#env = options.env ?? {};
+    this.#serverEnv = serverEnvironment(options.env ?? {}, options.config.runner.env_passthrough);
+    this.#backoff = new StorageBackoff(options.logger);
     this.#lanes = options.config.pipeline.lanes;
     this.#killGraceMs = options.config.pipeline.stage_kill_grace;
     this.#runsDir = options.config.storage.runs_dir;
@@ -286,6 +296,7 @@ export class PipelineRunner implements QueueInfoPort {
     if (!started || !definition?.run) return; // e.g. the event cap failed the job instead
     const attempt = typeof started.payload['attempt'] === 'number' ? started.payload['attempt'] : 1;
     const paths = stagePaths(this.#runsDir, jobId, stage);
+    const paramsJson = JSON.stringify(result.state.params);
     let stageProcess: StageProcess;
     try {
       stageProcess = await StageProcess.start({
@@ -294,24 +305,39 @@ export class PipelineRunner implements QueueInfoPort {
         attempt,
         run: definition.run,
         paths,
-        env: stageEnvironment(this.#env, result.state, definition, attempt, paths),
+        env: stageEnvironment(this.#serverEnv, result.state, definition, attempt, paths, paramsJson),
+        paramsJson,
         timeoutMs: definition.timeout ?? null,
         killGraceMs: this.#killGraceMs,
         now: () => this.#clock.now(),
+        onLogWriteError: (error) =>
+          this.#logger.error(
+            { err: error, job_id: jobId, stage, attempt },
+            "runner: cannot write the stage log; the rest of this attempt's output is dropped",
+          ),
       });
     } catch (error) {
       this.#logger.error({ err: error, job_id: jobId, stage }, 'runner: cannot start a stage command');
-      await this.#command(
-        jobId,
-        this.#forAttempt(stage, attempt, {
-          type: 'fail_stage',
-          stage,
-          reason: `cannot start the command: ${(error as Error).message}`,
-          payload: { log: `logs/${stage}.log` },
-          actor: RUNNER,
-          ts: this.#now(),
-        }),
-      );
+      const report = async (): Promise<void> => {
+        const failed = await this.#command(
+          jobId,
+          this.#forAttempt(stage, attempt, {
+            type: 'fail_stage',
+            stage,
+            reason: `cannot start the command: ${(error as Error).message}`,
+            payload: { log: `logs/${stage}.log` },
+            actor: RUNNER,
+            ts: this.#now(),
+          }),
+        );
+        // Unreported, the attempt would stay running in the log with no process behind it.
+        if (failed === 'failed')
+          this.#later(() => {
+            this.#tasks.push(report);
+            this.#kick();
+          });
+      };
+      await report();
       return;
     }
     const child: RunningChild = { jobId, stage, attempt, process: stageProcess };
@@ -428,11 +454,16 @@ export class PipelineRunner implements QueueInfoPort {
   async #command(jobId: string, command: CommandInput): Promise<CommandResult | 'refused' | 'failed'> {
     try {
       const result = await this.#commands.handle(jobId, command);
+      if (result.events.length > 0) this.#backoff.succeeded();
       this.#book.put(jobId, result.state, 0n);
       if (result.events.length > 0) this.#touch(jobId);
       return result;
     } catch (error) {
       if (error instanceof Superseded) return 'refused';
+      if (isStorageFullError(error)) {
+        this.#backoff.refused(this.#clock.now().getTime(), error); // logs once per step, not per retry
+        return 'failed';
+      }
       if (!isOperatorError(error) || error.code === 'wrong_expected_revision') {
         this.#logger.error({ err: error, job_id: jobId }, 'runner: command failed; will try again');
         return 'failed';
@@ -448,10 +479,17 @@ export class PipelineRunner implements QueueInfoPort {
     }
   }
 
+  /** Runs `action` again later: after a second, or once the storage backoff's wait is over. */
   #later(action: () => void): void {
-    const timer = setTimeout(() => {
+    const run = () => {
       if (!this.#abort.signal.aborted) action();
-    }, RETRY_LATER_MS);
+    };
+    const backoffMs = this.#backoff.waitMs(this.#clock.now().getTime());
+    if (backoffMs > 0) {
+      this.#clock.setTimer(backoffMs, run);
+      return;
+    }
+    const timer = setTimeout(run, RETRY_LATER_MS);
     timer.unref();
   }
 

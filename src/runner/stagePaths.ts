@@ -7,6 +7,8 @@ export interface StagePaths {
   runDir: string;
   /** `runs/<id>/work`: the working directory of every stage of the job. */
   workDir: string;
+  /** `runs/<id>/params.json`: the job's params, the stage's `JOB_PARAMS_FILE`. */
+  paramsFile: string;
   logsDir: string;
   /** `runs/<id>/logs/<stage>.log`: every attempt's output, appended, one timestamped line each. */
   log: string;
@@ -30,6 +32,7 @@ export function stagePaths(runsDir: string, jobId: string, stage: string): Stage
   return {
     runDir,
     workDir: join(runDir, 'work'),
+    paramsFile: join(runDir, 'params.json'),
     logsDir,
     log: join(logsDir, `${stage}.log`),
     pidFile: join(logsDir, `${stage}.pid`),

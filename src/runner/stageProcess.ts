@@ -1,12 +1,15 @@
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { writeFileSync } from 'node:fs';
-import { mkdir, rm } from 'node:fs/promises';
+import { ftruncateSync, writeSync } from 'node:fs';
+import type { FileHandle } from 'node:fs/promises';
+import { rm } from 'node:fs/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { formatDuration } from '../domain/jobDecider.ts';
+import { openPrivateFile } from '../infra/files/privateFile.ts';
 import { signalGroup } from './processGroup.ts';
 import { StageLog } from './stageLog.ts';
 import type { StagePaths } from './stagePaths.ts';
+import { displayName, prepareStageRunDir } from './stageRunDir.ts';
 
 export interface StageCommand {
   jobId: string;
@@ -15,8 +18,12 @@ export interface StageCommand {
   /** The stage's `run`, given to `/bin/sh -c`. */
   run: string;
   paths: StagePaths;
-  /** The whole environment of the command. */
-  env: NodeJS.ProcessEnv;
+  /** The whole environment of the command (`stageEnvironment`): nothing else of the server's is passed. */
+  env: Readonly<Record<string, string>>;
+  /** The job's params as JSON, written to `paths.paramsFile` before the command starts. */
+  paramsJson: string;
+  /** Told once if the stage log cannot be written (a full disk); the attempt runs on, its output dropped. */
+  onLogWriteError?: (error: Error) => void;
   /** `stage.timeout`; null: no limit. */
   timeoutMs: number | null;
   /** `pipeline.stage_kill_grace`: SIGTERM, then SIGKILL after this long. */
@@ -92,12 +99,27 @@ export class StageProcess {
     })();
   }
 
-  /** Starts the command; rejects (with the reason written to the log) when it cannot be started at all. */
+  /**
+   * Starts the command; rejects when it cannot be started at all (the reason written to the log when the
+   * log could be opened). The run dir, the params file, the log and the pid file are all readied before
+   * the spawn: a refusal (a planted link, a full disk) never leaves a command running unsupervised.
+   */
   static async start(command: StageCommand): Promise<StageProcess> {
     const { paths } = command;
-    await mkdir(paths.workDir, { recursive: true });
-    await mkdir(paths.logsDir, { recursive: true });
-    const log = await StageLog.open(paths.log, command.now);
+    await prepareStageRunDir(paths, command.paramsJson);
+    const log = await StageLog.open(paths.log, {
+      now: command.now,
+      label: displayName(paths, paths.log),
+      ...(command.onLogWriteError ? { onWriteError: command.onLogWriteError } : {}),
+    });
+    let pidFile: FileHandle;
+    try {
+      pidFile = await openPrivateFile(paths.pidFile, 'write', displayName(paths, paths.pidFile));
+    } catch (error) {
+      log.line('runner', `cannot start: ${(error as Error).message}`);
+      await log.close();
+      throw error;
+    }
     log.line(
       'runner',
       `attempt ${command.attempt} of stage ${command.stage}: /bin/sh -c ${JSON.stringify(command.run)}`,
@@ -115,16 +137,26 @@ export class StageProcess {
       });
     } catch (error) {
       log.line('runner', `cannot start: ${(error as Error).message}`);
+      await pidFile.close().catch(() => {});
+      await rm(paths.pidFile, { force: true }).catch(() => {});
       await log.close();
       throw error;
     }
     child.on('error', () => {}); // a failed kill() on an exited child; the exit is what counts
     const pid = child.pid as number;
     // Written before anything else can happen, so a crash right after the spawn still leaves the group findable.
-    writeFileSync(
-      paths.pidFile,
-      `${JSON.stringify({ pgid: pid, job_id: command.jobId, stage: command.stage, attempt: command.attempt, started_at: command.now().toISOString() })}\n`,
-    );
+    try {
+      ftruncateSync(pidFile.fd, 0);
+      writeSync(
+        pidFile.fd,
+        `${JSON.stringify({ pgid: pid, job_id: command.jobId, stage: command.stage, attempt: command.attempt, started_at: command.now().toISOString() })}\n`,
+        0,
+      );
+    } catch (error) {
+      // The command runs and is supervised; only a restart after a crash could not find it.
+      log.line('runner', `cannot write the pid file: ${(error as Error).message}`);
+    }
+    void pidFile.close().catch(() => {});
     log.line('runner', `running as process group ${pid}`);
     child.stdout.on('data', (chunk: Buffer) => log.write('stdout', chunk));
     child.stderr.on('data', (chunk: Buffer) => log.write('stderr', chunk));

@@ -23,7 +23,8 @@ export async function openLmdbEventStore(options: OpenLmdbEventStoreOptions): Pr
   if (!Number.isSafeInteger(batchSize) || batchSize < 1)
     throw new InvalidEventStoreArgumentError('batchSize must be a positive integer');
   if (!(pollIntervalMs > 0)) throw new InvalidEventStoreArgumentError('pollIntervalMs must be positive');
-  await mkdir(options.path, { recursive: true });
+  // Owner only: the log holds every job's params and every actor's name.
+  await mkdir(options.path, { recursive: true, mode: 0o700 });
   return new LmdbEventStore(openLmdbLayout(options.path), {
     clock: options.clock ?? (() => new Date()),
     batchSize,
