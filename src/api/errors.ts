@@ -3,6 +3,7 @@ import type { Context, Next } from 'koa';
 import type { Logger } from 'pino';
 import { z } from 'zod';
 import { isOperatorError, OperatorError } from '../domain/errors.ts';
+import { isStorageFullError } from '../infra/files/storageFull.ts';
 
 /** The one error shape every failure answers with. */
 export const errorBodySchema = z.object({
@@ -68,6 +69,13 @@ export function errorMiddleware(logger: Logger) {
       const expose = (error as { expose?: unknown }).expose;
       if (typeof status === 'number' && status >= 400 && status < 500 && expose !== false) {
         sendError(ctx, status, 'bad_request', (error as Error).message || 'bad request');
+        return;
+      }
+      if (isStorageFullError(error)) {
+        // Not a fault of the request, and not a bug: the client may retry once space is freed. One warn line
+        // per refused request, without the stack, so a full disk does not also flood the log.
+        logger.warn({ requestId, method: ctx.method, reason: (error as Error).message }, 'storage full');
+        sendError(ctx, 507, 'insufficient_storage', 'the server is out of storage space: try again later');
         return;
       }
       logger.error({ err: error, requestId, method: ctx.method }, 'request failed');

@@ -1,11 +1,10 @@
-import { createReadStream } from 'node:fs';
 import type { FileHandle } from 'node:fs/promises';
-import { open, stat } from 'node:fs/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Context } from 'koa';
 import { z } from 'zod';
 import { stageState } from '../../domain/jobDecider.ts';
 import type { JobState } from '../../domain/jobState.ts';
+import { isUnsafeFileError, openPrivateFile } from '../../infra/files/privateFile.ts';
 import { stagePaths } from '../../runner/index.ts';
 import type { ApiDeps } from '../apiDeps.ts';
 import { badRequest, HttpError, notFound } from '../errors.ts';
@@ -39,9 +38,14 @@ export function logRoutes(deps: ApiDeps): AnyRoute[] {
     if (state.status === 'none') throw notFound(`job ${jobId} not found`);
     if (!stageState(state, stage)) throw notFound(`job ${jobId} has no stage ${stage}`);
     const path = stagePaths(deps.config.storage.runs_dir, jobId, stage).log;
+    // Never through a link (or a pipe, or a hard link) a stage planted in logs/: 409 `unsafe_file` instead.
     try {
-      return { path, size: (await stat(path)).size, state };
-    } catch {
+      const file = await openPrivateFile(path, 'read', `logs/${stage}.log`);
+      const size = (await file.stat()).size;
+      await file.close();
+      return { path, size, state };
+    } catch (error) {
+      if (isUnsafeFileError(error)) throw error;
       throw notFound(`stage ${stage} of job ${jobId} has no log yet`);
     }
   };
@@ -70,7 +74,7 @@ export function logRoutes(deps: ApiDeps): AnyRoute[] {
       throw badRequest(`Last-Event-ID ${JSON.stringify(resumeAt)} is not a byte offset`);
     const from = resumeAt ? Number(resumeAt) : 0;
     if (from > size) throw badRequest(`Last-Event-ID ${from} is past the end of the log (${size} bytes)`);
-    const file = await open(path, 'r');
+    const file = await openPrivateFile(path, 'read', `logs/${stage}.log`);
     try {
       const session = deps.hub.open(ctx.res);
       ctx.respond = false;
@@ -97,9 +101,10 @@ export function logRoutes(deps: ApiDeps): AnyRoute[] {
       responses: {
         200: {
           description: 'the log, one timestamped line per output line (or an event stream with follow=1)',
+      queryToken: (query) => query['follow'] === '1' || query['follow'] === 'true',
           contentType: 'text/plain',
         },
-        ...errorResponses(400, 401, 404),
+        ...errorResponses(400, 401, 404, 409),
       },
       handler: async (ctx, { params, query }) => {
         const log = await logFile(params.id, params.stage);
@@ -108,7 +113,10 @@ export function logRoutes(deps: ApiDeps): AnyRoute[] {
         ctx.type = 'text/plain; charset=utf-8';
         ctx.set('Cache-Control', 'no-cache');
         // The log as it is now; a running stage's later lines are for the next request (or follow=1).
-        ctx.body = size === 0 ? '' : createReadStream(path, { start: 0, end: size - 1 });
+        // Opened again the same way: a link planted since the check is not followed either.
+        const file = await openPrivateFile(path, 'read', `logs/${params.stage}.log`);
+        if (size === 0) await file.close();
+        ctx.body = size === 0 ? '' : file.createReadStream({ start: 0, end: size - 1 });
       },
     }),
   ];

@@ -1,5 +1,7 @@
+import type { Config } from '../../infra/config/configSchema.ts';
 import type { EventStore } from '../../infra/eventstore/eventStore.ts';
 import { JOB_STREAM_PREFIX } from '../../infra/eventstore/eventStore.ts';
+import { freeBytes } from '../../infra/files/freeSpace.ts';
 import type { ApiDeps } from '../apiDeps.ts';
 import { HttpError } from '../errors.ts';
 import type { AnyRoute } from '../route.ts';
@@ -35,6 +37,29 @@ async function countJobEventsAfter(store: EventStore, after: string | null, cap:
   return count;
 }
 
+interface DiskCheck {
+  /** `unknown`: neither dir exists yet, or statfs failed. */
+  disk: 'ok' | 'low' | 'unknown';
+  /** The least free space of the data dir's and the runs dir's filesystems. */
+  free_bytes: number | null;
+  min_free_bytes: number;
+}
+
+/**
+ * Free space where the server writes (the store and read model under the data dir, the projections and
+ * stage logs under the runs dir) against `storage.min_free_bytes`: a server about to fill its disk should
+ * leave a balancer's rotation before its writes start failing (507).
+ */
+async function diskCheck(config: Config): Promise<DiskCheck> {
+  const { data_dir, runs_dir, min_free_bytes } = config.storage;
+  const free = (
+    await Promise.all([data_dir, runs_dir].map((dir) => freeBytes(dir).catch(() => null)))
+  ).filter((bytes): bytes is number => bytes !== null);
+  if (free.length === 0) return { disk: 'unknown', free_bytes: null, min_free_bytes };
+  const least = Math.min(...free);
+  return { disk: least < min_free_bytes ? 'low' : 'ok', free_bytes: least, min_free_bytes };
+}
+
 export function systemRoutes(deps: ApiDeps, openapi: () => unknown): AnyRoute[] {
   return [
     route({
@@ -53,11 +78,19 @@ export function systemRoutes(deps: ApiDeps, openapi: () => unknown): AnyRoute[] 
       path: '/readyz',
       tag: 'system',
       summary:
-        'readiness: store open, projections caught up within a bound; with EventStoreDB `role`: leader or standby',
+        'readiness: store open, projections caught up within a bound, free disk space above storage.min_free_bytes (`disk`); with EventStoreDB `role`: leader or standby',
       role: 'public',
       responses: { 200: { description: 'ready', schema: healthSchema }, 503: { description: 'not ready' } },
       handler: async (ctx) => {
         if (deps.isShuttingDown()) throw new HttpError('not_ready', 'shutting down', 503);
+        const disk = await diskCheck(deps.config);
+        if (disk.disk === 'low')
+          throw new HttpError(
+            'not_ready',
+            `disk space low: ${disk.free_bytes} bytes free, under storage.min_free_bytes (${disk.min_free_bytes})`,
+            503,
+            disk,
+          );
         const head = await deps.store.headPosition();
         const checkpoint = await deps.projections.checkpoint();
         const lag = await lagEvents(deps, head, checkpoint);
@@ -72,6 +105,8 @@ export function systemRoutes(deps: ApiDeps, openapi: () => unknown): AnyRoute[] 
           store_head: head,
           projection_checkpoint: checkpoint,
           lag_events: lag,
+          disk: disk.disk,
+          disk_free_bytes: disk.free_bytes,
           ...(deps.leaseRole ? { role: deps.leaseRole() } : {}),
         };
       },
