@@ -11,6 +11,8 @@ RUN npm ci --omit=dev --ignore-scripts --no-audit --no-fund
 
 # --- runtime: sources and configuration, run as the unprivileged `node` user.
 FROM node:20.20-bookworm-slim AS runtime
+# 0.0.0.0 inside the container: the start refuses it unless a token of 24+ characters comes from the
+# environment (OPERATOR_ADMIN_TOKEN or OPERATOR_TOKENS_FILE); no token is baked into the image.
 ENV NODE_ENV=production \
     OPERATOR_HOST=0.0.0.0 \
     OPERATOR_PORT=8008
@@ -25,5 +27,5 @@ USER node
 EXPOSE 8008
 VOLUME ["/app/data", "/app/runs"]
 HEALTHCHECK --interval=10s --timeout=3s --start-period=20s \
-  CMD ["node", "-e", "fetch('http://127.0.0.1:8008/healthz').then((r) => process.exit(r.ok ? 0 : 1), () => process.exit(1))"]
+  CMD ["node", "-e", "fetch('http://127.0.0.1:8008/api/v1/healthz').then((r) => process.exit(r.ok ? 0 : 1), () => process.exit(1))"]
 CMD ["npm", "start"]

@@ -1,7 +1,8 @@
 import Router from '@koa/router';
+import type { Context } from 'koa';
 import Koa from 'koa';
 import type { z } from 'zod';
-import { redactUrl } from '../infra/logging/logger.ts';
+import { redactQuery } from '../infra/logging/redactQuery.ts';
 import type { ApiDeps } from './apiDeps.ts';
 import { authMiddleware, requireRole, TokenAuthenticator } from './auth.ts';
 import { readJsonBody } from './body.ts';
@@ -59,14 +60,22 @@ export function createApp(deps: ApiDeps, extraRoutes: (deps: ApiDeps) => AnyRout
     ...pipelineRoutes(deps),
     ...extraRoutes(deps),
   );
-  const authenticate = authMiddleware(auth);
+  const bodyLimits = {
+    bytes: deps.config.server.body_limit_bytes,
+    depth: deps.config.server.max_json_depth,
+    fieldBytes: deps.config.server.max_payload_bytes,
+  };
   for (const r of routes) {
     const path = r.path.replace(/\{(\w+)\}/g, ':$1');
-    const guards = r.role === 'public' ? [] : [authenticate, requireRole(r.role)];
+    const queryToken = r.queryToken;
+    const allowsQueryToken = (ctx: Context): boolean =>
+      r.method === 'get' &&
+      (queryToken === true || (typeof queryToken === 'function' && queryToken({ ...ctx.query })));
+    const guards = r.role === 'public' ? [] : [authMiddleware(auth, allowsQueryToken), requireRole(r.role)];
     router[r.method](path, ...guards, async (ctx) => {
       const params = parse('path', r.params, ctx.params);
       const query = parse('query', r.query, { ...ctx.query });
-      const raw = r.body ? await readJsonBody(ctx, deps.config.server.body_limit_bytes) : undefined;
+      const raw = r.body ? await readJsonBody(ctx, bodyLimits) : undefined;
       const body = parse('body', r.body, raw);
       await r.handler(ctx, { params, query, body, principal: ctx.state.principal });
     });
@@ -74,8 +83,16 @@ export function createApp(deps: ApiDeps, extraRoutes: (deps: ApiDeps) => AnyRout
   app.use(async (ctx, next) => {
     const started = Date.now();
     await next();
+    // The path and the parsed (decoded) query with credentials redacted, never the raw URL: redaction on
+    // the raw text misses encodings such as `access%5Ftoken` that the query parser decodes.
     deps.logger.info(
-      { method: ctx.method, url: redactUrl(ctx.originalUrl), status: ctx.status, ms: Date.now() - started },
+      {
+        method: ctx.method,
+        path: ctx.path,
+        query: redactQuery(ctx.query),
+        status: ctx.status,
+        ms: Date.now() - started,
+      },
       'http',
     );
   });

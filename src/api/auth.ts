@@ -36,19 +36,28 @@ export class TokenAuthenticator {
   }
 }
 
-export function tokenFrom(ctx: Context): string | null {
+/**
+ * The request's token: the Bearer header, or `?access_token=` where the route allows it. A token in the
+ * query of any other route is refused outright (401), so a write can never be made with a token that
+ * proxies, browser history and referrers may have kept.
+ */
+export function tokenFrom(ctx: Context, queryAllowed: boolean): string | null {
+  const query = ctx.query.access_token;
+  if (query !== undefined && !queryAllowed)
+    throw unauthorized(
+      'access_token in the query is accepted only by the stream routes: send Authorization: Bearer <token>',
+    );
   const header = ctx.get('authorization');
   if (header) {
     const match = /^Bearer\s+(\S+)\s*$/i.exec(header);
     return match ? (match[1] as string) : null;
   }
-  const query = ctx.query.access_token;
   return typeof query === 'string' && query.length > 0 ? query : null;
 }
 
-export function authMiddleware(auth: TokenAuthenticator) {
+export function authMiddleware(auth: TokenAuthenticator, queryAllowed: (ctx: Context) => boolean) {
   return async (ctx: Context, next: Next): Promise<void> => {
-    const token = tokenFrom(ctx);
+    const token = tokenFrom(ctx, queryAllowed(ctx));
     if (!token) throw unauthorized('missing bearer token (Authorization: Bearer <token>)');
     const principal = auth.authenticate(token);
     if (!principal) throw unauthorized('invalid token');

@@ -1,11 +1,65 @@
 import type { Context } from 'koa';
 import { HttpError } from './errors.ts';
 
+export interface JsonBodyLimits {
+  /** The whole body. */
+  bytes: number;
+  /** Nesting of arrays and objects; the body itself is depth 1. */
+  depth: number;
+  /** Each of the client's free-form fields (`params`, `payload`, `metadata`), serialised. */
+  fieldBytes: number;
+}
+
+/** The top-level body fields that carry a client's free-form JSON into an event. */
+const FREE_FORM_FIELDS = ['params', 'payload', 'metadata'] as const;
+
 /**
- * Reads a JSON request body with a size limit: 413 past the limit, 400 for malformed JSON or a wrong
- * content type. An empty body reads as `{}`.
+ * Reads a JSON request body within limits: 413 past the byte limits, 400 for malformed or too deeply
+ * nested JSON or a wrong content type. An empty body reads as `{}`. Checked here, before any schema or
+ * decision sees the value, so nothing downstream recurses over hostile input.
  */
-export async function readJsonBody(ctx: Context, limitBytes: number): Promise<unknown> {
+export async function readJsonBody(ctx: Context, limits: JsonBodyLimits): Promise<unknown> {
+  const value = await parseJsonBody(ctx, limits.bytes);
+  const depth = jsonDepth(value, limits.depth);
+  if (depth > limits.depth)
+    throw new HttpError(
+      'too_deep',
+      `request body nests arrays and objects deeper than the limit of ${limits.depth}`,
+      400,
+    );
+  if (isRecord(value))
+    for (const field of FREE_FORM_FIELDS) {
+      if (value[field] === undefined) continue;
+      const size = Buffer.byteLength(JSON.stringify(value[field]));
+      if (size > limits.fieldBytes)
+        throw new HttpError(
+          'payload_too_large',
+          `${field} is ${size} bytes of JSON, over the limit of ${limits.fieldBytes}`,
+          413,
+          { field, bytes: size, limit: limits.fieldBytes },
+        );
+    }
+  return value;
+}
+
+/** Depth of nested arrays and objects, counted without recursion and given up past `limit`. */
+export function jsonDepth(value: unknown, limit: number): number {
+  let deepest = 0;
+  const stack: [unknown, number][] = [[value, 1]];
+  while (stack.length > 0) {
+    const [node, depth] = stack.pop() as [unknown, number];
+    if (typeof node !== 'object' || node === null) continue;
+    if (depth > deepest) deepest = depth;
+    if (deepest > limit) return deepest;
+    for (const child of Object.values(node)) stack.push([child, depth + 1]);
+  }
+  return deepest;
+}
+
+const isRecord = (value: unknown): value is Record<string, unknown> =>
+  typeof value === 'object' && value !== null && !Array.isArray(value);
+
+async function parseJsonBody(ctx: Context, limitBytes: number): Promise<unknown> {
   const declared = Number(ctx.get('content-length') || 0);
   if (declared > limitBytes) throw tooLarge(limitBytes);
   const chunks: Buffer[] = [];

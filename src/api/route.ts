@@ -38,6 +38,11 @@ export interface RouteSpec<
   params?: P;
   query?: Q;
   body?: B;
+  /**
+   * Also take the token from `?access_token=`: only for GET routes an `EventSource` opens (it cannot send
+   * headers). A function decides per request (the log route takes it only with `follow`).
+   */
+  queryToken?: true | ((query: Record<string, unknown>) => boolean);
   /** Request headers worth documenting (e.g. If-Match, Last-Event-ID). */
   headers?: Record<string, string>;
   responses: Record<number, ResponseSpec>;

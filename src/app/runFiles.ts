@@ -1,6 +1,6 @@
 import type { Dirent } from 'node:fs';
 import { open, readdir } from 'node:fs/promises';
-import { JOB_ID_PATTERN } from '../domain/events.ts';
+import { STORED_NAME_PATTERN } from '../domain/events.ts';
 
 /** `runs/_archive/`: retention's tarballs. Not a job, although the name would pass as a job id. */
 export const ARCHIVE_DIR = '_archive';
@@ -15,7 +15,7 @@ export async function listJobDirs(runsDir: string): Promise<string[]> {
     throw error;
   }
   return entries
-    .filter((e) => e.isDirectory() && e.name !== ARCHIVE_DIR && JOB_ID_PATTERN.test(e.name))
+    .filter((e) => e.isDirectory() && e.name !== ARCHIVE_DIR && STORED_NAME_PATTERN.test(e.name))
     .map((e) => e.name)
     .sort();
 }

@@ -68,7 +68,7 @@ export async function startServer(options: StartServerOptions): Promise<RunningS
   const clock = options.clock ?? (() => runnerClock.now());
   if (usesDefaultToken(config)) {
     logger.warn(
-      'the default admin token default-admin-token-change-me is in use: set auth.tokens in conf/operator.yaml',
+      `the seed admin token is in use (accepted on the loopback bind ${config.server.host} only): set OPERATOR_ADMIN_TOKEN or auth.tokens`,
     );
   }
   const store = options.store ?? (await openStore(config));

@@ -1,5 +1,5 @@
 import type { JobEvent } from '../domain/events.ts';
-import { JOB_ID_PATTERN } from '../domain/events.ts';
+import { STORED_NAME_PATTERN } from '../domain/events.ts';
 import type { EventStore } from '../infra/eventstore/eventStore.ts';
 import { JOB_STREAM_PREFIX, jobIdFromStream, jobStreamName } from '../infra/eventstore/eventStore.ts';
 import { toJobEvent } from '../infra/eventstore/jobEvents.ts';
@@ -68,7 +68,7 @@ export async function verifyProjections(options: VerifyOptions): Promise<VerifyR
   const differences: ProjectionDifference[] = [];
   for (const jobId of [...jobs].sort()) {
     const snapshot = names.includes('readmodel') ? snapshotReadModelJob(rms, jobId) : undefined;
-    const files = checksFiles && JOB_ID_PATTERN.test(jobId) ? await readJobFiles(runsDir, jobId) : undefined;
+    const files = checksFiles && STORED_NAME_PATTERN.test(jobId) ? await readJobFiles(runsDir, jobId) : undefined;
     const jobEvents = await readJob(store, jobId);
     if (files && names.includes('jsonl'))
       differences.push(...verifyJsonl(files, jobEvents, checkpoints.jsonl));

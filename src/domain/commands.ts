@@ -1,6 +1,12 @@
 import type { Payload } from './events.ts';
 import type { PipelineDefinition } from './pipeline.ts';
 
+/** Stage reports also come from external workers over the API; those may not touch a stage with `run`. */
+interface StageReport {
+  /** True when an external worker reports it (API), not the runner. */
+  worker?: boolean;
+}
+
 interface CommandBase {
   /** Who issues it: a token name, `runner` or `timer`. Recorded as the event's actor. */
   actor: string;
@@ -15,15 +21,17 @@ export type CreateJob = CommandBase & {
   params: Payload;
 };
 export type StartJob = CommandBase & { type: 'start_job' };
-export type StartStage = CommandBase & { type: 'start_stage'; stage: string; payload?: Payload };
-export type CompleteStage = CommandBase & {
+export type StartStage = CommandBase & StageReport & { type: 'start_stage'; stage: string; payload?: Payload };
+export type CompleteStage = CommandBase &
+  StageReport & {
   type: 'complete_stage';
   stage: string;
   duration_ms?: number;
   exit_code?: number;
   payload?: Payload;
 };
-export type FailStage = CommandBase & {
+export type FailStage = CommandBase &
+  StageReport & {
   type: 'fail_stage';
   stage: string;
   reason: string;

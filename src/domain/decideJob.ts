@@ -1,6 +1,6 @@
 import type { CancelJob, CreateJob, FailJob, ResumeJob, StartJob } from './commands.ts';
 import { DomainRuleError, InvalidCommandError } from './errors.ts';
-import { JOB_ID_PATTERN, type NewJobEvent } from './events.ts';
+import { JOB_ID_PATTERN, JOB_ID_RULE, type NewJobEvent } from './events.ts';
 import { assertJobExists } from './jobGuards.ts';
 import { jobMessages } from './jobMessages.ts';
 import { isJobTerminal, jobExists, resumeStage } from './jobPredicates.ts';
@@ -14,7 +14,7 @@ export function decideCreateJob(command: CreateJob, state: JobState): NewJobEven
       status: state.status,
     });
   if (!JOB_ID_PATTERN.test(command.job_id))
-    throw new InvalidCommandError('invalid_job_id', 'job id must match ^[A-Za-z0-9_-]{1,64}$', {
+    throw new InvalidCommandError('invalid_job_id', `job id ${JOB_ID_RULE}`, {
       job_id: command.job_id,
     });
   assertValidPipeline(command.pipeline);

@@ -1,7 +1,7 @@
 import type { CompleteStage, FailStage, StartStage } from './commands.ts';
 import { DomainRuleError } from './errors.ts';
 import type { NewJobEvent } from './events.ts';
-import { requireStage } from './jobGuards.ts';
+import { assertWorkerMayReport, requireStage } from './jobGuards.ts';
 import { jobMessages } from './jobMessages.ts';
 import {
   gateDefinition,
@@ -17,6 +17,7 @@ import { elapsedMs, newJobEvent } from './newJobEvent.ts';
 
 export function decideStartStage(command: StartStage, state: JobState): NewJobEvent[] {
   const stage = requireStage(state, command.stage);
+  assertWorkerMayReport(state, stage.name, command.worker);
   assertRunning(state);
   const running = runningStage(state);
   if (running)
@@ -47,6 +48,7 @@ export function decideStartStage(command: StartStage, state: JobState): NewJobEv
 }
 
 export function decideCompleteStage(command: CompleteStage, state: JobState): NewJobEvent[] {
+  assertWorkerMayReport(state, command.stage, command.worker);
   const stage = requireRunningStage(state, command.stage);
   const durationMs = command.duration_ms ?? elapsedMs(stage.started_at, command.ts);
   const completed = newJobEvent(command, 'stage_completed', {
@@ -67,6 +69,7 @@ export function decideCompleteStage(command: CompleteStage, state: JobState): Ne
 }
 
 export function decideFailStage(command: FailStage, state: JobState): NewJobEvent[] {
+  assertWorkerMayReport(state, command.stage, command.worker);
   const stage = requireRunningStage(state, command.stage);
   const retryable = command.retryable !== false;
   const willRetry = retryable && hasRetriesLeft(state, stage.name);

@@ -24,10 +24,24 @@ export type JobStatus = (typeof JOB_STATUSES)[number];
 export const jobStatusSchema = z.enum(JOB_STATUSES);
 export const TERMINAL_STATUSES: readonly JobStatus[] = ['completed', 'failed', 'canceled'];
 
-export const JOB_ID_PATTERN = /^[A-Za-z0-9_-]{1,64}$/;
-export const jobIdSchema = z.string().regex(JOB_ID_PATTERN, 'job id must match ^[A-Za-z0-9_-]{1,64}$');
-/** Stage and gate names end up in file names too, so they follow the same rule as job ids. */
-export const nameSchema = z.string().regex(JOB_ID_PATTERN, 'name must match ^[A-Za-z0-9_-]{1,64}$');
+/**
+ * Ids and names a client or a config may introduce (job ids, pipeline, stage and gate names): they end up in
+ * paths and in arguments of scripts, so they start with a letter or digit and never read as an option
+ * (`--help`) or a hidden file.
+ */
+export const JOB_ID_PATTERN = /^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$/;
+export const JOB_ID_RULE = `must match ${JOB_ID_PATTERN.source} (a letter or digit first)`;
+/** What stored events and run directories may hold: the looser rule of earlier versions, still path-safe. */
+export const STORED_NAME_PATTERN = /^[A-Za-z0-9_-]{1,64}$/;
+export const jobIdSchema = z
+  .string()
+  .regex(STORED_NAME_PATTERN, `job id must match ${STORED_NAME_PATTERN.source}`);
+/** A stored stage or gate name (file names too, so the same rule as stored job ids). */
+export const nameSchema = z
+  .string()
+  .regex(STORED_NAME_PATTERN, `name must match ${STORED_NAME_PATTERN.source}`);
+/** A name a config introduces now. */
+export const newNameSchema = z.string().regex(JOB_ID_PATTERN, `name ${JOB_ID_RULE}`);
 
 export const payloadSchema = z.record(z.string(), z.unknown());
 export type Payload = z.infer<typeof payloadSchema>;

@@ -23,6 +23,21 @@ export function requireStage(state: JobState, stage: string): StageState {
   return found;
 }
 
+/**
+ * A stage with a `run` command belongs to the runner: an external worker starting, completing or failing it
+ * would leave it "running" with no process behind it, or end a process the runner still supervises.
+ */
+export function assertWorkerMayReport(state: JobState, stage: string, worker: boolean | undefined): void {
+  if (!worker) return;
+  const definition = state.pipeline?.stages.find((s) => s.name === stage);
+  if (definition?.run !== undefined)
+    throw new DomainRuleError(
+      'stage_run_by_runner',
+      `stage ${stage} has a run command: the runner owns it, so workers may not report it`,
+      { stage },
+    );
+}
+
 export function requireGate(state: JobState, gate: string): GateState {
   const found = state.gates[gate];
   if (!found)

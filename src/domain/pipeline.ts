@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { nameSchema } from './events.ts';
+import { newNameSchema } from './events.ts';
 
 export const GATE_TIMEOUT_POLICIES = ['approve', 'reject', 'wait'] as const;
 export const REJECT_POLICIES = ['fail', 'rerun'] as const;
@@ -23,14 +23,14 @@ export function parseDuration(text: string): number {
 }
 
 export const gateDefinitionSchema = z.object({
-  name: nameSchema.optional(),
+  name: newNameSchema.optional(),
   timeout: durationSchema.optional(),
   on_timeout: z.enum(GATE_TIMEOUT_POLICIES).default('wait'),
   on_reject: z.enum(REJECT_POLICIES).default('fail'),
 });
 
 export const stageDefinitionSchema = z.object({
-  name: nameSchema,
+  name: newNameSchema,
   run: z.string().min(1).optional(),
   timeout: durationSchema.optional(),
   retries: z.number().int().min(0).max(100).default(0),
@@ -40,7 +40,7 @@ export const stageDefinitionSchema = z.object({
 
 export const pipelineDefinitionSchema = z
   .object({
-    name: nameSchema,
+    name: newNameSchema,
     stages: z.array(stageDefinitionSchema).min(1),
   })
   .superRefine((p, ctx) => {

@@ -1,11 +1,11 @@
 import { join } from 'node:path';
 import { OperatorError } from '../domain/errors.ts';
-import { JOB_ID_PATTERN } from '../domain/events.ts';
+import { STORED_NAME_PATTERN } from '../domain/events.ts';
 
 /** A job id or gate name that cannot be turned into a path: it would escape or corrupt the runs dir. */
 export class UnsafePathNameError extends OperatorError {
   constructor(kind: 'job id' | 'gate name', value: string) {
-    super('unsafe_path_name', `${kind} ${JSON.stringify(value)} does not match ${JOB_ID_PATTERN}`, 422, {
+    super('unsafe_path_name', `${kind} ${JSON.stringify(value)} does not match ${STORED_NAME_PATTERN}`, 422, {
       [kind === 'job id' ? 'job_id' : 'gate']: value,
     });
   }
@@ -15,7 +15,7 @@ export const isUnsafePathNameError = (e: unknown): e is UnsafePathNameError =>
   e instanceof UnsafePathNameError;
 
 export function isSafeName(value: string): boolean {
-  return JOB_ID_PATTERN.test(value);
+  return STORED_NAME_PATTERN.test(value);
 }
 
 export interface RunPaths {

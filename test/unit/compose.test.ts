@@ -63,8 +63,11 @@ function service(config: ComposeFile, name: string): ComposeService {
 
 /** `docker-compose config`: exits non-zero with the schema violation on an invalid file. */
 async function composeConfig(file: string): Promise<ComposeFile> {
+  // The operator's token comes from the environment (the file requires it): give it one.
+  const env = { ...process.env, OPERATOR_ADMIN_TOKEN: 'compose-test-token-0123456789abcdef' };
   const { stdout } = await run('docker-compose', ['--project-directory', root, '-f', file, 'config'], {
     cwd: root,
+    env,
   });
   return parse(stdout) as ComposeFile;
 }

@@ -10,7 +10,7 @@ import {
   toGateDecision,
 } from '../../audit/gateDecisions.ts';
 import type { JobEvent } from '../../domain/events.ts';
-import { JOB_ID_PATTERN } from '../../domain/events.ts';
+import { JOB_ID_PATTERN, JOB_ID_RULE } from '../../domain/events.ts';
 import type { ApiDeps } from '../apiDeps.ts';
 import type { AnyRoute } from '../route.ts';
 import { errorResponses, route } from '../route.ts';
@@ -18,7 +18,7 @@ import type { EventSearchPort } from './searchRoutes.ts';
 import { isoTimeParam, searchCursorParam } from './searchRoutes.ts';
 
 export const gateAuditQuery = z.object({
-  job: z.string().regex(JOB_ID_PATTERN, 'must match ^[A-Za-z0-9_-]{1,64}$').optional(),
+  job: z.string().regex(JOB_ID_PATTERN, JOB_ID_RULE).optional(),
   from: isoTimeParam.optional().describe('decisions at or after this ISO time'),
   to: isoTimeParam.optional().describe('decisions before this ISO time'),
   format: z.enum(['json', 'csv']).optional().describe('csv: text/csv (also chosen by Accept: text/csv)'),

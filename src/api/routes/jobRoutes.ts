@@ -154,7 +154,10 @@ export function jobRoutes(deps: ApiDeps): AnyRoute[] {
           limit: query.limit ?? 50,
           cursor: query.cursor,
         });
-        ctx.body = { jobs: page.jobs.map(withQueue), next_cursor: page.next_cursor };
+        // Rows leave out `params` (up to the payload limit each): a page of 1000 jobs stays small, and the
+        // job view (`GET /jobs/{id}`) still has them.
+        const rows = page.jobs.map(({ params: _params, ...row }) => withQueue(row as JobSummary));
+        ctx.body = { jobs: rows, next_cursor: page.next_cursor };
       },
     }),
     route({
@@ -248,7 +251,8 @@ export function jobRoutes(deps: ApiDeps): AnyRoute[] {
         command(ctx, params.id, (actor, ts) => ({
           type: 'start_stage',
           stage: params.stage,
-          payload: body.payload,
+          worker: true,
+          payload: reportedPayload(body),
           actor,
           ts,
         })),
@@ -267,7 +271,10 @@ export function jobRoutes(deps: ApiDeps): AnyRoute[] {
         command(ctx, params.id, (actor, ts) => ({
           type: 'complete_stage',
           stage: params.stage,
-          ...body,
+          worker: true,
+          duration_ms: body.duration_ms,
+          exit_code: body.exit_code,
+          payload: reportedPayload(body),
           actor,
           ts,
         })),
@@ -286,7 +293,10 @@ export function jobRoutes(deps: ApiDeps): AnyRoute[] {
         command(ctx, params.id, (actor, ts) => ({
           type: 'fail_stage',
           stage: params.stage,
-          ...body,
+          worker: true,
+          reason: body.reason,
+          retryable: body.retryable,
+          payload: reportedPayload(body),
           actor,
           ts,
         })),

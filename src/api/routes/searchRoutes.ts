@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { EVENT_TYPES, JOB_ID_PATTERN, JOB_STATUSES, jobEventSchema } from '../../domain/events.ts';
+import { EVENT_TYPES, JOB_ID_PATTERN, JOB_ID_RULE, JOB_STATUSES, jobEventSchema } from '../../domain/events.ts';
 import type { EventSearchPage, EventSearchQuery } from '../../projections/index.ts';
 import type { AnyRoute } from '../route.ts';
 import { errorResponses, route } from '../route.ts';
@@ -38,7 +38,7 @@ export const searchEventsQuery = z.object({
   type: eventTypeList.optional().describe('event type, or several separated by commas (any of them)'),
   stage: z.string().min(1).max(200).optional(),
   status: z.enum(JOB_STATUSES).optional().describe('the job status the event recorded'),
-  job: z.string().regex(JOB_ID_PATTERN, 'must match ^[A-Za-z0-9_-]{1,64}$').optional(),
+  job: z.string().regex(JOB_ID_PATTERN, JOB_ID_RULE).optional(),
   actor: z.string().min(1).max(1000).optional(),
   q: z.string().min(1).max(500).optional().describe('case-insensitive substring of the message'),
   from: isoTimeParam.optional().describe('events with ts at or after this ISO time'),

@@ -58,6 +58,7 @@ export function streamRoutes(deps: ApiDeps): AnyRoute[] {
         if (head === undefined) throw notFound(`job ${params.id} not found`);
         const fromHeader = lastEventId(ctx, /^-?\d+$/);
         let after: number;
+      queryToken: true,
         if (fromHeader !== undefined) after = Number(fromHeader);
         else if (query.after !== undefined) after = query.after;
         else if (query.since !== undefined) {
@@ -108,6 +109,7 @@ export function streamRoutes(deps: ApiDeps): AnyRoute[] {
         const session = deps.hub.open(ctx.res);
         ctx.respond = false;
         session.open(deps.config.streaming.retry_ms, {
+      queryToken: true,
           after: after.toString(),
           server_time: deps.clock().toISOString(),
         });

@@ -1,5 +1,6 @@
+import { isIPv4 } from 'node:net';
 import { z } from 'zod';
-import { eventTypeSchema } from '../../domain/events.ts';
+import { eventTypeSchema, JOB_ID_PATTERN, JOB_ID_RULE } from '../../domain/events.ts';
 import {
   durationSchema,
   gateDefinitionSchema,
@@ -10,12 +11,15 @@ import {
 export const ROLES = ['admin', 'operator', 'viewer'] as const;
 export type Role = (typeof ROLES)[number];
 
-/** The seed token that makes a fresh install usable; its presence is warned about at start. */
+/** The seed token that makes a fresh install usable on loopback; its presence is warned about at start. */
 export const DEFAULT_ADMIN_TOKEN = 'default-admin-token-change-me';
 
 const tokenSchema = z.strictObject({
   name: z.string().min(1),
   token: z.string().min(8, 'a token needs at least 8 characters'),
+/** Shortest token accepted on a non-loopback bind (about 144 bits as random base64url). */
+export const MIN_EXPOSED_TOKEN_LENGTH = 24;
+
   role: z.enum(ROLES),
 });
 
@@ -31,14 +35,14 @@ const configStageSchema = z.strictObject({
 export const WEBHOOK_SECRET_PATTERN = /^whsec_[A-Za-z0-9+/]{22,}={0,2}$/;
 
 const webhookEndpointConfigSchema = z.strictObject({
-  id: z.string().regex(/^[A-Za-z0-9_-]{1,64}$/, 'must match ^[A-Za-z0-9_-]{1,64}$'),
+  id: z.string().regex(JOB_ID_PATTERN, JOB_ID_RULE),
   url: z.url({ protocol: /^https?$/, error: 'an http:// or https:// URL' }),
   secret: z.string().regex(WEBHOOK_SECRET_PATTERN, 'whsec_ followed by base64 of at least 16 bytes'),
   description: z.string().max(500).optional(),
   /** Empty: every type. */
   event_types: z.array(eventTypeSchema).default([]),
   /** Empty: every job. */
-  jobs: z.array(z.string().regex(/^[A-Za-z0-9_-]{1,64}$/)).default([]),
+  jobs: z.array(z.string().regex(JOB_ID_PATTERN, JOB_ID_RULE)).default([]),
   /** Empty: every pipeline. */
   pipelines: z.array(z.string().regex(/^[A-Za-z0-9_-]{1,64}$/)).default([]),
 });
@@ -53,7 +57,7 @@ export const configSchema = z
     server: z
       .strictObject({
         port: z.number().int().min(0).max(65535).default(8008),
-        host: z.string().default('0.0.0.0'),
+        host: z.string().min(1).default('127.0.0.1'),
         log_level: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).default('info'),
         cors_origins: z.array(z.string()).default([]),
         body_limit_bytes: z.number().int().positive().default(1_048_576),
@@ -68,6 +72,10 @@ export const configSchema = z
       })
       .prefault({}),
     store: z
+        /** Nesting of arrays and objects in a request body (the body is depth 1). */
+        max_json_depth: z.number().int().min(2).max(1000).default(32),
+        /** Job `params` and each event payload a client sends (`payload`, `metadata`), as JSON bytes. */
+        max_payload_bytes: z.number().int().positive().default(65_536),
       .strictObject({
         kind: z.enum(['lmdb', 'eventstoredb']).default('lmdb'),
         connection_string: z.string().optional(),
@@ -105,7 +113,7 @@ export const configSchema = z
         stage_kill_grace: durationSchema.default(5000),
       })
       .prefault({}),
-    pipelines: z.record(z.string().regex(/^[A-Za-z0-9_-]{1,64}$/), pipelineEntrySchema).default({}),
+    pipelines: z.record(z.string().regex(JOB_ID_PATTERN, JOB_ID_RULE), pipelineEntrySchema).default({}),
     runner: z
       .strictObject({
         /**
@@ -163,6 +171,16 @@ export const configSchema = z
       ctx.addIssue({
         code: 'custom',
         path: ['auth', 'tokens', i, 'name'],
+    if (!isLoopbackHost(c.server.host))
+      for (const [i, t] of c.auth.tokens.entries()) {
+        const weakness = tokenWeakness(t.token);
+        if (weakness)
+          ctx.addIssue({
+            code: 'custom',
+            path: ['auth', 'tokens', i, 'token'],
+            message: `${weakness}, and server.host ${c.server.host} is not a loopback address: anyone who reaches the port could use it. Set OPERATOR_ADMIN_TOKEN (or OPERATOR_TOKENS_FILE, or auth.tokens) to a random token of at least ${MIN_EXPOSED_TOKEN_LENGTH} characters (e.g. \`openssl rand -base64 32\`), or bind to 127.0.0.1`,
+          });
+      }
         message: `same name as auth.tokens[${duplicate}]: audit could not tell them apart`,
       });
     for (const [i, duplicate] of duplicatesAt(c.webhooks.endpoints.map((e) => e.id)))

@@ -30,6 +30,7 @@ export const ENV_OVERRIDES: readonly { env: string; path: readonly string[]; kin
   { env: 'OPERATOR_PORT', path: ['server', 'port'], kind: 'number' },
   { env: 'OPERATOR_HOST', path: ['server', 'host'], kind: 'string' },
   { env: 'OPERATOR_LOG_LEVEL', path: ['server', 'log_level'], kind: 'string' },
+  { env: 'OPERATOR_LOG_FORMAT', path: ['server', 'log_format'], kind: 'string' },
   { env: 'OPERATOR_DATA_DIR', path: ['storage', 'data_dir'], kind: 'string' },
   { env: 'OPERATOR_RUNS_DIR', path: ['storage', 'runs_dir'], kind: 'string' },
   { env: 'OPERATOR_LANES', path: ['pipeline', 'lanes'], kind: 'number' },
@@ -57,6 +58,7 @@ export function loadConfig(options: LoadConfigOptions = {}): Config {
     text === undefined ? { raw: {}, doc: undefined, lineCounter: undefined } : parseYaml(text, display);
 
   const fromEnv = applyEnvOverrides(raw, env);
+  applyTokenSources(raw, env, cwd, fromEnv);
   const result = configSchema.safeParse(raw, { error: configErrorMap });
   if (!result.success) {
     const locate = (path: readonly PropertyKey[]) =>
@@ -143,6 +145,56 @@ function applyEnvOverrides(raw: unknown, env: NodeJS.ProcessEnv): Map<string, st
   return fromEnv;
 }
 
+/**
+ * Tokens that a container or a service manager passes in, so none is baked into an image or a config file:
+ * `OPERATOR_TOKENS_FILE` (a YAML or JSON list of `{name, token, role}`, or `{tokens: [...]}`) replaces
+ * `auth.tokens`; `OPERATOR_ADMIN_TOKEN` then becomes the token named `admin` (role admin), replacing the
+ * seed token and any other entry of that name.
+ */
+function applyTokenSources(
+  raw: unknown,
+  env: NodeJS.ProcessEnv,
+  cwd: string,
+  fromEnv: Map<string, string>,
+): void {
+  if (!isPlainObject(raw)) return;
+  const file = nonEmpty(env['OPERATOR_TOKENS_FILE']);
+  const admin = nonEmpty(env['OPERATOR_ADMIN_TOKEN']);
+  if (file === undefined && admin === undefined) return;
+  const auth = isPlainObject(raw['auth']) ? raw['auth'] : {};
+  raw['auth'] = auth;
+  if (file !== undefined) {
+    auth['tokens'] = readTokensFile(resolve(cwd, file), file);
+    fromEnv.set('auth.tokens', 'OPERATOR_TOKENS_FILE');
+  }
+  if (admin !== undefined) {
+    const given = Array.isArray(auth['tokens']) ? (auth['tokens'] as unknown[]) : [];
+    const others = given.filter(
+      (t) => !isPlainObject(t) || (t['token'] !== DEFAULT_ADMIN_TOKEN && t['name'] !== 'admin'),
+    );
+    auth['tokens'] = [{ name: 'admin', token: admin, role: 'admin' }, ...others];
+    fromEnv.set('auth.tokens', file === undefined ? 'OPERATOR_ADMIN_TOKEN' : 'OPERATOR_TOKENS_FILE');
+  }
+}
+
+function readTokensFile(file: string, display: string): unknown {
+  const source = 'env OPERATOR_TOKENS_FILE';
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (error) {
+    const message = `cannot read tokens file ${display}: ${(error as Error).message}`;
+    throw new ConfigError([{ source, path: 'auth.tokens', message }]);
+  }
+  const doc = parseDocument(text, { uniqueKeys: true });
+  if (doc.errors.length > 0)
+    throw new ConfigError([
+      { source, path: 'auth.tokens', message: `tokens file ${display}: YAML syntax error` },
+    ]);
+  const value: unknown = doc.toJS();
+  return isPlainObject(value) && 'tokens' in value ? value['tokens'] : value;
+}
+
 /** Numeric text becomes a number; anything else stays text so validation reports it with the value. */
 function toNumberIfNumeric(value: string): number | string {
   return /^\s*[+-]?(\d+(\.\d*)?|\.\d+)\s*$/.test(value) ? Number(value) : value;
@@ -190,7 +242,8 @@ function toConfigIssues(
 }
 
 function envSourceOf(keyPath: string, fromEnv: Map<string, string>): string | undefined {
-  for (const [path, name] of fromEnv) if (keyPath === path || keyPath.startsWith(`${path}.`)) return name;
+  for (const [path, name] of fromEnv)
+    if (keyPath === path || keyPath.startsWith(`${path}.`) || keyPath.startsWith(`${path}[`)) return name;
   return undefined;
 }
 

@@ -1,6 +1,7 @@
 import type { DestinationStream, Level, LevelWithSilent, Logger } from 'pino';
 import { pino } from 'pino';
 import type { EventType, JobEvent } from '../../domain/events.ts';
+import { secretScrubber } from './redactQuery.ts';
 
 export type { Logger } from 'pino';
 
@@ -9,6 +10,8 @@ export interface CreateLoggerOptions {
   name?: string;
   /** Where JSON lines go; stdout when omitted. Tests pass a stream to capture records. */
   destination?: DestinationStream;
+  /** Values (the configured tokens) scrubbed from every string of every record, in any field. */
+  secrets?: readonly string[];
 }
 
 const REDACTED = '[REDACTED]';
@@ -28,17 +31,19 @@ const REDACT_PATHS = [
 
 /** The process logger (pino, JSON lines, ISO timestamps) with credentials redacted from fields and text. */
 export function createLogger(options: CreateLoggerOptions): Logger {
+  const scrub = secretScrubber(options.secrets ?? []);
+  const clean = (text: string): string => scrub(redactSecrets(text));
   const pinoOptions: pino.LoggerOptions = {
     level: options.level,
     timestamp: pino.stdTimeFunctions.isoTime,
     redact: { paths: REDACT_PATHS, censor: REDACTED },
     hooks: {
       logMethod(args, method) {
-        const safe = args.map((a: unknown) => (typeof a === 'string' ? redactSecrets(a) : a));
+        const safe = args.map((a: unknown) => (typeof a === 'string' ? clean(a) : a));
         method.apply(this, safe as Parameters<typeof method>);
       },
     },
-    formatters: { log: (fields) => redactStrings(fields, 0) as Record<string, unknown> },
+    formatters: { log: (fields) => redactStrings(fields, 0, clean) as Record<string, unknown> },
     serializers: { req: serializeRequest, err: pino.stdSerializers.err },
   };
   if (options.name) pinoOptions.name = options.name;
@@ -57,7 +62,11 @@ function redactSecrets(text: string): string {
 
 /** A raw Node request becomes pino's usual summary; either way its URL is redacted like any string. */
 function serializeRequest(req: unknown): unknown {
-  return redactStrings(isPlainObject(req) ? req : { ...pino.stdSerializers.req(req as never) }, 0);
+  return redactStrings(
+    isPlainObject(req) ? req : { ...pino.stdSerializers.req(req as never) },
+    0,
+    redactSecrets,
+  );
 }
 
 function isPlainObject(value: unknown): value is Record<string, unknown> {
@@ -67,13 +76,14 @@ function isPlainObject(value: unknown): value is Record<string, unknown> {
 }
 
 /** Copy of `value` with secrets redacted from every string in plain objects and arrays (bounded depth). */
-function redactStrings(value: unknown, depth: number): unknown {
-  if (typeof value === 'string') return redactSecrets(value);
+function redactStrings(value: unknown, depth: number, clean: (text: string) => string): unknown {
+  if (typeof value === 'string') return clean(value);
   if (depth > 5) return value;
-  if (Array.isArray(value)) return value.map((v) => redactStrings(v, depth + 1));
+  if (Array.isArray(value)) return value.map((v) => redactStrings(v, depth + 1, clean));
+  if (value instanceof Error) return redactStrings({ ...pino.stdSerializers.err(value) }, depth + 1, clean);
   if (!isPlainObject(value)) return value;
   const out: Record<string, unknown> = {};
-  for (const [k, v] of Object.entries(value)) out[k] = redactStrings(v, depth + 1);
+  for (const [k, v] of Object.entries(value)) out[k] = redactStrings(v, depth + 1, clean);
   return out;
 }
 

@@ -261,3 +261,33 @@ test(
   'fail_stage of a stage that is not running is refused',
   given(history.scriptDone()).when(cmd.failStage('script')).thenThrows('stage_not_running', 409),
 );
+
+// ---- external workers report only stages without `run` (the runner owns the others)
+
+test(
+  'a worker may not start a stage that has a run command',
+  given(history.running())
+    .when({ ...cmd.startStage('script'), worker: true })
+    .thenThrows('stage_run_by_runner', 409),
+);
+
+test(
+  'a worker may not complete a stage that has a run command',
+  given(history.scriptRunning())
+    .when({ ...cmd.completeStage('script'), worker: true })
+    .thenThrows('stage_run_by_runner', 409),
+);
+
+test(
+  'a worker may not fail a stage that has a run command',
+  given(history.scriptRunning())
+    .when({ ...cmd.failStage('script'), worker: true })
+    .thenThrows('stage_run_by_runner', 409),
+);
+
+test(
+  'a worker starts a stage without a run command',
+  given(history.running(pipelineWith({ script: { run: undefined } })))
+    .when({ ...cmd.startStage('script'), worker: true })
+    .then([{ type: 'stage_started', stage: 'script' }]),
+);

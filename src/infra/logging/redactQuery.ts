@@ -1,0 +1,52 @@
+const REDACTED = '[REDACTED]';
+
+/**
+ * Query keys whose values are credentials, matched on the decoded key in any case: `access_token`,
+ * `ACCESS-TOKEN`, `api_key`, `password`, `secret`, `signature` and the like.
+ */
+const SECRET_KEY = /token|secret|passw|pwd|auth|key|sig|credential|session/i;
+
+/**
+ * A copy of a parsed query (koa's `ctx.query`, so names and values are already percent-decoded) fit for a
+ * log line: credential-like keys keep their name and lose their value, long values are cut. Logging the
+ * parsed query instead of the raw URL means `?access%5Ftoken=…` is redacted exactly like `?access_token=…`.
+ */
+export function redactQuery(query: Record<string, unknown>): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const [key, value] of Object.entries(query)) {
+    if (SECRET_KEY.test(key)) out[key] = REDACTED;
+    else if (Array.isArray(value)) out[key] = value.map((v) => clip(String(v)));
+    else out[key] = clip(String(value));
+  }
+  return out;
+}
+
+const clip = (value: string): string => (value.length > 200 ? `${value.slice(0, 200)}…` : value);
+
+/**
+ * Replaces every occurrence of a known secret (and its percent-encoded forms) in `text`. The last line of
+ * defence: a configured token never reaches a log line, whatever field or message carries it.
+ */
+export function secretScrubber(secrets: readonly string[]): (text: string) => string {
+  const forms = new Set<string>();
+  for (const secret of secrets) {
+    if (secret.length < 4) continue;
+    forms.add(secret);
+    forms.add(encodeURIComponent(secret));
+    forms.add(percentEncodeAll(secret));
+  }
+  const list = [...forms].sort((a, b) => b.length - a.length);
+  if (list.length === 0) return (text) => text;
+  return (text) => {
+    let out = text;
+    for (const form of list) if (out.includes(form)) out = out.split(form).join(REDACTED);
+    return out;
+  };
+}
+
+/** `%xx` for every byte: the form a client that encodes everything would send. */
+function percentEncodeAll(text: string): string {
+  return [...Buffer.from(text, 'utf8')]
+    .map((b) => `%${b.toString(16).toUpperCase().padStart(2, '0')}`)
+    .join('');
+}
