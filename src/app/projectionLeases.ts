@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { hostname } from 'node:os';
 import type { Database, RootDatabase } from 'lmdb';
+import { isLeaseLive } from '../infra/leaseLiveness.ts';
 
 /** Who holds (or asks for) a lease. */
 export interface LeaseHolder {
@@ -65,8 +66,7 @@ export class ProjectionLeases {
   }
 
   isLive(record: LeaseRecord): boolean {
-    if (record.expires_at <= this.now()) return false;
-    return record.host !== hostname() || isProcessAlive(record.pid);
+    return isLeaseLive(record, this.now());
   }
 
   /** Takes the lease if it is free, expired, or already `me`'s; returns whether `me` holds it now. */
@@ -142,14 +142,5 @@ export class ProjectionLeases {
 
   lastError(projection: string): ProjectionErrorRecord | undefined {
     return this.#errors.get(projection);
-  }
-}
-
-function isProcessAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === 'EPERM';
   }
 }

@@ -1,7 +1,10 @@
+export type { ErrorClass } from './attemptError.ts';
+export { ERROR_CLASSES } from './attemptError.ts';
 export { retrySchedule, withJitter } from './retrySchedule.ts';
 export type { AttemptResult, SendOptions } from './sendWebhook.ts';
 export { sendWebhook } from './sendWebhook.ts';
-export { ForbiddenTargetError, isForbiddenTargetError } from './targetGuard.ts';
+export type { Resolve, TargetGuard } from './targetGuard.ts';
+export { isTargetDeniedError, TargetDeniedError } from './targetGuard.ts';
 export type {
   NewWebhookEndpoint,
   WebhookDeliveryView,

@@ -1,51 +1,48 @@
-import type { LookupAddress, LookupOneOptions } from 'node:dns';
-import { lookup as dnsLookup } from 'node:dns';
-import { isIP } from 'node:net';
-import { networkInterfaces } from 'node:os';
+import type { LookupAddress } from 'node:dns';
+import { lookup as dnsLookup } from 'node:dns/promises';
 import { OperatorError } from '../domain/errors.ts';
+import type { OutboundPolicy, Refusal } from '../infra/net/outboundPolicy.ts';
+import { targetPort, targetRefusalMessage, urlHost } from '../infra/net/outboundPolicy.ts';
+import { redactedUrl } from '../infra/net/redactedUrl.ts';
 
-/** A webhook URL that points back at the operator's own HTTP port (HTTP 422 at registration). */
-export class ForbiddenTargetError extends OperatorError {
-  constructor(url: string, address: string, port: number) {
-    super(
-      'webhook_target_forbidden',
-      `webhook URL ${url} reaches the operator itself (${address}:${port}): pick another host or port`,
-      422,
-      { url, address, port },
-    );
+/**
+ * A webhook URL that leads where webhooks may not go: loopback, private, link-local, ... (not listed in
+ * `webhooks.allow_targets`), or the operator's own port. HTTP 400 at registration; the error class
+ * `target_denied` of an attempt when a name resolves there at connect time.
+ */
+export class TargetDeniedError extends OperatorError {
+  constructor(url: string | URL, refusal: Refusal) {
+    super('webhook_target_forbidden', targetRefusalMessage(url, refusal), 400, {
+      url: redactedUrl(url),
+      address: refusal.address,
+      reason: refusal.reason,
+    });
   }
 }
 
-export const isForbiddenTargetError = (e: unknown): e is ForbiddenTargetError =>
-  e instanceof ForbiddenTargetError;
+export const isTargetDeniedError = (e: unknown): e is TargetDeniedError => e instanceof TargetDeniedError;
 
-function stripBrackets(hostname: string): string {
-  return hostname.startsWith('[') && hostname.endsWith(']') ? hostname.slice(1, -1) : hostname;
+/** Every address a host name resolves to; the seam a test uses to play DNS (a rebinding name, say). */
+export type Resolve = (hostname: string) => Promise<LookupAddress[]>;
+
+export const systemResolve: Resolve = (hostname) => dnsLookup(hostname, { all: true, verbatim: true });
+
+/** What a request's target is judged by. */
+export interface TargetGuard {
+  policy: OutboundPolicy;
+  /** The operator's own HTTP port (null before it listens). */
+  ownPort: () => number | null;
+  resolve?: Resolve;
 }
 
-/** `::ffff:127.0.0.1` -> `127.0.0.1`. */
-function unmapped(address: string): string {
-  const match = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(address);
-  return match ? (match[1] as string) : address.toLowerCase();
-}
-
-/** Loopback, the unspecified address, or an address of one of this machine's interfaces. */
-export function isLocalAddress(address: string): boolean {
-  const a = unmapped(address);
-  if (a.startsWith('127.') || a === '0.0.0.0' || a === '::1' || a === '::') return true;
-  for (const list of Object.values(networkInterfaces()))
-    for (const iface of list ?? []) if (unmapped(iface.address) === a) return true;
-  return false;
-}
-
-export function targetPort(url: URL): number {
-  if (url.port !== '') return Number(url.port);
-  return url.protocol === 'https:' ? 443 : 80;
-}
-
-/** True when a request to `address:port` would reach this operator's own HTTP server. */
-export function isOwnServer(address: string, port: number, ownPort: number | null): boolean {
-  return ownPort !== null && port === ownPort && isLocalAddress(address);
+/**
+ * Refuses, without resolving anything, a URL whose host is a literal address (or `localhost`) that may
+ * not be reached. Used at registration; names are judged on their addresses at connect time.
+ * @throws TargetDeniedError
+ */
+export function assertTargetAllowed(url: URL, guard: TargetGuard): void {
+  const refused = guard.policy.urlRefusal(url, guard.ownPort());
+  if (refused) throw new TargetDeniedError(url, refused);
 }
 
 type LookupCallback = (
@@ -55,53 +52,40 @@ type LookupCallback = (
 ) => void;
 
 /**
- * A `lookup` for `http.request` that refuses addresses of the operator itself, checked on the address the
- * connection will actually use (so a name that re-resolves to loopback after registration is still refused).
+ * A `lookup` for `http.request`: resolves the name, then fails the connection with a
+ * {@link TargetDeniedError} when any of its addresses may not be reached, so a name that resolves (or
+ * re-resolves, DNS rebinding) to loopback or a private address is refused on the addresses the socket
+ * would actually use.
  */
-export function guardedLookup(url: URL, ownPort: () => number | null) {
+export function guardedLookup(url: URL, guard: TargetGuard) {
+  const resolve = guard.resolve ?? systemResolve;
+  const host = urlHost(url);
   const port = targetPort(url);
   return (
     hostname: string,
-    options: LookupOneOptions & { all?: boolean },
+    options: { all?: boolean; family?: number | string },
     callback: LookupCallback,
   ): void => {
-    dnsLookup(hostname, { ...options, all: true }, (err, addresses) => {
-      if (err) {
-        callback(err, '');
-        return;
-      }
-      const own = addresses.find((a) => isOwnServer(a.address, port, ownPort()));
-      if (own) {
-        callback(new ForbiddenTargetError(url.href, own.address, port), '');
-        return;
-      }
-      if (options.all) callback(null, addresses);
-      else {
-        const first = addresses[0] as LookupAddress;
-        callback(null, first.address, first.family);
-      }
-    });
+    resolve(hostname).then(
+      (addresses) => {
+        const ownPort = guard.ownPort();
+        for (const { address } of addresses) {
+          const refused = guard.policy.refusal(host, address, port, ownPort);
+          if (refused) return callback(new TargetDeniedError(url, refused), '');
+        }
+        const family = options.family === 'IPv4' ? 4 : options.family === 'IPv6' ? 6 : options.family;
+        const usable =
+          family === 4 || family === 6 ? addresses.filter((a) => a.family === family) : addresses;
+        const first = usable[0];
+        if (!first) {
+          const error: NodeJS.ErrnoException = new Error(`no address for ${hostname}`);
+          error.code = 'ENOTFOUND';
+          return callback(error, '');
+        }
+        if (options.all) callback(null, usable);
+        else callback(null, first.address, first.family);
+      },
+      (error: NodeJS.ErrnoException) => callback(error, ''),
+    );
   };
-}
-
-/** Throws `ForbiddenTargetError` when the URL's host is (or resolves to) a local address on the operator's port. */
-export async function assertNotOwnServer(url: URL, ownPort: number | null): Promise<void> {
-  if (ownPort === null) return;
-  const port = targetPort(url);
-  if (port !== ownPort) return;
-  const host = stripBrackets(url.hostname);
-  const addresses =
-    isIP(host) !== 0
-      ? [host]
-      : await new Promise<string[]>((resolve) => {
-          dnsLookup(host, { all: true }, (err, found) => resolve(err ? [] : found.map((a) => a.address)));
-        });
-  const own = addresses.find((a) => isOwnServer(a, port, ownPort));
-  if (own !== undefined) throw new ForbiddenTargetError(url.href, own, port);
-}
-
-/** An IP literal host skips `lookup`, so it is checked before the request. */
-export function literalAddress(url: URL): string | null {
-  const host = stripBrackets(url.hostname);
-  return isIP(host) !== 0 ? host : null;
 }

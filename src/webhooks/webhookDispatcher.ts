@@ -1,8 +1,10 @@
 import type { Logger } from 'pino';
+import { redactedUrl } from '../infra/net/redactedUrl.ts';
 import type { OutcomePolicy } from './deliveryOutcome.ts';
 import { afterAttempt } from './deliveryOutcome.ts';
 import type { AttemptResult } from './sendWebhook.ts';
 import { sendWebhook } from './sendWebhook.ts';
+import type { TargetGuard } from './targetGuard.ts';
 import { signWebhook } from './webhookSignature.ts';
 import type { WebhookDelivery, WebhookEndpoint, WebhookStore } from './webhookStore.ts';
 
@@ -10,8 +12,8 @@ export interface WebhookDispatcherOptions {
   store: WebhookStore;
   policy: OutcomePolicy;
   timeoutMs: number;
-  /** The operator's own HTTP port (null before it listens). */
-  ownPort: () => number | null;
+  /** Where requests may connect (allowlist, own port, resolver). */
+  guard: TargetGuard;
   logger?: Logger;
   now?: () => number;
   /** The transport; a test may replace it. */
@@ -144,8 +146,8 @@ class EndpointWorker {
     };
     const send = this.options.send ?? sendWebhook;
     const result = await send(new URL(endpoint.url), headers, delivery.body, {
+      ...this.options.guard,
       timeoutMs: this.options.timeoutMs,
-      ownPort: this.options.ownPort,
       signal: this.#abort.signal,
     });
     if (this.#stopping) return;
@@ -162,9 +164,11 @@ class EndpointWorker {
       logger?.warn(
         {
           endpoint: endpoint.id,
+          url: redactedUrl(endpoint.url),
           delivery: delivery.id,
           event_id: delivery.event_id,
           status_code: result.status_code,
+          error_class: result.error_class,
           error: result.error,
           attempt: after.attempt_count,
           next_attempt_at: after.next_attempt_at,
@@ -175,7 +179,7 @@ class EndpointWorker {
       );
     if (endpoint.enabled && !now.enabled) {
       logger?.error(
-        { endpoint: now.id, url: now.url, reason: now.disabled_reason },
+        { endpoint: now.id, url: redactedUrl(now.url), reason: now.disabled_reason },
         'webhooks: endpoint disabled after failing for too long; POST /api/v1/webhooks/{id}/enable resumes it',
       );
       this.options.onDisabled?.(now);

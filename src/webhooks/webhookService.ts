@@ -6,15 +6,18 @@ import { OperatorError } from '../domain/errors.ts';
 import type { EventType } from '../domain/events.ts';
 import type { Config } from '../infra/config/configSchema.ts';
 import type { EventStore } from '../infra/eventstore/eventStore.ts';
+import { OutboundPolicy } from '../infra/net/outboundPolicy.ts';
+import { redactedUrl } from '../infra/net/redactedUrl.ts';
 import { ProjectionRunner } from '../projections/index.ts';
 import { redelivered, reenabled } from './deliveryOutcome.ts';
 import { retrySchedule, withJitter } from './retrySchedule.ts';
 import type { sendWebhook } from './sendWebhook.ts';
-import { assertNotOwnServer } from './targetGuard.ts';
+import type { Resolve, TargetGuard } from './targetGuard.ts';
+import { assertTargetAllowed, TargetDeniedError } from './targetGuard.ts';
 import { WebhookDispatcher } from './webhookDispatcher.ts';
 import { WebhookProjection } from './webhookProjection.ts';
 import { generateWebhookSecret } from './webhookSignature.ts';
-import type { DeliveryStatus, WebhookDelivery, WebhookEndpoint } from './webhookStore.ts';
+import type { DeliveryAttempt, DeliveryStatus, WebhookDelivery, WebhookEndpoint } from './webhookStore.ts';
 import { HEALTHY_ENDPOINT, WebhookStore } from './webhookStore.ts';
 
 /** An endpoint as the API shows it: everything but the secret. */
@@ -49,14 +52,25 @@ export interface WebhookServiceOptions {
   random?: () => number;
   now?: () => number;
   send?: typeof sendWebhook;
+  /** Resolves target host names (default: the system resolver); tests play DNS through it. */
+  resolve?: Resolve;
 }
 
 const view = ({ secret: _secret, ...endpoint }: WebhookEndpoint): WebhookEndpointView => endpoint;
+/** An attempt as shown: only these fields, whatever an older version stored with it. */
+const attemptView = (a: DeliveryAttempt): DeliveryAttempt => ({
+  at: a.at,
+  status_code: a.status_code,
+  latency_ms: a.latency_ms,
+  error_class: a.error_class ?? null,
+  error: a.error,
+});
+
 export const deliveryView = ({
   body: _body,
   cycle_attempts: _cycle,
   ...d
-}: WebhookDelivery): WebhookDeliveryView => d;
+}: WebhookDelivery): WebhookDeliveryView => ({ ...d, attempts: d.attempts.map(attemptView) });
 
 /**
  * Webhooks as one unit: the endpoint registry, the outbox projection (its own runner and checkpoint) and
@@ -69,6 +83,8 @@ export class WebhookService {
   readonly dispatcher: WebhookDispatcher;
   readonly #options: WebhookServiceOptions;
   readonly #now: () => number;
+  /** Where webhooks may connect: `webhooks.allow_targets` and the own port. */
+  readonly guard: TargetGuard;
   #ownPort: number | null = null;
   #pruneTimer: NodeJS.Timeout | null = null;
   #leaseTimer: NodeJS.Timeout | null = null;
@@ -83,6 +99,11 @@ export class WebhookService {
     const { config, logger } = options;
     const settings = config.webhooks;
     this.store = WebhookStore.open(config.storage.data_dir);
+    this.guard = {
+      policy: new OutboundPolicy(settings.allow_targets),
+      ownPort: () => this.#ownPort,
+      ...(options.resolve ? { resolve: options.resolve } : {}),
+    };
     const log = logger?.child({ component: 'webhooks' });
     const attempts = options.registry
       ? new Counter({
@@ -125,7 +146,7 @@ export class WebhookService {
         disableAfterMs: settings.disable_after,
       },
       timeoutMs: settings.timeout,
-      ownPort: () => this.#ownPort,
+      guard: this.guard,
       logger: log,
       now: this.#now,
       send: options.send,
@@ -159,6 +180,9 @@ export class WebhookService {
   async start(ownPort: number): Promise<void> {
     this.#ownPort = ownPort;
     if (!this.enabled) return;
+    const dropped = await this.store.dropStoredResponseBodies();
+    if (dropped > 0)
+      this.#options.logger?.info({ deliveries: dropped }, 'webhooks: dropped stored answer snippets');
     await this.#syncConfigEndpoints();
     await this.#checkLease();
     this.#leaseTimer = setInterval(() => {
@@ -209,7 +233,11 @@ export class WebhookService {
       await this.runner.stop();
     } else if (!held && !this.#waitLogged) {
       this.#waitLogged = true;
-      this.#options.logger?.info('webhooks: another process holds the sender lease; waiting for it');
+      const holder = this.store.senderLease();
+      this.#options.logger?.info(
+        { pid: holder?.pid, host: holder?.host, until: holder && new Date(holder.expires_at).toISOString() },
+        'webhooks: another process holds the sender lease; waiting for it',
+      );
     }
   }
 
@@ -224,7 +252,7 @@ export class WebhookService {
   /** Registers an endpoint; the answer holds the secret, which is never shown again. */
   async create(input: NewWebhookEndpoint): Promise<{ endpoint: WebhookEndpointView; secret: string }> {
     const url = new URL(input.url);
-    await assertNotOwnServer(url, this.#ownPort);
+    assertTargetAllowed(url, this.guard);
     const secret = input.secret ?? generateWebhookSecret();
     const endpoint: WebhookEndpoint = {
       id: `wh_${randomBytes(10).toString('hex')}`,
@@ -240,7 +268,10 @@ export class WebhookService {
       ...HEALTHY_ENDPOINT,
     };
     await this.store.putEndpoint(endpoint);
-    this.#options.logger?.info({ endpoint: endpoint.id, url: endpoint.url }, 'webhooks: endpoint registered');
+    this.#options.logger?.info(
+      { endpoint: endpoint.id, url: redactedUrl(endpoint.url) },
+      'webhooks: endpoint registered',
+    );
     return { endpoint: view(endpoint), secret };
   }
 
@@ -320,13 +351,11 @@ export class WebhookService {
     const now = new Date(this.#now()).toISOString();
     for (const c of configured) {
       const url = new URL(c.url);
-      let forbidden: string | null = null;
-      try {
-        await assertNotOwnServer(url, this.#ownPort);
-      } catch (error) {
-        forbidden = (error as Error).message;
-        this.#options.logger?.error({ endpoint: c.id, url: c.url }, `webhooks: ${forbidden}`);
-      }
+      // The config check refused every other literal target; the own port is known only now (port 0).
+      const refused = this.guard.policy.urlRefusal(url, this.#ownPort);
+      const forbidden = refused ? new TargetDeniedError(url, refused).message : null;
+      if (forbidden !== null)
+        this.#options.logger?.error({ endpoint: c.id, url: redactedUrl(url) }, `webhooks: ${forbidden}`);
       const existing = this.store.endpoint(c.id);
       const fields = {
         url: url.href,

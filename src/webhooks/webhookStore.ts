@@ -1,7 +1,10 @@
+import { hostname } from 'node:os';
 import { join } from 'node:path';
 import type { Database, RootDatabase } from 'lmdb';
 import { ABORT, open } from 'lmdb';
 import type { EventType } from '../domain/events.ts';
+import type { LeaseHolderRecord } from '../infra/leaseLiveness.ts';
+import { isLeaseLive } from '../infra/leaseLiveness.ts';
 import { padPosition } from '../projections/index.ts';
 import type { AttemptResult } from './sendWebhook.ts';
 
@@ -75,12 +78,11 @@ export interface WebhookDelivery {
 export const MAX_ATTEMPTS_KEPT = 20;
 const CHECKPOINT = 'checkpoint';
 const SENDER_LEASE = 'sender_lease';
+/** Set once the response snippets older versions kept in attempts have been dropped. */
+const BODIES_DROPPED = 'attempt_bodies_dropped';
 
-interface SenderLease {
+interface SenderLease extends LeaseHolderRecord {
   owner: string;
-  pid: number;
-  /** ms since the epoch. */
-  expires_at: number;
 }
 const MAX_KEY = '\uffff';
 
@@ -302,17 +304,23 @@ export class WebhookStore {
 
   /**
    * Takes or renews the sender lease: only its holder runs the outbox and sends, so two processes on one
-   * data dir never send the same endpoint's deliveries side by side (out of order). True when held.
+   * data dir never send the same endpoint's deliveries side by side (out of order). A lease whose holder
+   * process is gone is taken over at once (the projection leases' rule). True when held.
    */
   acquireSenderLease(owner: string, ttlMs: number, now: number): boolean {
     return this.env.transactionSync(() => {
-      const raw = this.meta.get(SENDER_LEASE);
-      const current = raw === undefined ? undefined : (JSON.parse(raw) as SenderLease);
-      if (current && current.owner !== owner && current.expires_at > now) return false;
-      const lease: SenderLease = { owner, pid: process.pid, expires_at: now + ttlMs };
+      const current = this.senderLease();
+      if (current && current.owner !== owner && isLeaseLive(current, now)) return false;
+      const lease: SenderLease = { owner, pid: process.pid, host: hostname(), expires_at: now + ttlMs };
       this.meta.putSync(SENDER_LEASE, JSON.stringify(lease));
       return true;
     });
+  }
+
+  /** The sender lease as recorded (whoever holds it, live or not). */
+  senderLease(): SenderLease | undefined {
+    const raw = this.meta.get(SENDER_LEASE);
+    return raw === undefined ? undefined : (JSON.parse(raw) as SenderLease);
   }
 
   releaseSenderLease(owner: string): void {
@@ -321,6 +329,27 @@ export class WebhookStore {
       if (raw !== undefined && (JSON.parse(raw) as SenderLease).owner === owner)
         this.meta.removeSync(SENDER_LEASE);
     });
+  }
+
+  /**
+   * Removes the answer snippets (`response`) that earlier versions stored with each attempt: nothing a
+   * target answered is kept beyond its status. Runs once per store; resolves to the deliveries changed.
+   */
+  async dropStoredResponseBodies(): Promise<number> {
+    if (this.meta.get(BODIES_DROPPED) !== undefined) return 0;
+    let changed = 0;
+    await this.env.transaction(() => {
+      for (const { key, value } of this.deliveries.getRange({})) {
+        if (!value.attempts.some((a) => 'response' in a)) continue;
+        const attempts = value.attempts.map(
+          ({ response: _dropped, ...kept }: DeliveryAttempt & { response?: unknown }) => kept,
+        );
+        this.deliveries.putSync(key, { ...value, attempts });
+        changed++;
+      }
+      this.meta.putSync(BODIES_DROPPED, new Date().toISOString());
+    });
+    return changed;
   }
 
   async close(): Promise<void> {

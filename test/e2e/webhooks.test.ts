@@ -1,8 +1,10 @@
+import { spawn } from 'node:child_process';
 import { createHmac, timingSafeEqual } from 'node:crypto';
-import { rm } from 'node:fs/promises';
+import { mkdir, rm, writeFile } from 'node:fs/promises';
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import test from 'ava';
 import type { RunningServer } from '../../src/app/startServer.ts';
@@ -113,8 +115,12 @@ async function receiver(t: { teardown(fn: () => Promise<void>): void }): Promise
   return r;
 }
 
+// The receivers listen on loopback, which webhooks may reach only when the allowlist opens it.
+const LOOPBACK_RECEIVERS = ['127.0.0.1/32'];
+
 const FAST: Partial<ConfigInput> = {
   webhooks: {
+    allow_targets: LOOPBACK_RECEIVERS,
     timeout: '2s',
     retry: { first_delay: '30ms', max_delay: '150ms', give_up_after: '10m', jitter: 0.2 },
     disable_after: '1h',
@@ -148,7 +154,12 @@ interface Delivery {
   event_id: string;
   status: string;
   attempt_count: number;
-  attempts: { status_code: number | null; error: string | null; latency_ms: number }[];
+  attempts: {
+    status_code: number | null;
+    error_class: string | null;
+    error: string | null;
+    latency_ms: number;
+  }[];
 }
 
 async function register(
@@ -227,53 +238,59 @@ test.after.always(async () => {
   await server?.stop();
 });
 
-test.serial('admin only; the secret is shown once; the operator port is refused', async (t) => {
-  for (const as of ['operator', 'viewer'] as const) {
-    t.is((await server.api('/webhooks', { as })).status, 403);
-    t.is(
-      (await server.api('/webhooks', { method: 'POST', as, json: { url: 'http://192.0.2.1/' } })).status,
-      403,
-    );
-  }
-  t.is((await server.api('/webhooks', { as: null })).status, 401);
-  const { webhook, secret } = await register(server.api, {
-    url: 'http://192.0.2.1/never',
-    event_types: ['job_failed'],
-  });
-  t.regex(secret, /^whsec_[A-Za-z0-9+/]{32}$/);
-  const shown = await (await server.api(`/webhooks/${webhook.id}`)).text();
-  t.false(shown.includes(secret));
-  t.false(shown.includes('secret'));
-  const listed = await (await server.api('/webhooks')).text();
-  t.false(listed.includes(secret));
-  for (const host of ['127.0.0.1', 'localhost', '[::1]', '127.0.0.2']) {
-    const res = await server.api('/webhooks', {
-      method: 'POST',
-      json: { url: `http://${host}:${server.port}/x` },
+test.serial(
+  'admin only; the secret is shown once; the operator port is refused, allowlist or not',
+  async (t) => {
+    for (const as of ['operator', 'viewer'] as const) {
+      t.is((await server.api('/webhooks', { as })).status, 403);
+      t.is(
+        (await server.api('/webhooks', { method: 'POST', as, json: { url: 'http://192.0.2.1/' } })).status,
+        403,
+      );
+    }
+    t.is((await server.api('/webhooks', { as: null })).status, 401);
+    const { webhook, secret } = await register(server.api, {
+      url: 'http://192.0.2.1/never',
+      event_types: ['job_failed'],
     });
-    t.is(res.status, 422, host);
-    t.is((await json<{ error: { code: string } }>(res)).error.code, 'webhook_target_forbidden');
-  }
-  const bad = await server.api('/webhooks', { method: 'POST', json: { url: 'ftp://example.com/' } });
-  t.is(bad.status, 400);
-  const badSecret = await server.api('/webhooks', {
-    method: 'POST',
-    json: { url: 'http://192.0.2.1/', secret: 'x' },
-  });
-  t.is(badSecret.status, 400);
-  t.is((await server.api(`/webhooks/${webhook.id}`, { method: 'DELETE' })).status, 204);
-  t.is((await server.api(`/webhooks/${webhook.id}`)).status, 404);
-  const spec = await json<{ paths: Record<string, unknown> }>(
-    await server.api('/openapi.json', { as: null }),
-  );
-  for (const path of [
-    '/api/v1/webhooks',
-    '/api/v1/webhooks/{id}',
-    '/api/v1/webhooks/{id}/deliveries',
-    '/api/v1/webhooks/{id}/deliveries/{deliveryId}/redeliver',
-  ])
-    t.truthy(spec.paths[path], path);
-});
+    t.regex(secret, /^whsec_[A-Za-z0-9+/]{32}$/);
+    const shown = await (await server.api(`/webhooks/${webhook.id}`)).text();
+    t.false(shown.includes(secret));
+    t.false(shown.includes('secret'));
+    const listed = await (await server.api('/webhooks')).text();
+    t.false(listed.includes(secret));
+    // 127.0.0.1/32 is allowed (the receivers), but never on the operator's own port
+    for (const host of ['127.0.0.1', 'localhost', '[::1]', '127.0.0.2', '[::ffff:127.0.0.1]', '0.0.0.0']) {
+      const res = await server.api('/webhooks', {
+        method: 'POST',
+        json: { url: `http://${host}:${server.port}/x` },
+      });
+      t.is(res.status, 400, host);
+      const { error } = await json<{ error: { code: string; message: string } }>(res);
+      t.is(error.code, 'webhook_target_forbidden');
+      t.regex(error.message, /own port/, host);
+    }
+    const bad = await server.api('/webhooks', { method: 'POST', json: { url: 'ftp://example.com/' } });
+    t.is(bad.status, 400);
+    const badSecret = await server.api('/webhooks', {
+      method: 'POST',
+      json: { url: 'http://192.0.2.1/', secret: 'x' },
+    });
+    t.is(badSecret.status, 400);
+    t.is((await server.api(`/webhooks/${webhook.id}`, { method: 'DELETE' })).status, 204);
+    t.is((await server.api(`/webhooks/${webhook.id}`)).status, 404);
+    const spec = await json<{ paths: Record<string, unknown> }>(
+      await server.api('/openapi.json', { as: null }),
+    );
+    for (const path of [
+      '/api/v1/webhooks',
+      '/api/v1/webhooks/{id}',
+      '/api/v1/webhooks/{id}/deliveries',
+      '/api/v1/webhooks/{id}/deliveries/{deliveryId}/redeliver',
+    ])
+      t.truthy(spec.paths[path], path);
+  },
+);
 
 test.serial(
   'ordered delivery: every event once, in position order, signed, while the receiver fails at random',
@@ -316,6 +333,8 @@ test.serial(
     for (const d of retried) {
       t.is(d.attempts[0]?.status_code, 503);
       t.is(d.attempts[0]?.error, 'HTTP 503');
+      t.is(d.attempts[0]?.error_class, 'http_status');
+      t.is(d.attempts.at(-1)?.error_class, null);
       t.is(d.attempts.at(-1)?.status_code, 200);
       t.true(d.attempts.every((a) => typeof a.latency_ms === 'number'));
     }
@@ -346,7 +365,9 @@ test.serial('receiver down for a while, then up: every event delivered, none los
   await waitFor('failed attempts', async () => {
     const list = await deliveries(server.api, webhook.id);
     const head = list.at(-1);
-    return head && head.attempt_count >= 3 && head.attempts.every((a) => a.status_code === null)
+    return head &&
+      head.attempt_count >= 3 &&
+      head.attempts.every((a) => a.status_code === null && a.error_class === 'connection_refused')
       ? head
       : null;
   });
@@ -379,7 +400,9 @@ test.serial('a redirect is not followed: a 3xx is a failed attempt', async (t) =
   });
   t.is(head.status, 'pending');
   t.is(head.attempts[0]?.status_code, 307);
-  t.regex(head.attempts[0]?.error ?? '', /redirect to .* not followed/);
+  t.is(head.attempts[0]?.error, 'HTTP 307: redirect not followed');
+  t.is(head.attempts[0]?.error_class, 'redirect');
+  t.false(JSON.stringify(head).includes(target.url), 'nothing the target sent (its Location) is kept');
   t.is(target.received.length, 0);
   t.true(r.received.length >= 2);
   await server.api(`/webhooks/${webhook.id}`, { method: 'DELETE' });
@@ -469,6 +492,7 @@ test.serial(
     t.teardown(() => rm(dir, { recursive: true, force: true }));
     const config = testConfig(dir, {
       webhooks: {
+        allow_targets: LOOPBACK_RECEIVERS,
         timeout: '1s',
         retry: { first_delay: '20ms', max_delay: '50ms', give_up_after: '10m', jitter: 0 },
         disable_after: '300ms',
@@ -503,5 +527,108 @@ test.serial(
     const expected = await eventsAfter(s.api, webhook.created_position);
     await waitFor('all accepted', () => r.accepted.length >= expected.length);
     assertInOrderOnce(t, r.accepted, expected);
+  },
+);
+
+/** `operator serve` in a child process on `configPath`; resolves once it listens. */
+async function serveChild(configPath: string) {
+  const child = spawn(
+    process.execPath,
+    ['--import', 'tsx', 'src/cli/main.ts', 'serve', '--config', configPath],
+    {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    },
+  );
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  const lines: string[] = [];
+  let output = '';
+  for (const stream of [child.stdout, child.stderr])
+    stream.on('data', (chunk: Buffer) => {
+      output += chunk.toString();
+      lines.push(...chunk.toString().split('\n').filter(Boolean));
+    });
+  const port = await new Promise<number>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`the server did not start: ${output}`)), 30_000);
+    child.stdout.on('data', () => {
+      const match = /listening on http:\/\/127\.0\.0\.1:(\d+)/.exec(output);
+      if (match) {
+        clearTimeout(timer);
+        resolve(Number(match[1]));
+      }
+    });
+    void exited.then(() => reject(new Error(`the server exited: ${output}`)));
+  });
+  const api: Api = (path, init = {}) => {
+    const { as = 'admin', json: body, ...rest } = init;
+    const headers = new Headers(rest.headers);
+    if (as) headers.set('authorization', `Bearer ${TOKENS[as]}`);
+    if (body !== undefined) headers.set('content-type', 'application/json');
+    return fetch(`http://127.0.0.1:${port}/api/v1${path}`, {
+      ...rest,
+      headers,
+      body: body !== undefined ? JSON.stringify(body) : rest.body,
+    });
+  };
+  const kill = async () => {
+    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+    await exited;
+  };
+  return { child, api, lines, kill };
+}
+
+test.serial(
+  'sender lease after kill -9: the restarted server takes it over at once and pending deliveries resume',
+  async (t) => {
+    const dir = `${server.dir}-kill9`;
+    t.teardown(() => rm(dir, { recursive: true, force: true }));
+    await mkdir(dir, { recursive: true });
+    const configPath = join(dir, 'operator.yaml');
+    const tokens = (['admin', 'operator', 'viewer'] as const).map(
+      (role) => `{name: ${role}, token: ${TOKENS[role]}, role: ${role}}`,
+    );
+    await writeFile(
+      configPath,
+      [
+        'server: {port: 0, host: 127.0.0.1, log_level: info}',
+        `auth: {tokens: [${tokens.join(', ')}]}`,
+        `storage: {data_dir: ${join(dir, 'data')}, runs_dir: ${join(dir, 'runs')}}`,
+        'pipeline: {default: external}',
+        'pipelines: {external: {stages: [{name: ingest}, {name: publish}]}}',
+        'webhooks:',
+        `  allow_targets: [${LOOPBACK_RECEIVERS.join(', ')}]`,
+        '  retry: {first_delay: 50ms, max_delay: 200ms, give_up_after: 10m, jitter: 0}',
+      ].join('\n'),
+    );
+    const r = await receiver(t);
+    r.behaviour = () => ({ status: 500 });
+    const first = await serveChild(configPath);
+    t.teardown(() => first.kill());
+    const { webhook, secret } = await register(first.api, { url: r.url });
+    r.secret = secret;
+    // The server runs its pipeline runner, which starts the job itself.
+    const created = await first.api('/jobs', { method: 'POST', as: 'operator', json: { id: 'k9' } });
+    t.is(created.status, 201);
+    await waitFor('failed attempts', () => r.received.length >= 2);
+    await first.kill();
+    r.behaviour = (_req, got) => ({ status: got.verified ? 200 : 401 });
+
+    const second = await serveChild(configPath);
+    t.teardown(() => second.kill());
+    const restarted = Date.now();
+    // The old holder's lease has most of its 15 s left: only the liveness rule lets the new one send now.
+    const expected = await waitFor(
+      'every pending delivery accepted',
+      async () => {
+        const events = await eventsAfter(second.api, webhook.created_position);
+        return events.length >= 2 && r.accepted.length >= events.length ? events : null;
+      },
+      10_000,
+    );
+    t.log(`pending deliveries resumed ${Date.now() - restarted} ms after the restart listened`);
+    assertInOrderOnce(t, r.accepted, expected);
+    t.false(
+      second.lines.some((l) => l.includes('another process holds the sender lease')),
+      'the restarted server never waits for the dead holder',
+    );
   },
 );

@@ -1,5 +1,6 @@
+import { spawnSync } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import test from 'ava';
 import type { JobEvent } from '../../src/domain/events.ts';
@@ -97,7 +98,7 @@ test('attempts move the queue; pruning drops old finished deliveries only; one s
   await projection.apply(events);
   const policy = { schedule: [10], jittered: (d: number) => d, disableAfterMs: 1e9 };
   t.is(store.headPending('x')?.event_id, events[0]?.id);
-  const ok = { status_code: 200, latency_ms: 1, error: null, response: null };
+  const ok = { status_code: 200, latency_ms: 1, error_class: null, error: null };
   const at = Date.parse('2026-01-01T00:00:01.000Z');
   await store.updateDelivery('x', events[0]?.position as string, (d, e) =>
     afterAttempt(d, e, ok, at, policy),
@@ -115,4 +116,49 @@ test('attempts move the queue; pruning drops old finished deliveries only; one s
   t.true(store.acquireSenderLease('two', 1000, 2000), 'taken once expired');
   store.releaseSenderLease('two');
   t.true(store.acquireSenderLease('one', 1000, 2001));
+});
+
+test('the sender lease of a process that is gone is taken over at once; a live holder keeps it', async (t) => {
+  const store = await openStore(t);
+  t.true(store.acquireSenderLease('mine', 60_000, Date.now()));
+  // A holder on this host whose pid no longer exists: what a server killed with -9 leaves behind.
+  const dead = spawnSync(process.execPath, ['-e', 'process.stdout.write(String(process.pid))']);
+  const deadPid = Number(dead.stdout.toString());
+  await store.meta.put(
+    'sender_lease',
+    JSON.stringify({ owner: 'killed', pid: deadPid, host: hostname(), expires_at: Date.now() + 60_000 }),
+  );
+  t.true(store.acquireSenderLease('mine', 60_000, Date.now()), 'taken over before it expires');
+  t.is(store.senderLease()?.owner, 'mine');
+  // A live holder (this very process, another owner) is waited for until its lease expires.
+  await store.meta.put(
+    'sender_lease',
+    JSON.stringify({ owner: 'alive', pid: process.pid, host: hostname(), expires_at: Date.now() + 60_000 }),
+  );
+  t.false(store.acquireSenderLease('mine', 60_000, Date.now()));
+  // Another host's holder cannot be probed: it is trusted until expiry.
+  await store.meta.put(
+    'sender_lease',
+    JSON.stringify({ owner: 'far', pid: deadPid, host: 'elsewhere', expires_at: Date.now() + 60_000 }),
+  );
+  t.false(store.acquireSenderLease('mine', 60_000, Date.now()));
+  t.true(store.acquireSenderLease('mine', 60_000, Date.now() + 60_001));
+});
+
+test('answer snippets stored by earlier versions are dropped once', async (t) => {
+  const store = await openStore(t);
+  await store.putEndpoint(endpoint('x'));
+  const projection = new WebhookProjection({ store, clock: () => new Date('2026-01-01T00:00:00.000Z') });
+  const [e1] = [event('old', 'job_created')];
+  await projection.apply([e1 as JobEvent]);
+  const legacy = { status_code: 500, latency_ms: 1, error: 'HTTP 500', response: 'root:x:0:0:root' };
+  await store.updateDelivery('x', e1?.position as string, (d, e) => ({
+    delivery: { ...d, attempts: [{ at: '2026-01-01T00:00:01.000Z', ...legacy } as never] },
+    endpoint: e,
+  }));
+  t.is(await store.dropStoredResponseBodies(), 1);
+  const attempt = store.delivery('x', e1?.position as string)?.attempts[0];
+  t.false(attempt !== undefined && 'response' in attempt);
+  t.is(attempt?.status_code, 500);
+  t.is(await store.dropStoredResponseBodies(), 0, 'done once');
 });

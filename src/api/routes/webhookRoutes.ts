@@ -2,6 +2,7 @@ import { z } from 'zod';
 import { EVENT_TYPES, JOB_ID_PATTERN } from '../../domain/events.ts';
 import { WEBHOOK_SECRET_PATTERN } from '../../infra/config/configSchema.ts';
 import type { WebhookService } from '../../webhooks/index.ts';
+import { ERROR_CLASSES } from '../../webhooks/index.ts';
 import type { AnyRoute } from '../route.ts';
 import { errorResponses, route } from '../route.ts';
 
@@ -59,12 +60,13 @@ export const webhookEndpointSchema = z.object({
   last_failure_at: z.string().nullable(),
 });
 
+/** An attempt's outcome; nothing of what the target answered beyond its status is kept. */
 const attemptSchema = z.object({
   at: z.string(),
   status_code: z.number().int().nullable(),
-  latency_ms: z.number(),
+  latency_ms: z.number().describe("until the answer's status line and headers"),
+  error_class: z.enum(ERROR_CLASSES).nullable().describe('why it failed; null on a 2xx'),
   error: z.string().nullable(),
-  response: z.string().nullable(),
 });
 
 export const webhookDeliverySchema = z.object({
@@ -101,8 +103,11 @@ export function webhookRoutes(webhooks: WebhookService): AnyRoute[] {
       body: createWebhookBody,
       responses: {
         201: { description: 'registered', schema: createdSchema },
-        ...errorResponses(400, 401, 403, 413, 415),
-        422: { description: "the URL reaches the operator's own port" },
+        ...errorResponses(401, 403, 413, 415),
+        400: {
+          description:
+            "invalid input, or a URL whose literal address webhooks may not reach (loopback, private, link-local, ... not in webhooks.allow_targets, or the operator's own port): error.code webhook_target_forbidden",
+        },
       },
       handler: async (ctx, { body }) => {
         const { endpoint, secret } = await webhooks.create(body);

@@ -7,6 +7,8 @@ import {
   gateName,
   stageDefinitionSchema,
 } from '../../domain/pipeline.ts';
+import { parseAllowTarget } from '../net/allowTarget.ts';
+import { OutboundPolicy, targetRefusalMessage } from '../net/outboundPolicy.ts';
 
 export const ROLES = ['admin', 'operator', 'viewer'] as const;
 export type Role = (typeof ROLES)[number];
@@ -45,6 +47,12 @@ const webhookEndpointConfigSchema = z.strictObject({
   jobs: z.array(z.string().regex(JOB_ID_PATTERN, JOB_ID_RULE)).default([]),
   /** Empty: every pipeline. */
   pipelines: z.array(z.string().regex(/^[A-Za-z0-9_-]{1,64}$/)).default([]),
+});
+
+/** An entry of `webhooks.allow_targets`: `10.1.0.0/16`, `fd00::/8`, `192.168.1.20` or a host name. */
+const allowTargetSchema = z.string().superRefine((entry, ctx) => {
+  const parsed = parseAllowTarget(entry);
+  if (typeof parsed === 'string') ctx.addIssue({ code: 'custom', message: parsed });
 });
 
 const pipelineEntrySchema = z.strictObject({
@@ -142,6 +150,11 @@ export const configSchema = z
         disable_after: durationSchema.default(24 * 3_600_000),
         /** Delivered and failed deliveries are kept this long (attempts included), then pruned. */
         keep_deliveries: durationSchema.default(7 * 86_400_000),
+        /**
+         * What webhooks may reach although it is loopback, private, link-local, CGNAT, ULA, ...: CIDR ranges,
+         * addresses or host names (trusted whatever they resolve to). Never the operator's own port.
+         */
+        allow_targets: z.array(allowTargetSchema).default([]),
         endpoints: z.array(webhookEndpointConfigSchema).default([]),
       })
       .prefault({}),
@@ -189,6 +202,8 @@ export const configSchema = z
         path: ['webhooks', 'endpoints', i, 'id'],
         message: `same id as webhooks.endpoints[${duplicate}]`,
       });
+    for (const [i, message] of refusedWebhookTargets(c))
+      ctx.addIssue({ code: 'custom', path: ['webhooks', 'endpoints', i, 'url'], message });
     for (const [pipeline, entry] of Object.entries(c.pipelines)) {
       for (const [i, duplicate] of duplicatesAt(entry.stages.map((s) => s.name)))
         ctx.addIssue({
@@ -205,6 +220,24 @@ export const configSchema = z
         });
     }
   });
+
+/** Config endpoints whose URL names an address webhooks may not reach (names are judged when sending). */
+function refusedWebhookTargets(c: {
+  server: { port: number };
+  webhooks: { allow_targets: string[]; endpoints: { url: string }[] };
+}): [number, string][] {
+  let policy: OutboundPolicy;
+  try {
+    policy = new OutboundPolicy(c.webhooks.allow_targets);
+  } catch {
+    return []; // allow_targets itself is reported
+  }
+  const ownPort = c.server.port === 0 ? null : c.server.port;
+  return c.webhooks.endpoints.flatMap((e, i): [number, string][] => {
+    const refused = URL.canParse(e.url) ? policy.urlRefusal(new URL(e.url), ownPort) : undefined;
+    return refused ? [[i, targetRefusalMessage(e.url, refused)]] : [];
+  });
+}
 
 /** Index of every repeated value (nulls ignored) paired with the index of its first occurrence. */
 function duplicatesAt(values: readonly (string | null)[]): [number, number][] {
