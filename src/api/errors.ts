@@ -53,8 +53,18 @@ export function errorMiddleware(logger: Logger) {
     ctx.set('X-Request-Id', requestId);
     try {
       await next();
-      if (ctx.status === 404 && ctx.body === undefined && !ctx.headerSent && ctx.respond !== false) {
-        sendError(ctx, 404, 'not_found', `no route for ${ctx.method} ${ctx.path}`);
+      if (ctx.body === undefined && !ctx.headerSent && ctx.respond !== false) {
+        if (ctx.status === 404) sendError(ctx, 404, 'not_found', `no route for ${ctx.method} ${ctx.path}`);
+        // The router's 405/501 answers come without a body: give them the one shape too.
+        else if (ctx.status === 405)
+          sendError(
+            ctx,
+            405,
+            'method_not_allowed',
+            `${ctx.method} is not allowed on ${ctx.path} (allowed: ${ctx.response.get('Allow') || 'none'})`,
+          );
+        else if (ctx.status === 501)
+          sendError(ctx, 501, 'not_implemented', `method ${ctx.method} is not implemented`);
       }
     } catch (error) {
       if (ctx.headerSent || ctx.respond === false) {

@@ -105,3 +105,13 @@ export const globalEventsPageSchema = z.object({
 });
 export const commandResultSchema = z.object({ job: jobSummarySchema, events: z.array(jobEventSchema) });
 export const healthSchema = z.object({ status: z.string() }).loose();
+/** A per-job resume point: a seq, or -1 for "from the start". `after` and `Last-Event-ID` share it. */
+export const seqCursor = intFromQuery(-1, Number.MAX_SAFE_INTEGER);
+const MAX_POSITION = 2n ** 64n - 1n;
+/** A global resume point: a store position (a decimal uint64), or -1. `after` and `Last-Event-ID` share it. */
+export const positionCursor = z
+  .string()
+  .regex(/^(\d{1,20}|-1)$/, 'a position (decimal string) or -1')
+  // zod runs every check even after the regex failed: only a digit string may reach BigInt.
+  .refine((v) => !/^\d{1,20}$/.test(v) || BigInt(v) <= MAX_POSITION, 'a position is at most 2^64 - 1');
+

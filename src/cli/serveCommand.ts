@@ -23,7 +23,11 @@ export function serveCommand(): Command {
         process.stderr.write(`operator: ${isOperatorError(error) ? error.message : String(error)}\n`);
         process.exit(2);
       }
-      const logger = createLogger({ level: config.server.log_level });
+      const logger = createLogger({
+        level: config.server.log_level,
+        destination: consoleDestination(config.server.log_format).destination,
+        secrets: config.auth.tokens.map((t) => t.token),
+      });
       // Owner-only files for everything the server creates (store, read model, run dirs, stage logs), and
       // for what its stage commands create, whatever the login shell's umask was.
       process.umask(0o077);

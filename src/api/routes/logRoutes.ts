@@ -101,6 +101,7 @@ export function logRoutes(deps: ApiDeps): AnyRoute[] {
       responses: {
         200: {
           description: 'the log, one timestamped line per output line (or an event stream with follow=1)',
+      queryToken: (query) => query['follow'] === '1' || query['follow'] === 'true',
           contentType: 'text/plain',
         },
         ...errorResponses(400, 401, 404, 409),
