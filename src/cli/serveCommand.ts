@@ -25,7 +25,6 @@ export function serveCommand(): Command {
       }
       const logger = createLogger({
         level: config.server.log_level,
-        destination: consoleDestination(config.server.log_format).destination,
         secrets: config.auth.tokens.map((t) => t.token),
       });
       // Owner-only files for everything the server creates (store, read model, run dirs, stage logs), and

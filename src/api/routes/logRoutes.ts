@@ -95,13 +95,13 @@ export function logRoutes(deps: ApiDeps): AnyRoute[] {
       summary:
         "a stage's log (text); with follow=1 an SSE stream of its lines, id = byte offset, until the stage ends",
       role: 'viewer',
+      queryToken: (query) => query['follow'] === '1' || query['follow'] === 'true',
       params: stageParams,
       query: logQuery,
       headers: { 'Last-Event-ID': 'with follow=1: resume after this byte offset' },
       responses: {
         200: {
           description: 'the log, one timestamped line per output line (or an event stream with follow=1)',
-      queryToken: (query) => query['follow'] === '1' || query['follow'] === 'true',
           contentType: 'text/plain',
         },
         ...errorResponses(400, 401, 404, 409),
