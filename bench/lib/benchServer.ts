@@ -7,6 +7,7 @@ import type { ServerResponse } from 'node:http';
 import { parseArgs } from 'node:util';
 import { writeHeapSnapshot } from 'node:v8';
 import { pino } from 'pino';
+import type { OpenStreamOptions } from '../../src/api/sse/sseHub.ts';
 import type { SseSession } from '../../src/api/sse/sseSession.ts';
 import { startServer } from '../../src/app/startServer.ts';
 import type { NewJobEvent } from '../../src/domain/events.ts';
@@ -41,8 +42,8 @@ const records: SessionRecord[] = [];
 const openSessions = new Set<SseSession>();
 const hub = deps.hub;
 const open = hub.open.bind(hub);
-hub.open = (res: ServerResponse): SseSession => {
-  const session = open(res);
+hub.open = (res: ServerResponse, options: OpenStreamOptions): SseSession => {
+  const session = open(res, options);
   const record: SessionRecord = {
     remotePort: res.socket?.remotePort,
     openedAt: Date.now(),

@@ -33,6 +33,8 @@ export interface JobReadModel {
     jobId: string,
     query: { after?: number; since?: string; limit: number },
   ): { events: string[]; next_after: number | null; head: number };
+  /** The earliest event (by time) at or after `since` (its position), and the read model's checkpoint. */
+  positionSince(since: string): { first: string | null; checkpoint: string | null };
   eventsAfterPosition(
     after: string | null,
     limit: number,

@@ -1,11 +1,11 @@
 import type { ReadModelStore } from '../projections/index.ts';
-import { jobSearchIndexKeys } from '../projections/index.ts';
+import { jobSearchIndexKeys, jobTimeIndexKeys } from '../projections/index.ts';
 
 const MAX_KEY = '\uffff';
 
 /**
  * Removes every row of a job from a read model generation (retention): its events and their indexes (the
- * search index included), the job row, its listing rows and its state. The keys are gathered first and the
+ * search and time indexes included), the job row, its listing rows and its state. The keys are gathered first and the
  * removals run in one write transaction. The checkpoint is left alone: the events stay applied, the job is just gone.
  */
 export async function removeJobRows(rms: ReadModelStore, generation: number, jobId: string): Promise<void> {
@@ -14,11 +14,13 @@ export async function removeJobRows(rms: ReadModelStore, generation: number, job
   const byTs = [...t.eventsByTs.getKeys({ start: [jobId, ''], end: [jobId, MAX_KEY] })];
   const jobPositions = [...t.jobPositions.getKeys({ start: [jobId, ''], end: [jobId, MAX_KEY] })];
   const searchKeys = jobSearchIndexKeys(t, jobId);
+  const timeKeys = jobTimeIndexKeys(t, jobId);
   const job = t.jobs.get(jobId);
   await rms.env.transaction(() => {
     for (const key of events) t.events.removeSync(key);
     for (const key of byTs) t.eventsByTs.removeSync(key);
     for (const key of searchKeys) t.eventsByField.removeSync(key);
+    for (const key of timeKeys) t.eventsByTime.removeSync(key);
     for (const key of jobPositions) {
       t.jobPositions.removeSync(key);
       t.positions.removeSync(key[1]);

@@ -193,8 +193,23 @@ export function verifyReadModelJob(
         value[0],
       );
   const globalRows = withReadModel(rms, (t, transaction) =>
-    events.map((e) => [e, t.positions.get(padPosition(e.position), { transaction })] as const),
+    events.map(
+      (e) =>
+        [
+          e,
+          t.positions.get(padPosition(e.position), { transaction }),
+          t.eventsByTime.get([normalizeTs(e.ts), padPosition(e.position)], { transaction }),
+        ] as const,
+    ),
   );
+  for (const [e, , time] of globalRows)
+    if (!time || time[0] !== jobId || time[1] !== e.seq)
+      push(
+        time ? 'different' : 'missing',
+        `${g}:events_by_time[${normalizeTs(e.ts)},${e.position}]`,
+        'global time index row missing or wrong',
+        e.seq,
+      );
   for (const [e, got] of globalRows)
     if (!got || got[0] !== jobId || got[1] !== e.seq || got[2] !== e.type)
       push(
@@ -207,8 +222,8 @@ export function verifyReadModelJob(
 }
 
 /**
- * Index rows that point at nothing: listing rows whose job row disagrees, global position rows whose event
- * row is missing or elsewhere. One read transaction; O(jobs + events) time, constant memory.
+ * Index rows that point at nothing: listing rows whose job row disagrees, global position and time rows whose
+ * event row is missing or elsewhere. One read transaction; O(jobs + events) time, constant memory.
  */
 export function verifyReadModelIndexes(rms: ReadModelStore): ProjectionDifference[] {
   return withReadModel(rms, (t, transaction) => {
@@ -236,6 +251,20 @@ export function verifyReadModelIndexes(rms: ReadModelStore): ProjectionDifferenc
           job_id: jobId,
           row: `${g}:jobs_by_status[${key.join(',')}]`,
           detail: `status index row says ${status}, the job row ${row ? `says ${row.status}` : 'is missing'}`,
+        });
+    }
+    for (const { key, value } of t.eventsByTime.getRange({ transaction })) {
+      const [jobId, seq] = value;
+      const json = t.events.get([jobId, seq], { transaction });
+      const event = json === undefined ? undefined : (JSON.parse(json) as { position: string; ts: string });
+      if (!event || event.position !== unpad(key[1]) || normalizeTs(event.ts) !== key[0])
+        diffs.push({
+          projection: 'readmodel',
+          kind: 'extra',
+          job_id: jobId,
+          seq,
+          row: `${g}:events_by_time[${key[0]},${unpad(key[1])}]`,
+          detail: 'global time index row without a matching event row',
         });
     }
     for (const { key, value } of t.positions.getRange({ transaction })) {

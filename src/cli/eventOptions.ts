@@ -1,5 +1,5 @@
-import type { JobEvent } from '../domain/events.ts';
-import { EVENT_TYPES } from '../domain/events.ts';
+import type { JobEvent, NameStyle } from '../domain/events.ts';
+import { EVENT_TYPES, NAME_STYLES, renderEventJson } from '../domain/events.ts';
 import { usageError } from './cliError.ts';
 
 /** `--type a,b` as a set, every name checked against the event types. */
@@ -41,4 +41,20 @@ export function eventFilter(
   stage: string | undefined,
 ): (e: JobEvent) => boolean {
   return (e) => (!types || types.has(e.type)) && (stage === undefined || e.stage === stage);
+}
+
+/** `--names canonical|alias`: the field names of `--json` output (alias: `timestamp`, `event_type`, `metadata`). */
+export function parseNames(value: string | undefined): NameStyle {
+  if (value === undefined) return 'canonical';
+  if (!(NAME_STYLES as readonly string[]).includes(value))
+    throw usageError(`--names must be one of ${NAME_STYLES.join(', ')}`);
+  return value as NameStyle;
+}
+
+export const NAMES_HELP =
+  'with --json: field names, canonical (ts, type, payload) or alias (timestamp, event_type, metadata)';
+
+/** One NDJSON line of an event in the asked names. */
+export function jsonLine(canonicalJson: string, names: NameStyle): string {
+  return `${renderEventJson(canonicalJson, names)}\n`;
 }

@@ -3,7 +3,15 @@ import { JOB_ID_PATTERN } from '../domain/events.ts';
 import type { ServerOptions } from './apiClient.ts';
 import { ApiClient, withServerOptions } from './apiClient.ts';
 import { usageError } from './cliError.ts';
-import { eventFilter, parseSeq, parseSince, parseTypes } from './eventOptions.ts';
+import {
+  eventFilter,
+  jsonLine,
+  NAMES_HELP,
+  parseNames,
+  parseSeq,
+  parseSince,
+  parseTypes,
+} from './eventOptions.ts';
 import { jobEventPages } from './jobEventPages.ts';
 import { EVENT_COLUMNS, eventRow, formatTable, LineWriter } from './output.ts';
 
@@ -13,6 +21,7 @@ interface ReadOptions extends ServerOptions {
   type?: string;
   stage?: string;
   json?: boolean;
+  names?: string;
 }
 
 /** `operator events read <job>`: a job's history from the server, as a table or NDJSON. */
@@ -25,12 +34,14 @@ export function eventsReadCommand(): Command {
     .option('--type <types>', 'only these event types (comma-separated)')
     .option('--stage <name>', 'only events of this stage')
     .option('--json', 'one canonical event JSON per line (NDJSON)')
+    .option('--names <style>', NAMES_HELP, 'canonical')
     .addHelpText(
       'after',
       '\nExample:\n  $ operator events read j_01HX... --type gate_approved,gate_rejected\n  $ operator events read j_01HX... --since 2026-11-24T10:00:00Z --json | jq .message',
     )
     .action(async (jobId: string, opts: ReadOptions) => {
       if (!JOB_ID_PATTERN.test(jobId)) throw usageError(`job id must match ${JOB_ID_PATTERN}`);
+      const names = parseNames(opts.names);
       const keep = eventFilter(parseTypes(opts.type), opts.stage);
       const pages = jobEventPages(new ApiClient(opts), jobId, {
         after: parseSeq(opts.after, '--after'),
@@ -38,7 +49,8 @@ export function eventsReadCommand(): Command {
       });
       if (opts.json) {
         const out = new LineWriter(process.stdout);
-        for await (const event of pages) if (keep(event)) await out.write(`${JSON.stringify(event)}\n`);
+        for await (const event of pages)
+          if (keep(event)) await out.write(jsonLine(JSON.stringify(event), names));
         await out.flush();
         return;
       }

@@ -5,7 +5,7 @@ import { JOB_ID_PATTERN } from '../domain/events.ts';
 import type { ServerOptions } from './apiClient.ts';
 import { ApiClient, withServerOptions } from './apiClient.ts';
 import { usageError } from './cliError.ts';
-import { eventFilter, parseSeq, parseTypes } from './eventOptions.ts';
+import { eventFilter, jsonLine, NAMES_HELP, parseNames, parseSeq, parseTypes } from './eventOptions.ts';
 import { jobEventPages } from './jobEventPages.ts';
 import { eventLine } from './output.ts';
 
@@ -16,6 +16,7 @@ interface ReplayOptions extends ServerOptions {
   type?: string;
   stage?: string;
   json?: boolean;
+  names?: string;
 }
 
 /** `operator events replay <job>`: a job's history printed again with its original timing, scaled. */
@@ -29,12 +30,14 @@ export function eventsReplayCommand(): Command {
     .option('--type <types>', 'only these event types (comma-separated); the timing is kept')
     .option('--stage <name>', 'only events of this stage; the timing is kept')
     .option('--json', 'one canonical event JSON per line (NDJSON)')
+    .option('--names <style>', NAMES_HELP, 'canonical')
     .addHelpText(
       'after',
       '\nExample:\n  $ operator events replay j_01HX... --speed 10x\n  $ operator events replay j_01HX... --speed 100x --max-gap 2',
     )
     .action(async (jobId: string, opts: ReplayOptions) => {
       if (!JOB_ID_PATTERN.test(jobId)) throw usageError(`job id must match ${JOB_ID_PATTERN}`);
+      const names = parseNames(opts.names);
       const speed = parseSpeed(opts.speed);
       const maxGapMs = Number(opts.maxGap) * 1000;
       if (!(maxGapMs >= 0)) throw usageError('--max-gap must be a number of seconds');
@@ -50,7 +53,7 @@ export function eventsReplayCommand(): Command {
         previous = event;
         if (!keep(event)) continue;
         shown++;
-        process.stdout.write(opts.json ? `${JSON.stringify(event)}\n` : eventLine(event, false));
+        process.stdout.write(opts.json ? jsonLine(JSON.stringify(event), names) : eventLine(event, false));
       }
       if (!opts.json && shown === 0) process.stdout.write('no events\n');
     });

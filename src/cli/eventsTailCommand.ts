@@ -4,7 +4,7 @@ import { JOB_ID_PATTERN } from '../domain/events.ts';
 import type { ServerOptions } from './apiClient.ts';
 import { ApiClient, withServerOptions } from './apiClient.ts';
 import { usageError } from './cliError.ts';
-import { eventFilter, parseSince, parseTypes } from './eventOptions.ts';
+import { eventFilter, jsonLine, NAMES_HELP, parseNames, parseSince, parseTypes } from './eventOptions.ts';
 import { eventLine } from './output.ts';
 import { followSse } from './sseFollow.ts';
 
@@ -15,6 +15,7 @@ interface TailOptions extends ServerOptions {
   stage?: string;
   count?: string;
   json?: boolean;
+  names?: string;
 }
 
 /** `operator events tail [<job>]`: live events over SSE, resuming after a dropped connection. */
@@ -28,6 +29,7 @@ export function eventsTailCommand(): Command {
     .option('--stage <name>', 'only events of this stage')
     .option('--count <n>', 'exit after printing this many events')
     .option('--json', 'one canonical event JSON per line (NDJSON)')
+    .option('--names <style>', NAMES_HELP, 'canonical')
     .addHelpText(
       'after',
       "\nWithout --after / --since it starts with the next new event. A job's tail ends (exit 0) after the\njob's terminal event; the all-jobs tail runs until Ctrl-C. After a dropped connection it reconnects\nwith Last-Event-ID = the id of the last event it printed, so no event is lost or printed twice.\n\nExample:\n  $ operator events tail j_01HX...\n  $ operator events tail --type job_failed,gate_pause --json",
@@ -35,6 +37,7 @@ export function eventsTailCommand(): Command {
     .action(async (jobId: string | undefined, opts: TailOptions) => {
       if (jobId !== undefined && !JOB_ID_PATTERN.test(jobId))
         throw usageError(`job id must match ${JOB_ID_PATTERN}`);
+      const names = parseNames(opts.names);
       const types = parseTypes(opts.type);
       const keep = eventFilter(types, opts.stage);
       const since = parseSince(opts.since);
@@ -62,7 +65,7 @@ export function eventsTailCommand(): Command {
           onEvent: async (message) => {
             const event = JSON.parse(message.data) as JobEvent;
             if (!keep(event)) return;
-            const line = opts.json ? `${message.data}\n` : eventLine(event, jobId === undefined);
+            const line = opts.json ? jsonLine(message.data, names) : eventLine(event, jobId === undefined);
             if (!process.stdout.write(line)) await new Promise((r) => process.stdout.once('drain', r));
             if (++printed >= limit) controller.abort();
           },

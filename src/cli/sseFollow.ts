@@ -8,7 +8,10 @@ export interface FollowSseOptions {
   /** API path, e.g. `/events/stream`. */
   path: string;
   query?: Record<string, string | number | undefined>;
-  /** Called for each event frame (not `connected`, `heartbeat` or `end`), one at a time, in order. */
+  /**
+   * Called for each event frame (not `connected`, `end` or a heartbeat, named or not), one at a time, in
+   * order.
+   */
   onEvent(message: EventSourceMessage): Promise<void> | void;
   /** After a dropped connection, before the next attempt. */
   onReconnect?(info: { lastEventId: string | undefined; inMs: number; reason: string }): void;
@@ -60,6 +63,8 @@ export async function followSse(options: FollowSseOptions): Promise<FollowEnd> {
       // 5xx (e.g. 503 while the server shuts down) is worth a retry once we have been connected.
       throw res.status >= 500 && connectedOnce ? new Error(error.message) : markFatal(error);
     }
+    // 204: a finished job with nothing after our resume point; the stream is over, not broken.
+    if (res.status === 204) return 'ended';
     if (!res.body) throw new Error('the response has no body');
     connectedOnce = true;
     const queue: EventSourceMessage[] = [];
@@ -81,7 +86,7 @@ export async function followSse(options: FollowSseOptions): Promise<FollowEnd> {
             if (lastEventId === undefined) lastEventId = announcedCursor(message.data);
           } else if (message.event === 'end') {
             ended = true;
-          } else if (message.event !== 'heartbeat') {
+          } else if (message.event !== 'heartbeat' && !isHeartbeat(message)) {
             await options.onEvent(message);
             if (message.id !== undefined) lastEventId = message.id;
             if (signal.aborted) return 'aborted';
@@ -94,6 +99,17 @@ export async function followSse(options: FollowSseOptions): Promise<FollowEnd> {
       throw error;
     }
     return signal.aborted ? 'aborted' : 'dropped';
+  }
+}
+
+/** An unnamed frame without an id whose JSON says it is a heartbeat (either name style). */
+function isHeartbeat(message: EventSourceMessage): boolean {
+  if (message.id !== undefined || !message.data.includes('heartbeat')) return false;
+  try {
+    const data = JSON.parse(message.data) as { type?: unknown; event_type?: unknown };
+    return data.type === 'heartbeat' || data.event_type === 'heartbeat';
+  } catch {
+    return false;
   }
 }
 

@@ -39,12 +39,19 @@ export type FailStage = CommandBase &
   retryable?: boolean;
   payload?: Payload;
 };
-export type ApproveGate = CommandBase & { type: 'approve_gate'; gate: string; comment?: string };
+export type ApproveGate = CommandBase & {
+  type: 'approve_gate';
+  gate: string;
+  comment?: string;
+  /** The reviewer's own fields (the seed's `metadata`); the decision's fields win over them. */
+  payload?: Payload;
+};
 export type RejectGate = CommandBase & {
   type: 'reject_gate';
   gate: string;
   comment?: string;
   reason?: string;
+  payload?: Payload;
 };
 /** The gate timer's `on_timeout: approve`. */
 export type AutoApproveGate = CommandBase & { type: 'auto_approve_gate'; gate: string };

@@ -15,7 +15,7 @@ export function decideApproveGate(command: ApproveGate, state: JobState): NewJob
     stage: gate.stage,
     status: 'paused',
     message: jobMessages.gateApproved(gate.name, command.actor, comment),
-    payload: { gate: gate.name, comment, by_timer: false },
+    payload: { ...command.payload, gate: gate.name, comment, by_timer: false },
   });
   return [approved, ...resumeAfterApproval(command, state, gate)];
 }
@@ -42,7 +42,7 @@ export function decideRejectGate(command: RejectGate, state: JobState): NewJobEv
     stage: gate.stage,
     status: 'paused',
     message: rejection,
-    payload: { gate: gate.name, comment, reason, by_timer: byTimer, on_reject: onReject },
+    payload: { ...command.payload, gate: gate.name, comment, reason, by_timer: byTimer, on_reject: onReject },
   });
   if (onReject === 'rerun')
     return [

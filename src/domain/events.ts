@@ -83,47 +83,80 @@ export const CANONICAL_FIELDS = [
 ] as const satisfies readonly (keyof JobEvent)[];
 
 /**
- * Input side: accepts the aliases `timestamp`, `event_type` and `metadata` for `ts`, `type` and `payload`,
- * and yields the canonical shape.
+ * The seed's alias names: `timestamp`, `event_type` and `metadata` stand for `ts`, `type` and `payload`.
+ * Input accepts either name; output uses the canonical ones unless a reader asks for the aliases.
  */
-export const jobEventInputSchema = z
-  .object({
-    id: z.string().min(1),
-    job_id: jobIdSchema,
-    seq: z.number().int().nonnegative(),
+export const EVENT_ALIASES = { ts: 'timestamp', type: 'event_type', payload: 'metadata' } as const;
+export type AliasedField = keyof typeof EVENT_ALIASES;
+const ALIAS_PAIRS = Object.entries(EVENT_ALIASES) as [AliasedField, (typeof EVENT_ALIASES)[AliasedField]][];
+
+/** Which names a reader gets: the canonical ones, or the seed's aliases (`names=alias`). */
+export const NAME_STYLES = ['canonical', 'alias'] as const;
+export type NameStyle = (typeof NAME_STYLES)[number];
+
+/**
+ * Folds the alias names of an input object into the canonical ones, so one schema validates both spellings.
+ * Sending both names of a field with different values is an issue on the alias (the client must pick one);
+ * the same value under both names is accepted.
+ */
+export function withEventAliases<S extends z.ZodType>(schema: S) {
+  return z.preprocess((value, ctx) => {
+    if (typeof value !== 'object' || value === null || Array.isArray(value)) return value;
+    const input = value as Record<string, unknown>;
+    if (!ALIAS_PAIRS.some(([, alias]) => alias in input)) return value;
+    const out: Record<string, unknown> = { ...input };
+    for (const [canonical, alias] of ALIAS_PAIRS) {
+      if (!(alias in input)) continue;
+      if (canonical in input && JSON.stringify(input[canonical]) !== JSON.stringify(input[alias])) {
+        ctx.addIssue({
+          code: 'custom',
+          path: [alias],
+          message: `${alias} and ${canonical} are the same field with different values: send one of them`,
+        });
+        continue;
+      }
+      out[canonical] = input[alias];
+      delete out[alias];
+    }
+    return out;
+  }, schema);
+}
+
+/** Input side of a whole event (imports, seed-style producers): either spelling, the canonical shape out. */
+export const jobEventInputSchema = withEventAliases(
+  jobEventSchema.extend({
     position: z.union([z.string().regex(/^\d+$/), z.number().int().nonnegative()]).transform(String),
-    ts: z.iso.datetime().optional(),
-    timestamp: z.iso.datetime().optional(),
-    type: eventTypeSchema.optional(),
-    event_type: eventTypeSchema.optional(),
-    stage: nameSchema.nullable().optional(),
-    status: jobStatusSchema,
+    stage: nameSchema.nullable().default(null),
     message: z.string().default(''),
-    payload: payloadSchema.optional(),
-    metadata: payloadSchema.optional(),
-    actor: z.string().min(1),
-  })
-  .superRefine((v, ctx) => {
-    if (!v.ts && !v.timestamp)
-      ctx.addIssue({ code: 'custom', path: ['ts'], message: 'ts (or timestamp) is required' });
-    if (!v.type && !v.event_type)
-      ctx.addIssue({ code: 'custom', path: ['type'], message: 'type (or event_type) is required' });
-  })
-  .transform(
-    (v): JobEvent => ({
-      id: v.id,
-      job_id: v.job_id,
-      seq: v.seq,
-      position: v.position,
-      ts: (v.ts ?? v.timestamp) as string,
-      type: (v.type ?? v.event_type) as EventType,
-      stage: v.stage ?? null,
-      status: v.status,
-      message: v.message,
-      payload: v.payload ?? v.metadata ?? {},
-      actor: v.actor,
-    }),
-  );
+    payload: payloadSchema.default({}),
+  }),
+).transform((v): JobEvent => {
+  const ordered: Record<string, unknown> = {};
+  for (const field of CANONICAL_FIELDS) ordered[field] = v[field];
+  return ordered as JobEvent;
+});
+
+/** Field order of the alias wire shape: the canonical order, each aliased field in its place. */
+export const ALIAS_FIELDS = CANONICAL_FIELDS.map((f) =>
+  f in EVENT_ALIASES ? EVENT_ALIASES[f as AliasedField] : f,
+);
+
+/**
+ * An event's JSON under the alias names: same fields, same order, same value bytes; only the three keys
+ * differ. Works on any JSON object with canonical keys (events, heartbeats).
+ */
+export function toAliasJson(canonicalJson: string): string {
+  const parsed = JSON.parse(canonicalJson) as Record<string, unknown>;
+  const out: Record<string, unknown> = {};
+  for (const [key, value] of Object.entries(parsed))
+    out[key in EVENT_ALIASES ? EVENT_ALIASES[key as AliasedField] : key] = value;
+  return JSON.stringify(out);
+}
+
+/** The JSON a reader asked for: canonical as stored, or renamed to the aliases. */
+export function renderEventJson(canonicalJson: string, names: NameStyle): string {
+  return names === 'alias' ? toAliasJson(canonicalJson) : canonicalJson;
+}
 
 /** Serialises an event in canonical field order: one call per event, shared by every reader. */
 export function toCanonicalJson(event: JobEvent): string {

@@ -42,6 +42,7 @@ export type { ReadModelProjectionOptions } from './readModelProjection.ts';
 export { CheckpointConflictError, ReadModelProjection } from './readModelProjection.ts';
 export type { GenerationTables } from './readModelStore.ts';
 export { READ_MODEL_CHECKPOINT, ReadModelStore } from './readModelStore.ts';
+export { jobTimeIndexKeys, timeIndexKey } from './readModelTimeIndex.ts';
 export type { RunPaths } from './runPaths.ts';
 export { isUnsafePathNameError, runPaths, UnsafePathNameError } from './runPaths.ts';
 export { jobSearchIndexKeys } from './searchIndex.ts';

@@ -6,6 +6,7 @@ import type { JobSummary } from './jobSummary.ts';
 import { padPosition, unpadPosition } from './positions.ts';
 import type { GenerationTables } from './readModelStore.ts';
 import { READ_MODEL_CHECKPOINT, ReadModelStore } from './readModelStore.ts';
+import { firstPositionSince } from './readModelTimeIndex.ts';
 import { isValidTs, normalizeTs } from './timestamps.ts';
 
 export interface JobEventsQuery {
@@ -178,6 +179,20 @@ export class ReadModel {
       const next_after = lastSeq ?? query.after ?? (head >= 0 ? head : null);
       return { events, next_after, head };
     });
+  }
+
+  /**
+   * Where the all-jobs stream starts for `since`: the position of the earliest event (by time) at or after
+   * it, or null when every event the read model holds is older; with the read model's checkpoint, read in
+   * the same snapshot. One lookup in the time index: the cost does not grow with the log.
+   */
+  positionSince(since: string): { first: string | null; checkpoint: string | null } {
+    if (!isValidTs(since))
+      throw new InvalidQueryError('invalid_since', 'since must be an ISO date-time', { since });
+    return this.#read((t, transaction) => ({
+      first: firstPositionSince(t, transaction, normalizeTs(since)),
+      checkpoint: t.checkpoints.get(READ_MODEL_CHECKPOINT, { transaction }) ?? null,
+    }));
   }
 
   /** Events of every job (or of `filter.jobId`) after a global position, in position order. */

@@ -13,6 +13,13 @@ import type { Projection } from './projection.ts';
 import type { GenerationTables, ReadModelStore } from './readModelStore.ts';
 import { READ_MODEL_CHECKPOINT } from './readModelStore.ts';
 import {
+  backfillTimeIndex,
+  isTimeIndexed,
+  TIME_INDEX_MARKER,
+  TIME_INDEX_VERSION,
+  timeIndexKey,
+} from './readModelTimeIndex.ts';
+import {
   backfillSearchIndex,
   isSearchIndexed,
   SEARCH_INDEX_MARKER,
@@ -81,6 +88,7 @@ export class ReadModelProjection implements Projection {
       for (const write of writes) write();
       t.checkpoints.putSync(READ_MODEL_CHECKPOINT, next as string);
       if (!isSearchIndexed(t)) t.checkpoints.putSync(SEARCH_INDEX_MARKER, SEARCH_INDEX_VERSION);
+      if (!isTimeIndexed(t)) t.checkpoints.putSync(TIME_INDEX_MARKER, TIME_INDEX_VERSION);
       return true;
     });
     if (committed !== true) throw new CheckpointConflictError(t.generation, checkpoint);
@@ -88,9 +96,15 @@ export class ReadModelProjection implements Projection {
 
   async close(): Promise<void> {}
 
-  /** A generation written before the search index existed is indexed once, before anything else is applied. */
+  /**
+   * A generation written before the search or time index existed is indexed once, before anything else is
+   * applied.
+   */
   #ensureSearchIndex(): Promise<void> {
-    this.#searchIndexReady ??= backfillSearchIndex(this.#tables, this.#logger).catch((error: unknown) => {
+    this.#searchIndexReady ??= (async () => {
+      await backfillSearchIndex(this.#tables, this.#logger);
+      await backfillTimeIndex(this.#tables, this.#logger);
+    })().catch((error: unknown) => {
       this.#searchIndexReady = null;
       throw error;
     });
@@ -117,6 +131,7 @@ export class ReadModelProjection implements Projection {
         t.positions.putSync(position, [jobId, e.seq, e.type]);
         t.jobPositions.putSync([jobId, position], [e.seq, e.type]);
         for (const key of searchIndexKeys(e, position)) t.eventsByField.putSync(key, [jobId, e.seq]);
+        t.eventsByTime.putSync(timeIndexKey(e, position), [jobId, e.seq]);
       });
     }
     writes.push(() => {

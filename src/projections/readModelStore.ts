@@ -19,10 +19,13 @@ import type { JobSummary } from './jobSummary.ts';
  * | jobs_by_status   | [status, created_at or '', job_id]| null                                  |
  * | states           | job_id                            | JobState (the folded state)           |
  * | events_by_field  | [field, value, padded position]   | [job_id, seq]                         |
+ * | events_by_time   | [ts, padded position]             | [job_id, seq]                         |
  * | checkpoints      | 'readmodel', 'search_index'       | position; search index version        |
  *
  * `events_by_field` is the search index (see `searchIndex.ts`): one row per event for each of its `type`,
  * `stage` (when set), `status` and `actor`, so a search by any of them is a range scan in position order.
+ * `events_by_time` is the global time index (see `readModelTimeIndex.ts`): `since` on the all-jobs stream
+ * is one lookup in it instead of a scan of the log.
  */
 export interface GenerationTables {
   generation: number;
@@ -35,6 +38,7 @@ export interface GenerationTables {
   jobsByStatus: Database<null, [string, string, string]>;
   states: Database<JobState, string>;
   eventsByField: Database<[string, number], [string, string, string]>;
+  eventsByTime: Database<[string, number], [string, string]>;
   checkpoints: Database<string, string>;
 }
 
@@ -91,6 +95,7 @@ export class ReadModelStore {
         jobsByStatus: db('jobs_by_status'),
         states: db('states'),
         eventsByField: db('events_by_field'),
+        eventsByTime: db('events_by_time'),
         checkpoints: db('checkpoints', 'string'),
       };
       this.#tables.set(generation, tables);
@@ -127,6 +132,7 @@ function tableList(t: GenerationTables): Database<unknown, Key>[] {
     t.jobsByStatus,
     t.states,
     t.eventsByField,
+    t.eventsByTime,
     t.checkpoints,
   ] as Database<unknown, Key>[];
 }

@@ -213,6 +213,7 @@ export function mountJobView(root, jobId, context) {
     cursorOf: (event) => String(event.seq),
     isAfter: (a, b) => Number(a) > Number(b ?? -1),
     isNext: (event, cursor) => event.seq === Number(cursor ?? -1) + 1,
+    isFinished: () => ['completed', 'failed', 'canceled'].includes(job.status),
     onEvent: (event) => {
       const e = /** @type {JobEvent} */ (/** @type {unknown} */ (event));
       const atBottom = eventsBox.scrollTop + eventsBox.clientHeight >= eventsBox.scrollHeight - 8;

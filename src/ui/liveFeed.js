@@ -3,23 +3,6 @@
 // cursor, so an event seen twice (replay after a reconnect, a poll racing the stream, a command's own answer)
 // is dropped and a reconnect resumes exactly after the last one shown.
 
-/** The stored event types: EventSource needs a listener per `event:` name. */
-const EVENT_TYPES = [
-  'job_created',
-  'job_started',
-  'stage_started',
-  'stage_completed',
-  'stage_failed',
-  'gate_pause',
-  'gate_approved',
-  'gate_rejected',
-  'gate_auto_approved',
-  'job_completed',
-  'job_failed',
-  'job_canceled',
-  'job_resumed',
-];
-
 const RECONNECT_DELAYS_MS = [500, 1000];
 /** Stream failures in a row (without a `connected` frame between) before falling back to polling. */
 const FAILURES_BEFORE_POLLING = 3;
@@ -43,6 +26,7 @@ const PROBE_MAX_MS = 10_000;
  *   onConnected?: (info: Record<string, unknown>) => void,
  *   onState: (state: FeedState, detail?: string) => void,
  *   onFailure?: () => void,
+ *   isFinished?: () => boolean,
  *   cursor?: string | null,
  * }} FeedOptions
  */
@@ -126,18 +110,22 @@ export class LiveFeed {
       this.options.onState('live');
       this.options.onConnected?.(JSON.parse(message.data));
     });
-    es.addEventListener('heartbeat', () => this.touch(es));
-    for (const type of EVENT_TYPES) {
-      es.addEventListener(type, (message) => {
-        if (es !== this.es) return;
-        this.touch(es);
-        this.accept(JSON.parse(message.data), true);
-      });
-    }
+    // Events and heartbeats arrive as unnamed frames (`onmessage`), the type inside the JSON.
+    es.onmessage = (message) => {
+      if (es !== this.es) return;
+      this.touch(es);
+      const event = JSON.parse(message.data);
+      if (event.type !== 'heartbeat') this.accept(event, true);
+    };
     es.addEventListener('end', () => {
       if (es === this.es) this.enterEnded();
     });
-    es.onerror = () => this.streamFailed(es);
+    es.onerror = () => {
+      // A finished job's stream answers a reconnect with 204, which closes the EventSource for good.
+      if (es === this.es && es.readyState === EventSource.CLOSED && this.options.isFinished?.())
+        this.enterEnded();
+      else this.streamFailed(es);
+    };
   }
 
   /** @param {EventSource} es */

@@ -8,7 +8,14 @@ import { json, startTestServer, TOKENS } from '../helpers/testServer.ts';
 let server: TestServer;
 test.before(async () => {
   server = await startTestServer({
-    streaming: { heartbeat_seconds: 1, max_buffered_bytes: 65_536, stuck_timeout_seconds: 1 },
+    // 200 clients on one token below; big payloads fill a stuck client's socket.
+    server: { port: 0, host: '127.0.0.1', log_level: 'info', max_payload_bytes: 1_048_576 },
+    streaming: {
+      heartbeat_seconds: 1,
+      max_buffered_bytes: 65_536,
+      stuck_timeout_seconds: 1,
+      max_streams_per_token: 1000,
+    },
   });
 });
 test.after.always(async () => {
@@ -33,7 +40,7 @@ async function runJob(id: string): Promise<void> {
   for (const step of ['publish/start', 'publish/complete']) await post(`/jobs/${id}/stages/${step}`);
 }
 
-test('raw bytes: headers, retry, connected, then every event with id = seq; polling returns the same JSON', async (t) => {
+test('raw bytes: headers, retry, connected, then every event unnamed with id = seq; polling returns the same JSON', async (t) => {
   const id = await newJob();
   const sse = await openRawSse(`${server.url}/api/v1/jobs/${id}/events/stream?after=-1&${tokenQuery}`);
   t.is(sse.status, 200);
@@ -51,21 +58,24 @@ test('raw bytes: headers, retry, connected, then every event with id = seq; poll
     streamed.map((m) => Number(m.id)),
     streamed.map((_m, i) => i),
   );
+  // Unnamed frames: the type is inside the JSON, so `onmessage` gets every event.
   t.deepEqual(
     streamed.map((m) => m.event),
-    streamed.map((m) => JSON.parse(m.data).type),
+    streamed.map(() => undefined),
   );
-  t.is(streamed.at(-1)?.event, 'job_completed');
+  t.is(JSON.parse(streamed.at(-1)?.data ?? '{}').type, 'job_completed');
   const polled = await (await server.api(`/jobs/${id}/events?after=-1&limit=1000`)).text();
   t.is(
     polled,
-    `{"job_id":"${id}","events":[${streamed.map((m) => m.data).join(',')}],"next_after":${streamed.length - 1},"head":${streamed.length - 1}}`,
+    `{"job_id":"${id}","events":[${streamed.map((m) => m.data).join(',')}],"next_after":${streamed.length - 1},"head":${streamed.length - 1},"limit":1000}`,
   );
 });
 
-test('the eventsource client gets connected, the events in order, and a heartbeat within heartbeat_seconds + 1', async (t) => {
+test('with frames=named the eventsource client gets connected, the events in order by name, and a heartbeat within heartbeat_seconds + 1', async (t) => {
   const id = await newJob();
-  const es = new EventSource(`${server.url}/api/v1/jobs/${id}/events/stream?after=-1&${tokenQuery}`);
+  const es = new EventSource(
+    `${server.url}/api/v1/jobs/${id}/events/stream?after=-1&frames=named&${tokenQuery}`,
+  );
   const seen: { type: string; id: string }[] = [];
   const connected = new Promise<void>((resolve) => es.addEventListener('connected', () => resolve()));
   for (const type of ['job_created', 'job_started', 'stage_started']) {
@@ -95,9 +105,9 @@ test('after a server-side cut, the client resumes with Last-Event-ID and gets ex
   const ids: number[] = [];
   let opens = 0;
   es.addEventListener('open', () => opens++);
-  const onEvent = (e: MessageEvent) => ids.push(Number(e.lastEventId));
-  for (const type of ['job_created', 'job_started', 'stage_started', 'stage_completed', 'gate_pause'])
-    es.addEventListener(type, onEvent);
+  es.onmessage = (e: MessageEvent) => {
+    if (JSON.parse(e.data).type !== 'heartbeat') ids.push(Number(e.lastEventId));
+  };
   const waitFor = async (n: number) => {
     for (let i = 0; i < 200 && ids.length < n; i++) await new Promise((r) => setTimeout(r, 25));
   };
@@ -127,7 +137,7 @@ test('200 concurrent clients on one job all receive every event', async (t) => {
   await Promise.all(clients.map((c) => c.until((m) => m.some((x) => x.event === 'end'), 20_000)));
   const expected = eventsOnly(clients[0]!.messages).map((m) => m.data);
   t.is(expected.length, 12);
-  t.is(eventsOnly(clients[0]!.messages).at(-1)?.event, 'job_completed');
+  t.is(JSON.parse(eventsOnly(clients[0]!.messages).at(-1)?.data ?? '{}').type, 'job_completed');
   for (const c of clients)
     t.deepEqual(
       eventsOnly(c.messages).map((m) => m.data),

@@ -77,5 +77,13 @@ export async function openRawSse(url: string, headers: Record<string, string> = 
   };
 }
 
+const CONTROL = new Set(['connected', 'heartbeat', 'end', 'shutdown']);
+
+/** An unnamed heartbeat: no id, `type` (or `event_type`) heartbeat in its JSON. */
+export const isHeartbeat = (m: EventSourceMessage): boolean =>
+  m.event === 'heartbeat' ||
+  (m.id === undefined && /^\{"(type|event_type)":"heartbeat"/.test(m.data));
+
+/** The stored events of a stream: no control frame, no heartbeat (named or not). */
 export const eventsOnly = (messages: EventSourceMessage[]) =>
-  messages.filter((m) => m.event !== 'connected' && m.event !== 'heartbeat' && m.event !== 'end');
+  messages.filter((m) => !(m.event !== undefined && CONTROL.has(m.event)) && !isHeartbeat(m));

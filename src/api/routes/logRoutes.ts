@@ -11,6 +11,7 @@ import { badRequest, HttpError, notFound } from '../errors.ts';
 import type { AnyRoute } from '../route.ts';
 import { errorResponses, route } from '../route.ts';
 import { stageParams } from '../schemas.ts';
+import { openStream } from '../sse/openStream.ts';
 import type { SseSession } from '../sse/sseSession.ts';
 
 const logQuery = z.object({
@@ -76,7 +77,12 @@ export function logRoutes(deps: ApiDeps): AnyRoute[] {
     if (from > size) throw badRequest(`Last-Event-ID ${from} is past the end of the log (${size} bytes)`);
     const file = await openPrivateFile(path, 'read', `logs/${stage}.log`);
     try {
-      const session = deps.hub.open(ctx.res);
+      // Counts against the token's live streams like an event stream. Its heartbeats are named: the log's
+      // lines are the unnamed frames here.
+      const session = openStream(deps, ctx, {
+        jobId,
+        style: { names: 'canonical', named: true },
+      });
       ctx.respond = false;
       session.open(deps.config.streaming.retry_ms, { job_id: jobId, stage, offset: from });
       const offset = await streamLines(session, file, from, () => stageRunning(jobId, stage, state));

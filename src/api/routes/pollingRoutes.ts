@@ -1,4 +1,6 @@
 import type { Context } from 'koa';
+import type { NameStyle } from '../../domain/events.ts';
+import { renderEventJson } from '../../domain/events.ts';
 import type { ApiDeps } from '../apiDeps.ts';
 import { notFound } from '../errors.ts';
 import type { AnyRoute } from '../route.ts';
@@ -10,6 +12,12 @@ import {
   jobEventsQuery,
   jobIdParams,
 } from '../schemas.ts';
+
+const DEFAULT_LIMIT = 100;
+
+/** The events of a page as one JSON array, under the names the reader asked for. */
+const eventsArray = (events: readonly string[], names: NameStyle | undefined): string =>
+  `[${(names === 'alias' ? events.map((e) => renderEventJson(e, 'alias')) : events).join(',')}]`;
 
 /** Resolves after the projections applied a batch, after `ms`, or when the client goes away. */
 function nextBatch(deps: ApiDeps, ctx: Context, ms: number): Promise<void> {
@@ -32,7 +40,8 @@ export function pollingRoutes(deps: ApiDeps): AnyRoute[] {
       method: 'get',
       path: '/jobs/{id}/events',
       tag: 'events',
-      summary: 'poll a job: chronological; since inclusive, after exclusive; wait long-polls up to 30 s',
+      summary:
+        'poll a job: chronological; since inclusive (naive = UTC, or a date), after exclusive; limit clamped to 1000; wait long-polls up to 30 s; names=alias',
       role: 'viewer',
       params: jobIdParams,
       query: jobEventsQuery,
@@ -42,12 +51,9 @@ export function pollingRoutes(deps: ApiDeps): AnyRoute[] {
       },
       handler: async (ctx, { params, query }) => {
         if (!deps.readModel.getJob(params.id)) throw notFound(`job ${params.id} not found`);
+        const limit = query.limit ?? DEFAULT_LIMIT;
         const ask = () =>
-          deps.readModel.jobEvents(params.id, {
-            after: query.after,
-            since: query.since,
-            limit: query.limit ?? 100,
-          });
+          deps.readModel.jobEvents(params.id, { after: query.after, since: query.since, limit });
         let page = ask();
         const deadline = Date.now() + (query.wait ?? 0) * 1000;
         const hasCursor = query.after !== undefined || query.since !== undefined;
@@ -56,14 +62,15 @@ export function pollingRoutes(deps: ApiDeps): AnyRoute[] {
           page = ask();
         }
         ctx.type = 'application/json';
-        ctx.body = `{"job_id":${JSON.stringify(params.id)},"events":[${page.events.join(',')}],"next_after":${page.next_after},"head":${page.head}}`;
+        ctx.body = `{"job_id":${JSON.stringify(params.id)},"events":${eventsArray(page.events, query.names)},"next_after":${page.next_after},"head":${page.head},"limit":${limit}}`;
       },
     }),
     route({
       method: 'get',
       path: '/events',
       tag: 'events',
-      summary: 'poll every job by global position (audit tools); wait long-polls up to 30 s',
+      summary:
+        'poll every job by global position (audit tools); limit clamped to 1000; wait long-polls up to 30 s; names=alias',
       role: 'viewer',
       query: globalEventsQuery,
       responses: {
@@ -72,8 +79,9 @@ export function pollingRoutes(deps: ApiDeps): AnyRoute[] {
       },
       handler: async (ctx, { query }) => {
         const after = query.after === undefined || query.after === '-1' ? null : query.after;
+        const limit = query.limit ?? DEFAULT_LIMIT;
         const ask = () =>
-          deps.readModel.eventsAfterPosition(after, query.limit ?? 100, {
+          deps.readModel.eventsAfterPosition(after, limit, {
             jobId: query.job,
             types: query.type ? [query.type] : undefined,
           });
@@ -84,7 +92,7 @@ export function pollingRoutes(deps: ApiDeps): AnyRoute[] {
           page = ask();
         }
         ctx.type = 'application/json';
-        ctx.body = `{"events":[${page.events.join(',')}],"next_after":${JSON.stringify(page.next_after)}}`;
+        ctx.body = `{"events":${eventsArray(page.events, query.names)},"next_after":${JSON.stringify(page.next_after)},"limit":${limit}}`;
       },
     }),
   ];

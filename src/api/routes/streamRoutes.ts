@@ -1,24 +1,37 @@
 import type { Context } from 'koa';
-import { EVENT_TYPES } from '../../domain/events.ts';
+import type { z } from 'zod';
+import type { JobStatus } from '../../domain/events.ts';
+import { EVENT_TYPES, isTerminal } from '../../domain/events.ts';
 import { jobStreamName } from '../../infra/eventstore/eventStore.ts';
 import type { ApiDeps } from '../apiDeps.ts';
-import { badRequest, HttpError, notFound } from '../errors.ts';
+import { badRequest, HttpError, invalidInput, notFound } from '../errors.ts';
 import type { AnyRoute } from '../route.ts';
 import { errorResponses, route } from '../route.ts';
-import { allStreamQuery, jobIdParams, jobStreamQuery } from '../schemas.ts';
+import { allStreamQuery, jobIdParams, jobStreamQuery, positionCursor, seqCursor } from '../schemas.ts';
 import type { AllFeedFilter } from '../sse/eventFeed.ts';
 import { allJobsFeed, jobFeed } from '../sse/eventFeed.ts';
+import { openStream } from '../sse/openStream.ts';
 import type { SseSession } from '../sse/sseSession.ts';
+import type { WireStyle } from '../sse/wireFrames.ts';
+import { controlFrame, wireStyle } from '../sse/wireFrames.ts';
 
 const sseHeaders = {
-  'Last-Event-ID': 'resume after this id (seq for a job stream, position for the all-jobs stream)',
+  'Last-Event-ID':
+    'resume after this id (seq for a job stream, position for the all-jobs stream); validated like after',
 };
 
-function lastEventId(ctx: Context, pattern: RegExp): string | undefined {
+const streamResponses = {
+  200: { description: 'an event stream (see GET /asyncapi.json)', contentType: 'text/event-stream' },
+  429: { description: 'too many live streams for this token or this server; Retry-After says when to retry' },
+};
+
+/** `Last-Event-ID`, read with the same schema as `after` (one rule for both ways to resume). */
+function lastEventId<S extends z.ZodType>(ctx: Context, schema: S): z.output<S> | undefined {
   const value = ctx.get('last-event-id').trim();
   if (!value) return undefined;
-  if (!pattern.test(value)) throw badRequest(`Last-Event-ID ${JSON.stringify(value)} is not a valid id here`);
-  return value;
+  const parsed = schema.safeParse(value);
+  if (!parsed.success) throw invalidInput('Last-Event-ID header', parsed.error);
+  return parsed.data;
 }
 
 export function streamRoutes(deps: ApiDeps): AnyRoute[] {
@@ -26,13 +39,13 @@ export function streamRoutes(deps: ApiDeps): AnyRoute[] {
     if (deps.isShuttingDown()) throw new HttpError('shutting_down', 'the server is shutting down', 503);
   };
 
-  /** The last seq of a job in the store, or -1; undefined when the job does not exist. */
-  const headSeq = async (jobId: string): Promise<number | undefined> => {
+  /** A job's last seq and status in the store; undefined when the job does not exist. */
+  const headOf = async (jobId: string): Promise<{ seq: number; status: JobStatus } | undefined> => {
     for await (const e of deps.store.readStream(jobStreamName(jobId), {
       direction: 'backwards',
       maxCount: 1,
     })) {
-      return e.revision;
+      return { seq: e.revision, status: (e.data as { status: JobStatus }).status };
     }
     return undefined;
   };
@@ -43,50 +56,63 @@ export function streamRoutes(deps: ApiDeps): AnyRoute[] {
       path: '/jobs/{id}/events/stream',
       tag: 'events',
       summary:
-        'SSE: a job from Last-Event-ID / after / since / now, then live; id = seq; ends after a terminal event',
+        'SSE: a job from Last-Event-ID / after / since / now, then live; id = seq; ends after a terminal event; 204 when a finished job has nothing after the resume point; frames=named, names=alias',
       role: 'viewer',
+      queryToken: true,
       params: jobIdParams,
       query: jobStreamQuery,
       headers: sseHeaders,
       responses: {
-        200: { description: 'an event stream', contentType: 'text/event-stream' },
+        ...streamResponses,
+        204: { description: 'the job is finished and the resume point is at or past its last event: stop' },
         ...errorResponses(400, 401, 404),
       },
       handler: async (ctx, { params, query }) => {
         refuseWhileClosing();
-        const head = await headSeq(params.id);
+        const fromHeader = lastEventId(ctx, seqCursor);
+        const head = await headOf(params.id);
         if (head === undefined) throw notFound(`job ${params.id} not found`);
-        const fromHeader = lastEventId(ctx, /^-?\d+$/);
         let after: number;
-      queryToken: true,
-        if (fromHeader !== undefined) after = Number(fromHeader);
+        if (fromHeader !== undefined) after = fromHeader;
         else if (query.after !== undefined) after = query.after;
         else if (query.since !== undefined) {
           const first = deps.readModel.jobEvents(params.id, { since: query.since, limit: 1 }).events[0];
-          after = first ? (JSON.parse(first) as { seq: number }).seq - 1 : head;
-        } else after = head;
-        const session = deps.hub.open(ctx.res);
+          after = first ? (JSON.parse(first) as { seq: number }).seq - 1 : head.seq;
+        } else after = head.seq;
+        const resumed = fromHeader !== undefined || query.after !== undefined || query.since !== undefined;
+        if (isTerminal(head.status) && resumed && after >= head.seq) {
+          // The standard way to tell an EventSource to stop reconnecting: the job has nothing more.
+          ctx.status = 204;
+          ctx.set('Cache-Control', 'no-cache');
+          return;
+        }
+        if (after > head.seq)
+          throw badRequest(`resume point ${after} is past the job's last event (seq ${head.seq})`, {
+            after,
+            head: head.seq,
+          });
+        const style = wireStyle(query);
+        const session = openStream(deps, ctx, { jobId: params.id, style });
         ctx.respond = false;
         session.open(deps.config.streaming.retry_ms, {
           job_id: params.id,
           after,
           server_time: deps.clock().toISOString(),
         });
-        detach(deps, session, pumpJob(deps, session, params.id, after));
+        detach(deps, session, pumpJob(deps, session, params.id, after, style));
       },
     }),
     route({
       method: 'get',
       path: '/events/stream',
       tag: 'events',
-      summary: 'SSE: every job from Last-Event-ID / after / since / now, then live; id = position',
+      summary:
+        'SSE: every job from Last-Event-ID / after / since / now, then live; id = position; frames=named, names=alias',
       role: 'viewer',
+      queryToken: true,
       query: allStreamQuery,
       headers: sseHeaders,
-      responses: {
-        200: { description: 'an event stream', contentType: 'text/event-stream' },
-        ...errorResponses(400, 401),
-      },
+      responses: { ...streamResponses, ...errorResponses(400, 401) },
       handler: async (ctx, { query }) => {
         refuseWhileClosing();
         const filter: AllFeedFilter = { jobId: query.job };
@@ -97,7 +123,7 @@ export function streamRoutes(deps: ApiDeps): AnyRoute[] {
             throw badRequest(`unknown event type(s): ${unknown.join(', ')}`, { unknown });
           filter.types = new Set(types);
         }
-        const fromHeader = lastEventId(ctx, /^(\d+|-1)$/);
+        const fromHeader = lastEventId(ctx, positionCursor);
         let after: bigint;
         if (fromHeader !== undefined) after = BigInt(fromHeader);
         else if (query.after !== undefined) after = BigInt(query.after);
@@ -106,14 +132,14 @@ export function streamRoutes(deps: ApiDeps): AnyRoute[] {
           await deps.tail.ready;
           after = deps.tail.position() ?? -1n;
         }
-        const session = deps.hub.open(ctx.res);
+        const style = wireStyle(query);
+        const session = openStream(deps, ctx, { jobId: null, style });
         ctx.respond = false;
         session.open(deps.config.streaming.retry_ms, {
-      queryToken: true,
           after: after.toString(),
           server_time: deps.clock().toISOString(),
         });
-        detach(deps, session, pumpAll(deps, session, after, filter));
+        detach(deps, session, pumpAll(deps, session, after, filter, style));
       },
     }),
   ];
@@ -130,18 +156,23 @@ function detach(deps: ApiDeps, session: SseSession, pump: Promise<void>): void {
   });
 }
 
-async function pumpJob(deps: ApiDeps, session: SseSession, jobId: string, after: number): Promise<void> {
+async function pumpJob(
+  deps: ApiDeps,
+  session: SseSession,
+  jobId: string,
+  after: number,
+  style: WireStyle,
+): Promise<void> {
   const feed = jobFeed(deps.store, deps.tail, jobId, after, session.signal);
   let last = after;
   for (;;) {
     const next = await feed.next();
     if (next.done) {
-      if (next.value === 'ended')
-        session.end(`event: end\ndata: ${JSON.stringify({ job_id: jobId, seq: last })}\n\n`);
+      if (next.value === 'ended') session.end(controlFrame('end', { job_id: jobId, seq: last }, last));
       return;
     }
     last = next.value.event.seq;
-    if (!(await session.send(next.value.frameForJob()))) {
+    if (!(await session.send(next.value.frame('job', style)))) {
       await feed.return('aborted');
       return;
     }
@@ -153,25 +184,20 @@ async function pumpAll(
   session: SseSession,
   after: bigint,
   filter: AllFeedFilter,
+  style: WireStyle,
 ): Promise<void> {
   for await (const wire of allJobsFeed(deps.store, deps.tail, after, filter, session.signal)) {
-    if (!(await session.send(wire.frameForAll()))) return;
+    if (!(await session.send(wire.frame('all', style)))) return;
   }
 }
 
-/** The position just before the first event at or after `since` (a scan of the read model's global index). */
+/**
+ * The `after` that starts the all-jobs stream at the first event at or after `since`: one lookup in the read
+ * model's time index. When every projected event is older, the stream starts after the read model's
+ * checkpoint (whatever came after it is newer still).
+ */
 function positionBefore(deps: ApiDeps, since: string): bigint {
-  const target = Date.parse(since);
-  let after: string | null = null;
-  let previous = -1n;
-  for (;;) {
-    const page = deps.readModel.eventsAfterPosition(after, 1000);
-    for (const json of page.events) {
-      const event = JSON.parse(json) as { ts: string; position: string };
-      if (Date.parse(event.ts) >= target) return previous;
-      previous = BigInt(event.position);
-    }
-    if (page.next_after === null || page.events.length === 0) return previous;
-    after = page.next_after;
-  }
+  const { first, checkpoint } = deps.readModel.positionSince(since);
+  if (first !== null) return BigInt(first) - 1n;
+  return checkpoint === null ? -1n : BigInt(checkpoint);
 }

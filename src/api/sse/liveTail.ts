@@ -4,31 +4,34 @@ import { toCanonicalJson } from '../../domain/events.ts';
 import type { EventStore, Subscription } from '../../infra/eventstore/eventStore.ts';
 import { JOB_STREAM_PREFIX } from '../../infra/eventstore/eventStore.ts';
 import { toJobEvent } from '../../infra/eventstore/jobEvents.ts';
+import type { WireStyle } from './wireFrames.ts';
+import { eventFrame } from './wireFrames.ts';
 
-/** An event as the SSE layer holds it: serialised once, its frames built once and shared by every client. */
+/**
+ * An event as the SSE layer holds it: serialised once, each of its frames built once (on first use) and
+ * shared by every client that reads the same scope in the same style.
+ */
 export class WireEvent {
   readonly json: string;
   readonly positionValue: bigint;
-  private jobFrame?: Buffer;
-  private allFrame?: Buffer;
+  /** Indexed by scope (job / all) x names (canonical / alias) x named (no / yes). */
+  private readonly frames: (Buffer | undefined)[] = [];
 
   constructor(readonly event: JobEvent) {
     this.json = toCanonicalJson(event);
     this.positionValue = BigInt(event.position);
   }
 
-  /** The frame of a per-job stream: `id:` is the seq. */
-  frameForJob(): Buffer {
-    this.jobFrame ??= Buffer.from(`id: ${this.event.seq}\nevent: ${this.event.type}\ndata: ${this.json}\n\n`);
-    return this.jobFrame;
-  }
-
-  /** The frame of the all-jobs stream: `id:` is the global position. */
-  frameForAll(): Buffer {
-    this.allFrame ??= Buffer.from(
-      `id: ${this.event.position}\nevent: ${this.event.type}\ndata: ${this.json}\n\n`,
-    );
-    return this.allFrame;
+  /** The frame of a per-job stream (`id:` = seq) or of the all-jobs stream (`id:` = global position). */
+  frame(scope: 'job' | 'all', style: WireStyle): Buffer {
+    const index = (scope === 'job' ? 0 : 4) + (style.names === 'alias' ? 2 : 0) + (style.named ? 1 : 0);
+    let frame = this.frames[index];
+    if (!frame) {
+      const id = scope === 'job' ? this.event.seq : this.event.position;
+      frame = Buffer.from(eventFrame(id, this.event.type, this.json, style));
+      this.frames[index] = frame;
+    }
+    return frame;
   }
 }
 

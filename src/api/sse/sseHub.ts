@@ -1,6 +1,34 @@
 import type { ServerResponse } from 'node:http';
-import type { SseSessionOptions } from './sseSession.ts';
+import { HttpError } from '../errors.ts';
+import type { HeartbeatSpec, SseSessionOptions } from './sseSession.ts';
 import { SseSession } from './sseSession.ts';
+import { controlFrame, heartbeatFrame } from './wireFrames.ts';
+
+/** The live-stream limits (`streaming.max_streams_per_token`, `streaming.max_streams`). */
+export interface StreamLimits {
+  perOwner: number;
+  total: number;
+  /** Seconds a refused client is told to wait (`Retry-After`). */
+  retryAfterSeconds: number;
+}
+
+/** Over a live-stream limit: 429 with the error shape; the route sets `Retry-After`. */
+export class TooManyStreamsError extends HttpError {
+  constructor(
+    message: string,
+    details: unknown,
+    readonly retryAfterSeconds: number,
+  ) {
+    super('too_many_streams', message, 429, details);
+  }
+}
+
+export interface OpenStreamOptions {
+  /** Whose stream it is: the token's name. */
+  owner: string;
+  heartbeat: HeartbeatSpec;
+  limits: StreamLimits;
+}
 
 export interface SseHubOptions extends SseSessionOptions {
   heartbeatSeconds: number;
@@ -11,11 +39,13 @@ export interface SseHubOptions extends SseSessionOptions {
 }
 
 /**
- * Every open SSE session of the process. One heartbeat timer serves all of them (one frame built per tick),
- * and the same tick cuts off sessions stuck on a full socket for too long.
+ * Every open SSE session of the process (event streams and log follows). One heartbeat timer serves all of
+ * them (one frame built per tick and heartbeat shape), and the same tick cuts off sessions stuck on a full
+ * socket for too long. It also counts sessions per owner, so a token cannot hold more than its share.
  */
 export class SseHub {
   private readonly sessions = new Set<SseSession>();
+  private readonly perOwner = new Map<string, number>();
   private readonly timer: NodeJS.Timeout;
   private closing = false;
 
@@ -32,26 +62,62 @@ export class SseHub {
     return this.closing;
   }
 
-  open(res: ServerResponse): SseSession {
-    const session = new SseSession(res, this.options);
+  /** Live sessions of one owner (a token name). */
+  countOf(owner: string): number {
+    return this.perOwner.get(owner) ?? 0;
+  }
+
+  /**
+   * Registers a new stream, or refuses it (`TooManyStreamsError`) when its owner or the process is at its
+   * limit. Call it before anything is written: a refused request still answers with the error shape. The
+   * slot is freed when the session closes, however it closes.
+   */
+  open(res: ServerResponse, options: OpenStreamOptions): SseSession {
+    const { owner, limits } = options;
+    const mine = this.countOf(owner);
+    if (mine >= limits.perOwner)
+      throw new TooManyStreamsError(
+        `this token has ${mine} live streams open, the most it may hold (streaming.max_streams_per_token); close one first`,
+        { open: mine, limit: limits.perOwner, scope: 'token' },
+        limits.retryAfterSeconds,
+      );
+    if (this.sessions.size >= limits.total)
+      throw new TooManyStreamsError(
+        `the server holds ${this.sessions.size} live streams, the most it serves (streaming.max_streams); try again later`,
+        { open: this.sessions.size, limit: limits.total, scope: 'server' },
+        limits.retryAfterSeconds,
+      );
+    const session = new SseSession(res, this.options, owner, options.heartbeat);
     this.sessions.add(session);
+    this.perOwner.set(owner, mine + 1);
     this.options.onOpen?.();
     session.signal.addEventListener('abort', () => {
       this.sessions.delete(session);
+      const left = this.countOf(owner) - 1;
+      if (left > 0) this.perOwner.set(owner, left);
+      else this.perOwner.delete(owner);
       this.options.onClose?.(session);
     });
     return session;
   }
 
   private tick(): void {
-    const frame = Buffer.from(`event: heartbeat\ndata: {"ts":"${new Date().toISOString()}"}\n\n`);
+    const ts = new Date().toISOString();
+    const frames = new Map<string, Buffer>();
     const stuckBefore = Date.now() - this.options.stuckTimeoutSeconds * 1000;
     for (const session of this.sessions) {
       if (session.blockedSince !== null && session.blockedSince < stuckBefore) {
         session.cutOff('client stopped reading (stuck past the timeout)');
-      } else {
-        session.heartbeat(frame);
+        continue;
       }
+      const key = session.heartbeatKey;
+      let frame = frames.get(key);
+      if (!frame) {
+        const { jobId, style } = session.heartbeatSpec;
+        frame = Buffer.from(heartbeatFrame(ts, jobId, style));
+        frames.set(key, frame);
+      }
+      session.heartbeat(frame);
     }
   }
 
@@ -64,6 +130,6 @@ export class SseHub {
   closeAll(): void {
     this.closing = true;
     clearInterval(this.timer);
-    for (const session of this.sessions) session.end('event: shutdown\ndata: {}\n\n');
+    for (const session of this.sessions) session.end(controlFrame('shutdown', {}));
   }
 }

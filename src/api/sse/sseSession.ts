@@ -1,8 +1,16 @@
 import type { ServerResponse } from 'node:http';
+import type { WireStyle } from './wireFrames.ts';
+import { controlFrame } from './wireFrames.ts';
 
 export interface SseSessionOptions {
   /** Bytes the socket may hold unsent before the client counts as stuck and is cut off. */
   maxBufferedBytes: number;
+}
+
+/** What one session's heartbeats look like: the stream's job (null: every job) in the client's style. */
+export interface HeartbeatSpec {
+  jobId: string | null;
+  style: WireStyle;
 }
 
 /**
@@ -19,8 +27,17 @@ export class SseSession {
   constructor(
     private readonly res: ServerResponse,
     private readonly options: SseSessionOptions,
+    /** Whose stream this is (a token name), for the per-token stream limit. */
+    readonly owner: string,
+    readonly heartbeatSpec: HeartbeatSpec,
   ) {
     res.once('close', () => this.markClosed('client closed'));
+  }
+
+  /** Sessions whose heartbeats are the same bytes share one frame per tick. */
+  get heartbeatKey(): string {
+    const { jobId, style } = this.heartbeatSpec;
+    return `${style.names}|${style.named ? 1 : 0}|${jobId ?? ''}`;
   }
 
   get signal(): AbortSignal {
@@ -39,7 +56,7 @@ export class SseSession {
       'X-Accel-Buffering': 'no',
     });
     this.res.socket?.setNoDelay(true);
-    this.res.write(`retry: ${retryMs}\n\nevent: connected\ndata: ${JSON.stringify(connected)}\n\n`);
+    this.res.write(`retry: ${retryMs}\n\n${controlFrame('connected', connected)}`);
   }
 
   /** Writes one frame; resolves false when the session is gone. */

@@ -111,6 +111,10 @@ export const configSchema = z
         retry_ms: z.number().int().nonnegative().default(2000),
         max_buffered_bytes: z.number().int().positive().default(1_048_576),
         stuck_timeout_seconds: z.number().positive().default(30),
+        /** Live streams one token may hold at once (event streams and log follows together). */
+        max_streams_per_token: z.number().int().positive().default(100),
+        /** Live streams the process serves at once, every token together. */
+        max_streams: z.number().int().positive().default(10_000),
       })
       .prefault({}),
     pipeline: z
