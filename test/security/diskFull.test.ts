@@ -1,0 +1,132 @@
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Writable } from 'node:stream';
+import test from 'ava';
+import { startServer } from '../../src/app/startServer.ts';
+import type { EventStore } from '../../src/infra/eventstore/eventStore.ts';
+import { openLmdbEventStore } from '../../src/infra/eventstore/lmdb/index.ts';
+import { freeBytes } from '../../src/infra/files/freeSpace.ts';
+import { createLogger } from '../../src/infra/logging/logger.ts';
+import { startTestServer, TOKENS, testConfig } from '../helpers/testServer.ts';
+
+/**
+ * Door: the disk. A store that refuses writes for want of space makes commands answer 507 with the error
+ * shape (never a 500, nothing half-written), and `/readyz` leaves the rotation (503, `disk: low`) once free
+ * space falls under `storage.min_free_bytes`.
+ */
+
+const full = {
+  ENOSPC: () => Object.assign(new Error('No space left on device'), { code: 28 }), // as lmdb-js throws it
+  ENOSPC_fs: () =>
+    Object.assign(new Error("ENOSPC: no space left on device, write '/data/store'"), { code: 'ENOSPC' }),
+  MDB_MAP_FULL: () =>
+    Object.assign(new Error('MDB_MAP_FULL: Environment mapsize limit reached'), { code: -30792 }),
+};
+
+/** The real LMDB store, whose `append` throws `refuse()`'s error while it is set. */
+function fillableStore(store: EventStore): {
+  store: EventStore;
+  refuse: (make: (() => Error) | null) => void;
+} {
+  let refusal: (() => Error) | null = null;
+  const proxy = new Proxy(store, {
+    get(target, prop) {
+      if (prop === 'append' && refusal) {
+        const make = refusal;
+        return async () => {
+          throw make();
+        };
+      }
+      const value = Reflect.get(target, prop, target);
+      return typeof value === 'function' ? value.bind(target) : value;
+    },
+  });
+  return { store: proxy, refuse: (make) => (refusal = make) };
+}
+
+test('disk full: commands answer 507 insufficient_storage with the error shape while the store refuses writes', async (t) => {
+  const dir = await mkdtemp(join(tmpdir(), 'operator-full-'));
+  const config = testConfig(dir);
+  const lines: string[] = [];
+  const logger = createLogger({
+    level: 'info',
+    destination: new Writable({
+      write(chunk, _enc, done) {
+        lines.push(...chunk.toString().split('\n').filter(Boolean));
+        done();
+      },
+    }),
+  });
+  const lmdb = await openLmdbEventStore({ path: join(config.storage.data_dir, 'store') });
+  const { store, refuse } = fillableStore(lmdb);
+  const server = await startServer({ config, logger, store, runner: false });
+  t.teardown(async () => {
+    await server.close();
+    await rm(dir, { recursive: true, force: true });
+  });
+  const api = (path: string, body: unknown) =>
+    fetch(`${server.url}/api/v1${path}`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${TOKENS.operator}`, 'content-type': 'application/json' },
+      body: JSON.stringify(body),
+    });
+  const made = await api('/jobs', { id: 'j_before', params: {} });
+  t.is(made.status, 201);
+
+  for (const [kind, make] of Object.entries(full)) {
+    refuse(make);
+    for (const [path, body] of [
+      ['/jobs', { params: { n: 1 } }],
+      ['/jobs/j_before/cancel', {}],
+    ] as const) {
+      const res = await api(path, body);
+      const answer = (await res.json()) as { error: { code: string; message: string } };
+      t.is(res.status, 507, `${kind} ${path}`);
+      t.is(answer.error.code, 'insufficient_storage');
+      t.regex(answer.error.message, /out of storage space/);
+    }
+  }
+  refuse(null);
+  t.is((await api('/jobs', { params: { n: 2 } })).status, 201, 'writes work again once space is back');
+  const records = lines.map((l) => JSON.parse(l) as { level: number; msg: string });
+  t.false(
+    records.some((r) => r.msg === 'request failed'),
+    'a full disk is not logged as a server fault',
+  );
+  t.is(records.filter((r) => r.msg === 'storage full').length, 6, 'one warn line per refused request');
+});
+
+test('disk full: /readyz is 503 with disk low under storage.min_free_bytes, and ready with disk ok above it', async (t) => {
+  const dir = await mkdtemp(join(tmpdir(), 'operator-floor-'));
+  const free = (await freeBytes(dir)) as number;
+  t.true(free > 0);
+  const storage = (min_free_bytes: number) => ({
+    storage: { data_dir: join(dir, 'data'), runs_dir: join(dir, 'runs'), min_free_bytes },
+  });
+
+  const low = await startTestServer(storage(free * 2 + 1024 ** 3), { dir });
+  const lowRes = await fetch(`${low.url}/api/v1/readyz`);
+  const lowBody = (await lowRes.json()) as {
+    error: {
+      code: string;
+      message: string;
+      details: { disk: string; free_bytes: number; min_free_bytes: number };
+    };
+  };
+  await low.close();
+  t.is(lowRes.status, 503);
+  t.is(lowBody.error.code, 'not_ready');
+  t.is(lowBody.error.details.disk, 'low');
+  t.true(lowBody.error.details.free_bytes < lowBody.error.details.min_free_bytes);
+  t.regex(lowBody.error.message, /storage\.min_free_bytes/);
+
+  const ok = await startTestServer(storage(1024), { dir });
+  const okRes = await fetch(`${ok.url}/api/v1/readyz`);
+  const okBody = (await okRes.json()) as { status: string; disk: string; disk_free_bytes: number };
+  await ok.stop();
+  t.is(okRes.status, 200);
+  t.is(okBody.status, 'ready');
+  t.is(okBody.disk, 'ok');
+  t.true(okBody.disk_free_bytes > 1024);
+});
