@@ -1,3 +1,5 @@
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import type { WebhookEndpoint } from '../../src/webhooks/webhookStore.ts';
 import { HEALTHY_ENDPOINT } from '../../src/webhooks/webhookStore.ts';
 
@@ -16,3 +18,51 @@ export const testEndpoint = (over: Partial<WebhookEndpoint> = {}): WebhookEndpoi
   ...HEALTHY_ENDPOINT,
   ...over,
 });
+
+/** A plain HTTP receiver on 127.0.0.1 that records each request and answers with `answer`. */
+export interface HookReceiver {
+  port: number;
+  url: string;
+  received: { path: string; body: string }[];
+  answer: { status: number; body?: string };
+  close(): Promise<void>;
+}
+
+export async function startHookReceiver(): Promise<HookReceiver> {
+  const received: HookReceiver['received'] = [];
+  const receiver = { answer: { status: 204 } } as HookReceiver;
+  const server = createServer((req, res) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (c: Buffer) => chunks.push(c));
+    req.on('end', () => {
+      received.push({ path: req.url ?? '', body: Buffer.concat(chunks).toString('utf8') });
+      res.writeHead(receiver.answer.status).end(receiver.answer.body);
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const port = (server.address() as AddressInfo).port;
+  return Object.assign(receiver, {
+    port,
+    url: `http://127.0.0.1:${port}/hook`,
+    received,
+    close: async () => {
+      server.closeAllConnections();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    },
+  });
+}
+
+/** Polls `check` every 25 ms until it returns something truthy (or throws after `timeoutMs`). */
+export async function eventually<T>(
+  what: string,
+  check: () => T | Promise<T>,
+  timeoutMs = 10_000,
+): Promise<NonNullable<T>> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await check();
+    if (value) return value as NonNullable<T>;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 25));
+  }
+}

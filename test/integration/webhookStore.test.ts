@@ -149,15 +149,15 @@ test('answer snippets stored by earlier versions are dropped once', async (t) =>
   const store = await openStore(t);
   await store.putEndpoint(endpoint('x'));
   const projection = new WebhookProjection({ store, clock: () => new Date('2026-01-01T00:00:00.000Z') });
-  const [e1] = [event('old', 'job_created')];
-  await projection.apply([e1 as JobEvent]);
+  const e1 = event('old', 'job_created');
+  await projection.apply([e1]);
   const legacy = { status_code: 500, latency_ms: 1, error: 'HTTP 500', response: 'root:x:0:0:root' };
-  await store.updateDelivery('x', e1?.position as string, (d, e) => ({
+  await store.updateDelivery('x', e1.position, (d, e) => ({
     delivery: { ...d, attempts: [{ at: '2026-01-01T00:00:01.000Z', ...legacy } as never] },
     endpoint: e,
   }));
   t.is(await store.dropStoredResponseBodies(), 1);
-  const attempt = store.delivery('x', e1?.position as string)?.attempts[0];
+  const attempt = store.delivery('x', e1.position)?.attempts[0];
   t.false(attempt !== undefined && 'response' in attempt);
   t.is(attempt?.status_code, 500);
   t.is(await store.dropStoredResponseBodies(), 0, 'done once');
