@@ -196,7 +196,7 @@ const badFiles: [title: string, yaml: string, expected: string[]][] = [
     'unknown top-level key without a near match',
     'frobnicate: 1\n',
     [
-      'c.yaml: frobnicate: unknown key (known keys: server, auth, store, storage, streaming, pipeline, pipelines, webhooks)',
+      'c.yaml: frobnicate: unknown key (known keys: server, auth, store, storage, streaming, pipeline, pipelines, runner, webhooks)',
     ],
   ],
   ['unknown nested key', 'streaming:\n  heartbeat: 5\n', ['c.yaml: streaming.heartbeat: unknown key']],
