@@ -2,6 +2,7 @@ import { Command } from 'commander';
 import { startServer } from '../app/startServer.ts';
 import { isOperatorError } from '../domain/errors.ts';
 import { loadConfig } from '../infra/config/loadConfig.ts';
+import { consoleDestination } from '../infra/logging/consoleDestination.ts';
 import { createLogger } from '../infra/logging/logger.ts';
 
 /** `operator serve`: what `npm start` runs. SIGTERM / SIGINT shut down cleanly and exit 0. */
@@ -25,6 +26,7 @@ export function serveCommand(): Command {
       }
       const logger = createLogger({
         level: config.server.log_level,
+        destination: consoleDestination(config.server.log_format).destination,
         secrets: config.auth.tokens.map((t) => t.token),
       });
       // Owner-only files for everything the server creates (store, read model, run dirs, stage logs), and

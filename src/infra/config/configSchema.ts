@@ -7,6 +7,7 @@ import {
   gateName,
   stageDefinitionSchema,
 } from '../../domain/pipeline.ts';
+import { LOG_FORMATS } from '../logging/logFormat.ts';
 import { parseAllowTarget } from '../net/allowTarget.ts';
 import { OutboundPolicy, targetRefusalMessage } from '../net/outboundPolicy.ts';
 
@@ -16,12 +17,12 @@ export type Role = (typeof ROLES)[number];
 /** The seed token that makes a fresh install usable on loopback; its presence is warned about at start. */
 export const DEFAULT_ADMIN_TOKEN = 'default-admin-token-change-me';
 
-const tokenSchema = z.strictObject({
-  name: z.string().min(1),
-  token: z.string().min(8, 'a token needs at least 8 characters'),
 /** Shortest token accepted on a non-loopback bind (about 144 bits as random base64url). */
 export const MIN_EXPOSED_TOKEN_LENGTH = 24;
 
+const tokenSchema = z.strictObject({
+  name: z.string().min(1),
+  token: z.string().min(8, 'a token needs at least 8 characters'),
   role: z.enum(ROLES),
 });
 
@@ -46,7 +47,7 @@ const webhookEndpointConfigSchema = z.strictObject({
   /** Empty: every job. */
   jobs: z.array(z.string().regex(JOB_ID_PATTERN, JOB_ID_RULE)).default([]),
   /** Empty: every pipeline. */
-  pipelines: z.array(z.string().regex(/^[A-Za-z0-9_-]{1,64}$/)).default([]),
+  pipelines: z.array(z.string().regex(JOB_ID_PATTERN, JOB_ID_RULE)).default([]),
 });
 
 /** An entry of `webhooks.allow_targets`: `10.1.0.0/16`, `fd00::/8`, `192.168.1.20` or a host name. */
@@ -67,8 +68,14 @@ export const configSchema = z
         port: z.number().int().min(0).max(65535).default(8008),
         host: z.string().min(1).default('127.0.0.1'),
         log_level: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).default('info'),
+        /** `auto`: readable lines when stdout is a terminal, JSON lines otherwise. */
+        log_format: z.enum(LOG_FORMATS).default('auto'),
         cors_origins: z.array(z.string()).default([]),
         body_limit_bytes: z.number().int().positive().default(1_048_576),
+        /** Nesting of arrays and objects in a request body (the body is depth 1). */
+        max_json_depth: z.number().int().min(2).max(1000).default(32),
+        /** Job `params` and each event payload a client sends (`payload`, `metadata`), as JSON bytes. */
+        max_payload_bytes: z.number().int().positive().default(65_536),
       })
       .prefault({}),
     auth: z
@@ -80,10 +87,6 @@ export const configSchema = z
       })
       .prefault({}),
     store: z
-        /** Nesting of arrays and objects in a request body (the body is depth 1). */
-        max_json_depth: z.number().int().min(2).max(1000).default(32),
-        /** Job `params` and each event payload a client sends (`payload`, `metadata`), as JSON bytes. */
-        max_payload_bytes: z.number().int().positive().default(65_536),
       .strictObject({
         kind: z.enum(['lmdb', 'eventstoredb']).default('lmdb'),
         connection_string: z.string().optional(),
@@ -102,7 +105,11 @@ export const configSchema = z
         retention_action: z.enum(['delete', 'archive']).default('delete'),
         max_events_per_job: z.number().int().min(4).default(1000),
         /** Under this many free bytes on the data dir's (or runs dir's) filesystem, /readyz answers 503 `disk: low`. */
-        min_free_bytes: z.number().int().nonnegative().default(256 * 1024 * 1024),
+        min_free_bytes: z
+          .number()
+          .int()
+          .nonnegative()
+          .default(256 * 1024 * 1024),
       })
       .prefault({}),
     streaming: z
@@ -164,6 +171,16 @@ export const configSchema = z
       .prefault({}),
   })
   .superRefine((c, ctx) => {
+    if (!isLoopbackHost(c.server.host))
+      for (const [i, t] of c.auth.tokens.entries()) {
+        const weakness = tokenWeakness(t.token);
+        if (weakness)
+          ctx.addIssue({
+            code: 'custom',
+            path: ['auth', 'tokens', i, 'token'],
+            message: `${weakness}, and server.host ${c.server.host} is not a loopback address: anyone who reaches the port could use it. Set OPERATOR_ADMIN_TOKEN (or OPERATOR_TOKENS_FILE, or auth.tokens) to a random token of at least ${MIN_EXPOSED_TOKEN_LENGTH} characters (e.g. \`openssl rand -base64 32\`), or bind to 127.0.0.1`,
+          });
+      }
     if (c.store.kind === 'eventstoredb' && !c.store.connection_string)
       ctx.addIssue({
         code: 'custom',
@@ -188,16 +205,6 @@ export const configSchema = z
       ctx.addIssue({
         code: 'custom',
         path: ['auth', 'tokens', i, 'name'],
-    if (!isLoopbackHost(c.server.host))
-      for (const [i, t] of c.auth.tokens.entries()) {
-        const weakness = tokenWeakness(t.token);
-        if (weakness)
-          ctx.addIssue({
-            code: 'custom',
-            path: ['auth', 'tokens', i, 'token'],
-            message: `${weakness}, and server.host ${c.server.host} is not a loopback address: anyone who reaches the port could use it. Set OPERATOR_ADMIN_TOKEN (or OPERATOR_TOKENS_FILE, or auth.tokens) to a random token of at least ${MIN_EXPOSED_TOKEN_LENGTH} characters (e.g. \`openssl rand -base64 32\`), or bind to 127.0.0.1`,
-          });
-      }
         message: `same name as auth.tokens[${duplicate}]: audit could not tell them apart`,
       });
     for (const [i, duplicate] of duplicatesAt(c.webhooks.endpoints.map((e) => e.id)))
@@ -224,6 +231,28 @@ export const configSchema = z
         });
     }
   });
+
+/**
+ * True for names and addresses that only this machine can reach: `localhost`, 127.0.0.0/8 and ::1 (also as
+ * an IPv4-mapped address). Everything else, `0.0.0.0` and `::` included, counts as exposed.
+ */
+export function isLoopbackHost(host: string): boolean {
+  const h = host
+    .trim()
+    .toLowerCase()
+    .replace(/^\[(.*)\]$/, '$1');
+  if (h === 'localhost' || h === '::1' || h === '0:0:0:0:0:0:0:1') return true;
+  const v4 = h.startsWith('::ffff:') ? h.slice('::ffff:'.length) : h;
+  return isIPv4(v4) && v4.startsWith('127.');
+}
+
+/** Why `token` must not guard a port the network can reach, or null when it may. */
+export function tokenWeakness(token: string): string | null {
+  if (token === DEFAULT_ADMIN_TOKEN) return 'this is the public seed token';
+  if (token.length < MIN_EXPOSED_TOKEN_LENGTH)
+    return `this token is shorter than ${MIN_EXPOSED_TOKEN_LENGTH} characters`;
+  return null;
+}
 
 /** Config endpoints whose URL names an address webhooks may not reach (names are judged when sending). */
 function refusedWebhookTargets(c: {
