@@ -184,6 +184,7 @@ export class WebhookService {
     if (dropped > 0)
       this.#options.logger?.info({ deliveries: dropped }, 'webhooks: dropped stored answer snippets');
     await this.#syncConfigEndpoints();
+    await this.#disableRefusedEndpoints();
     await this.#checkLease();
     this.#leaseTimer = setInterval(() => {
       this.#leaseTick = this.#leaseTick
@@ -289,7 +290,7 @@ export class WebhookService {
 
   /** Re-enables a disabled endpoint: its pending deliveries resume in order, starting now. */
   async enable(id: string): Promise<WebhookEndpointView> {
-    this.#endpoint(id);
+    assertTargetAllowed(new URL(this.#endpoint(id).url), this.guard);
     const endpoint = await this.store.updateEndpoint(id, reenabled);
     const head = this.store.headPending(id);
     if (head)
@@ -339,6 +340,30 @@ export class WebhookService {
     const endpoint = this.store.endpoint(id);
     if (!endpoint) throw notFound(`webhook ${id}`);
     return endpoint;
+  }
+
+  /**
+   * Endpoints registered before the address checks existed (or before `allow_targets` shrank) whose literal
+   * target is now refused: disabled with the reason, so they stop trying and say why.
+   */
+  async #disableRefusedEndpoints(): Promise<void> {
+    for (const e of this.store.listEndpoints()) {
+      if (!e.enabled || e.source !== 'api') continue;
+      const refused = this.guard.policy.urlRefusal(new URL(e.url), this.#ownPort);
+      if (!refused) continue;
+      const reason = new TargetDeniedError(e.url, refused).message;
+      const at = new Date(this.#now()).toISOString();
+      await this.store.updateEndpoint(e.id, (current) => ({
+        ...current,
+        enabled: false,
+        disabled_at: at,
+        disabled_reason: reason,
+      }));
+      this.#options.logger?.error(
+        { endpoint: e.id, url: redactedUrl(e.url) },
+        `webhooks: disabled: ${reason}`,
+      );
+    }
   }
 
   /**

@@ -214,6 +214,25 @@ test('webhook target: the allowlist opens exactly what it lists, over HTTP, and 
   t.is(JSON.parse(receiver.received[0]?.body ?? '{}').job_id, 'allowed1');
 });
 
+test('webhook target: an endpoint a smaller allowlist no longer opens is disabled at start and cannot be re-enabled', async (t) => {
+  const first = await startTestServer({ webhooks: { allow_targets: ['10.0.0.0/8'] } });
+  const created = await register(first, 'http://10.0.0.1:9/hook');
+  t.is(created.status, 201);
+  const { webhook } = await json<{ webhook: { id: string } }>(created);
+  await first.close();
+  const again = await startTestServer({}, { dir: first.dir });
+  t.teardown(() => again.stop());
+  const endpoint = await json<{ enabled: boolean; disabled_reason: string }>(
+    await again.api(`/webhooks/${webhook.id}`),
+  );
+  t.false(endpoint.enabled);
+  t.regex(endpoint.disabled_reason, /10\.0\.0\.1, a private address \(10\.0\.0\.0\/8/);
+  const enable = await again.api(`/webhooks/${webhook.id}/enable`, { method: 'POST' });
+  t.is(enable.status, 400);
+  t.is((await json<ErrorBody>(enable)).error.code, 'webhook_target_forbidden');
+  t.true(again.logLines.some((l) => l.includes('webhooks: disabled') && l.includes(webhook.id)));
+});
+
 test('webhook target: a config endpoint with a denied literal address refuses the start and names the key', async (t) => {
   const dir = await mkdtemp(join(tmpdir(), 'operator-sec-wh-'));
   t.teardown(() => rm(dir, { recursive: true, force: true }));

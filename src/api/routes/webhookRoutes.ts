@@ -174,6 +174,9 @@ export function webhookRoutes(webhooks: WebhookService): AnyRoute[] {
       responses: {
         200: { description: 'the endpoint', schema: webhookEndpointSchema },
         ...errorResponses(401, 403, 404),
+        400: {
+          description: 'its URL names an address webhooks may not reach: error.code webhook_target_forbidden',
+        },
       },
       handler: async (ctx, { params }) => {
         ctx.body = await webhooks.enable(params.id);
