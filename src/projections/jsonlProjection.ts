@@ -1,8 +1,8 @@
 import type { FileHandle } from 'node:fs/promises';
-import { open } from 'node:fs/promises';
 import type { Logger } from 'pino';
 import type { JobEvent } from '../domain/events.ts';
 import type { EventStore } from '../infra/eventstore/eventStore.ts';
+import { openPrivateFile } from '../infra/files/privateFile.ts';
 import { LruMap } from '../infra/lruMap.ts';
 import type { CheckpointStore } from './checkpointStore.ts';
 import { ensureDir, fsyncDir } from './durableFs.ts';
@@ -55,6 +55,11 @@ export class JsonlProjection extends PerJobFileProjection {
       let created = false;
       if (last === undefined) {
         const tail = await repairJsonlTail(paths.events);
+        if (tail.removed)
+          this.#options.logger?.warn(
+            { job_id: jobId, reason: tail.removed },
+            'events.jsonl: removed what stood in its place; rewriting it from the store',
+          );
         if (tail.truncatedBytes > 0)
           this.#options.logger?.warn(
             { job_id: jobId, bytes: tail.truncatedBytes, last_seq: tail.lastSeq },
@@ -66,7 +71,8 @@ export class JsonlProjection extends PerJobFileProjection {
           created = true;
         }
       }
-      handle = await open(paths.events, 'a');
+      // O_NOFOLLOW, one name: a link planted since is refused here, then removed by the repair on the retry.
+      handle = await openPrivateFile(paths.events, 'append', 'events.jsonl');
       if (last >= 0 && (await handle.stat()).size === 0) {
         // Deleted behind the cache's back: rebuilt from the store.
         this.#options.logger?.warn({ job_id: jobId }, 'events.jsonl vanished: rewriting it from the store');

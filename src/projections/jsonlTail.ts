@@ -1,5 +1,6 @@
 import type { FileHandle } from 'node:fs/promises';
-import { open } from 'node:fs/promises';
+import { rm } from 'node:fs/promises';
+import { isUnsafeFileError, openPrivateFile } from '../infra/files/privateFile.ts';
 
 const CHUNK = 64 * 1024;
 
@@ -9,6 +10,8 @@ export interface JsonlTail {
   exists: boolean;
   /** Bytes cut off the end: a torn (or unreadable) last line left by a crash. */
   truncatedBytes: number;
+  /** Why what stood at the path (a link, a pipe, a directory a stage planted) was removed, unread. */
+  removed?: string;
 }
 
 /**
@@ -16,15 +19,22 @@ export interface JsonlTail {
  * the last newline are a write torn by a crash, and a last line that does not parse (e.g. zeros after a
  * power loss) is as good as torn; both are truncated away (and the truncation fsynced) so that the next
  * append starts on a line boundary. Lines before it are never touched.
+ *
+ * The run dir is writable by stage commands: anything but a regular file with one name at the path (a link
+ * to a config file, whose "torn" lines would be cut off) is removed unread and counts as missing, so the
+ * file is rewritten from the store.
  */
 export async function repairJsonlTail(path: string): Promise<JsonlTail> {
   let handle: FileHandle;
   try {
-    handle = await open(path, 'r+');
+    handle = await openPrivateFile(path, 'update', 'events.jsonl');
   } catch (e) {
     if ((e as NodeJS.ErrnoException).code === 'ENOENT')
       return { lastSeq: -1, exists: false, truncatedBytes: 0 };
-    throw e;
+    if (!isUnsafeFileError(e) && (e as NodeJS.ErrnoException).code !== 'EISDIR') throw e;
+    // Removes the planted name only: a link's target, a hard link's other name, are left as they are.
+    await rm(path, { recursive: true, force: true });
+    return { lastSeq: -1, exists: false, truncatedBytes: 0, removed: (e as Error).message };
   }
   try {
     const { size } = await handle.stat();

@@ -20,15 +20,17 @@ export class UnsafeFileError extends OperatorError {
 
 export const isUnsafeFileError = (e: unknown): e is UnsafeFileError => e instanceof UnsafeFileError;
 
-const { O_RDONLY, O_WRONLY, O_APPEND, O_CREAT, O_EXCL, O_NOFOLLOW, O_NONBLOCK } = constants;
+const { O_RDONLY, O_RDWR, O_WRONLY, O_APPEND, O_CREAT, O_EXCL, O_NOFOLLOW, O_NONBLOCK } = constants;
 
 /**
  * How to open: `append` and `write` create the file (0600) when missing; `write` does not truncate (the
- * caller does, once the file proved safe); `create` makes a new file and fails if the name exists.
+ * caller does, once the file proved safe); `update` reads and writes an existing file; `create` makes a new
+ * file and fails if the name exists.
  * O_NONBLOCK only matters for a FIFO: opening one never waits for its other end.
  */
 const FLAGS = {
   read: O_RDONLY | O_NOFOLLOW | O_NONBLOCK,
+  update: O_RDWR | O_NOFOLLOW | O_NONBLOCK,
   append: O_WRONLY | O_APPEND | O_CREAT | O_NOFOLLOW | O_NONBLOCK,
   write: O_WRONLY | O_CREAT | O_NOFOLLOW | O_NONBLOCK,
   create: O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW,

@@ -1,0 +1,90 @@
+import { link, lstat, mkdtemp, readFile, rm, stat, symlink, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import test from 'ava';
+import { repairJsonlTail } from '../../src/projections/jsonlTail.ts';
+import { createJob, ended, jobEvents, waitFor, waitForEvents } from '../helpers/runnerHarness.ts';
+import { startTestServer } from '../helpers/testServer.ts';
+
+/**
+ * Door: files of the run dir, projection side. A stage can replace `runs/<id>/events.jsonl`, `state.json`
+ * or the state writer's temp file with a link to a file elsewhere. The projections never write (nor, on a
+ * restart's tail repair, truncate) through it: the planted name is removed and the file rewritten from the
+ * store, and the link's target stays as it was.
+ */
+
+const VICTIM_TEXT = 'server:\n  port: 8008\nnot json at all\n';
+
+async function victimFile(t: { teardown(fn: () => Promise<void>): void }): Promise<string> {
+  const outside = await mkdtemp(join(tmpdir(), 'operator-outside-'));
+  t.teardown(() => rm(outside, { recursive: true, force: true }));
+  const victim = join(outside, 'operator.yaml');
+  await writeFile(victim, VICTIM_TEXT);
+  return victim;
+}
+
+test('projection file links: events.jsonl and state.json swapped for links by a stage are rebuilt; the target is unchanged', async (t) => {
+  const victim = await victimFile(t);
+  const before = await stat(victim);
+  const server = await startTestServer(
+    {
+      pipeline: { default: 'swap' },
+      pipelines: {
+        swap: {
+          stages: [
+            {
+              name: 'plant',
+              env: { VICTIM: victim },
+              run: [
+                'rm -f ../events.jsonl && ln -s "$VICTIM" ../events.jsonl',
+                'ln -sf "$VICTIM" ../state.json.tmp',
+                'rm -f ../state.json && ln -s "$VICTIM" ../state.json',
+              ].join('\n'),
+            },
+            { name: 'after', run: 'echo after' },
+          ],
+        },
+      },
+    },
+    { runner: true },
+  );
+  t.teardown(() => server.stop());
+  const jobId = await createJob(server, 'swap');
+  await waitForEvents(server, jobId, 'the job to end', ended);
+  const events = await jobEvents(server, jobId);
+  const run = join(server.config.storage.runs_dir, jobId);
+  const jsonl = join(run, 'events.jsonl');
+  await waitFor('events.jsonl rebuilt whole', async () => {
+    const stats = await lstat(jsonl).catch(() => null);
+    if (!stats?.isFile()) return false;
+    const seqs = (await readFile(jsonl, 'utf8'))
+      .split('\n')
+      .filter(Boolean)
+      .map((l) => (JSON.parse(l) as { seq: number }).seq);
+    return seqs.length === events.length && seqs.every((s, i) => s === i);
+  });
+  await waitFor('state.json a file again', async () => (await lstat(join(run, 'state.json'))).isFile());
+  t.is(JSON.parse(await readFile(join(run, 'state.json'), 'utf8')).status, 'completed');
+  t.is(await readFile(victim, 'utf8'), VICTIM_TEXT);
+  t.is((await stat(victim)).mtimeMs, before.mtimeMs);
+  t.true(
+    server.logLines.some((l) => l.includes('events.jsonl: removed what stood in its place')),
+    'the removal is logged',
+  );
+});
+
+test('projection file links: the tail repair after a restart removes a linked events.jsonl, never truncating its target', async (t) => {
+  const victim = await victimFile(t);
+  const dir = await mkdtemp(join(tmpdir(), 'operator-tail-'));
+  t.teardown(() => rm(dir, { recursive: true, force: true }));
+  for (const plant of [symlink, link]) {
+    const path = join(dir, 'events.jsonl');
+    await plant(victim, path);
+    const tail = await repairJsonlTail(path);
+    t.false(tail.exists, plant.name);
+    t.is(tail.truncatedBytes, 0);
+    t.regex(tail.removed ?? '', /events\.jsonl (is a symbolic link|has 2 names)/);
+    await t.throwsAsync(lstat(path), undefined, 'the planted name is gone');
+    t.is(await readFile(victim, 'utf8'), VICTIM_TEXT, `${plant.name}: the target is not truncated`);
+  }
+});
