@@ -2,6 +2,9 @@ import type { EventSourceMessage } from 'eventsource-parser';
 import { createParser } from 'eventsource-parser';
 
 export interface RawSse {
+  /** What was requested, to repeat the request (e.g. to read an error body). */
+  url: string;
+  requestHeaders: Record<string, string>;
   status: number;
   headers: Headers;
   messages: EventSourceMessage[];
@@ -46,6 +49,8 @@ export async function openRawSse(url: string, headers: Record<string, string> = 
     done = true;
   });
   return {
+    url,
+    requestHeaders: { accept: 'text/event-stream', ...headers },
     status: res.status,
     headers: res.headers,
     messages,
@@ -81,8 +86,7 @@ const CONTROL = new Set(['connected', 'heartbeat', 'end', 'shutdown']);
 
 /** An unnamed heartbeat: no id, `type` (or `event_type`) heartbeat in its JSON. */
 export const isHeartbeat = (m: EventSourceMessage): boolean =>
-  m.event === 'heartbeat' ||
-  (m.id === undefined && /^\{"(type|event_type)":"heartbeat"/.test(m.data));
+  m.event === 'heartbeat' || (m.id === undefined && /^\{"(type|event_type)":"heartbeat"/.test(m.data));
 
 /** The stored events of a stream: no control frame, no heartbeat (named or not). */
 export const eventsOnly = (messages: EventSourceMessage[]) =>
