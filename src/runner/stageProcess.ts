@@ -103,6 +103,11 @@ export class StageProcess {
    * Starts the command; rejects when it cannot be started at all (the reason written to the log when the
    * log could be opened). The run dir, the params file, the log and the pid file are all readied before
    * the spawn: a refusal (a planted link, a full disk) never leaves a command running unsupervised.
+   *
+   * A log that cannot be opened safely fails the attempt rather than running it with its output dropped:
+   * a command nobody can read the output of cannot be reviewed at its gate nor audited afterwards, and a
+   * link planted in `logs/` means an earlier stage of the job is hostile or broken, so stopping is the
+   * conservative answer. Retries follow the stage's policy; the `stage_failed` reason names the file.
    */
   static async start(command: StageCommand): Promise<StageProcess> {
     const { paths } = command;
