@@ -30,6 +30,41 @@ export const createJobBody = z.strictObject({
 });
 
 /**
+ * A time as people and tools write it: an ISO date-time with an offset, a naive one (read as UTC, what
+ * Python's `isoformat()` gives), or a date (its midnight UTC). Always yields an ISO date-time with `Z`.
+ */
+export const forgivingTime = z
+  .string()
+  .max(64)
+  .transform((value, ctx) => {
+    const text = value.trim();
+    const naive = /^\d{4}-\d{2}-\d{2}(T\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?)?$/.test(text);
+    const zoned = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?([Zz]|[+-]\d{2}:?\d{2})$/.test(text);
+    const time =
+      naive && text.length === 10
+        ? Date.parse(`${text}T00:00:00Z`)
+        : naive
+          ? Date.parse(`${text}Z`)
+          : zoned
+            ? Date.parse(text)
+            : Number.NaN;
+    if (Number.isNaN(time)) {
+      ctx.addIssue({
+        code: 'custom',
+        message: 'must be an ISO date-time (2026-11-24T10:00:00Z; without an offset it is UTC) or a date',
+      });
+      return z.NEVER;
+    }
+    return new Date(time).toISOString();
+  });
+
+/** `since`: a forgiving time. */
+export const sinceQuery = forgivingTime.meta({
+  description: 'ISO date-time (with an offset; a naive one is UTC) or a date (midnight UTC)',
+  examples: ['2026-11-24T10:00:00Z', '2026-11-24T10:00:00', '2026-11-24'],
+});
+
+/**
  * The event-like fields a worker or a reviewer may send with a command, in the seed's model: `message`, `ts`
  * (alias `timestamp`: the sender's own clock), `type` (alias `event_type`: must name the event the route
  * appends) and `payload` (alias `metadata`). The event's own `ts` is always the server's; the sender's is
@@ -37,7 +72,7 @@ export const createJobBody = z.strictObject({
  */
 const eventFields = (type: EventType) => ({
   message: z.string().max(4000).optional(),
-  ts: z.iso.datetime({ offset: true }).optional(),
+  ts: forgivingTime.optional(),
   type: z.literal(type, { error: `this route appends a ${type} event` }).optional(),
   payload: z.record(z.string(), z.unknown()).optional(),
 });
@@ -80,39 +115,6 @@ export const stageFailBody = withEventAliases(
 const namesQuery = z.enum(NAME_STYLES).optional();
 /** `frames=named`: each event frame also carries `event: <type>` (for `addEventListener(type)` clients). */
 const framesQuery = z.enum(['data', 'named']).optional();
-
-/**
- * A time bound as people and tools write it: an ISO date-time with an offset, a naive one (read as UTC, what
- * Python's `isoformat()` gives), or a date (its midnight UTC). Always yields an ISO date-time with `Z`.
- */
-export const sinceQuery = z
-  .string()
-  .max(64)
-  .transform((value, ctx) => {
-    const text = value.trim();
-    const naive = /^\d{4}-\d{2}-\d{2}(T\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?)?$/.test(text);
-    const zoned = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?([Zz]|[+-]\d{2}:?\d{2})$/.test(text);
-    const time =
-      naive && text.length === 10
-        ? Date.parse(`${text}T00:00:00Z`)
-        : naive
-          ? Date.parse(`${text}Z`)
-          : zoned
-            ? Date.parse(text)
-            : Number.NaN;
-    if (Number.isNaN(time)) {
-      ctx.addIssue({
-        code: 'custom',
-        message: 'must be an ISO date-time (2026-11-24T10:00:00Z; without an offset it is UTC) or a date',
-      });
-      return z.NEVER;
-    }
-    return new Date(time).toISOString();
-  })
-  .meta({
-    description: 'ISO date-time (with an offset; a naive one is UTC) or a date (midnight UTC)',
-    examples: ['2026-11-24T10:00:00Z', '2026-11-24T10:00:00', '2026-11-24'],
-  });
 
 /** The most events one page returns; a larger `limit` is clamped to it (the answer says so). */
 export const MAX_PAGE = 1000;
