@@ -41,7 +41,7 @@ test('no file at the default path: built-in defaults, directories absolute under
   const cwd = tempDir();
   const config = loadConfig({ cwd, env: {} });
   t.like(config, {
-    server: { port: 8008, host: '0.0.0.0', log_level: 'info', cors_origins: [] },
+    server: { port: 8008, host: '127.0.0.1', log_level: 'info', cors_origins: [] },
     store: { kind: 'lmdb' },
     storage: {
       data_dir: join(cwd, 'data'),
