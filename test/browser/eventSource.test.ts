@@ -1,0 +1,143 @@
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import test from 'ava';
+import type { BrowserContext, Page } from 'playwright-core';
+import { chromium } from 'playwright-core';
+import type { TestServer } from '../helpers/testServer.ts';
+import { json, startTestServer, TOKENS } from '../helpers/testServer.ts';
+
+/** A plain browser EventSource, as any client would write it: `onmessage` only, nothing of the bundled UI. */
+
+const CHROMIUM = '/usr/bin/chromium';
+const CHROMIUM_ARGS = [
+  '--headless',
+  '--no-sandbox',
+  '--disable-gpu',
+  '--disable-background-networking',
+  '--disable-component-update',
+  '--disable-sync',
+  '--no-first-run',
+];
+
+let server: TestServer;
+let browser: BrowserContext;
+let profileDir: string;
+
+test.before(async () => {
+  server = await startTestServer({ streaming: { heartbeat_seconds: 1, retry_ms: 500 } });
+  profileDir = await mkdtemp(join(tmpdir(), 'operator-chromium-'));
+  browser = await chromium.launchPersistentContext(profileDir, {
+    executablePath: CHROMIUM,
+    headless: true,
+    args: CHROMIUM_ARGS,
+  });
+});
+test.after.always(async () => {
+  await browser?.close();
+  await server?.stop();
+  if (profileDir) await rm(profileDir, { recursive: true, force: true });
+});
+
+const post = async (path: string, body: unknown = {}) => {
+  const res = await server.api(path, { method: 'POST', json: body });
+  if (!res.ok) throw new Error(`POST ${path}: ${res.status} ${await res.text()}`);
+  return res;
+};
+
+async function newJob(): Promise<string> {
+  return (await json<{ job: { job_id: string } }>(await post('/jobs', { pipeline: 'external' }))).job.job_id;
+}
+
+async function finish(id: string): Promise<void> {
+  await post(`/jobs/${id}/start`);
+  for (const step of ['ingest/start', 'ingest/complete', 'review/start', 'review/complete'])
+    await post(`/jobs/${id}/stages/${step}`);
+  await post(`/jobs/${id}/gates/review/approve`, { comment: 'ok' });
+  for (const step of ['publish/start', 'publish/complete']) await post(`/jobs/${id}/stages/${step}`);
+}
+
+/** A blank page of the server's origin (EventSource is same-origin there). */
+async function blankPage(): Promise<Page> {
+  const page = await browser.newPage();
+  await page.goto(`${server.url}/api/v1/healthz`);
+  return page;
+}
+
+interface Seen {
+  events: { id: string; type: string; seq: number }[];
+  heartbeats: number;
+}
+
+test('a Chromium EventSource with only onmessage sees every event of a job (and its heartbeats)', async (t) => {
+  const id = await newJob();
+  const page = await blankPage();
+  await page.evaluate(
+    ({ url }) => {
+      const seen: Seen = { events: [], heartbeats: 0 };
+      (window as unknown as { seen: Seen }).seen = seen;
+      const source = new EventSource(url);
+      source.onmessage = (message) => {
+        const data = JSON.parse(message.data) as { type: string; seq: number };
+        if (data.type === 'heartbeat') seen.heartbeats++;
+        else seen.events.push({ id: message.lastEventId, type: data.type, seq: data.seq });
+      };
+    },
+    { url: `/api/v1/jobs/${id}/events/stream?after=-1&access_token=${TOKENS.viewer}` },
+  );
+  await finish(id);
+  const polled = (
+    await json<{ events: { seq: number; type: string }[] }>(await server.api(`/jobs/${id}/events?after=-1`))
+  ).events;
+  t.is(polled.length, 12);
+  await page.waitForFunction(
+    (n) =>
+      (window as unknown as { seen: Seen }).seen.events.length >= n &&
+      (window as unknown as { seen: Seen }).seen.heartbeats > 0,
+    polled.length,
+    { timeout: 10_000 },
+  );
+  const seen = await page.evaluate(() => (window as unknown as { seen: Seen }).seen);
+  t.deepEqual(
+    seen.events,
+    polled.map((e) => ({ id: String(e.seq), type: e.type, seq: e.seq })),
+  );
+  t.true(seen.heartbeats > 0);
+  await page.close();
+});
+
+test('a Chromium EventSource on a finished job ends CLOSED after at most one reconnect: the server counts at most two requests in 10 s', async (t) => {
+  t.timeout(30_000);
+  const id = await newJob();
+  await finish(id);
+  const path = `/api/v1/jobs/${id}/events/stream`;
+  const requests = () =>
+    server.logLines.filter((line) => {
+      const record = JSON.parse(line) as { msg?: string; path?: string };
+      return record.msg === 'http' && record.path === path;
+    }).length;
+  const page = await blankPage();
+  await page.evaluate(
+    ({ url }) => {
+      const state = { states: [] as number[], events: 0, ends: 0 };
+      (window as unknown as { state: typeof state }).state = state;
+      const source = new EventSource(url);
+      (window as unknown as { source: EventSource }).source = source;
+      source.onmessage = () => state.events++;
+      source.addEventListener('end', () => state.ends++);
+      source.onerror = () => state.states.push(source.readyState);
+    },
+    { url: `${path}?access_token=${TOKENS.viewer}` },
+  );
+  await new Promise((resolve) => setTimeout(resolve, 10_000));
+  const state = await page.evaluate(() => ({
+    ...(window as unknown as { state: { states: number[]; events: number; ends: number } }).state,
+    readyState: (window as unknown as { source: EventSource }).source.readyState,
+  }));
+  t.is(state.readyState, 2, 'EventSource.CLOSED: the browser stopped reconnecting');
+  t.is(state.ends, 1, 'the first connection got end');
+  const count = requests();
+  t.log(`requests from the EventSource in 10 s: ${count}`);
+  t.true(count >= 1 && count <= 2, `${count} requests`);
+  await page.close();
+});
