@@ -68,7 +68,8 @@ export async function verifyProjections(options: VerifyOptions): Promise<VerifyR
   const differences: ProjectionDifference[] = [];
   for (const jobId of [...jobs].sort()) {
     const snapshot = names.includes('readmodel') ? snapshotReadModelJob(rms, jobId) : undefined;
-    const files = checksFiles && STORED_NAME_PATTERN.test(jobId) ? await readJobFiles(runsDir, jobId) : undefined;
+    const files =
+      checksFiles && STORED_NAME_PATTERN.test(jobId) ? await readJobFiles(runsDir, jobId) : undefined;
     const jobEvents = await readJob(store, jobId);
     if (files && names.includes('jsonl'))
       differences.push(...verifyJsonl(files, jobEvents, checkpoints.jsonl));

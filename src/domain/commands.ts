@@ -21,24 +21,25 @@ export type CreateJob = CommandBase & {
   params: Payload;
 };
 export type StartJob = CommandBase & { type: 'start_job' };
-export type StartStage = CommandBase & StageReport & { type: 'start_stage'; stage: string; payload?: Payload };
+export type StartStage = CommandBase &
+  StageReport & { type: 'start_stage'; stage: string; payload?: Payload };
 export type CompleteStage = CommandBase &
   StageReport & {
-  type: 'complete_stage';
-  stage: string;
-  duration_ms?: number;
-  exit_code?: number;
-  payload?: Payload;
-};
+    type: 'complete_stage';
+    stage: string;
+    duration_ms?: number;
+    exit_code?: number;
+    payload?: Payload;
+  };
 export type FailStage = CommandBase &
   StageReport & {
-  type: 'fail_stage';
-  stage: string;
-  reason: string;
-  /** false: no retry whatever the policy says (e.g. an external worker gave up). Default true. */
-  retryable?: boolean;
-  payload?: Payload;
-};
+    type: 'fail_stage';
+    stage: string;
+    reason: string;
+    /** false: no retry whatever the policy says (e.g. an external worker gave up). Default true. */
+    retryable?: boolean;
+    payload?: Payload;
+  };
 export type ApproveGate = CommandBase & {
   type: 'approve_gate';
   gate: string;

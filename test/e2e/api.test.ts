@@ -305,10 +305,12 @@ test('health, readiness, metrics and the OpenAPI document', async (t) => {
 });
 
 test('the access_token query value never reaches a log line', async (t) => {
-  await server.api(`/events/stream?access_token=${encodeURIComponent('test-viewer-token-0001')}`, {
-    as: null,
-    signal: AbortSignal.timeout(500),
-  }).catch(() => undefined);
+  await server
+    .api(`/events/stream?access_token=${encodeURIComponent('test-viewer-token-0001')}`, {
+      as: null,
+      signal: AbortSignal.timeout(500),
+    })
+    .catch(() => undefined);
   await new Promise((resolve) => setTimeout(resolve, 600));
   t.true(server.logLines.some((l) => l.includes('"access_token":"[REDACTED]"')));
   t.false(server.logLines.some((l) => l.includes('test-viewer-token-0001')));

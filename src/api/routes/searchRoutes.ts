@@ -1,5 +1,11 @@
 import { z } from 'zod';
-import { EVENT_TYPES, JOB_ID_PATTERN, JOB_ID_RULE, JOB_STATUSES, jobEventSchema } from '../../domain/events.ts';
+import {
+  EVENT_TYPES,
+  JOB_ID_PATTERN,
+  JOB_ID_RULE,
+  JOB_STATUSES,
+  jobEventSchema,
+} from '../../domain/events.ts';
 import type { EventSearchPage, EventSearchQuery } from '../../projections/index.ts';
 import type { AnyRoute } from '../route.ts';
 import { errorResponses, route } from '../route.ts';
