@@ -10,12 +10,14 @@ import { searchRoutes } from '../api/routes/searchRoutes.ts';
 import { webhookRoutes } from '../api/routes/webhookRoutes.ts';
 import { LiveTail } from '../api/sse/liveTail.ts';
 import { SseHub } from '../api/sse/sseHub.ts';
+import { registerStateGauges } from '../api/stateGauges.ts';
 import { JobCommandHandler } from '../commands/jobCommandHandler.ts';
 import type { Config } from '../infra/config/configSchema.ts';
 import { pipelineDefinition, usesDefaultToken } from '../infra/config/loadConfig.ts';
 import type { EventStore } from '../infra/eventstore/eventStore.ts';
 import { logStoredEvent } from '../infra/logging/logger.ts';
 import { EventSearch } from '../projections/index.ts';
+import { JobGaugeFacts } from '../projections/jobGaugeFacts.ts';
 import type { RunnerClock } from '../runner/index.ts';
 import { PipelineRunner, systemClock } from '../runner/index.ts';
 import { WebhookService } from '../webhooks/index.ts';
@@ -96,6 +98,7 @@ export async function startServer(options: StartServerOptions): Promise<RunningS
     stuckTimeoutSeconds: config.streaming.stuck_timeout_seconds,
     maxBufferedBytes: config.streaming.max_buffered_bytes,
     onOpen: () => metrics.sseConnections.inc(),
+    onFrameSent: () => metrics.sseFramesSent.inc(),
     onClose: (session) => {
       metrics.sseConnections.dec();
       if (session.closeReason?.startsWith('client stopped reading')) {
@@ -106,10 +109,11 @@ export async function startServer(options: StartServerOptions): Promise<RunningS
   });
   const commands = new JobCommandHandler(store, {
     maxEventsPerJob: config.storage.max_events_per_job,
-    onAppended: (event) => {
+    onAppended: (event, state) => {
       logStoredEvent(logger, event);
-      metrics.eventsAppended.inc({ type: event.type });
+      metrics.observeAppended(event, state);
     },
+    onAppendTimed: (seconds) => metrics.appendDuration.observe(seconds),
   });
   const leased = config.store.kind === 'eventstoredb';
   const newRunner = () =>
@@ -138,6 +142,15 @@ export async function startServer(options: StartServerOptions): Promise<RunningS
   };
   const search = new EventSearch(projections.readModelStore);
   const webhooks = new WebhookService({ config, store, logger, registry: metrics.registry });
+  const jobFacts = new JobGaugeFacts(projections.readModelStore);
+  registerStateGauges(metrics, {
+    countsByStatus: () => jobFacts.countsByStatus(),
+    pausedGates: () => jobFacts.pausedGates(),
+    webhookEndpoints: () => webhooks.store.listEndpoints(),
+    store,
+    checkpoint: () => projections.port.checkpoint(),
+    now: () => clock().getTime(),
+  });
   const app = createApp(deps, (d) => [
     ...searchRoutes(search),
     ...auditRoutes(d, search),
@@ -165,6 +178,7 @@ export async function startServer(options: StartServerOptions): Promise<RunningS
       }),
       logger,
       registry: metrics.registry,
+      onLeaseChange: (change) => metrics.leaseChanges.inc({ change }),
     });
     // A holder that cannot renew steps down a renewal interval before anyone may take over; its stages get
     // SIGTERM then, and SIGKILL only after the grace.

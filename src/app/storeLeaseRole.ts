@@ -3,6 +3,7 @@ import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
 import { Gauge } from 'prom-client';
 import type { EventStore } from '../infra/eventstore/eventStore.ts';
+import type { LeaseState } from '../infra/eventstore/lease.ts';
 import { StoreLease } from '../infra/eventstore/lease.ts';
 
 export type LeaseRole = 'leader' | 'standby';
@@ -21,6 +22,8 @@ export interface StoreLeaseRoleOptions {
   logger: Logger;
   /** Registers `operator_lease_held` here (the API's registry). */
   registry?: Registry;
+  /** Told every change of the lease (for `operator_lease_changes_total`: flapping shows there). */
+  onLeaseChange?: (change: 'taken' | 'lost' | 'released') => void;
   /** Default `<host>:<pid>:<uuid>`. */
   holderId?: string;
 }
@@ -54,6 +57,7 @@ export class StoreLeaseRole {
           );
         else if (state.reason === 'stopped') this.#logger.info('lease: released');
         else this.#logger.warn({ reason: state.reason }, 'lease: lost; stopping what only the leader runs');
+        options.onLeaseChange?.(leaseChange(state));
         this.#follow();
       },
       onError: (error) => this.#logger.warn({ err: error }, 'lease: store error (riding it out)'),
@@ -109,4 +113,10 @@ export class StoreLeaseRole {
   #retryLater(): void {
     setTimeout(() => this.#follow(), 1000).unref();
   }
+}
+
+/** A clean stop releases the lease; any other end of holding it is a loss. */
+function leaseChange(state: LeaseState): 'taken' | 'lost' | 'released' {
+  if (state.held) return 'taken';
+  return state.reason === 'stopped' ? 'released' : 'lost';
 }

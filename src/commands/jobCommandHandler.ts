@@ -22,8 +22,10 @@ export interface JobCommandHandlerOptions {
   maxEventsPerJob: number;
   /** Re-decisions on fresh state after a concurrent write; default 5. */
   maxRetries?: number;
-  /** Called once for every appended event (the `[events]` log mirror, metrics). */
-  onAppended?: (event: JobEvent) => void;
+  /** Called once for every appended event with the job's state after it (the `[events]` log mirror, metrics). */
+  onAppended?: (event: JobEvent, state: JobState) => void;
+  /** Told how long each store append took, in seconds (metrics). */
+  onAppendTimed?: (seconds: number) => void;
   newEventId?: () => string;
   /** Folded job states kept between commands; default 10,000 jobs. */
   cacheSize?: number;
@@ -101,7 +103,9 @@ export class JobCommandHandler {
   private async append(jobId: string, state: JobState, decided: NewJobEvent[]): Promise<CommandResult> {
     const expectedRevision: ExpectedRevision = state.seq < 0 ? 'no_stream' : state.seq;
     const data = decided.map((event) => toEventData(event, this.newEventId()));
+    const started = process.hrtime.bigint();
     const result = await this.store.append(jobStreamName(jobId), data, { expectedRevision });
+    this.options.onAppendTimed?.(Number(process.hrtime.bigint() - started) / 1e9);
     // The port returns the last event's position only: one event is built from what was sent; several are
     // read back, so each carries its own position.
     const only = data.length === 1 ? data[0] : undefined;
@@ -122,7 +126,7 @@ export class JobCommandHandler {
     let next = state;
     for (const event of events) {
       next = evolve(next, event);
-      this.options.onAppended?.(event);
+      this.options.onAppended?.(event, next);
     }
     this.states.set(jobId, next);
     return { events, state: next, position: result.position };

@@ -1,4 +1,5 @@
 import { execFile } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -43,6 +44,9 @@ async function ensureDockerCompose(): Promise<string | undefined> {
 
 interface ComposeService {
   image: string;
+  profiles?: string[];
+  ports?: string[];
+  command?: string[];
   environment: Record<string, string>;
   healthcheck?: { test?: unknown };
   volumes: string[];
@@ -62,13 +66,17 @@ function service(config: ComposeFile, name: string): ComposeService {
 }
 
 /** `docker-compose config`: exits non-zero with the schema violation on an invalid file. */
-async function composeConfig(file: string): Promise<ComposeFile> {
+async function composeConfig(file: string, options: string[] = []): Promise<ComposeFile> {
   // The operator's token comes from the environment (the file requires it): give it one.
   const env = { ...process.env, OPERATOR_ADMIN_TOKEN: 'compose-test-token-0123456789abcdef' };
-  const { stdout } = await run('docker-compose', ['--project-directory', root, '-f', file, 'config'], {
-    cwd: root,
-    env,
-  });
+  const { stdout } = await run(
+    'docker-compose',
+    ['--project-directory', root, '-f', file, ...options, 'config'],
+    {
+      cwd: root,
+      env,
+    },
+  );
   return parse(stdout) as ComposeFile;
 }
 
@@ -138,3 +146,58 @@ test('the Dockerfile is multi-stage, installs production dependencies from the l
   t.truthy(pkg.dependencies.tsx, 'tsx is a runtime dependency');
   t.truthy(pkg.dependencies['@eventstore/db-client'], 'the EventStoreDB client is a runtime dependency');
 });
+
+test.serial(
+  'the observability profile: pinned Prometheus and Grafana on loopback, configured from deploy/',
+  async (t) => {
+    t.timeout(300_000);
+    const missing = await ensureDockerCompose();
+    if (missing) return t.fail(missing);
+    const config = await composeConfig(join(root, 'docker-compose.yml'), ['--profile', 'observability']);
+    const prometheus = service(config, 'prometheus');
+    const grafana = service(config, 'grafana');
+    const operator = service(config, 'operator');
+    t.regex(prometheus.image, /^prom\/prometheus:v\d+\.\d+\.\d+$/, 'Prometheus pinned to a release');
+    t.regex(grafana.image, /^grafana\/grafana:\d+\.\d+\.\d+$/, 'Grafana pinned to a release');
+    t.deepEqual(prometheus.profiles, ['observability']);
+    t.deepEqual(grafana.profiles, ['observability']);
+    t.is(operator.profiles, undefined, 'the operator runs with or without the profile');
+    for (const s of [prometheus, grafana])
+      for (const port of s.ports ?? []) t.regex(port, /^127\.0\.0\.1:/, 'published on loopback only');
+
+    // Mounted from deploy/: every source exists, and the files point at each other.
+    const deploy = join(root, 'deploy');
+    t.true(prometheus.volumes.includes(`${join(deploy, 'prometheus')}:/etc/prometheus:ro`));
+    t.true(prometheus.command?.includes('--config.file=/etc/prometheus/prometheus.yml'));
+    t.true(
+      grafana.volumes.includes(`${join(deploy, 'grafana', 'provisioning')}:/etc/grafana/provisioning:ro`),
+    );
+    const dashboardMount = grafana.volumes.find((v) =>
+      v.startsWith(join(deploy, 'grafana', 'operator-events.json')),
+    );
+    t.truthy(dashboardMount, 'the dashboard is mounted');
+    for (const volume of [...prometheus.volumes, ...grafana.volumes].filter((v) => v.startsWith('/')))
+      t.true(existsSync(volume.split(':')[0] ?? ''), `${volume}: the source exists`);
+
+    const scrape = parse(await readFile(join(deploy, 'prometheus', 'prometheus.yml'), 'utf8'));
+    const job = scrape.scrape_configs.find((c: { job_name: string }) => c.job_name === 'operator');
+    t.is(job.metrics_path, '/api/v1/metrics');
+    t.deepEqual(job.static_configs[0].targets, [`operator:${operator.environment.OPERATOR_PORT}`]);
+    t.deepEqual(scrape.rule_files, ['alerts.yml']);
+
+    const datasources = parse(
+      await readFile(join(deploy, 'grafana', 'provisioning', 'datasources', 'prometheus.yml'), 'utf8'),
+    );
+    t.is(datasources.datasources[0].url, 'http://prometheus:9090');
+    const providers = parse(
+      await readFile(join(deploy, 'grafana', 'provisioning', 'dashboards', 'operator-events.yml'), 'utf8'),
+    );
+    const target = dashboardMount?.split(':')[1] ?? '';
+    t.is(
+      `${providers.providers[0].options.path}/operator-events.json`,
+      target,
+      'the provider reads the mounted file',
+    );
+    t.true(config.volumes && 'prometheus-data' in config.volumes && 'grafana-data' in config.volumes);
+  },
+);

@@ -5,6 +5,8 @@ import { controlFrame } from './wireFrames.ts';
 export interface SseSessionOptions {
   /** Bytes the socket may hold unsent before the client counts as stuck and is cut off. */
   maxBufferedBytes: number;
+  /** Told each frame `send` wrote (metrics); heartbeats are not counted. */
+  onFrameSent?: () => void;
 }
 
 /** What one session's heartbeats look like: the stream's job (null: every job) in the client's style. */
@@ -67,7 +69,9 @@ export class SseSession {
       this.cutOff('client stopped reading (send buffer over its bound)');
       return false;
     }
-    if (!this.res.write(frame)) await this.drained();
+    const flushed = this.res.write(frame);
+    this.options.onFrameSent?.();
+    if (!flushed) await this.drained();
     return !this.closed;
   }
 
