@@ -54,7 +54,9 @@ export function buildOpenApi(
         }),
       ),
     };
-    if (r.role !== 'public') operation.security = [{ bearer: [] }];
+    // Public routes say so (`security: []`): an operation without the key would inherit nothing and read as
+    // undocumented to linters and client generators.
+    operation.security = r.role === 'public' ? [] : [{ bearer: [] }];
     if (r.body) {
       operation.requestBody = {
         required: false,
@@ -67,6 +69,8 @@ export function buildOpenApi(
   return {
     openapi: '3.1.0',
     info,
+    // The document is served by the server it describes: its own origin (paths carry the /api/v1 prefix).
+    servers: [{ url: '/', description: 'this operator server (the origin that served this document)' }],
     components: {
       securitySchemes: {
         bearer: {

@@ -8,6 +8,7 @@ import { badRequest, HttpError, invalidInput, notFound } from '../errors.ts';
 import type { AnyRoute } from '../route.ts';
 import { errorResponses, route } from '../route.ts';
 import { allStreamQuery, jobIdParams, jobStreamQuery, positionCursor, seqCursor } from '../schemas.ts';
+import { buildAsyncApi } from '../sse/asyncApi.ts';
 import type { AllFeedFilter } from '../sse/eventFeed.ts';
 import { allJobsFeed, jobFeed } from '../sse/eventFeed.ts';
 import { openStream } from '../sse/openStream.ts';
@@ -50,7 +51,20 @@ export function streamRoutes(deps: ApiDeps): AnyRoute[] {
     return undefined;
   };
 
+  let asyncApi: unknown;
   return [
+    route({
+      method: 'get',
+      path: '/asyncapi.json',
+      tag: 'events',
+      summary: 'the AsyncAPI 3.0 description of the two event streams (messages, ids, resuming, switches)',
+      role: 'public',
+      responses: { 200: { description: 'AsyncAPI 3.0' } },
+      handler: (ctx) => {
+        asyncApi ??= buildAsyncApi({ title: 'operator-events streams', version: '1' });
+        ctx.body = asyncApi;
+      },
+    }),
     route({
       method: 'get',
       path: '/jobs/{id}/events/stream',
