@@ -13,6 +13,7 @@ import type { AnyRoute } from './route.ts';
 import { jobRoutes } from './routes/jobRoutes.ts';
 import { logRoutes } from './routes/logRoutes.ts';
 import { meRoutes } from './routes/meRoutes.ts';
+import { opsRoutes } from './routes/opsRoutes.ts';
 import { pipelineRoutes } from './routes/pipelineRoutes.ts';
 import { pollingRoutes } from './routes/pollingRoutes.ts';
 import { streamRoutes } from './routes/streamRoutes.ts';
@@ -58,6 +59,7 @@ export function createApp(deps: ApiDeps, extraRoutes: (deps: ApiDeps) => AnyRout
     ...logRoutes(deps),
     ...meRoutes(),
     ...pipelineRoutes(deps),
+    ...opsRoutes(deps),
     ...extraRoutes(deps),
   );
   const bodyLimits = {

@@ -4,6 +4,7 @@ import { ApiError, api, jobPath, post, streamUrl } from './api.js';
 import { formatDuration, h, refreshTimes, relativeTime, replaceChildren, statusBadge } from './dom.js';
 import { EventFilter } from './eventFilter.js';
 import { eventRow } from './eventRow.js';
+import { JobGantt } from './jobGantt.js';
 import { applyEvent, emptyJob, liveStage } from './jobTimeline.js';
 import { LiveFeed } from './liveFeed.js';
 import { stageItem } from './stageItem.js';
@@ -120,6 +121,7 @@ export function mountJobView(root, jobId, context) {
     disabledNote,
   );
 
+  const gantt = new JobGantt();
   const timeline = h('ol', { id: 'timeline', class: 'timeline' });
   const logPicker = h('select', { id: 'log-stage' });
   logPicker.addEventListener('change', () => {
@@ -174,6 +176,7 @@ export function mountJobView(root, jobId, context) {
       timeline,
       job.stages.map((s) => stageItem(s, now)),
     );
+    gantt.render(now);
     const shown = pickedStage ?? liveStage(job);
     if (logPicker.options.length !== job.stages.length + 1) {
       replaceChildren(
@@ -218,6 +221,7 @@ export function mountJobView(root, jobId, context) {
       const e = /** @type {JobEvent} */ (/** @type {unknown} */ (event));
       const atBottom = eventsBox.scrollTop + eventsBox.clientHeight >= eventsBox.scrollHeight - 8;
       job = applyEvent(job, e);
+      gantt.add(e);
       const row = eventRow(e);
       eventFilter.track(e, row);
       eventsBody.append(row);
@@ -250,6 +254,7 @@ export function mountJobView(root, jobId, context) {
     actions,
     context.canOperate ? null : h('p', { class: 'muted small', id: 'viewer-note' }, VIEWER_NOTE),
     gatePanel,
+    gantt.element,
     h(
       'div',
       { class: 'job-layout' },
@@ -294,6 +299,8 @@ export function mountJobView(root, jobId, context) {
   const ticker = setInterval(() => {
     const now = Date.now();
     refreshTimes(headline);
+    // A running job's open bars reach to now.
+    if (gantt.model.open && gantt.model.t0 !== null) gantt.render(now);
     for (const el of timeline.querySelectorAll('[data-running-since]')) {
       el.textContent = `running for ${formatDuration(now - Date.parse(el.getAttribute('data-running-since') ?? ''))}`;
     }
@@ -302,6 +309,7 @@ export function mountJobView(root, jobId, context) {
   return () => {
     if (started) feed.stop();
     log.stop();
+    gantt.stop();
     eventFilter.stop();
     clearInterval(ticker);
     clearTimeout(renderTimer);

@@ -2,8 +2,10 @@
 // new-job form.
 import { ApiError, api, jobPath, streamUrl } from './api.js';
 import { h, refreshTimes, relativeTime, replaceChildren, statusBadge } from './dom.js';
+import { jobsChart } from './jobsChart.js';
 import { LiveFeed, sleep } from './liveFeed.js';
 import { newJobForm } from './newJobForm.js';
+import { opsStrip } from './opsStrip.js';
 
 const STATUSES = ['queued', 'running', 'paused', 'completed', 'failed', 'canceled'];
 const PAGE_SIZE = 50;
@@ -147,17 +149,25 @@ export function mountJobsView(root, context) {
     if (stale.size > 0 && !stopped) flushTimer = setTimeout(flush, 150);
   }
 
+  const chart = jobsChart();
+  const ops = context.canOperate ? opsStrip() : null;
   let firstConnect = true;
   let lastAuthCheck = 0;
   const feed = new LiveFeed({
     streamUrl: (cursor) => streamUrl('/events/stream', { after: cursor ?? undefined }),
     cursorOf: (event) => event.position,
     isAfter: (a, b) => b === null || BigInt(a) > BigInt(b),
-    onEvent: (event) => refreshJob(/** @type {string} */ (event.job_id), event.seq),
+    onEvent: (event) => {
+      refreshJob(/** @type {string} */ (event.job_id), event.seq);
+      chart.onEvent(event);
+    },
     onConnected: (info) => {
       if (feed.cursor === null && typeof info.after === 'string') feed.cursor = info.after;
       // The first list was read before the stream started: read it again so nothing falls in between.
-      if (firstConnect) loadList().catch(showListError);
+      if (firstConnect) {
+        loadList().catch(showListError);
+        chart.reload();
+      }
       firstConnect = false;
     },
     onState: context.setConnection,
@@ -184,6 +194,7 @@ export function mountJobsView(root, context) {
 
   replaceChildren(
     root,
+    ops?.element,
     h(
       'div',
       { class: 'jobs-layout' },
@@ -196,6 +207,7 @@ export function mountJobsView(root, context) {
           h('h1', { id: 'jobs-title' }, 'Jobs'),
           h('div', { class: 'filter' }, h('label', { for: 'status-filter' }, 'Status'), filter),
         ),
+        chart.element,
         listError,
         h(
           'table',
@@ -221,11 +233,14 @@ export function mountJobsView(root, context) {
     ),
   );
   loadList().catch(showListError);
+  chart.reload();
   feed.start();
   const ticker = setInterval(() => refreshTimes(tbody), 5000);
   return () => {
     stopped = true;
     feed.stop();
+    chart.stop();
+    ops?.stop();
     clearInterval(ticker);
     clearTimeout(flushTimer);
     root.replaceChildren();

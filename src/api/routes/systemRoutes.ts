@@ -17,7 +17,11 @@ const READY_LAG_EVENTS = 1000;
  * log, and the head also moves with events the projections do not follow (the lease stream's renewals), so
  * the job events after the checkpoint are counted instead, up to `READY_LAG_EVENTS + 1`.
  */
-async function lagEvents(deps: ApiDeps, head: string | null, checkpoint: string | null): Promise<number> {
+export async function lagEvents(
+  deps: ApiDeps,
+  head: string | null,
+  checkpoint: string | null,
+): Promise<number> {
   if (head === null) return 0;
   if (deps.config.store.kind !== 'eventstoredb') return Number(BigInt(head) - BigInt(checkpoint ?? '-1'));
   return countJobEventsAfter(deps.store, checkpoint, READY_LAG_EVENTS + 1);
