@@ -332,6 +332,8 @@ test('jobs chart: finished and failed per hour match the log, grow live, and the
   await after(MINUTE, `/jobs/${waiting}/start`);
   await page.waitForSelector('#queue-length[data-queued="0"]');
   t.true(await page.evaluate(() => (window as unknown as { notReloaded?: boolean }).notReloaded === true));
+  // For the screenshot: the ops strip's next refresh counts this page's own stream.
+  await page.waitForSelector('#ops-strip:not([data-streams="0"])[data-streams]', { timeout: 12_000 });
   await page.screenshot({
     path: join(ARTIFACTS, 'ui-charts.png'),
     clip: { x: 0, y: 0, width: 1280, height: 560 },
