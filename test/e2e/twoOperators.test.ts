@@ -52,6 +52,8 @@ async function configFor(setup: Setup, name: string): Promise<string> {
       `storage: {data_dir: ${join(home, 'data')}, runs_dir: ${join(home, 'runs')}}`,
       'pipeline: {default: slow, lanes: 2, stage_kill_grace: 500ms}',
       'webhooks: {enabled: false}',
+      // Stages see only what is passed through: the operator's name is, so the shared file says who ran what.
+      'runner: {env_passthrough: [OPERATOR_NAME]}',
       'pipelines:',
       '  slow:',
       '    stages:',
@@ -61,7 +63,7 @@ async function configFor(setup: Setup, name: string): Promise<string> {
   return path;
 }
 
-/** `operator serve` in a child process; resolves once it listens. `OPERATOR_NAME` reaches its stages. */
+/** `operator serve` in a child process; resolves once it listens. `OPERATOR_NAME` reaches its stages (passed through). */
 async function serve(setup: Setup, name: string): Promise<Operator> {
   const configPath = await configFor(setup, name);
   const child = spawn(
