@@ -118,7 +118,10 @@ test('compose: the operator is published on 127.0.0.1 only, EventStoreDB not at 
     .split('\n')
     .filter((line) => !line.trimStart().startsWith('#'));
   for (const line of instructions)
-    t.false(/^(ENV|ARG)\b.*(TOKEN|default-admin-token)/i.test(line), `no token baked into the image: ${line}`);
+    t.false(
+      /^(ENV|ARG)\b.*(TOKEN|default-admin-token)/i.test(line),
+      `no token baked into the image: ${line}`,
+    );
 });
 
 test('Dockerfile: the HEALTHCHECK URL answers 200 on a running server', async (t) => {

@@ -93,7 +93,10 @@ test('input: params and event payloads over max_payload_bytes are a 413 naming t
   t.is((await server.api('/jobs/big-1')).status, 404, 'nothing was stored');
   await server.api('/jobs', { method: 'POST', json: { id: 'big-2', pipeline: 'external' } });
   await server.api('/jobs/big-2/start', { method: 'POST', json: {} });
-  const stage = await server.api('/jobs/big-2/stages/ingest/start', { method: 'POST', json: { payload: big } });
+  const stage = await server.api('/jobs/big-2/stages/ingest/start', {
+    method: 'POST',
+    json: { payload: big },
+  });
   const stageBody = await expectError(t, stage, 413, 'payload_too_large');
   t.regex(stageBody.error.message, /payload/);
 });
@@ -139,7 +142,11 @@ test('tokens: ?access_token= is refused (401) on every route but the streams, wr
 test('tokens: ?access_token= opens the per-job stream, the global stream and a log follow', async (t) => {
   await server.api('/jobs', { method: 'POST', json: { id: 'qt-3', pipeline: 'external' } });
   const q = `access_token=${TOKENS.viewer}`;
-  for (const path of ['/jobs/qt-3/events/stream', '/events/stream', '/jobs/qt-3/stages/ingest/log?follow=1']) {
+  for (const path of [
+    '/jobs/qt-3/events/stream',
+    '/events/stream',
+    '/jobs/qt-3/stages/ingest/log?follow=1',
+  ]) {
     const controller = new AbortController();
     const res = await server.api(`${path}${path.includes('?') ? '&' : '?'}${q}`, {
       as: null,

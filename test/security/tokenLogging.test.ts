@@ -73,7 +73,10 @@ test('logs: no token in any log line after requests with access_token, access%5F
   let streams = 0;
   for (const probe of probes) {
     const controller = new AbortController();
-    const res = await fetch(`${base}${probe.path}`, { headers: probe.headers ?? {}, signal: controller.signal });
+    const res = await fetch(`${base}${probe.path}`, {
+      headers: probe.headers ?? {},
+      signal: controller.signal,
+    });
     if (res.headers.get('content-type')?.startsWith('text/event-stream')) streams += 1;
     controller.abort();
   }

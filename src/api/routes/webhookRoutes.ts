@@ -1,12 +1,12 @@
 import { z } from 'zod';
-import { EVENT_TYPES, JOB_ID_PATTERN } from '../../domain/events.ts';
+import { EVENT_TYPES, JOB_ID_PATTERN, JOB_ID_RULE } from '../../domain/events.ts';
 import { WEBHOOK_SECRET_PATTERN } from '../../infra/config/configSchema.ts';
 import type { WebhookService } from '../../webhooks/index.ts';
 import { ERROR_CLASSES } from '../../webhooks/index.ts';
 import type { AnyRoute } from '../route.ts';
 import { errorResponses, route } from '../route.ts';
 
-const nameList = z.array(z.string().regex(JOB_ID_PATTERN, 'must match ^[A-Za-z0-9_-]{1,64}$')).max(1000);
+const nameList = z.array(z.string().regex(JOB_ID_PATTERN, JOB_ID_RULE)).max(1000);
 
 export const createWebhookBody = z.strictObject({
   url: z.url({ protocol: /^https?$/, error: 'an http:// or https:// URL' }).max(2000),
