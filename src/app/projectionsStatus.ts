@@ -1,4 +1,5 @@
 import type { EventStore } from '../infra/eventstore/eventStore.ts';
+import { JOB_STREAM_PREFIX } from '../infra/eventstore/eventStore.ts';
 import type { ReadModelStore } from '../projections/index.ts';
 import { READ_MODEL_CHECKPOINT } from '../projections/index.ts';
 import type { LeaseRecord } from './projectionLeases.ts';
@@ -49,7 +50,8 @@ export async function projectionsStatus(
     let lagSeconds: number | null = 0;
     if (lag > 0) {
       const next = await firstAfter(store, checkpoint);
-      lagSeconds = next === null ? null : Math.max(0, Math.round((now() - next) / 100) / 10);
+      // No job event after the checkpoint: the head moved with other streams only (leases, webhooks).
+      lagSeconds = next === null ? 0 : Math.max(0, Math.round((now() - next) / 100) / 10);
     }
     const error = leases.lastError(name);
     projections.push({
@@ -72,9 +74,14 @@ export async function projectionsStatus(
   };
 }
 
+/** When the store recorded the first job event after the checkpoint (other streams do not count). */
 async function firstAfter(store: EventStore, checkpoint: string | null): Promise<number | null> {
   const from = checkpoint === null ? 'start' : (BigInt(checkpoint) + 1n).toString();
-  for await (const event of store.readAll({ fromPosition: from, maxCount: 1 }))
+  for await (const event of store.readAll({
+    fromPosition: from,
+    maxCount: 1,
+    filter: { streamNamePrefix: [JOB_STREAM_PREFIX] },
+  }))
     return Date.parse(event.created);
   return null;
 }

@@ -188,12 +188,15 @@ export async function startServer(options: StartServerOptions): Promise<RunningS
         { stage_kill_grace_ms: config.pipeline.stage_kill_grace, lease_renew_ms: renewEvery },
         'pipeline.stage_kill_grace is longer than a third of store.lease_ttl: a stage that ignores SIGTERM may still run after another process took the lease over',
       );
+    // Every process follows the webhook registry and outbox; the leader duty makes this one send.
+    await webhooks.start(port);
     // Started once the port is ours: a second server that fails to bind must not run stages too.
     role.start();
   } else {
     runner?.start();
     // Webhook URLs may not target this port, so it is known before anything is sent.
     await webhooks.start(port);
+    webhooks.lead();
   }
   const host = config.server.host === '0.0.0.0' ? '127.0.0.1' : config.server.host;
   const url = `http://${host.includes(':') ? `[${host}]` : host}:${port}`;
@@ -272,25 +275,12 @@ function leaderDuties(options: LeaderDutiesOptions): LeaderDuty[] {
       },
     });
   }
-  let webhooksStarted = false;
   duties.push({
     name: 'webhooks',
-    start: async () => {
-      if (!webhooks.enabled) return;
-      if (webhooksStarted) {
-        // Its own sender lease (per data dir) is still held; only the outbox and the dispatcher were paused.
-        await webhooks.runner.start();
-        webhooks.dispatcher.start();
-        return;
-      }
-      // Webhook URLs may not target this port, so it is known before anything is sent.
-      await webhooks.start(options.port);
-      webhooksStarted = true;
-    },
-    stop: async () => {
-      await webhooks.dispatcher.stop();
-      await webhooks.runner.stop();
-    },
+    // Every process keeps its outbox up to date from the log; the leader sends from each endpoint's
+    // checkpoint in the store, so a takeover resumes where the last acknowledged delivery left off.
+    start: async () => webhooks.lead(),
+    stop: () => webhooks.stepDown(),
   });
   return duties;
 }

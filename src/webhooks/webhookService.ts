@@ -6,24 +6,27 @@ import { OperatorError } from '../domain/errors.ts';
 import type { EventType } from '../domain/events.ts';
 import type { Config } from '../infra/config/configSchema.ts';
 import type { EventStore } from '../infra/eventstore/eventStore.ts';
+import { isWrongExpectedRevisionError } from '../infra/eventstore/eventStore.ts';
 import { OutboundPolicy } from '../infra/net/outboundPolicy.ts';
 import { redactedUrl } from '../infra/net/redactedUrl.ts';
-import { ProjectionRunner } from '../projections/index.ts';
-import { redelivered, reenabled } from './deliveryOutcome.ts';
 import { retrySchedule, withJitter } from './retrySchedule.ts';
 import type { sendWebhook } from './sendWebhook.ts';
 import type { Resolve, TargetGuard } from './targetGuard.ts';
 import { assertTargetAllowed, TargetDeniedError } from './targetGuard.ts';
 import { WebhookDispatcher } from './webhookDispatcher.ts';
+import { WebhookFollower } from './webhookFollower.ts';
+import { WebhookKeyring } from './webhookKeyring.ts';
+import type { RegistryEvent } from './webhookLog.ts';
+import { WebhookLog } from './webhookLog.ts';
 import { WebhookProjection } from './webhookProjection.ts';
 import { generateWebhookSecret } from './webhookSignature.ts';
 import type { DeliveryAttempt, DeliveryStatus, WebhookDelivery, WebhookEndpoint } from './webhookStore.ts';
 import { HEALTHY_ENDPOINT, WebhookStore } from './webhookStore.ts';
 
-/** An endpoint as the API shows it: everything but the secret. */
-export type WebhookEndpointView = Omit<WebhookEndpoint, 'secret'>;
+/** An endpoint as the API shows it: everything but the secret, clear or sealed. */
+export type WebhookEndpointView = Omit<WebhookEndpoint, 'secret' | 'sealed_secret'>;
 /** A delivery as the API shows it: everything but the body (the event, findable by its id). */
-export type WebhookDeliveryView = Omit<WebhookDelivery, 'body' | 'cycle_attempts'>;
+export type WebhookDeliveryView = Omit<WebhookDelivery, 'body' | 'cycle_attempts' | 'redelivery'>;
 
 export interface NewWebhookEndpoint {
   url: string;
@@ -38,6 +41,8 @@ export class WebhookError extends OperatorError {}
 
 /** The sender lease lasts this long without renewal (renewed every third of it). */
 const LEASE_TTL_MS = 15_000;
+/** How long an API change waits for this process's projection to show it (read-your-writes). */
+const REGISTRY_WAIT_MS = 5_000;
 
 const notFound = (what: string) => new WebhookError('not_found', `${what} not found`, 404);
 
@@ -56,7 +61,11 @@ export interface WebhookServiceOptions {
   resolve?: Resolve;
 }
 
-const view = ({ secret: _secret, ...endpoint }: WebhookEndpoint): WebhookEndpointView => endpoint;
+const view = ({
+  secret: _secret,
+  sealed_secret: _sealed,
+  ...endpoint
+}: WebhookEndpoint): WebhookEndpointView => endpoint;
 /** An attempt as shown: only these fields, whatever an older version stored with it. */
 const attemptView = (a: DeliveryAttempt): DeliveryAttempt => ({
   at: a.at,
@@ -69,17 +78,22 @@ const attemptView = (a: DeliveryAttempt): DeliveryAttempt => ({
 export const deliveryView = ({
   body: _body,
   cycle_attempts: _cycle,
+  redelivery: _redelivery,
   ...d
 }: WebhookDelivery): WebhookDeliveryView => ({ ...d, attempts: d.attempts.map(attemptView) });
 
 /**
- * Webhooks as one unit: the endpoint registry, the outbox projection (its own runner and checkpoint) and
- * the dispatcher. `start(port)` once the HTTP server listens (the port is what URLs may not target);
- * `close()` on shutdown.
+ * Webhooks as one unit. The registry of API endpoints and each endpoint's delivery checkpoint are streams
+ * of the event store (`WebhookLog`); every process follows them with the job events into its own outbox
+ * (`WebhookFollower` + `WebhookProjection`), so every process lists the same endpoints and deliveries; only
+ * the process that leads (`lead()`: on EventStoreDB the store lease holder, on LMDB the one server) sends.
+ * `start(port)` once the HTTP server listens (the port is what URLs may not target); `close()` on shutdown.
  */
 export class WebhookService {
   readonly store: WebhookStore;
-  readonly runner: ProjectionRunner;
+  readonly log: WebhookLog;
+  readonly keyring: WebhookKeyring;
+  readonly follower: WebhookFollower;
   readonly dispatcher: WebhookDispatcher;
   readonly #options: WebhookServiceOptions;
   readonly #now: () => number;
@@ -89,6 +103,7 @@ export class WebhookService {
   #pruneTimer: NodeJS.Timeout | null = null;
   #leaseTimer: NodeJS.Timeout | null = null;
   #sending = false;
+  #leading = false;
   #leaseTick: Promise<void> = Promise.resolve();
   #waitLogged = false;
   readonly #owner = `serve-${process.pid}-${randomBytes(6).toString('hex')}`;
@@ -99,6 +114,9 @@ export class WebhookService {
     const { config, logger } = options;
     const settings = config.webhooks;
     this.store = WebhookStore.open(config.storage.data_dir);
+    this.log = new WebhookLog(options.store);
+    this.keyring = new WebhookKeyring(config, logger?.child({ component: 'webhooks' }));
+    const configSecrets = new Map(settings.endpoints.map((e) => [e.id, e.secret]));
     this.guard = {
       policy: new OutboundPolicy(settings.allow_targets),
       ownPort: () => this.#ownPort,
@@ -153,6 +171,11 @@ export class WebhookService {
       onAttempt: (_e, _d, result) =>
         attempts?.inc({ result: result.error === null ? 'delivered' : 'failed' }),
       onDisabled: () => disabled?.inc(),
+      log: this.log,
+      secretOf: (e) => {
+        if (e.source === 'config') return configSecrets.get(e.id) ?? (e.secret as string);
+        return e.sealed_secret ? this.keyring.open(e.id, e.sealed_secret) : (e.secret as string);
+      },
     });
     const projection = new WebhookProjection({
       store: this.store,
@@ -161,30 +184,44 @@ export class WebhookService {
         for (const id of ids) this.dispatcher.wake(id);
       },
     });
-    this.runner = new ProjectionRunner({ store: options.store, projections: [projection], logger: log });
+    this.follower = new WebhookFollower({
+      store: options.store,
+      log: this.log,
+      webhookStore: this.store,
+      projection,
+      outbox: settings.enabled,
+      logger: log,
+    });
   }
 
   get enabled(): boolean {
     return this.#options.config.webhooks.enabled;
   }
 
-  /** True while this process holds the sender lease and runs the outbox and the dispatcher. */
+  /** True while this process holds the sender lease of its data dir (it follows the log into its outbox). */
   get sending(): boolean {
     return this.#sending;
   }
 
   /**
-   * Syncs the config endpoints, then follows the log and sends, while this process holds the sender lease
-   * (checked and renewed every few seconds; a second process on the same data dir waits for it).
+   * Syncs the config endpoints, then follows the log into the outbox while this process holds the sender
+   * lease of its data dir (checked and renewed every few seconds; a second process on the same data dir
+   * waits for it). Sending starts with `lead()`.
    */
   async start(ownPort: number): Promise<void> {
     this.#ownPort = ownPort;
-    if (!this.enabled) return;
-    const dropped = await this.store.dropStoredResponseBodies();
-    if (dropped > 0)
-      this.#options.logger?.info({ deliveries: dropped }, 'webhooks: dropped stored answer snippets');
-    await this.#syncConfigEndpoints();
-    await this.#disableRefusedEndpoints();
+    if (this.enabled) {
+      const dropped = await this.store.dropStoredResponseBodies();
+      if (dropped > 0)
+        this.#options.logger?.info({ deliveries: dropped }, 'webhooks: dropped stored answer snippets');
+      await this.#syncConfigEndpoints();
+    } else if (
+      this.#options.config.store.kind === 'eventstoredb' &&
+      !this.#options.config.webhooks.secret_key
+    )
+      this.#options.logger?.info(
+        'webhooks: no webhooks.secret_key: endpoints cannot be registered through the API',
+      );
     await this.#checkLease();
     this.#leaseTimer = setInterval(() => {
       this.#leaseTick = this.#leaseTick
@@ -194,6 +231,9 @@ export class WebhookService {
         );
     }, LEASE_TTL_MS / 3);
     this.#leaseTimer.unref();
+    if (!this.enabled) return;
+    await this.#moveLegacyEndpoints();
+    await this.#disableRefusedEndpoints();
     const prune = () => {
       const before = new Date(this.#now() - this.#options.config.webhooks.keep_deliveries).toISOString();
       this.store.prune(before).catch((error: unknown) => {
@@ -205,12 +245,24 @@ export class WebhookService {
     this.#pruneTimer.unref();
   }
 
+  /** This process leads (LMDB: always; EventStoreDB: while it holds the store lease): it sends. */
+  lead(): void {
+    this.#leading = true;
+    if (this.#sending && this.enabled) this.dispatcher.start();
+  }
+
+  /** Another process leads now: the attempts in flight are abandoned (acknowledged by no one: sent again). */
+  async stepDown(): Promise<void> {
+    this.#leading = false;
+    await this.dispatcher.stop();
+  }
+
   async close(): Promise<void> {
     if (this.#pruneTimer) clearInterval(this.#pruneTimer);
     if (this.#leaseTimer) clearInterval(this.#leaseTimer);
     await this.#leaseTick;
     await this.dispatcher.stop();
-    await this.runner.close();
+    await this.follower.stop();
     if (this.#sending) this.store.releaseSenderLease(this.#owner);
     this.#sending = false;
     await this.store.close();
@@ -225,13 +277,13 @@ export class WebhookService {
     }
     if (held && !this.#sending) {
       this.#sending = true;
-      await this.runner.start();
-      this.dispatcher.start();
+      this.follower.start();
+      if (this.#leading && this.enabled) this.dispatcher.start();
     } else if (!held && this.#sending) {
       this.#sending = false;
       this.#options.logger?.warn('webhooks: sender lease lost: another process sends now');
       await this.dispatcher.stop();
-      await this.runner.stop();
+      await this.follower.stop();
     } else if (!held && !this.#waitLogged) {
       this.#waitLogged = true;
       const holder = this.store.senderLease();
@@ -250,29 +302,41 @@ export class WebhookService {
     return view(this.#endpoint(id));
   }
 
-  /** Registers an endpoint; the answer holds the secret, which is never shown again. */
+  /**
+   * Registers an endpoint: an event of the registry stream, its secret sealed with `webhooks.secret_key`.
+   * It gets every job event after that event. The answer holds the secret, which is never shown again.
+   */
   async create(input: NewWebhookEndpoint): Promise<{ endpoint: WebhookEndpointView; secret: string }> {
     const url = new URL(input.url);
     assertTargetAllowed(url, this.guard);
     const secret = input.secret ?? generateWebhookSecret();
-    const endpoint: WebhookEndpoint = {
-      id: `wh_${randomBytes(10).toString('hex')}`,
+    const id = `wh_${randomBytes(10).toString('hex')}`;
+    const event: Extract<RegistryEvent, { type: 'webhook_endpoint_registered' }> = {
+      type: 'webhook_endpoint_registered',
+      endpoint_id: id,
       url: url.href,
       description: input.description ?? null,
       event_types: [...new Set(input.event_types ?? [])],
       jobs: [...new Set(input.jobs ?? [])],
       pipelines: [...new Set(input.pipelines ?? [])],
+      sealed_secret: this.keyring.seal(id, secret),
+      at: new Date(this.#now()).toISOString(),
+      created_position: null,
+    };
+    const { position } = await this.#register(event);
+    this.#options.logger?.info({ endpoint: id, url: redactedUrl(url) }, 'webhooks: endpoint registered');
+    const endpoint = this.store.endpoint(id) ?? {
+      id,
+      url: event.url,
+      description: event.description,
+      event_types: event.event_types,
+      jobs: event.jobs,
+      pipelines: event.pipelines,
       source: 'api',
-      secret,
-      created_at: new Date(this.#now()).toISOString(),
-      created_position: await this.#options.store.headPosition(),
+      created_at: event.at,
+      created_position: position,
       ...HEALTHY_ENDPOINT,
     };
-    await this.store.putEndpoint(endpoint);
-    this.#options.logger?.info(
-      { endpoint: endpoint.id, url: redactedUrl(endpoint.url) },
-      'webhooks: endpoint registered',
-    );
     return { endpoint: view(endpoint), secret };
   }
 
@@ -283,7 +347,12 @@ export class WebhookService {
         `webhook ${id} is defined in webhooks.endpoints of the configuration: remove it there`,
         409,
       );
-    await this.store.deleteEndpoint(id);
+    await this.#register({ type: 'webhook_endpoint_deleted', endpoint_id: id, at: this.#iso() });
+    await this.log
+      .deleteCheckpoint(id)
+      .catch((error: unknown) =>
+        this.#options.logger?.warn({ err: error, endpoint: id }, 'webhooks: checkpoint stream not deleted'),
+      );
     this.dispatcher.wake(id);
     this.#options.logger?.info({ endpoint: id }, 'webhooks: endpoint deleted');
   }
@@ -291,15 +360,24 @@ export class WebhookService {
   /** Re-enables a disabled endpoint: its pending deliveries resume in order, starting now. */
   async enable(id: string): Promise<WebhookEndpointView> {
     assertTargetAllowed(new URL(this.#endpoint(id).url), this.guard);
-    const endpoint = await this.store.updateEndpoint(id, reenabled);
-    const head = this.store.headPending(id);
-    if (head)
-      await this.store.updateDelivery(id, head.position, (d, e) => ({
-        delivery: redelivered(d, this.#now()),
-        endpoint: e,
-      }));
+    await this.#register({ type: 'webhook_endpoint_enabled', endpoint_id: id, at: this.#iso() });
     this.dispatcher.wake(id);
-    return view(endpoint as WebhookEndpoint);
+    return view(this.#endpoint(id));
+  }
+
+  /** Appends a registry event and waits (bounded) until this process has applied it. */
+  async #register(event: RegistryEvent): Promise<{ revision: number; position: string }> {
+    const written = await this.log.register(event);
+    if (!(await this.follower.waitForRegistry(written.revision, REGISTRY_WAIT_MS)))
+      this.#options.logger?.warn(
+        { revision: written.revision, type: event.type },
+        'webhooks: the registry change is not applied here yet (is this process following the log?)',
+      );
+    return written;
+  }
+
+  #iso(): string {
+    return new Date(this.#now()).toISOString();
   }
 
   deliveries(
@@ -327,13 +405,17 @@ export class WebhookService {
         `webhook ${id} is disabled (${endpoint.disabled_reason ?? 'no reason'}): POST /webhooks/${id}/enable first`,
         409,
       );
-    const result = await this.store.updateDelivery(id, deliveryId, (d, e) => ({
-      delivery: redelivered(d, this.#now()),
-      endpoint: e,
-    }));
-    if (!result) throw notFound(`delivery ${deliveryId} of webhook ${id}`);
+    if (!this.store.delivery(id, deliveryId)) throw notFound(`delivery ${deliveryId} of webhook ${id}`);
+    await this.#register({
+      type: 'webhook_redelivery_requested',
+      endpoint_id: id,
+      position: deliveryId,
+      at: this.#iso(),
+    });
     this.dispatcher.wake(id);
-    return deliveryView(result.delivery);
+    const delivery = this.store.delivery(id, deliveryId);
+    if (!delivery) throw notFound(`delivery ${deliveryId} of webhook ${id}`);
+    return deliveryView(delivery);
   }
 
   #endpoint(id: string): WebhookEndpoint {
@@ -352,13 +434,7 @@ export class WebhookService {
       const refused = this.guard.policy.urlRefusal(new URL(e.url), this.#ownPort);
       if (!refused) continue;
       const reason = new TargetDeniedError(e.url, refused).message;
-      const at = new Date(this.#now()).toISOString();
-      await this.store.updateEndpoint(e.id, (current) => ({
-        ...current,
-        enabled: false,
-        disabled_at: at,
-        disabled_reason: reason,
-      }));
+      await this.#register({ type: 'webhook_endpoint_disabled', endpoint_id: e.id, at: this.#iso(), reason });
       this.#options.logger?.error(
         { endpoint: e.id, url: redactedUrl(e.url) },
         `webhooks: disabled: ${reason}`,
@@ -388,14 +464,15 @@ export class WebhookService {
         event_types: [...new Set(c.event_types)],
         jobs: [...new Set(c.jobs)],
         pipelines: [...new Set(c.pipelines)],
-        secret: c.secret,
         source: 'config' as const,
       };
-      const base: WebhookEndpoint = existing ?? {
+      // Where its deliveries start is agreed in the store, once, by the first process that has it.
+      const start = existing?.created_position ?? (await this.#configStart(c.id, head));
+      const { secret: _clear, ...base }: WebhookEndpoint = existing ?? {
         id: c.id,
         ...fields,
         created_at: now,
-        created_position: head,
+        created_position: start,
         ...HEALTHY_ENDPOINT,
       };
       const endpoint: WebhookEndpoint = { ...base, ...fields };
@@ -406,5 +483,59 @@ export class WebhookService {
     const ids = new Set(configured.map((c) => c.id));
     for (const e of this.store.listEndpoints())
       if (e.source === 'config' && !ids.has(e.id)) await this.store.deleteEndpoint(e.id);
+  }
+
+  /**
+   * The position after which a config endpoint gets events: the first process to start with it records
+   * the head then in the endpoint's checkpoint stream (`no_stream`: one of several racing wins); everyone
+   * else reads it, so a takeover never starts later than the first leader did.
+   */
+  async #configStart(id: string, head: string | null): Promise<string | null> {
+    const started = {
+      type: 'webhook_checkpoint_started' as const,
+      endpoint_id: id,
+      checkpoint: head,
+      at: this.#iso(),
+    };
+    await this.log.checkpoint(id, started, 'no_stream').catch((error: unknown) => {
+      if (!isWrongExpectedRevisionError(error)) throw error;
+    });
+    for await (const first of this.#options.store.readStream(this.log.checkpointStream(id), {
+      maxCount: 1,
+    })) {
+      const data = first.data as { checkpoint?: string | null };
+      return data.checkpoint ?? null;
+    }
+    return head;
+  }
+
+  /**
+   * Endpoints registered through the API by a version that kept them in this data dir only (their secret in
+   * clear): moved into the registry once, with their id and start, so that every process sends them.
+   */
+  async #moveLegacyEndpoints(): Promise<void> {
+    for (const e of this.store.listEndpoints()) {
+      if (e.source !== 'api' || e.sealed_secret || e.secret === undefined) continue;
+      if (!this.keyring.key()) {
+        this.#options.logger?.error(
+          { endpoint: e.id },
+          'webhooks: an endpoint of an earlier version stays in this data dir only: set webhooks.secret_key to move it into the store',
+        );
+        continue;
+      }
+      await this.#register({
+        type: 'webhook_endpoint_registered',
+        endpoint_id: e.id,
+        url: e.url,
+        description: e.description,
+        event_types: e.event_types,
+        jobs: e.jobs,
+        pipelines: e.pipelines,
+        sealed_secret: this.keyring.seal(e.id, e.secret),
+        at: e.created_at,
+        created_position: e.created_position,
+      });
+      this.#options.logger?.info({ endpoint: e.id }, 'webhooks: endpoint moved into the event store');
+    }
   }
 }

@@ -6,6 +6,7 @@ import type { EventType } from '../domain/events.ts';
 import type { LeaseHolderRecord } from '../infra/leaseLiveness.ts';
 import { isLeaseLive } from '../infra/leaseLiveness.ts';
 import { padPosition } from '../projections/index.ts';
+import type { SealedSecret } from './secretBox.ts';
 import type { AttemptResult } from './sendWebhook.ts';
 
 export interface WebhookEndpoint {
@@ -20,7 +21,13 @@ export interface WebhookEndpoint {
   pipelines: string[];
   /** `config` endpoints come from `webhooks.endpoints` and are changed there, not through the API. */
   source: 'api' | 'config';
-  secret: string;
+  /**
+   * API endpoints: the secret as the registry event carries it, sealed with `webhooks.secret_key`. Config
+   * endpoints keep theirs in the configuration; neither is ever stored here in clear.
+   */
+  sealed_secret?: SealedSecret;
+  /** A clear secret: rows written by earlier versions (moved into the registry at start) and tests only. */
+  secret?: string;
   created_at: string;
   /** The store head when the endpoint was registered: only later events are delivered. */
   created_position: string | null;
@@ -73,10 +80,14 @@ export interface WebhookDelivery {
   failed_at: string | null;
   /** The canonical event JSON: the request body. */
   body: string;
+  /** Sent again on request although the endpoint's checkpoint is past it (it does not move the checkpoint). */
+  redelivery?: boolean;
 }
 
 export const MAX_ATTEMPTS_KEPT = 20;
 const CHECKPOINT = 'checkpoint';
+/** The revision of the last registry event applied (registry events are applied once, in order). */
+const REGISTRY_REVISION = 'registry_revision';
 const SENDER_LEASE = 'sender_lease';
 /** Set once the response snippets older versions kept in attempts have been dropped. */
 const BODIES_DROPPED = 'attempt_bodies_dropped';
@@ -124,6 +135,86 @@ export class WebhookStore {
 
   checkpoint(): string | null {
     return this.meta.get(CHECKPOINT) ?? null;
+  }
+
+  /** The revision of the last registry event applied here, -1 before any. */
+  registryRevision(): number {
+    const raw = this.meta.get(REGISTRY_REVISION);
+    return raw === undefined ? -1 : Number(raw);
+  }
+
+  /**
+   * One write of the log follower: `body` (synchronous puts through the `…Sync` methods below; it must not
+   * throw) and, with `checkpoint`, the move of the outbox checkpoint from `expected` to `next`, in one
+   * transaction that is abandoned when the checkpoint is no longer `expected`. False on that conflict.
+   */
+  async commit(
+    checkpoint: { expected: string | null; next: string } | null,
+    body: () => void,
+  ): Promise<boolean> {
+    const committed = await this.env.transaction(() => {
+      if (checkpoint && (this.meta.get(CHECKPOINT) ?? null) !== checkpoint.expected) return ABORT;
+      body();
+      if (checkpoint) this.meta.putSync(CHECKPOINT, checkpoint.next);
+      return true;
+    });
+    return committed === true;
+  }
+
+  /** In `commit`: a registry event at `revision` is applied only once; true when it is new here. */
+  claimRegistryRevisionSync(revision: number): boolean {
+    if (revision <= this.registryRevision()) return false;
+    this.meta.putSync(REGISTRY_REVISION, String(revision));
+    return true;
+  }
+
+  /** In `commit`: changes an endpoint row (`change` gets the current one or undefined; undefined removes nothing). */
+  changeEndpointSync(
+    id: string,
+    change: (current: WebhookEndpoint | undefined) => WebhookEndpoint | undefined,
+  ): WebhookEndpoint | undefined {
+    const next = change(this.endpoints.get(id));
+    if (next) this.endpoints.putSync(id, next);
+    return next;
+  }
+
+  /** In `commit`: removes an endpoint with its deliveries. */
+  removeEndpointSync(id: string): void {
+    this.endpoints.removeSync(id);
+    for (const key of this.deliveries.getKeys({ start: [id, ''], end: [id, MAX_KEY] }))
+      this.deliveries.removeSync(key);
+    for (const key of this.pending.getKeys({ start: [id, ''], end: [id, MAX_KEY] }))
+      this.pending.removeSync(key);
+  }
+
+  /** In `commit`: queues a delivery unless its row exists already (a replay). True when queued. */
+  queueDeliverySync(delivery: WebhookDelivery): boolean {
+    const key = deliveryKey(delivery.endpoint_id, delivery.position);
+    if (this.deliveries.get(key) !== undefined) return false;
+    this.deliveries.putSync(key, delivery);
+    this.pending.putSync(key, null);
+    return true;
+  }
+
+  /** In `commit`: changes a delivery row, the pending index following its status. */
+  changeDeliverySync(
+    endpointId: string,
+    position: string,
+    change: (d: WebhookDelivery) => WebhookDelivery,
+  ): WebhookDelivery | undefined {
+    const key = deliveryKey(endpointId, position);
+    const current = this.deliveries.get(key);
+    if (!current) return undefined;
+    const next = change(current);
+    this.deliveries.putSync(key, next);
+    if (next.status === 'pending') this.pending.putSync(key, null);
+    else this.pending.removeSync(key);
+    return next;
+  }
+
+  /** In `commit`: remembers a job's pipeline (learnt from its `job_created`). */
+  setJobPipelineSync(jobId: string, pipeline: string): void {
+    this.jobPipelines.putSync(jobId, pipeline);
   }
 
   endpoint(id: string): WebhookEndpoint | undefined {

@@ -12,10 +12,10 @@ import { healthSchema } from '../schemas.ts';
 const READY_LAG_EVENTS = 1000;
 
 /**
- * The job events the projections have not applied yet. On LMDB a position is the event's sequence number,
- * so the difference from the head is the count. On EventStoreDB a position is an offset in the server's
- * log, and the head also moves with events the projections do not follow (the lease stream's renewals), so
- * the job events after the checkpoint are counted instead, up to `READY_LAG_EVENTS + 1`.
+ * The job events the projections have not applied yet, counted up to `READY_LAG_EVENTS + 1`. Not the
+ * difference of positions, on either store: the head also moves with events the projections do not follow
+ * (the lease stream's renewals, webhook registry and delivery checkpoints), and on EventStoreDB a position
+ * is an offset in the server's log, not a count.
  */
 export async function lagEvents(
   deps: ApiDeps,
@@ -23,7 +23,6 @@ export async function lagEvents(
   checkpoint: string | null,
 ): Promise<number> {
   if (head === null) return 0;
-  if (deps.config.store.kind !== 'eventstoredb') return Number(BigInt(head) - BigInt(checkpoint ?? '-1'));
   return countJobEventsAfter(deps.store, checkpoint, READY_LAG_EVENTS + 1);
 }
 

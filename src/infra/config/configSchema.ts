@@ -50,6 +50,11 @@ const webhookEndpointConfigSchema = z.strictObject({
   pipelines: z.array(z.string().regex(JOB_ID_PATTERN, JOB_ID_RULE)).default([]),
 });
 
+/** `webhooks.secret_key`: base64 of exactly 32 bytes (an AES-256 key). */
+const webhookSecretKeySchema = z
+  .string()
+  .regex(/^[A-Za-z0-9+/]{43}=$/, 'base64 of 32 random bytes (e.g. `openssl rand -base64 32`)');
+
 /** An entry of `webhooks.allow_targets`: `10.1.0.0/16`, `fd00::/8`, `192.168.1.20` or a host name. */
 const allowTargetSchema = z.string().superRefine((entry, ctx) => {
   const parsed = parseAllowTarget(entry);
@@ -142,6 +147,11 @@ export const configSchema = z
         env_passthrough: z
           .array(z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'an environment variable name'))
           .default([]),
+        /**
+         * Bytes of log one stage attempt may write (the log's line format). Past it one marker line is
+         * written and the rest of the attempt's output is read and dropped: the stage runs on.
+         */
+        max_log_bytes: z.number().int().min(1024).default(64 * 1024 * 1024),
       })
       .prefault({}),
     webhooks: z
@@ -167,6 +177,12 @@ export const configSchema = z
          */
         allow_targets: z.array(allowTargetSchema).default([]),
         endpoints: z.array(webhookEndpointConfigSchema).default([]),
+        /**
+         * Seals the secrets of endpoints registered through the API before they enter the event log
+         * (AES-256-GCM): base64 of 32 random bytes, or env `OPERATOR_WEBHOOK_KEY`. Unset: on LMDB one is
+         * generated into `<data_dir>/webhooks.key`; on EventStoreDB API registration is refused without it.
+         */
+        secret_key: webhookSecretKeySchema.optional(),
       })
       .prefault({}),
   })

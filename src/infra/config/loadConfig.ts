@@ -37,6 +37,7 @@ export const ENV_OVERRIDES: readonly { env: string; path: readonly string[]; kin
   { env: 'OPERATOR_STORE', path: ['store', 'kind'], kind: 'string' },
   { env: 'EVENTSTORE_CONNECTION_STRING', path: ['store', 'connection_string'], kind: 'string' },
   { env: 'OPERATOR_HEARTBEAT_SECONDS', path: ['streaming', 'heartbeat_seconds'], kind: 'number' },
+  { env: 'OPERATOR_WEBHOOK_KEY', path: ['webhooks', 'secret_key'], kind: 'string' },
 ];
 
 /**

@@ -1,0 +1,94 @@
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { Logger } from 'pino';
+import { OperatorError } from '../domain/errors.ts';
+import type { Config } from '../infra/config/configSchema.ts';
+import type { SealedSecret } from './secretBox.ts';
+import { keyId, openSecret, sealSecret } from './secretBox.ts';
+
+/** Where an LMDB install keeps the key it generated for itself. */
+export const GENERATED_KEY_FILE = 'webhooks.key';
+
+/** Registration through the API on a store shared by several processes, without a key to seal secrets. */
+export class WebhookKeyMissingError extends OperatorError {
+  constructor() {
+    super(
+      'webhook_key_missing',
+      'webhook endpoints registered through the API keep their secret in the event store, sealed with webhooks.secret_key: set it (or OPERATOR_WEBHOOK_KEY) to base64 of 32 random bytes, the same on every process, or declare the endpoint in webhooks.endpoints',
+      409,
+    );
+  }
+}
+
+/**
+ * The key that seals endpoint secrets in the log: `webhooks.secret_key` (or `OPERATOR_WEBHOOK_KEY`). Without
+ * one, an LMDB install generates its own into `<data_dir>/webhooks.key` (0600) on first use and says so: one
+ * process owns that store, so the key never has to be shared. On EventStoreDB every process must hold the
+ * same key, which only the operator can hand out: there, no key means no API registration.
+ */
+export class WebhookKeyring {
+  #key: Buffer | null | undefined;
+
+  constructor(
+    private readonly config: Config,
+    private readonly logger?: Logger,
+  ) {}
+
+  /** The key, loaded (or generated) on first use; null when there is none to use. */
+  key(): Buffer | null {
+    if (this.#key === undefined) this.#key = this.#load();
+    return this.#key;
+  }
+
+  seal(endpointId: string, secret: string): SealedSecret {
+    const key = this.key();
+    if (!key) throw new WebhookKeyMissingError();
+    return sealSecret(key, endpointId, secret);
+  }
+
+  open(endpointId: string, sealed: SealedSecret): string {
+    const key = this.key();
+    if (!key) throw new WebhookKeyMissingError();
+    return openSecret(key, endpointId, sealed);
+  }
+
+  #load(): Buffer | null {
+    const configured = this.config.webhooks.secret_key;
+    if (configured !== undefined) return Buffer.from(configured, 'base64');
+    if (this.config.store.kind !== 'lmdb') return null;
+    const path = join(this.config.storage.data_dir, GENERATED_KEY_FILE);
+    const existing = readKeyFile(path);
+    if (existing) return existing;
+    const key = randomKey();
+    try {
+      writeFileSync(path, `${key.toString('base64')}\n`, { mode: 0o600, flag: 'wx' });
+    } catch (error) {
+      // Another process on this data dir wrote it first: use theirs.
+      const raced = (error as NodeJS.ErrnoException).code === 'EEXIST' ? readKeyFile(path) : null;
+      if (raced) return raced;
+      throw error;
+    }
+    this.logger?.warn(
+      { path, kid: keyId(key) },
+      'webhooks: no webhooks.secret_key: generated one (mode 0600) to seal endpoint secrets in the log; back it up with the store, or set webhooks.secret_key',
+    );
+    return key;
+  }
+}
+
+function randomKey(): Buffer {
+  return crypto.getRandomValues(Buffer.alloc(32));
+}
+
+function readKeyFile(path: string): Buffer | null {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return null;
+    throw error;
+  }
+  const key = Buffer.from(text.trim(), 'base64');
+  if (key.length !== 32) throw new Error(`${path} does not hold base64 of 32 bytes`);
+  return key;
+}
