@@ -27,7 +27,10 @@ export function serveCommand(): Command {
       const logger = createLogger({
         level: config.server.log_level,
         destination: consoleDestination(config.server.log_format).destination,
-        secrets: config.auth.tokens.map((t) => t.token),
+        secrets: [
+          ...config.auth.tokens.map((t) => t.token),
+          ...(config.webhooks.secret_key ? [config.webhooks.secret_key] : []),
+        ],
       });
       // Owner-only files for everything the server creates (store, read model, run dirs, stage logs), and
       // for what its stage commands create, whatever the login shell's umask was.

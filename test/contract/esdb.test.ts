@@ -3,6 +3,7 @@ import { openEsdbEventStore } from '../../src/infra/eventstore/esdb/index.ts';
 import type { EsdbDouble } from '../helpers/esdbDouble/esdbDouble.ts';
 import { startEsdbDouble } from '../helpers/esdbDouble/esdbDouble.ts';
 import { defineEventStoreContract } from './eventStoreContract.ts';
+import { defineWebhookStreamsContract } from './webhookStreamsContract.ts';
 
 /**
  * The EventStoreDB adapter against the contract: over the real client and real gRPC, served by the
@@ -35,8 +36,10 @@ test.after.always(async () => {
   if (shared) await (await shared).close();
 });
 
-defineEventStoreContract(external ? 'eventstoredb' : 'eventstoredb (gRPC double)', async () => {
+const esdbFactory = async () => {
   const url = await connectionString();
   shared ??= openEsdbEventStore({ connectionString: url });
   return { store: await shared, cleanup: async () => {} };
-});
+};
+defineEventStoreContract(external ? 'eventstoredb' : 'eventstoredb (gRPC double)', esdbFactory);
+defineWebhookStreamsContract(external ? 'eventstoredb' : 'eventstoredb (gRPC double)', esdbFactory);

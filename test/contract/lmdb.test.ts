@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { openLmdbEventStore } from '../../src/infra/eventstore/lmdb/index.ts';
 import { defineEventStoreContract } from './eventStoreContract.ts';
+import { defineWebhookStreamsContract } from './webhookStreamsContract.ts';
 
 function lmdbFactory(batchSize?: number) {
   return async () => {
@@ -19,5 +20,6 @@ function lmdbFactory(batchSize?: number) {
 }
 
 defineEventStoreContract('lmdb', lmdbFactory());
+defineWebhookStreamsContract('lmdb', lmdbFactory());
 // Tiny cursor batches put every read and subscription across many batch boundaries.
 defineEventStoreContract('lmdb (batchSize 2)', lmdbFactory(2));
