@@ -54,6 +54,13 @@ export interface ProjectionsPort {
 /** Lane and queue facts the runner knows; absent when the process runs no runner. */
 export interface QueueInfoPort {
   queueInfo(jobId: string): { queue_position: number | null; lane: number | null } | undefined;
+  /** `pipeline.lanes` and the lanes held now. */
+  laneUse?(): { limit: number; occupied: number };
+  /** Start now when a lane is free, else put the job at the front of the queue (see `PipelineRunner`). */
+  requestStart?(
+    jobId: string,
+    by: string,
+  ): Promise<{ state: JobState; events: unknown[]; position: string | null } | 'queued' | 'not_queued'>;
 }
 
 export interface ApiDeps {

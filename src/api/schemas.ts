@@ -94,7 +94,12 @@ export function reportedPayload(body: {
 export const gateDecisionBody = (type: 'gate_approved' | 'gate_rejected') =>
   withEventAliases(z.strictObject({ comment: z.string().max(4000).optional(), ...eventFields(type) }));
 export const cancelBody = z.strictObject({ reason: z.string().max(4000).optional() });
-export const resumeBody = z.strictObject({ reason: z.string().max(4000).optional() });
+/** `force`: an admin runs the job beyond `pipeline.lanes` (recorded in the event's actor and payload). */
+export const startBody = z.strictObject({ force: z.boolean().optional() });
+export const resumeBody = z.strictObject({
+  reason: z.string().max(4000).optional(),
+  force: z.boolean().optional(),
+});
 export const stageStartBody = withEventAliases(z.strictObject(eventFields('stage_started')));
 export const stageCompleteBody = withEventAliases(
   z.strictObject({

@@ -36,7 +36,7 @@ export function jobsCommand(): Command {
   jobs.addCommand(listCommand());
   jobs.addCommand(showCommand());
   jobs.addCommand(createCommand());
-  jobs.addCommand(simpleCommand('start', 'start a queued job now, without waiting for a lane'));
+  jobs.addCommand(simpleCommand('start', 'start a queued job: now when a lane is free, else first in the queue'));
   jobs.addCommand(cancelCommand());
   jobs.addCommand(gateCommand('approve'));
   jobs.addCommand(gateCommand('reject'));
@@ -153,10 +153,15 @@ function simpleCommand(name: 'start', description: string): Command {
   return withServerOptions(new Command(name))
     .description(description)
     .argument('<job>', 'job id')
+    .option('--force', 'run it even when every lane is taken (pipeline.lanes): admin tokens only')
     .option('--json', 'print {job, events} as JSON')
-    .addHelpText('after', `\nExample:\n  $ operator jobs ${name} j_01HX...`)
-    .action(async (jobId: string, opts: ServerOptions & JsonOption) => {
-      const result = await new ApiClient(opts).post<CommandResult>(`/jobs/${checkedId(jobId)}/${name}`);
+    .addHelpText(
+      'after',
+      `\nWithout a free lane the job goes to the front of the queue instead.\n\nExample:\n  $ operator jobs ${name} j_01HX...`,
+    )
+    .action(async (jobId: string, opts: ServerOptions & JsonOption & { force?: boolean }) => {
+      const body = opts.force ? { force: true } : {};
+      const result = await new ApiClient(opts).post<CommandResult>(`/jobs/${checkedId(jobId)}/${name}`, body);
       printResult(result, opts.json);
     });
 }

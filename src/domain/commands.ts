@@ -20,7 +20,19 @@ export type CreateJob = CommandBase & {
   pipeline: PipelineDefinition;
   params: Payload;
 };
-export type StartJob = CommandBase & { type: 'start_job' };
+/** Lanes in use when a start or resume was decided: recorded when it ran beyond the limit (`force`). */
+export interface LaneUse {
+  limit: number;
+  occupied: number;
+}
+export type StartJob = CommandBase & {
+  type: 'start_job';
+  /** An admin ran it beyond `pipeline.lanes`. */
+  force?: boolean;
+  lanes?: LaneUse;
+  /** Who asked for it when the runner starts it for them (the queue front). */
+  requested_by?: string;
+};
 export type StartStage = CommandBase &
   StageReport & { type: 'start_stage'; stage: string; payload?: Payload };
 export type CompleteStage = CommandBase &
@@ -59,7 +71,12 @@ export type AutoApproveGate = CommandBase & { type: 'auto_approve_gate'; gate: s
 export type FailJob = CommandBase & { type: 'fail_job'; reason: string; payload?: Payload };
 export type CancelJob = CommandBase & { type: 'cancel_job'; reason?: string };
 /** Restarts a failed job from its failed stage. */
-export type ResumeJob = CommandBase & { type: 'resume_job'; reason?: string };
+export type ResumeJob = CommandBase & {
+  type: 'resume_job';
+  reason?: string;
+  force?: boolean;
+  lanes?: LaneUse;
+};
 
 export type JobCommand =
   | CreateJob

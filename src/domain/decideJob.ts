@@ -38,7 +38,10 @@ export function decideStartJob(command: StartJob, state: JobState): NewJobEvent[
       stage: null,
       status: 'running',
       message: jobMessages.started(command.actor),
-      payload: {},
+      payload: {
+        ...(command.requested_by === undefined ? {} : { requested_by: command.requested_by }),
+        ...forced(command),
+      },
     }),
   ];
 }
@@ -89,9 +92,14 @@ export function decideResumeJob(command: ResumeJob, state: JobState): NewJobEven
       stage: fromStage,
       status: 'running',
       message: jobMessages.resumedAfterFailure(command.actor, fromStage, reason),
-      payload: { reason, from_stage: fromStage, previous_reason: state.reason },
+      payload: { reason, from_stage: fromStage, previous_reason: state.reason, ...forced(command) },
     }),
   ];
+}
+
+/** A start or resume beyond `pipeline.lanes` says so in its payload (the actor is the admin who forced it). */
+function forced(command: StartJob | ResumeJob): Record<string, unknown> {
+  return command.force ? { forced: true, lanes: command.lanes ?? null } : {};
 }
 
 function assertValidPipeline(pipeline: PipelineDefinition): void {

@@ -27,6 +27,8 @@ export type ApplyResult = 'applied' | 'stale' | 'gap';
  */
 export class JobBook {
   readonly #jobs = new Map<string, TrackedJob>();
+  /** Queued jobs someone asked to start (`POST /jobs/{id}/start` without a free lane): first asked, first out. */
+  readonly #front = new Map<string, { at: bigint; by: string }>();
   readonly #ended = new LruMap<string, number>(10_000);
 
   constructor(private readonly options: { lanes: number; gateHoldsLane: boolean }) {}
@@ -69,11 +71,26 @@ export class JobBook {
     return n;
   }
 
-  /** The queued job created first, if any. */
+  /** Puts a queued job at the front of the queue (behind those asked for earlier). */
+  toFront(jobId: string, at: bigint, by: string): void {
+    if (this.#jobs.get(jobId)?.state.status !== 'queued' || this.#front.has(jobId)) return;
+    this.#front.set(jobId, { at, by });
+  }
+
+  /** Who asked for a job at the front of the queue, if someone did. */
+  frontRequest(jobId: string): string | undefined {
+    return this.#front.get(jobId)?.by;
+  }
+
+  /** The next queued job: the first asked for at the front, else the one created first. */
   firstQueued(): string | undefined {
     let first: [string, TrackedJob] | undefined;
     for (const entry of this.#jobs)
-      if (entry[1].state.status === 'queued' && (!first || entry[1].order < first[1].order)) first = entry;
+      if (
+        entry[1].state.status === 'queued' &&
+        (!first || this.#before(entry[0], entry[1], first[0], first[1]))
+      )
+        first = entry;
     return first?.[0];
   }
 
@@ -82,9 +99,18 @@ export class JobBook {
     if (!job) return { queue_position: null, lane: null };
     if (job.state.status !== 'queued') return { queue_position: null, lane: job.lane };
     let ahead = 0;
-    for (const other of this.#jobs.values())
-      if (other.state.status === 'queued' && other.order < job.order) ahead++;
+    for (const [otherId, other] of this.#jobs)
+      if (other.state.status === 'queued' && this.#before(otherId, other, jobId, job)) ahead++;
     return { queue_position: ahead + 1, lane: null };
+  }
+
+  /** Queue order: front requests first (in the order asked), then creation order. */
+  #before(aId: string, a: TrackedJob, bId: string, b: TrackedJob): boolean {
+    const fa = this.#front.get(aId);
+    const fb = this.#front.get(bId);
+    if (fa && fb) return fa.at < fb.at;
+    if (fa || fb) return fa !== undefined;
+    return a.order < b.order;
   }
 
   /** A running job holds a lane; a paused one too unless `gate_holds_lane` is false. */
@@ -93,6 +119,7 @@ export class JobBook {
   }
 
   #set(jobId: string, state: JobState, order: bigint): void {
+    if (state.status !== 'queued') this.#front.delete(jobId);
     if (isJobTerminal(state)) {
       this.#jobs.delete(jobId);
       this.#ended.set(jobId, state.seq);

@@ -23,6 +23,7 @@ import { GateTimers } from './gateTimers.ts';
 import type { QueueInfo } from './jobBook.ts';
 import { JobBook } from './jobBook.ts';
 import { endOrphanStage } from './orphanStage.ts';
+import { QUEUE_FRONT_STREAM, queueFrontEvent, queueFrontRequest } from './queueFront.ts';
 import type { RunnerClock } from './runnerClock.ts';
 import { systemClock } from './runnerClock.ts';
 import { serverEnvironment, stageEnvironment, stageResultCommand } from './stageCommands.ts';
@@ -158,12 +159,58 @@ export class PipelineRunner implements QueueInfoPort {
     return this.#book.queueInfo(jobId);
   }
 
+  /** Lanes: the limit and how many are held now (running jobs, and paused ones when gates hold lanes). */
+  laneUse(): { limit: number; occupied: number } {
+    return { limit: this.#lanes, occupied: this.#book.occupied() };
+  }
+
+  /**
+   * `POST /jobs/{id}/start` without `force`: a free lane starts the job now (one step of the runner, so it
+   * never races the lane filling); otherwise the job goes to the front of the queue (recorded in the store)
+   * and starts at the next free lane. `not_queued`: the job is unknown here or no longer queued (the caller
+   * lets the decider say why).
+   */
+  requestStart(jobId: string, by: string): Promise<CommandResult | 'queued' | 'not_queued'> {
+    return new Promise((resolve) => {
+      let tries = 0;
+      const step = async (): Promise<void> => {
+        const state = this.#book.get(jobId);
+        if (!state && tries++ < 40) {
+          // Created a moment ago: its first event has not reached this runner yet.
+          setTimeout(() => {
+            this.#tasks.push(step);
+            this.#kick();
+          }, 25).unref();
+          return;
+        }
+        if (state?.status !== 'queued') return resolve('not_queued');
+        if (this.#book.occupied() < this.#lanes) {
+          const result = await this.#command(jobId, { type: 'start_job', actor: by, ts: this.#now() });
+          return resolve(typeof result === 'string' ? 'not_queued' : result);
+        }
+        try {
+          const written = await this.#store.append(QUEUE_FRONT_STREAM, [
+            queueFrontEvent({ job_id: jobId, requested_by: by, ts: this.#now() }),
+          ]);
+          this.#book.toFront(jobId, BigInt(written.position), by);
+          resolve('queued');
+        } catch (error) {
+          this.#logger.error({ err: error, job_id: jobId }, 'runner: cannot record a queue-front request');
+          resolve('not_queued');
+        }
+      };
+      this.#tasks.push(step);
+      this.#kick();
+    });
+  }
+
   async #follow(): Promise<void> {
     let from = 'start';
     for (let delay = 100; !this.#abort.signal.aborted; delay = Math.min(delay * 2, 10_000)) {
       const subscription = this.#store.subscribeToAll({
         fromPosition: from,
-        filter: { streamNamePrefix: [JOB_STREAM_PREFIX] },
+        // Job streams, and the queue-front requests (`POST /jobs/{id}/start` without a free lane).
+        filter: { streamNamePrefix: [JOB_STREAM_PREFIX, QUEUE_FRONT_STREAM] },
       });
       this.#subscription = subscription;
       try {
@@ -175,7 +222,12 @@ export class PipelineRunner implements QueueInfoPort {
           }
           from = item.event.position;
           delay = 100;
-          this.#onEvent(toJobEvent(item.event));
+          const front = queueFrontRequest(item.event);
+          if (front) {
+            this.#book.toFront(front.job_id, BigInt(item.event.position), front.requested_by);
+            this.#lanesDirty = true;
+            this.#kick();
+          } else if (item.event.streamId.startsWith(JOB_STREAM_PREFIX)) this.#onEvent(toJobEvent(item.event));
         }
       } catch (error) {
         if (!this.#abort.signal.aborted)
@@ -393,7 +445,13 @@ export class PipelineRunner implements QueueInfoPort {
     while (this.#book.occupied() < this.#lanes) {
       const jobId = this.#book.firstQueued();
       if (jobId === undefined) return;
-      const result = await this.#command(jobId, { type: 'start_job', actor: RUNNER, ts: this.#now() });
+      const requestedBy = this.#book.frontRequest(jobId);
+      const result = await this.#command(jobId, {
+        type: 'start_job',
+        actor: RUNNER,
+        ts: this.#now(),
+        ...(requestedBy === undefined ? {} : { requested_by: requestedBy }),
+      });
       if (result === 'failed') return this.#later(() => this.#touch(jobId));
       if (result === 'refused' && this.#book.firstQueued() === jobId) return;
     }

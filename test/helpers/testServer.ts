@@ -45,7 +45,8 @@ export function testConfig(dir: string, overrides: Partial<ConfigInput> = {}): C
       },
       looping: { stages: [{ name: 'work', retries: 100 }] },
     },
-    pipeline: { default: 'external' },
+    // Plenty of lanes: tests start jobs by hand side by side; a test about lanes sets its own `pipeline`.
+    pipeline: { default: 'external', lanes: 1000 },
   };
   return configSchema.parse({ ...base, ...overrides });
 }

@@ -4,7 +4,8 @@ import type { JobCommand } from '../../domain/commands.ts';
 import { InvalidCommandError, isDomainRuleError } from '../../domain/errors.ts';
 import type { JobState } from '../../domain/jobState.ts';
 import type { ApiDeps, JobSummary } from '../apiDeps.ts';
-import { badRequest, notFound } from '../errors.ts';
+import { badRequest, forbidden, HttpError, notFound } from '../errors.ts';
+import { laneUse, recordQueueFront } from '../laneUse.ts';
 import type { AnyRoute } from '../route.ts';
 import { errorResponses, route } from '../route.ts';
 import {
@@ -23,6 +24,7 @@ import {
   stageFailBody,
   stageParams,
   stageStartBody,
+  startBody,
 } from '../schemas.ts';
 
 /** A time-sortable job id: `j_` + 10 chars of milliseconds + 12 random chars (Crockford base32). */
@@ -82,6 +84,13 @@ export function jobRoutes(deps: ApiDeps): AnyRoute[] {
     });
     ctx.body = `{"job":${JSON.stringify(await jobView(jobId, result.state, result.position))},"events":${JSON.stringify(result.events)}}`;
     ctx.type = 'application/json';
+  };
+
+  /** 202: the job waits first in the queue for a free lane. */
+  const queuedAnswer = async (ctx: Context, jobId: string) => {
+    const state = await deps.commands.load(jobId);
+    ctx.status = 202;
+    ctx.body = { job: await jobView(jobId, state, null), events: [] };
   };
 
   const conditional = { 'If-Match': 'the job seq the client last saw; 409 when the job has moved on' };
@@ -183,13 +192,49 @@ export function jobRoutes(deps: ApiDeps): AnyRoute[] {
       method: 'post',
       path: '/jobs/{id}/start',
       tag: 'commands',
-      summary: 'start a queued job now, without waiting for a lane',
+      summary:
+        'start a queued job: now when a lane is free, else it goes to the front of the queue (202); force (admin) runs it beyond pipeline.lanes',
       role: 'operator',
       params: jobIdParams,
+      body: startBody,
       headers: conditional,
-      responses: { ...commandResponses, ...errorResponses(400, 401, 403, 404, 409) },
-      handler: (ctx, { params }) =>
-        command(ctx, params.id, (actor, ts) => ({ type: 'start_job', actor, ts })),
+      responses: {
+        ...commandResponses,
+        202: { description: 'no free lane: the job is first in the queue', schema: commandResultSchema },
+        ...errorResponses(400, 401, 403, 404, 409),
+      },
+      handler: async (ctx, { params, body, principal }) => {
+        if (body.force) {
+          if (principal.role !== 'admin')
+            throw forbidden('force (running a job beyond pipeline.lanes) needs an admin token');
+          const lanes = laneUse(deps);
+          return command(ctx, params.id, (actor, ts) => ({
+            type: 'start_job',
+            actor,
+            ts,
+            force: true,
+            lanes,
+          }));
+        }
+        if (deps.queue?.requestStart) {
+          // The runner starts it (a free lane) or queues it first, in one of its steps: no race with its lanes.
+          const outcome = await deps.queue.requestStart(params.id, principal.name);
+          if (outcome === 'queued') return queuedAnswer(ctx, params.id);
+          if (outcome !== 'not_queued') {
+            ctx.body = `{"job":${JSON.stringify(await jobView(params.id, outcome.state, outcome.position))},"events":${JSON.stringify(outcome.events)}}`;
+            ctx.type = 'application/json';
+            return;
+          }
+        } else {
+          const lanes = laneUse(deps);
+          if (lanes.occupied >= lanes.limit && (await deps.commands.load(params.id)).status === 'queued') {
+            await recordQueueFront(deps, params.id, principal.name);
+            return queuedAnswer(ctx, params.id);
+          }
+        }
+        // A free lane, or not a queued job: the decider starts it or says why not.
+        return command(ctx, params.id, (actor, ts) => ({ type: 'start_job', actor, ts }));
+      },
     }),
     route({
       method: 'post',
@@ -214,8 +259,26 @@ export function jobRoutes(deps: ApiDeps): AnyRoute[] {
       body: resumeBody,
       headers: conditional,
       responses: { ...commandResponses, ...errorResponses(400, 401, 403, 404, 409) },
-      handler: (ctx, { params, body }) =>
-        command(ctx, params.id, (actor, ts) => ({ type: 'resume_job', actor, ts, reason: body.reason })),
+      handler: async (ctx, { params, body, principal }) => {
+        // A resumed job runs at once, so it needs a free lane, or an admin's force.
+        const lanes = laneUse(deps);
+        if (body.force && principal.role !== 'admin')
+          throw forbidden('force (running a job beyond pipeline.lanes) needs an admin token');
+        if (!body.force && lanes.occupied >= lanes.limit)
+          throw new HttpError(
+            'no_free_lane',
+            `all ${lanes.limit} lane(s) are taken (pipeline.lanes): resume when one frees, or force it with an admin token`,
+            409,
+            lanes,
+          );
+        return command(ctx, params.id, (actor, ts) => ({
+          type: 'resume_job',
+          actor,
+          ts,
+          reason: body.reason,
+          ...(body.force ? { force: true, lanes } : {}),
+        }));
+      },
     }),
     ...(['approve', 'reject'] as const).map((decision) =>
       route({
