@@ -36,7 +36,9 @@ export function jobsCommand(): Command {
   jobs.addCommand(listCommand());
   jobs.addCommand(showCommand());
   jobs.addCommand(createCommand());
-  jobs.addCommand(simpleCommand('start', 'start a queued job: now when a lane is free, else first in the queue'));
+  jobs.addCommand(
+    simpleCommand('start', 'start a queued job: now when a lane is free, else first in the queue'),
+  );
   jobs.addCommand(cancelCommand());
   jobs.addCommand(gateCommand('approve'));
   jobs.addCommand(gateCommand('reject'));

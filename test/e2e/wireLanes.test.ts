@@ -67,7 +67,7 @@ test('with the runner: start without a free lane puts the job at the front of th
   const forcedEvent = (await json<Answer>(forced)).events[0];
   t.like(forcedEvent, { type: 'job_started', actor: 'root', payload: { forced: true, lanes: { limit: 1 } } });
   // A holds the lane (and the resumed job may still run its stage).
-  t.true((forcedEvent?.payload['lanes'] as { occupied: number }).occupied >= 1);
+  t.true(((forcedEvent?.payload['lanes'] as { occupied: number } | undefined)?.occupied ?? 0) >= 1);
   // C waits for a lane: it starts first once A and B are gone, by the runner, for the one who asked.
   t.is(await statusOf(server, c), 'queued');
   await server.api(`/jobs/${a}/cancel`, { method: 'POST', json: {} });
