@@ -19,7 +19,7 @@ import { logStoredEvent } from '../infra/logging/logger.ts';
 import { EventSearch } from '../projections/index.ts';
 import { JobGaugeFacts } from '../projections/jobGaugeFacts.ts';
 import type { RunnerClock } from '../runner/index.ts';
-import { PipelineRunner, systemClock } from '../runner/index.ts';
+import { PipelineRunner, QueueView, systemClock } from '../runner/index.ts';
 import { WebhookService } from '../webhooks/index.ts';
 import { LiveProjections } from './liveProjections.ts';
 import { openStore } from './openStore.ts';
@@ -119,6 +119,17 @@ export async function startServer(options: StartServerOptions): Promise<RunningS
   const newRunner = () =>
     new PipelineRunner({ store, commands, config, logger, clock: runnerClock, env: process.env });
   let runner = options.runner === false || leased ? null : newRunner();
+  // With several processes, queue position and lane come from the log in each (the same answer on all).
+  const queueView = leased
+    ? new QueueView({
+        store,
+        lanes: config.pipeline.lanes,
+        gateHoldsLane: config.pipeline.gate_holds_lane,
+        load: (jobId) => commands.load(jobId),
+        logger,
+      })
+    : null;
+  queueView?.start();
   let role: StoreLeaseRole | null = null;
   let shuttingDown = false;
   const deps: ApiDeps = {
@@ -133,9 +144,7 @@ export async function startServer(options: StartServerOptions): Promise<RunningS
     metrics,
     pipeline: (name) => pipelineDefinition(config, name),
     ...(runner ? { queue: runner } : {}),
-    ...(leased && options.runner !== false
-      ? { queue: { queueInfo: (jobId: string) => runner?.queueInfo(jobId) } }
-      : {}),
+    ...(queueView ? { queue: queueView } : {}),
     ...(leased ? { leaseRole: () => role?.role ?? 'standby' } : {}),
     clock,
     isShuttingDown: () => shuttingDown,
@@ -212,6 +221,7 @@ export async function startServer(options: StartServerOptions): Promise<RunningS
       if (role) await role.stop();
       else await runner?.stop();
       await tail.stop();
+      await queueView?.stop();
       await webhooks.close();
       await retention.stop();
       await projections.runner.stop();

@@ -1,6 +1,8 @@
 export type { QueueInfo } from './jobBook.ts';
 export type { PipelineRunnerOptions } from './pipelineRunner.ts';
 export { PipelineRunner } from './pipelineRunner.ts';
+export type { QueueViewOptions } from './queueView.ts';
+export { QueueView } from './queueView.ts';
 export type { RunnerClock } from './runnerClock.ts';
 export { MAX_TIMER_MS, systemClock } from './runnerClock.ts';
 export type { StagePaths } from './stagePaths.ts';
