@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import test from 'ava';
 import type { JobEvent } from '../../src/domain/events.ts';
 import { afterAttempt } from '../../src/webhooks/deliveryOutcome.ts';
+import type { WebhookFeedItem } from '../../src/webhooks/webhookProjection.ts';
 import { WebhookProjection } from '../../src/webhooks/webhookProjection.ts';
 import type { WebhookEndpoint } from '../../src/webhooks/webhookStore.ts';
 import { WebhookStore } from '../../src/webhooks/webhookStore.ts';
@@ -161,4 +162,96 @@ test('answer snippets stored by earlier versions are dropped once', async (t) =>
   t.false(attempt !== undefined && 'response' in attempt);
   t.is(attempt?.status_code, 500);
   t.is(await store.dropStoredResponseBodies(), 0, 'done once');
+});
+
+test('the feed in log order: an endpoint gets the job events after its registration; acknowledgements from another process finish its rows; disable, enable, redelivery and delete follow the registry', async (t) => {
+  const store = await openStore(t);
+  const woken: string[] = [];
+  const projection = new WebhookProjection({
+    store,
+    clock: () => new Date('2026-01-01T00:00:00.000Z'),
+    onEnqueued: (ids) => woken.push(...ids),
+  });
+  const sealed = { alg: 'A256GCM' as const, kid: 'k', iv: 'i', tag: 't', data: 'd' };
+  let revision = -1;
+  const registry = (e: Record<string, unknown>): WebhookFeedItem => {
+    position++;
+    revision++;
+    return {
+      kind: 'registry',
+      position: String(position),
+      revision,
+      event: { endpoint_id: 'wh_r', at: '2026-01-01T00:00:00.000Z', ...e } as never,
+    };
+  };
+  const job = (jobId: string, type: JobEvent['type']): WebhookFeedItem => ({
+    kind: 'job',
+    event: event(jobId, type),
+  });
+  const before = job('r', 'job_created');
+  const registered = registry({
+    type: 'webhook_endpoint_registered',
+    url: 'http://192.0.2.10/hook',
+    description: null,
+    event_types: [],
+    jobs: [],
+    pipelines: [],
+    sealed_secret: sealed,
+    created_position: null,
+  });
+  const e1 = job('r', 'job_started');
+  const e2 = job('r', 'job_completed');
+  await projection.applyFeed([before, registered, e1, e2]);
+  const row = store.endpoint('wh_r');
+  t.like(row, {
+    source: 'api',
+    created_position: registered.kind === 'registry' ? registered.position : '',
+    enabled: true,
+  });
+  t.deepEqual(row?.sealed_secret, sealed);
+  t.false(row !== undefined && 'secret' in row, 'no clear secret in the row');
+  const ids = () =>
+    store.listDeliveries('wh_r', { limit: 100 }).deliveries.map((d) => `${d.position}:${d.status}`);
+  const p = (item: WebhookFeedItem) => (item.kind === 'job' ? item.event.position : item.position);
+  t.deepEqual(ids(), [`${p(e2)}:pending`, `${p(e1)}:pending`], 'only what came after the registration event');
+  // another process delivered e1 and acknowledged it: the row takes the outcome
+  position++;
+  await projection.applyFeed([
+    {
+      kind: 'checkpoint',
+      position: String(position),
+      event: {
+        type: 'webhook_delivery_acknowledged',
+        endpoint_id: 'wh_r',
+        position: p(e1),
+        event_id: 'x',
+        status: 'delivered',
+        at: '2026-01-01T00:00:05.000Z',
+        attempt_count: 2,
+        status_code: 204,
+        redelivery: false,
+        checkpoint: p(e1),
+      },
+    },
+  ]);
+  t.deepEqual(ids(), [`${p(e2)}:pending`, `${p(e1)}:delivered`]);
+  t.like(store.delivery('wh_r', p(e1)), { attempt_count: 2, delivered_at: '2026-01-01T00:00:05.000Z' });
+  t.is(store.endpoint('wh_r')?.last_success_at, '2026-01-01T00:00:05.000Z');
+  // registry changes, each applied once even when the feed is read again
+  const disabled = registry({ type: 'webhook_endpoint_disabled', reason: 'too many failures' });
+  await projection.applyFeed([disabled]);
+  t.like(store.endpoint('wh_r'), { enabled: false, disabled_reason: 'too many failures' });
+  const redelivery = registry({ type: 'webhook_redelivery_requested', position: p(e1) });
+  const enabled = registry({ type: 'webhook_endpoint_enabled' });
+  await projection.applyFeed([redelivery, enabled]);
+  t.like(store.endpoint('wh_r'), { enabled: true, disabled_reason: null });
+  t.like(store.delivery('wh_r', p(e1)), { status: 'pending', redelivery: true });
+  t.is(store.headPending('wh_r')?.position, p(e1), 'a redelivery goes before later pending ones');
+  t.is(store.registryRevision(), revision);
+  await projection.applyFeed([disabled], false); // registry-only mode, an old event: ignored
+  t.true(store.endpoint('wh_r')?.enabled);
+  t.true(woken.includes('wh_r'));
+  await projection.applyFeed([registry({ type: 'webhook_endpoint_deleted' }), job('r', 'job_started')]);
+  t.is(store.endpoint('wh_r'), undefined);
+  t.deepEqual(ids(), [], 'its rows go with it, and nothing is queued for it after');
 });
