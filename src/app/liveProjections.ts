@@ -8,6 +8,7 @@ import {
   ReadModel,
   ReadModelProjection,
   ReadModelStore,
+  StageLogProjection,
   StateProjection,
 } from '../projections/index.ts';
 import type { LeaseHolder } from './projectionLeases.ts';
@@ -41,6 +42,7 @@ export class LiveProjections {
   readonly port: ProjectionsPort;
   readonly #jsonl: JsonlProjection;
   readonly #state: StateProjection;
+  readonly #logs: StageLogProjection;
   readonly #leases: ProjectionLeases;
   readonly #me: LeaseHolder = newLeaseHolder('serve');
   readonly #logger: Logger | undefined;
@@ -73,12 +75,14 @@ export class LiveProjections {
     };
     this.#jsonl = new JsonlProjection({ ...common, logger: this.#logger });
     this.#state = new StateProjection({ ...common, logger: this.#logger });
+    this.#logs = new StageLogProjection({ ...common, logger: this.#logger });
     this.runner = new ProjectionRunner({
       store: options.store,
       projections: [
         this.#jsonl,
         this.#state,
         new ActiveGenerationReadModel(this.readModelStore, this.#logger),
+        this.#logs,
       ],
       logger: this.#logger,
       batchSize: options.batchSize,
@@ -142,6 +146,7 @@ export class LiveProjections {
     // A rebuild may have replaced files and checkpoints: start from what is on disk, not from caches.
     void this.#jsonl.close();
     void this.#state.close();
+    void this.#logs.close();
     void this.runner.start();
   }
 

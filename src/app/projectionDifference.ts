@@ -2,7 +2,7 @@ export type DifferenceKind = 'missing' | 'extra' | 'different' | 'stale' | 'unre
 
 /** One way a projection differs from what the log says it must hold. */
 export interface ProjectionDifference {
-  projection: 'jsonl' | 'state' | 'readmodel';
+  projection: 'jsonl' | 'state' | 'readmodel' | 'logs';
   kind: DifferenceKind;
   job_id: string;
   seq?: number;

@@ -42,6 +42,7 @@ export async function projectionsStatus(
     jsonl: rms.checkpoints.get('jsonl'),
     state: rms.checkpoints.get('state'),
     readmodel: rms.tables(generation).checkpoints.get(READ_MODEL_CHECKPOINT) ?? null,
+    logs: rms.checkpoints.get('logs'),
   };
   const projections: ProjectionStatusRow[] = [];
   for (const name of PROJECTION_NAMES) {

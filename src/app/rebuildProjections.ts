@@ -10,18 +10,20 @@ import {
   READ_MODEL_CHECKPOINT,
   ReadModelProjection,
   ReadModelStore,
+  StageLogProjection,
   StateProjection,
 } from '../projections/index.ts';
 import type { LeaseHolder, LeaseRecord } from './projectionLeases.ts';
 import { newLeaseHolder, ProjectionLeases, REBUILD_LEASE, WRITER_LEASE } from './projectionLeases.ts';
 import { swapRunFiles } from './swapRunFiles.ts';
 
-export const PROJECTION_NAMES = ['jsonl', 'state', 'readmodel'] as const;
+export const PROJECTION_NAMES = ['jsonl', 'state', 'readmodel', 'logs'] as const;
 export type ProjectionName = (typeof PROJECTION_NAMES)[number];
 
 /** Where a rebuild writes job files before the swap: inside the runs dir (same filesystem, so renames). */
 export const STAGING_DIR = '.rebuild';
-const STAGED_CHECKPOINT = { jsonl: 'rebuild:jsonl', state: 'rebuild:state' } as const;
+const STAGED_CHECKPOINT = { jsonl: 'rebuild:jsonl', state: 'rebuild:state', logs: 'rebuild:logs' } as const;
+const FILE_PROJECTIONS = ['jsonl', 'state', 'logs'] as const;
 
 export type RebuildPhase = 'building' | 'waiting_for_writer' | 'swapping' | 'done';
 
@@ -99,7 +101,7 @@ export async function rebuildProjections(options: RebuildOptions): Promise<Rebui
   try {
     if (!leases.tryAcquire(REBUILD_LEASE, me, ttl))
       throw new RebuildBusyError(leases.read(REBUILD_LEASE) as LeaseRecord);
-    const files = names.includes('jsonl') || names.includes('state');
+    const files = FILE_PROJECTIONS.some((name) => names.includes(name));
     const previousGeneration = names.includes('readmodel') ? rms.generation() : null;
     const generation = previousGeneration === null ? null : previousGeneration === 1 ? 2 : 1;
 
@@ -139,16 +141,18 @@ export async function rebuildProjections(options: RebuildOptions): Promise<Rebui
       ? await swapRunFiles(staging, options.runsDir, {
           jsonl: names.includes('jsonl'),
           state: names.includes('state'),
+          logs: names.includes('logs'),
         })
       : { jobs: 0, changed: 0, removed: 0 };
     const staged = {
       jsonl: rms.checkpoints.get(STAGED_CHECKPOINT.jsonl),
       state: rms.checkpoints.get(STAGED_CHECKPOINT.state),
+      logs: rms.checkpoints.get(STAGED_CHECKPOINT.logs),
     };
     const position =
       generation === null ? null : rms.tables(generation).checkpoints.get(READ_MODEL_CHECKPOINT);
     rms.env.transactionSync(() => {
-      for (const name of ['jsonl', 'state'] as const) {
+      for (const name of FILE_PROJECTIONS) {
         if (!names.includes(name)) continue;
         const value = staged[name];
         if (value === null) rms.checkpoints.db.removeSync(name);
@@ -168,7 +172,7 @@ export async function rebuildProjections(options: RebuildOptions): Promise<Rebui
     options.onPhase?.('done');
     return {
       names: [...names],
-      position: position ?? staged.jsonl ?? staged.state ?? null,
+      position: position ?? staged.jsonl ?? staged.state ?? staged.logs ?? null,
       generation,
       previousGeneration,
       jobs: swapped.jobs,
@@ -206,6 +210,8 @@ function buildProjections(
     projections.push(new StateProjection({ ...common, name: STAGED_CHECKPOINT.state }));
   if (generation !== null)
     projections.push(new ReadModelProjection({ store: rms, generation, logger: options.logger }));
+  if (names.includes('logs'))
+    projections.push(new StageLogProjection({ ...common, name: STAGED_CHECKPOINT.logs }));
   return projections;
 }
 

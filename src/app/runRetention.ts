@@ -8,6 +8,7 @@ import { writeTarGz } from '../infra/archive/writeTarGz.ts';
 import type { EventStore } from '../infra/eventstore/eventStore.ts';
 import { jobStreamName } from '../infra/eventstore/eventStore.ts';
 import { toJobEvent } from '../infra/eventstore/jobEvents.ts';
+import { logStreamName } from '../infra/eventstore/stageLogStreams.ts';
 import type { JobSummary, ReadModelStore } from '../projections/index.ts';
 import { foldJob, runPaths } from '../projections/index.ts';
 import type { LeaseRecord } from './projectionLeases.ts';
@@ -65,8 +66,8 @@ const DAY_MS = 86_400_000;
 
 /**
  * The retention sweep: every job that ended (completed, failed, canceled) more than `retentionDays` before
- * `now` has its stream deleted from the store, its `runs/<id>` removed (or, with `archive`, packed into
- * `runs/_archive/<id>.tar.gz` first) and its read model rows removed. Candidates come from the read model;
+ * `now` has its stream and its stage log streams deleted from the store, its `runs/<id>` removed (or, with
+ * `archive`, packed into `runs/_archive/<id>.tar.gz` first) and its read model rows removed. Candidates come from the read model;
  * each is re-checked against its stream (the source of truth) before anything is touched, so a job that is
  * not ended is never touched even when the read model lags. Steps are ordered so that a sweep interrupted
  * half-way is finished by the next one. Holds the rebuild lease meanwhile: a rebuild never sees a job
@@ -117,7 +118,7 @@ export async function runRetention(options: RetentionOptions): Promise<Retention
         archive: null,
       };
       try {
-        if (!options.dryRun) job.archive = await sweepJob(options, row, generation, events.length > 0);
+        if (!options.dryRun) job.archive = await sweepJob(options, row, generation, events);
         else if (options.action === 'archive')
           job.archive = join(options.runsDir, ARCHIVE_DIR, `${row.job_id}.tar.gz`);
         result.swept.push(job);
@@ -147,12 +148,12 @@ export async function runRetention(options: RetentionOptions): Promise<Retention
   return result;
 }
 
-/** Archive (if asked), delete the stream, remove the run dir, remove the rows: each step redoable. */
+/** Archive (if asked), delete the log streams and the job's stream, remove the run dir, remove the rows: each step redoable. */
 async function sweepJob(
   options: RetentionOptions,
   row: JobSummary,
   generation: number,
-  streamVisible: boolean,
+  events: readonly JobEvent[],
 ): Promise<string | null> {
   const paths = runPaths(options.runsDir, row.job_id);
   const exists = await stat(paths.dir).then(
@@ -166,7 +167,11 @@ async function sweepJob(
     archive = join(dir, `${row.job_id}.tar.gz`);
     await writeTarGz(paths.dir, row.job_id, archive);
   }
-  if (streamVisible) await options.store.deleteStream(jobStreamName(row.job_id));
+  // Log streams first: their names come from the job's stream, so a sweep interrupted here redoes them.
+  for (const event of events)
+    if (event.type === 'stage_started' && event.stage !== null)
+      await options.store.deleteStream(logStreamName(row.job_id, event.stage, event.seq));
+  if (events.length > 0) await options.store.deleteStream(jobStreamName(row.job_id));
   if (exists) {
     await rm(paths.dir, { recursive: true, force: true });
     await fsyncDir(options.runsDir);

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { stagePaths } from '../runner/index.ts';
 import { groupMembers, hasEnvironment, terminateGroup } from '../runner/processGroup.ts';
-import { appendLogNote } from '../runner/stageLog.ts';
+import { appendReaperNote } from '../runner/reaperNote.ts';
 
 /** A running reaper: `stop()` after the runner stopped, so it sweeps (nothing, normally) and exits. */
 export interface StageReaper {
@@ -70,10 +70,11 @@ async function reap(runsDir: string, file: string, pid: PidFile, graceMs: number
   if (members.length > 0) {
     if (!(await hasEnvironment(members, { JOB_ID: pid.job_id, STAGE: pid.stage }))) return null;
     const gone = await terminateGroup(pid.pgid, graceMs);
-    // Never through a link a stage planted as its log (O_NOFOLLOW); the note is lost then, nothing else.
-    await appendLogNote(
-      stagePaths(runsDir, pid.job_id, pid.stage).log,
-      `logs/${pid.stage}.log`,
+    // The stage's log is a projection of the store, which the reaper does not reach: its note goes to a
+    // file of its own next to it. Never through a link a stage planted (O_NOFOLLOW); the note is lost then.
+    await appendReaperNote(
+      stagePaths(runsDir, pid.job_id, pid.stage).reaperNotes,
+      `logs/${pid.stage}.reaper.log`,
       new Date(),
       `operator gone: ${gone ? 'ended' : 'could not end'} process group ${pid.pgid}`,
     ).catch(() => {});

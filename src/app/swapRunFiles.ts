@@ -1,4 +1,6 @@
 import { mkdir, readdir, readFile, rename, rm, rmdir, stat } from 'node:fs/promises';
+import { join } from 'node:path';
+import { PRIVATE_DIR_MODE } from '../infra/files/privateFile.ts';
 import { mapLimit, runPaths } from '../projections/index.ts';
 import { fsyncDir, listFiles, listJobDirs } from './runFiles.ts';
 
@@ -7,6 +9,11 @@ export interface SwapParts {
   jsonl: boolean;
   /** `state.json` and `gates/*.json` */
   state: boolean;
+  /**
+   * `logs/<stage>.log` of the stages the store has log records of. Log files the rebuild did not produce
+   * (output of attempts from before logs were in the store, the reaper's notes) are left as they are.
+   */
+  logs?: boolean;
 }
 
 export interface SwapSummary {
@@ -42,7 +49,7 @@ export async function swapRunFiles(staging: string, runsDir: string, parts: Swap
       return true;
     };
     let touched = false;
-    await mkdir(to.dir, { recursive: true });
+    await mkdir(to.dir, { recursive: true, mode: PRIVATE_DIR_MODE });
     if (parts.state) {
       const gates = await listFiles(from.gatesDir, '.json');
       const liveGates = await listFiles(to.gatesDir, '.json');
@@ -59,6 +66,19 @@ export async function swapRunFiles(staging: string, runsDir: string, parts: Swap
       if (await replace(from.state, to.state)) touched = true;
     }
     if (parts.jsonl && (await replace(from.events, to.events))) touched = true;
+    if (parts.logs) {
+      const fromLogs = join(from.dir, 'logs');
+      const toLogs = join(to.dir, 'logs');
+      let logsTouched = false;
+      const logs = await listFiles(fromLogs, '.log');
+      if (logs.length > 0) await mkdir(toLogs, { recursive: true, mode: PRIVATE_DIR_MODE });
+      for (const file of logs)
+        if (await replace(join(fromLogs, file), join(toLogs, file))) logsTouched = true;
+      if (logsTouched) {
+        await fsyncDir(toLogs);
+        touched = true;
+      }
+    }
     if (touched) await fsyncDir(to.dir);
     if (touched) changed++;
   });

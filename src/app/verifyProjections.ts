@@ -15,6 +15,7 @@ import {
   verifyReadModelJob,
   withReadModel,
 } from './verifyReadModel.ts';
+import { verifyStageLogs } from './verifyStageLogs.ts';
 
 export interface VerifyOptions {
   store: EventStore;
@@ -49,6 +50,7 @@ export async function verifyProjections(options: VerifyOptions): Promise<VerifyR
       rms,
       (t, transaction) => t.checkpoints.get(READ_MODEL_CHECKPOINT, { transaction }) ?? null,
     ),
+    logs: rms.checkpoints.get('logs'),
   };
   const generation = rms.generation();
   const jobs = new Set<string>();
@@ -58,7 +60,7 @@ export async function verifyProjections(options: VerifyOptions): Promise<VerifyR
     events++;
   }
   const storeHead = await store.headPosition();
-  const checksFiles = names.includes('jsonl') || names.includes('state');
+  const checksFiles = names.includes('jsonl') || names.includes('state') || names.includes('logs');
   if (checksFiles) for (const jobId of await listJobDirs(runsDir)) jobs.add(jobId);
   if (names.includes('readmodel'))
     withReadModel(rms, (t, transaction) => {
@@ -76,6 +78,8 @@ export async function verifyProjections(options: VerifyOptions): Promise<VerifyR
     if (files && names.includes('state'))
       differences.push(...verifyStateFiles(files, jobEvents, checkpoints.state));
     if (snapshot) differences.push(...verifyReadModelJob(rms, snapshot, jobId, jobEvents));
+    if (files && names.includes('logs'))
+      differences.push(...(await verifyStageLogs(store, runsDir, jobId, jobEvents, checkpoints.logs)));
   }
   if (names.includes('readmodel')) differences.push(...verifyReadModelIndexes(rms));
   return { jobs: jobs.size, events, store_head: storeHead, checkpoints, generation, differences };

@@ -5,6 +5,7 @@ import { ProjectionRunner } from './projectionRunner.ts';
 import { ReadModel } from './readModel.ts';
 import { ReadModelProjection } from './readModelProjection.ts';
 import { ReadModelStore } from './readModelStore.ts';
+import { StageLogProjection } from './stageLogProjection.ts';
 import { StateProjection } from './stateProjection.ts';
 
 export interface ProjectionsOptions {
@@ -19,7 +20,7 @@ export interface ProjectionsOptions {
    * the checkpoint keys of the file projections (default `jsonl` and `state`).
    */
   generation?: number;
-  checkpointNames?: { jsonl?: string; state?: string };
+  checkpointNames?: { jsonl?: string; state?: string; logs?: string };
 }
 
 /** The projections as the API sees them (structurally the API's `ProjectionsPort`). */
@@ -40,11 +41,12 @@ export interface Projections {
   jsonl: JsonlProjection;
   state: StateProjection;
   readmodel: ReadModelProjection;
+  logs: StageLogProjection;
   /** Stops the runner, closes the projections and the read model env (not the event store). */
   close(): Promise<void>;
 }
 
-/** Wires the three projections (jsonl, state, readmodel: fed in that order) and their runner. */
+/** Wires the four projections (jsonl, state, readmodel, logs: fed in that order) and their runner. */
 export function createProjections(options: ProjectionsOptions): Projections {
   const readModelStore = ReadModelStore.open(options.dataDir);
   const logger = options.logger?.child({ component: 'projections' });
@@ -62,6 +64,13 @@ export function createProjections(options: ProjectionsOptions): Projections {
     logger,
     name: options.checkpointNames?.state,
   });
+  const logs = new StageLogProjection({
+    runsDir: options.runsDir,
+    checkpoints: readModelStore.checkpoints,
+    store: options.store,
+    logger,
+    name: options.checkpointNames?.logs,
+  });
   const readmodel = new ReadModelProjection({
     store: readModelStore,
     generation: options.generation,
@@ -69,7 +78,7 @@ export function createProjections(options: ProjectionsOptions): Projections {
   });
   const runner = new ProjectionRunner({
     store: options.store,
-    projections: [jsonl, state, readmodel],
+    projections: [jsonl, state, readmodel, logs],
     logger,
     batchSize: options.batchSize,
   });
@@ -85,6 +94,7 @@ export function createProjections(options: ProjectionsOptions): Projections {
     jsonl,
     state,
     readmodel,
+    logs,
     async close() {
       await runner.close();
       await readModelStore.close();

@@ -46,6 +46,8 @@ export { jobTimeIndexKeys, timeIndexKey } from './readModelTimeIndex.ts';
 export type { RunPaths } from './runPaths.ts';
 export { isUnsafePathNameError, runPaths, UnsafePathNameError } from './runPaths.ts';
 export { jobSearchIndexKeys } from './searchIndex.ts';
+export type { StageLogProjectionOptions } from './stageLogProjection.ts';
+export { recordBytes, StageLogProjection, stageLogFile } from './stageLogProjection.ts';
 export type { StateProjectionOptions } from './stateProjection.ts';
 export { StateProjection } from './stateProjection.ts';
 export { readJobEvents } from './storeGaps.ts';

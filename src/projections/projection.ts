@@ -1,4 +1,5 @@
 import type { JobEvent } from '../domain/events.ts';
+import type { StoredStageLog } from '../infra/eventstore/stageLogStreams.ts';
 
 /**
  * One consumer of the job events, fed by the ProjectionRunner in `$all` order. `apply` must be idempotent:
@@ -11,5 +12,10 @@ export interface Projection {
   checkpoint(): Promise<string | null>;
   /** Applies a batch of events in position order; resolves once the result and the checkpoint are durable. */
   apply(batch: readonly JobEvent[]): Promise<void>;
+  /**
+   * Stage log records (the `joblog-` streams) of the same stretch of `$all`, in position order; only a
+   * projection that has this method is fed them (after `apply` of the stretch's job events, if any).
+   */
+  applyLogs?(records: readonly StoredStageLog[]): Promise<void>;
   close(): Promise<void>;
 }

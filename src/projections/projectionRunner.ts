@@ -1,9 +1,16 @@
 import { EventEmitter } from 'node:events';
 import type { Logger } from 'pino';
 import type { JobEvent } from '../domain/events.ts';
-import type { EventStore, Subscription, SubscriptionItem } from '../infra/eventstore/eventStore.ts';
+import type {
+  EventStore,
+  RecordedEvent,
+  Subscription,
+  SubscriptionItem,
+} from '../infra/eventstore/eventStore.ts';
 import { JOB_STREAM_PREFIX } from '../infra/eventstore/eventStore.ts';
 import { toJobEvent } from '../infra/eventstore/jobEvents.ts';
+import type { StoredStageLog } from '../infra/eventstore/stageLogStreams.ts';
+import { LOG_STREAM_PREFIX, toStoredStageLog } from '../infra/eventstore/stageLogStreams.ts';
 import { comparePositions, maxPosition, minCheckpoint } from './positions.ts';
 import type { Projection } from './projection.ts';
 
@@ -44,9 +51,19 @@ class Stopped extends Error {}
 
 const NOTHING_READY = Symbol('nothing ready');
 
+/** A stretch of `$all` in position order, split by kind. */
+interface Batch {
+  events: JobEvent[];
+  logs: StoredStageLog[];
+  last: string | null;
+}
+
+const emptyBatch = (): Batch => ({ events: [], logs: [], last: null });
+
 /**
- * Follows `$all` (job streams only) from the lowest checkpoint of its projections and feeds them batches
- * in position order. A projection that fails is retried with backoff on the same batch, for as long as it
+ * Follows `$all` (job streams, and stage log streams when a projection takes them) from the lowest
+ * checkpoint of its projections and feeds them batches in position order. Log records move the applied
+ * position like events do, so a chatty stage never reads as projection lag. A projection that fails is retried with backoff on the same batch, for as long as it
  * takes: an event is never skipped, and later projections wait (order is kept).
  */
 export class ProjectionRunner extends EventEmitter<ProjectionRunnerEvents> {
@@ -65,6 +82,7 @@ export class ProjectionRunner extends EventEmitter<ProjectionRunnerEvents> {
   #applied: string | null = null;
   #caughtUp = false;
   #waiters = new Set<{ position: string; resolve: (reached: boolean) => void }>();
+  readonly #prefixes: readonly string[];
 
   constructor(options: ProjectionRunnerOptions) {
     super();
@@ -76,6 +94,9 @@ export class ProjectionRunner extends EventEmitter<ProjectionRunnerEvents> {
     this.#batchSize = options.batchSize ?? 500;
     this.#retryMinMs = options.retry?.minMs ?? 100;
     this.#retryMaxMs = options.retry?.maxMs ?? 30_000;
+    this.#prefixes = this.#projections.some((p) => p.applyLogs)
+      ? [JOB_STREAM_PREFIX, LOG_STREAM_PREFIX]
+      : [JOB_STREAM_PREFIX];
     for (const p of this.#projections)
       this.#status.set(p.name, {
         name: p.name,
@@ -182,7 +203,7 @@ export class ProjectionRunner extends EventEmitter<ProjectionRunnerEvents> {
     for (let delay = this.#retryMinMs; !this.#stopping; delay = Math.min(delay * 2, this.#retryMaxMs)) {
       const subscription = this.#store.subscribeToAll({
         fromPosition: this.#applied ?? 'start',
-        filter: { streamNamePrefix: [JOB_STREAM_PREFIX] },
+        filter: { streamNamePrefix: this.#prefixes },
       });
       try {
         await this.#follow(subscription, () => {
@@ -226,10 +247,11 @@ export class ProjectionRunner extends EventEmitter<ProjectionRunnerEvents> {
   async #follow(subscription: Subscription, onProgress: () => void): Promise<void> {
     const iterator = subscription[Symbol.asyncIterator]();
     let pending: Promise<IteratorResult<SubscriptionItem>> | null = null;
-    let batch: JobEvent[] = [];
+    let batch = emptyBatch();
+    const size = () => batch.events.length + batch.logs.length;
     const flush = async () => {
       await this.#flush(batch);
-      batch = [];
+      batch = emptyBatch();
       onProgress();
     };
     while (!this.#stopping) {
@@ -237,11 +259,11 @@ export class ProjectionRunner extends EventEmitter<ProjectionRunnerEvents> {
       // With events in hand, flush as soon as nothing more is ready; with none, wait for the log.
       const result = await Promise.race([
         pending,
-        batch.length > 0 ? nextTurn() : this.#stopSignal,
+        size() > 0 ? nextTurn() : this.#stopSignal,
         this.#stopSignal,
       ]);
       if (result === NOTHING_READY) {
-        if (batch.length > 0) await flush();
+        if (size() > 0) await flush();
         continue;
       }
       pending = null;
@@ -252,28 +274,43 @@ export class ProjectionRunner extends EventEmitter<ProjectionRunnerEvents> {
         this.#markCaughtUp(item.position);
         continue;
       }
-      batch.push(toJobEvent(item.event));
-      if (batch.length >= this.#batchSize) await flush();
+      if (!item.event.streamId.startsWith(LOG_STREAM_PREFIX)) batch.events.push(toJobEvent(item.event));
+      else {
+        const stored = this.#readLog(item.event);
+        if (stored) batch.logs.push(stored);
+      }
+      batch.last = item.event.position;
+      if (size() >= this.#batchSize) await flush();
     }
     // Stopping: the events already read are applied, so `stop()` leaves nothing half-done.
     await flush();
   }
 
-  async #flush(batch: readonly JobEvent[]): Promise<void> {
-    const last = batch.at(-1);
-    if (!last) return;
-    for (const projection of this.#projections) await this.#applyWithRetry(projection, batch);
-    this.#applied = maxPosition(this.#applied, last.position);
-    this.#wakeWaiters();
-    this.#notify('applied', last.position, [...new Set(batch.map((e) => e.job_id))]);
+  /** A log record this version cannot read is skipped (logged): it must not stop the job projections. */
+  #readLog(recorded: RecordedEvent): StoredStageLog | null {
+    try {
+      return toStoredStageLog(recorded);
+    } catch (error) {
+      this.#logger?.error({ err: error, position: recorded.position }, 'projections: log record skipped');
+      return null;
+    }
   }
 
-  async #applyWithRetry(projection: Projection, batch: readonly JobEvent[]): Promise<void> {
+  async #flush(batch: Batch): Promise<void> {
+    const last = batch.last;
+    if (last === null) return;
+    for (const projection of this.#projections) await this.#applyWithRetry(projection, batch, last);
+    this.#applied = maxPosition(this.#applied, last);
+    this.#wakeWaiters();
+    this.#notify('applied', last, [...new Set(batch.events.map((e) => e.job_id))]);
+  }
+
+  async #applyWithRetry(projection: Projection, batch: Batch, last: string): Promise<void> {
     const status = this.#status.get(projection.name) as ProjectionStatus;
-    const last = (batch.at(-1) as JobEvent).position;
     for (let delay = this.#retryMinMs; ; delay = Math.min(delay * 2, this.#retryMaxMs)) {
       try {
-        await projection.apply(batch);
+        if (batch.events.length > 0) await projection.apply(batch.events);
+        if (batch.logs.length > 0) await projection.applyLogs?.(batch.logs);
         status.checkpoint = maxPosition(status.checkpoint, last);
         status.last_error = null;
         status.failures = 0;
@@ -284,7 +321,13 @@ export class ProjectionRunner extends EventEmitter<ProjectionRunnerEvents> {
         status.failures++;
         status.updated_at = new Date().toISOString();
         this.#logger?.error(
-          { err: error, projection: projection.name, from: batch[0]?.position, to: last, retry_in_ms: delay },
+          {
+            err: error,
+            projection: projection.name,
+            from: batch.events[0]?.position ?? batch.logs[0]?.position,
+            to: last,
+            retry_in_ms: delay,
+          },
           'projections: batch failed, retrying',
         );
         this.#notify('projection_error', projection.name, error, delay);

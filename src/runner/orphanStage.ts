@@ -1,15 +1,15 @@
 import { readFile, rm } from 'node:fs/promises';
 import type { Logger } from 'pino';
 import { groupMembers, hasEnvironment, terminateGroup } from './processGroup.ts';
-import { appendLogNote } from './stageLog.ts';
 import type { StagePaths } from './stagePaths.ts';
-import { displayName } from './stageRunDir.ts';
 
 export interface OrphanReport {
   /** The process group the pid file named, or null when there was none. */
   pgid: number | null;
   /** What became of it. */
   outcome: 'no_pid_file' | 'already_gone' | 'ended' | 'still_alive' | 'not_verified';
+  /** The `runner` line for the attempt's log. */
+  note: string;
 }
 
 /**
@@ -21,10 +21,16 @@ export async function endOrphanStage(
   paths: StagePaths,
   jobId: string,
   stage: string,
-  options: { graceMs: number; now: () => Date; logger: Logger },
+  options: { graceMs: number; logger: Logger },
 ): Promise<OrphanReport> {
   const pgid = await readPgid(paths.pidFile);
-  if (pgid === null) return { pgid, outcome: 'no_pid_file' };
+  if (pgid === null)
+    return {
+      pgid,
+      outcome: 'no_pid_file',
+      // Another machine's runner ran it (EventStoreDB): that operator's reaper ends its process group.
+      note: 'operator restarted: the interrupted attempt left no process group on this machine',
+    };
   const report = await endGroup(pgid, jobId, stage, options.graceMs);
   if (report.outcome === 'not_verified' || report.outcome === 'still_alive')
     options.logger.warn(
@@ -36,23 +42,30 @@ export async function endOrphanStage(
       { job_id: jobId, stage, pgid, outcome: report.outcome },
       'runner: orphaned stage process',
     );
-  const note = {
-    already_gone: `operator restarted: process group ${pgid} of the last attempt is gone`,
-    ended: `operator restarted: ended the orphaned process group ${pgid}`,
-    still_alive: `operator restarted: process group ${pgid} survived SIGKILL`,
-    not_verified: `operator restarted: process group ${pgid} no longer runs this stage; left alone`,
-  }[report.outcome as Exclude<OrphanReport['outcome'], 'no_pid_file'>];
-  await appendLogNote(paths.log, displayName(paths, paths.log), options.now(), note).catch((error) =>
-    options.logger.warn(
-      { err: error, job_id: jobId, stage },
-      'runner: cannot note the orphan in the stage log',
-    ),
-  );
   if (report.outcome !== 'still_alive') await rm(paths.pidFile, { force: true }).catch(() => {});
   return report;
 }
 
+type GroupOutcome = Omit<OrphanReport, 'note'> & { outcome: Exclude<OrphanReport['outcome'], 'no_pid_file'> };
+
+const NOTES: Record<GroupOutcome['outcome'], (pgid: number) => string> = {
+  already_gone: (pgid) => `operator restarted: process group ${pgid} of the last attempt is gone`,
+  ended: (pgid) => `operator restarted: ended the orphaned process group ${pgid}`,
+  still_alive: (pgid) => `operator restarted: process group ${pgid} survived SIGKILL`,
+  not_verified: (pgid) => `operator restarted: process group ${pgid} no longer runs this stage; left alone`,
+};
+
 async function endGroup(pgid: number, jobId: string, stage: string, graceMs: number): Promise<OrphanReport> {
+  const outcome = await groupOutcome(pgid, jobId, stage, graceMs);
+  return { ...outcome, note: NOTES[outcome.outcome](pgid) };
+}
+
+async function groupOutcome(
+  pgid: number,
+  jobId: string,
+  stage: string,
+  graceMs: number,
+): Promise<GroupOutcome> {
   const members = await groupMembers(pgid);
   if (members === null) return { pgid, outcome: 'not_verified' };
   if (members.length === 0) return { pgid, outcome: 'already_gone' };

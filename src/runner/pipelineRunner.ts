@@ -27,6 +27,7 @@ import { QUEUE_FRONT_STREAM, queueFrontEvent, queueFrontRequest } from './queueF
 import type { RunnerClock } from './runnerClock.ts';
 import { systemClock } from './runnerClock.ts';
 import { serverEnvironment, stageEnvironment, stageResultCommand } from './stageCommands.ts';
+import { appendLogNote } from './stageLog.ts';
 import { stagePaths } from './stagePaths.ts';
 import type { StageOutcome } from './stageProcess.ts';
 import { StageProcess } from './stageProcess.ts';
@@ -37,7 +38,7 @@ export interface PipelineRunnerOptions {
   commands: JobCommandHandler;
   /**
    * Reads `pipeline.lanes`, `pipeline.gate_holds_lane`, `pipeline.stage_kill_grace`, `storage.runs_dir`,
-   * `runner.env_passthrough`.
+   * `runner.env_passthrough`, `runner.max_log_bytes`.
    */
   config: Config;
   logger: Logger;
@@ -82,6 +83,7 @@ export class PipelineRunner implements QueueInfoPort {
   readonly #backoff: StorageBackoff;
   readonly #lanes: number;
   readonly #killGraceMs: number;
+  readonly #maxLogBytes: number;
   readonly #runsDir: string;
   readonly #book: JobBook;
   readonly #timers: GateTimers;
@@ -112,6 +114,7 @@ export class PipelineRunner implements QueueInfoPort {
     this.#backoff = new StorageBackoff(options.logger);
     this.#lanes = options.config.pipeline.lanes;
     this.#killGraceMs = options.config.pipeline.stage_kill_grace;
+    this.#maxLogBytes = options.config.runner.max_log_bytes;
     this.#runsDir = options.config.storage.runs_dir;
     this.#book = new JobBook({ lanes: this.#lanes, gateHoldsLane: options.config.pipeline.gate_holds_lane });
     this.#timers = new GateTimers(this.#clock, (jobId, pending) => {
@@ -355,6 +358,9 @@ export class PipelineRunner implements QueueInfoPort {
         jobId,
         stage,
         attempt,
+        startedSeq: started.seq,
+        store: this.#store,
+        maxLogBytes: this.#maxLogBytes,
         run: definition.run,
         paths,
         env: stageEnvironment(this.#serverEnv, result.state, definition, attempt, paths, paramsJson),
@@ -470,13 +476,26 @@ export class PipelineRunner implements QueueInfoPort {
       orphans.map((o) =>
         endOrphanStage(stagePaths(this.#runsDir, o.jobId, o.stage), o.jobId, o.stage, {
           graceMs: this.#killGraceMs,
-          now: () => this.#clock.now(),
           logger: this.#logger,
         }),
       ),
     );
     for (const [i, o] of orphans.entries()) {
       const report = reports[i];
+      // In the interrupted attempt's log, before the attempt is failed: a follower sees its last lines,
+      // this note, then the retry's lines (the old runner, if it still writes, is refused from now on).
+      await appendLogNote(
+        this.#store,
+        o.jobId,
+        o.stage,
+        this.#clock.now(),
+        report?.note ?? `operator restarted: attempt ${o.attempt} interrupted`,
+      ).catch((error) =>
+        this.#logger.warn(
+          { err: error, job_id: o.jobId, stage: o.stage },
+          'runner: cannot note the orphan in the stage log',
+        ),
+      );
       await this.#command(
         o.jobId,
         this.#forAttempt(o.stage, o.attempt, {

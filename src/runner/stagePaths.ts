@@ -10,8 +10,10 @@ export interface StagePaths {
   /** `runs/<id>/params.json`: the job's params, the stage's `JOB_PARAMS_FILE`. */
   paramsFile: string;
   logsDir: string;
-  /** `runs/<id>/logs/<stage>.log`: every attempt's output, appended, one timestamped line each. */
+  /** `runs/<id>/logs/<stage>.log`: every attempt's output, one timestamped line each (a projection of the store). */
   log: string;
+  /** `runs/<id>/logs/<stage>.reaper.log`: what the stage reaper did when the operator was gone. */
+  reaperNotes: string;
   /** `runs/<id>/logs/<stage>.pid`: the process group of the attempt in flight, for orphan recovery. */
   pidFile: string;
 }
@@ -35,6 +37,7 @@ export function stagePaths(runsDir: string, jobId: string, stage: string): Stage
     paramsFile: join(runDir, 'params.json'),
     logsDir,
     log: join(logsDir, `${stage}.log`),
+    reaperNotes: join(logsDir, `${stage}.reaper.log`),
     pidFile: join(logsDir, `${stage}.pid`),
   };
 }

@@ -5,6 +5,7 @@ import type { FileHandle } from 'node:fs/promises';
 import { rm } from 'node:fs/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { formatDuration } from '../domain/jobDecider.ts';
+import type { EventStore } from '../infra/eventstore/eventStore.ts';
 import { openPrivateFile } from '../infra/files/privateFile.ts';
 import { signalGroup } from './processGroup.ts';
 import { StageLog } from './stageLog.ts';
@@ -15,6 +16,12 @@ export interface StageCommand {
   jobId: string;
   stage: string;
   attempt: number;
+  /** The seq of the attempt's `stage_started`: names its log stream. */
+  startedSeq: number;
+  /** Where the attempt's log records go. */
+  store: EventStore;
+  /** `runner.max_log_bytes`. */
+  maxLogBytes: number;
   /** The stage's `run`, given to `/bin/sh -c`. */
   run: string;
   paths: StagePaths;
@@ -22,7 +29,7 @@ export interface StageCommand {
   env: Readonly<Record<string, string>>;
   /** The job's params as JSON, written to `paths.paramsFile` before the command starts. */
   paramsJson: string;
-  /** Told once if the stage log cannot be written (a full disk); the attempt runs on, its output dropped. */
+  /** Told once if the stage log cannot be written (a full store); the attempt runs on, its output dropped. */
   onLogWriteError?: (error: Error) => void;
   /** `stage.timeout`; null: no limit. */
   timeoutMs: number | null;
@@ -112,9 +119,23 @@ export class StageProcess {
   static async start(command: StageCommand): Promise<StageProcess> {
     const { paths } = command;
     await prepareStageRunDir(paths, command.paramsJson);
-    const log = await StageLog.open(paths.log, {
+    // Unwritten output past a bound pauses the pipes: the command then blocks on its writes, memory stays bounded.
+    const pipes: { pause(): void; resume(): void }[] = [];
+    const log = await StageLog.open({
+      store: command.store,
+      jobId: command.jobId,
+      stage: command.stage,
+      attempt: command.attempt,
+      startedSeq: command.startedSeq,
+      maxLogBytes: command.maxLogBytes,
       now: command.now,
+      file: paths.log,
       label: displayName(paths, paths.log),
+      onPressure: (high) => {
+        for (const pipe of pipes)
+          if (high) pipe.pause();
+          else pipe.resume();
+      },
       ...(command.onLogWriteError ? { onWriteError: command.onLogWriteError } : {}),
     });
     let pidFile: FileHandle;
@@ -165,6 +186,7 @@ export class StageProcess {
     log.line('runner', `running as process group ${pid}`);
     child.stdout.on('data', (chunk: Buffer) => log.write('stdout', chunk));
     child.stderr.on('data', (chunk: Buffer) => log.write('stderr', chunk));
+    pipes.push(child.stdout, child.stderr);
     const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
       child.once('exit', (code, signal) => resolve({ code, signal })),
     );

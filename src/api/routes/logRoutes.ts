@@ -1,96 +1,82 @@
-import type { FileHandle } from 'node:fs/promises';
-import { setTimeout as sleep } from 'node:timers/promises';
+import { lstat } from 'node:fs/promises';
+import { dirname } from 'node:path';
+import { Readable } from 'node:stream';
 import type { Context } from 'koa';
 import { z } from 'zod';
+import type { JobEvent } from '../../domain/events.ts';
 import { stageState } from '../../domain/jobDecider.ts';
-import type { JobState } from '../../domain/jobState.ts';
-import { isUnsafeFileError, openPrivateFile } from '../../infra/files/privateFile.ts';
-import { stagePaths } from '../../runner/index.ts';
+import { stageRuns } from '../../domain/logRecord.ts';
+import { readJobStream, readStageLog, stageLogEnd } from '../../infra/eventstore/stageLogStreams.ts';
+import { openPrivateFile, UnsafeFileError } from '../../infra/files/privateFile.ts';
+import { foldJob, recordBytes, stageLogFile } from '../../projections/index.ts';
 import type { ApiDeps } from '../apiDeps.ts';
 import { badRequest, HttpError, notFound } from '../errors.ts';
+import { followStageLog, stageMayWrite } from '../logs/followStageLog.ts';
+import { StageLogHub } from '../logs/stageLogHub.ts';
 import type { AnyRoute } from '../route.ts';
 import { errorResponses, route } from '../route.ts';
 import { stageParams } from '../schemas.ts';
 import { openStream } from '../sse/openStream.ts';
-import type { SseSession } from '../sse/sseSession.ts';
 
 const logQuery = z.object({
   follow: z.enum(['1', 'true', '0', 'false']).optional(),
   access_token: z.string().optional(),
 });
 
-/** How often a followed log is checked for growth and its stage for an end. */
-const POLL_MS = 100;
-/** Bytes read per step; a longer line is sent in pieces. */
-const CHUNK_BYTES = 64 * 1024;
+/** A stage's log as the store has it: the job's events, and where the log ends (0 and no records: none yet). */
+interface StageLogSource {
+  events: JobEvent[];
+  end: number;
+  records: boolean;
+  /** The projected file, for logs written before logs were in the store (no records, the file only). */
+  file: string;
+}
 
 /**
  * `GET /jobs/{id}/stages/{stage}/log`: the stage's log as text, or with `?follow=1` an SSE stream of its
  * lines (`id:` = byte offset after the line, so `Last-Event-ID` resumes exactly) that ends with `event: end`
- * once the stage is no longer running.
+ * once the stage can no longer write to it. Both read the event store (the stage's log streams), so any
+ * process of a cluster serves any log, live; followers share one live subscription per process.
  */
 export function logRoutes(deps: ApiDeps): AnyRoute[] {
-  /** The log file of a stage that exists; 404 for an unknown job or stage, or a stage that has no log yet. */
-  const logFile = async (
-    jobId: string,
-    stage: string,
-  ): Promise<{ path: string; size: number; state: JobState }> => {
-    const state = await deps.commands.load(jobId);
+  const hub = new StageLogHub(deps.store, deps.logger);
+
+  /** The log of a stage that exists; 404 for an unknown job or stage, or a stage that has no log yet. */
+  const stageLog = async (jobId: string, stage: string): Promise<StageLogSource> => {
+    const events = await readJobStream(deps.store, jobId);
+    const state = foldJob(events).state;
     if (state.status === 'none') throw notFound(`job ${jobId} not found`);
     if (!stageState(state, stage)) throw notFound(`job ${jobId} has no stage ${stage}`);
-    const path = stagePaths(deps.config.storage.runs_dir, jobId, stage).log;
-    // Never through a link (or a pipe, or a hard link) a stage planted in logs/: 409 `unsafe_file` instead.
-    try {
-      const file = await openPrivateFile(path, 'read', `logs/${stage}.log`);
-      const size = (await file.stat()).size;
-      await file.close();
-      return { path, size, state };
-    } catch (error) {
-      if (isUnsafeFileError(error)) throw error;
-      throw notFound(`stage ${stage} of job ${jobId} has no log yet`);
-    }
+    const file = stageLogFile(deps.config.storage.runs_dir, jobId, stage);
+    if (file === null) throw notFound(`job ${jobId} has no stage ${stage}`);
+    // The log comes from the store, but a link a stage planted at the projected file's name says the run
+    // dir was tampered with: 409 `unsafe_file`, as for every run-dir file, never its target's bytes.
+    const existing = await assertPlainFile(file, stage);
+    const { end, records } = await stageLogEnd(deps.store, jobId, stage, stageRuns(events, stage));
+    if (!records && !existing) throw notFound(`stage ${stage} of job ${jobId} has no log yet`);
+    return { events, end, records, file };
   };
 
-  /**
-   * True while the stage runs, so its log may still grow: per the read model once it has caught up with the
-   * state read at the request, per that state until then. (The runner closes a log before it reports the
-   * stage's end, so once the stage is seen ended, the file is complete.)
-   */
-  const stageRunning = (jobId: string, stage: string, atRequest: JobState): boolean => {
-    const job = deps.readModel.getJob(jobId);
-    if (job === undefined || job.seq < atRequest.seq)
-      return stageState(atRequest, stage)?.status === 'running';
-    return job.status === 'running' && job.current_stage === stage;
-  };
-
-  const follow = async (
-    ctx: Context,
-    jobId: string,
-    stage: string,
-    { path, size, state }: { path: string; size: number; state: JobState },
-  ) => {
+  const follow = async (ctx: Context, jobId: string, stage: string, log: StageLogSource) => {
     if (deps.isShuttingDown()) throw new HttpError('shutting_down', 'the server is shutting down', 503);
     const resumeAt = ctx.get('last-event-id').trim();
     if (resumeAt && !/^\d+$/.test(resumeAt))
       throw badRequest(`Last-Event-ID ${JSON.stringify(resumeAt)} is not a byte offset`);
     const from = resumeAt ? Number(resumeAt) : 0;
+    const legacy = log.records ? null : await readLegacy(log.file, stage);
+    const size = legacy ? legacy.length : log.end;
     if (from > size) throw badRequest(`Last-Event-ID ${from} is past the end of the log (${size} bytes)`);
-    const file = await openPrivateFile(path, 'read', `logs/${stage}.log`);
-    try {
-      // Counts against the token's live streams like an event stream. Its heartbeats are named: the log's
-      // lines are the unnamed frames here.
-      const session = openStream(deps, ctx, {
-        jobId,
-        style: { names: 'canonical', named: true },
-      });
-      ctx.respond = false;
-      session.open(deps.config.streaming.retry_ms, { job_id: jobId, stage, offset: from });
-      const offset = await streamLines(session, file, from, () => stageRunning(jobId, stage, state));
-      if (offset !== null)
-        session.end(`event: end\ndata: ${JSON.stringify({ job_id: jobId, stage, offset })}\n\n`);
-    } finally {
-      await file.close();
-    }
+    // Counts against the token's live streams like an event stream. Its heartbeats are named: the log's
+    // lines are the unnamed frames here.
+    const session = openStream(deps, ctx, { jobId, style: { names: 'canonical', named: true } });
+    ctx.respond = false;
+    session.open(deps.config.streaming.retry_ms, { job_id: jobId, stage, offset: from });
+    const offset =
+      legacy !== null && !stageMayWrite(foldJob(log.events).state, stage)
+        ? await sendLegacy(legacy, from, (frames) => session.send(frames))
+        : await followStageLog({ store: deps.store, hub, session, jobId, stage, from, events: log.events });
+    if (offset !== null)
+      session.end(`event: end\ndata: ${JSON.stringify({ job_id: jobId, stage, offset })}\n\n`);
   };
 
   return [
@@ -113,69 +99,69 @@ export function logRoutes(deps: ApiDeps): AnyRoute[] {
         ...errorResponses(400, 401, 404, 409),
       },
       handler: async (ctx, { params, query }) => {
-        const log = await logFile(params.id, params.stage);
+        const log = await stageLog(params.id, params.stage);
         if (query.follow === '1' || query.follow === 'true') return follow(ctx, params.id, params.stage, log);
-        const { path, size } = log;
         ctx.type = 'text/plain; charset=utf-8';
         ctx.set('Cache-Control', 'no-cache');
-        // The log as it is now; a running stage's later lines are for the next request (or follow=1).
-        // Opened again the same way: a link planted since the check is not followed either.
-        const file = await openPrivateFile(path, 'read', `logs/${params.stage}.log`);
-        if (size === 0) await file.close();
-        ctx.body = size === 0 ? '' : file.createReadStream({ start: 0, end: size - 1 });
+        if (!log.records) {
+          ctx.body = await readLegacy(log.file, params.stage);
+          return;
+        }
+        // The log as the store has it now; a running stage's later lines are for the next request (or follow=1).
+        const { store } = deps;
+        const runs = stageRuns(log.events, params.stage);
+        ctx.body = Readable.from(
+          (async function* () {
+            for await (const stored of readStageLog(store, params.id, params.stage, runs))
+              if (stored.record.offset < log.end) yield recordBytes(stored);
+          })(),
+        );
       },
     }),
   ];
 }
 
 /**
- * Sends the whole lines from `offset` on, polling for growth, until the stage stops running (then the rest,
- * a last unterminated line included). Resolves the final offset, or null when the client went away.
+ * Throws `UnsafeFileError` when something other than a regular file with one name stands at the projected
+ * log's name (or `logs/` is not a real directory); true when the file exists.
  */
-async function streamLines(
-  session: SseSession,
-  file: FileHandle,
-  offset: number,
-  running: () => boolean,
-): Promise<number | null> {
-  const buffer = Buffer.alloc(CHUNK_BYTES);
-  for (;;) {
-    // Read the "still running" answer before the file: a stage that ended has written its last line already.
-    const ended = !running();
-    const { bytesRead } = await file.read(buffer, 0, CHUNK_BYTES, offset);
-    const chunk = buffer.subarray(0, bytesRead);
-    const lastNewline = chunk.lastIndexOf(0x0a);
-    const take = lastNewline >= 0 ? lastNewline + 1 : bytesRead === CHUNK_BYTES || ended ? bytesRead : 0;
-    if (take > 0) {
-      let frames = '';
-      let at = offset;
-      for (const line of splitLines(chunk.subarray(0, take))) {
-        at += line.bytes;
-        frames += `id: ${at}\ndata: ${line.text}\n\n`;
-      }
-      offset = at;
-      if (!(await session.send(frames))) return null;
-      continue;
-    }
-    if (ended) return offset;
-    try {
-      await sleep(POLL_MS, undefined, { signal: session.signal });
-    } catch {
-      return null;
-    }
+async function assertPlainFile(file: string, stage: string): Promise<boolean> {
+  const label = `logs/${stage}.log`;
+  const logsDir = await lstat(dirname(file)).catch(() => null);
+  if (logsDir === null) return false;
+  if (!logsDir.isDirectory()) throw new UnsafeFileError('logs', 'is not a directory (a symbolic link?)');
+  const stats = await lstat(file).catch(() => null);
+  if (stats === null) return false;
+  if (stats.isSymbolicLink()) throw new UnsafeFileError(label, 'is a symbolic link');
+  if (!stats.isFile()) throw new UnsafeFileError(label, 'is not a regular file');
+  if (stats.nlink > 1) throw new UnsafeFileError(label, `has ${stats.nlink} names (a hard link)`);
+  return true;
+}
+
+/** A log file from before logs were in the store, read with the same refusals (O_NOFOLLOW, one name). */
+async function readLegacy(file: string, stage: string): Promise<Buffer> {
+  const handle = await openPrivateFile(file, 'read', `logs/${stage}.log`);
+  try {
+    return await handle.readFile();
+  } finally {
+    await handle.close();
   }
 }
 
-function* splitLines(bytes: Buffer): Generator<{ text: string; bytes: number }> {
-  let start = 0;
-  while (start < bytes.length) {
-    const newline = bytes.indexOf(0x0a, start);
+/** A log from before logs were in the store, sent from its file once. */
+async function sendLegacy(
+  bytes: Buffer,
+  from: number,
+  send: (frames: string) => Promise<boolean>,
+): Promise<number | null> {
+  let frames = '';
+  let at = from;
+  while (at < bytes.length) {
+    const newline = bytes.indexOf(0x0a, at);
     const end = newline < 0 ? bytes.length : newline + 1;
-    // A CR would end an SSE line early: drop it.
-    yield {
-      text: bytes.toString('utf8', start, newline < 0 ? end : newline).replace(/\r/g, ''),
-      bytes: end - start,
-    };
-    start = end;
+    frames += `id: ${end}\ndata: ${bytes.toString('utf8', at, newline < 0 ? end : newline).replace(/\r/g, '')}\n\n`;
+    at = end;
   }
+  if (frames !== '' && !(await send(frames))) return null;
+  return at;
 }

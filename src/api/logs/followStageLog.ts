@@ -1,0 +1,103 @@
+import type { JobEvent } from '../../domain/events.ts';
+import { isTerminal } from '../../domain/events.ts';
+import { hasRetriesLeft, stageState } from '../../domain/jobDecider.ts';
+import type { JobState } from '../../domain/jobState.ts';
+import type { StageRun } from '../../domain/logRecord.ts';
+import { formatLogLine, logLineBytes, stageRuns } from '../../domain/logRecord.ts';
+import type { EventStore } from '../../infra/eventstore/eventStore.ts';
+import type { StoredStageLog } from '../../infra/eventstore/stageLogStreams.ts';
+import { readJobStream, readStageLog } from '../../infra/eventstore/stageLogStreams.ts';
+import { foldJob } from '../../projections/index.ts';
+import type { SseSession } from '../sse/sseSession.ts';
+import type { StageLogHub } from './stageLogHub.ts';
+
+/** True while the stage may still write to its log: running, due for a retry, or reset to run again. */
+export function stageMayWrite(state: JobState, stage: string): boolean {
+  if (state.status === 'none' || isTerminal(state.status)) return false;
+  const s = stageState(state, stage);
+  if (!s) return false;
+  if (s.status === 'running' || s.status === 'pending') return true;
+  return s.status === 'failed' && state.status === 'running' && hasRetriesLeft(state, stage);
+}
+
+/** The SSE frames of a record's lines that end past `offset` (`id:` = the byte offset after the line). */
+export function recordFrames(stored: StoredStageLog, offset: number): { frames: string; end: number } {
+  let at = stored.record.offset;
+  let frames = '';
+  for (const line of stored.record.lines) {
+    at += logLineBytes(line);
+    // A CR would end an SSE line early: dropped, as the file-based route did.
+    if (at > offset) frames += `id: ${at}\ndata: ${formatLogLine(line).slice(0, -1).replace(/\r/g, '')}\n\n`;
+  }
+  return { frames, end: Math.max(at, offset) };
+}
+
+export interface FollowStageLogOptions {
+  store: EventStore;
+  hub: StageLogHub;
+  session: SseSession;
+  jobId: string;
+  stage: string;
+  /** Byte offset to send from (`Last-Event-ID`, or 0). */
+  from: number;
+  /** The job's events as read for the request (reused for the first catch-up). */
+  events: readonly JobEvent[];
+}
+
+/**
+ * Streams a stage's log from `from` until the stage can no longer write to it, then resolves the final
+ * offset (null when the client went away). History comes from the store; then the process's live
+ * subscription (the hub) says what is new. A record that starts past what was sent means notices were
+ * lost: the gap is read from the store. When the job moves, its state is read again before the store, so
+ * once it says the stage is over, everything the stage wrote is in that last read.
+ */
+export async function followStageLog(options: FollowStageLogOptions): Promise<number | null> {
+  const { store, hub, session, jobId, stage } = options;
+  const follower = await hub.join(jobId, stage);
+  try {
+    let offset = options.from;
+    let events: readonly JobEvent[] = options.events;
+    let runs: StageRun[] = stageRuns(events, stage);
+    let catchUp = true;
+    let reload = false;
+    for (;;) {
+      if (catchUp) {
+        if (reload) {
+          events = await readJobStream(store, jobId);
+          runs = stageRuns(events, stage);
+        }
+        const state = foldJob(events).state;
+        for await (const stored of readStageLog(store, jobId, stage, runs, offset)) {
+          const sent = await send(session, stored, offset);
+          if (sent === null) return null;
+          offset = sent;
+        }
+        if (!stageMayWrite(state, stage)) return offset;
+        catchUp = false;
+        reload = false;
+      }
+      const notices = await follower.take(session.signal);
+      if (session.closed) return null;
+      for (const notice of notices) {
+        if (notice.kind === 'job') catchUp = reload = true;
+        else if (notice.kind === 'lost') catchUp = true;
+        else if (!catchUp) {
+          if (notice.stored.record.offset > offset) catchUp = true;
+          else {
+            const sent = await send(session, notice.stored, offset);
+            if (sent === null) return null;
+            offset = sent;
+          }
+        }
+      }
+    }
+  } finally {
+    hub.leave(follower);
+  }
+}
+
+async function send(session: SseSession, stored: StoredStageLog, offset: number): Promise<number | null> {
+  const { frames, end } = recordFrames(stored, offset);
+  if (frames !== '' && !(await session.send(frames))) return null;
+  return end;
+}
