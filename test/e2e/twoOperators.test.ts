@@ -321,7 +321,11 @@ test('two operators on one EventStoreDB: one runs the runner; kill -9 it and the
     t.is(a.start.operatorPid, byOld ? leader.pid : standby.pid);
     if (byOld) {
       t.is(a.end?.what, 'stop', 'the old leader’s attempt was ended, not left to finish');
-      const log = await readFile(join(dir, leader.name, 'runs', a.start.job, 'logs', 'work.log'), 'utf8');
+      // The reaper has no store: its note is beside the stage's (projected) log, on the old leader's disk.
+      const log = await readFile(
+        join(dir, leader.name, 'runs', a.start.job, 'logs', 'work.reaper.log'),
+        'utf8',
+      );
       t.regex(log, new RegExp(` runner operator gone: ended process group ${a.start.pid}\n`));
     } else t.is(a.end?.what, 'end');
     t.false(isAlive(a.start.pid));

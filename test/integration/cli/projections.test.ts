@@ -42,7 +42,7 @@ test('status: checkpoints, store head, lag in events and seconds, the last error
     t.like(p, { checkpoint: status.store_head, lag_events: 0, lag_seconds: 0, last_error: null });
   t.deepEqual(
     status.projections.map((p) => p.name),
-    ['jsonl', 'state', 'readmodel'],
+    ['jsonl', 'state', 'readmodel', 'logs'],
   );
 
   // A job whose run dir cannot be created (a file is in the way): the file projections fail and retry.
@@ -100,7 +100,7 @@ test('verify: one summary line when healthy; a deleted, edited and duplicated li
   t.is(healthy.code, 0, healthy.stdout + healthy.stderr);
   t.regex(
     healthy.stdout,
-    /^verify: clean \(6 jobs, \d+ events checked: jsonl, state, readmodel; store head \d+\)\n$/,
+    /^verify: clean \(6 jobs, \d+ events checked: jsonl, state, readmodel, logs; store head \d+\)\n$/,
   );
   await world.stop();
 
@@ -146,7 +146,7 @@ test('verify: one summary line when healthy; a deleted, edited and duplicated li
   t.regex(out, /readmodel g1:jobs_by_status\[running,\S+,v3\]: extra \(job v3\)/);
   t.regex(
     out,
-    /\nverify: 6 differences in 5 jobs \(6 jobs, \d+ events checked: jsonl, state, readmodel\)\n$/,
+    /\nverify: 6 differences in 5 jobs \(6 jobs, \d+ events checked: jsonl, state, readmodel, logs\)\n$/,
   );
   const json = JSON.parse((await runCli(world.local('projections', 'verify', '--json'))).stdout);
   t.false(json.ok);
@@ -159,14 +159,15 @@ test('verify: one summary line when healthy; a deleted, edited and duplicated li
   t.is(onlyState.code, 1);
   t.regex(onlyState.stdout, /\nverify: 1 difference in 1 job \(6 jobs, \d+ events checked: state\)\n$/);
 
-  // Rebuild with the server stopped: everything back; a job's logs are left alone.
+  // Rebuild with the server stopped: everything back; a log file the store has no records of (written
+  // before logs were in the store) is left alone.
   await mkdir(join(runs, 'v1', 'logs'), { recursive: true });
   await writeFile(join(runs, 'v1', 'logs', 'ingest.log'), 'stage output\n');
   const rebuilt = await runCli(world.local('projections', 'rebuild', '--all'));
   t.is(rebuilt.code, 0, rebuilt.stderr);
   t.regex(
     rebuilt.stdout,
-    /^rebuilt jsonl, state, readmodel up to position \d+ in [\d.]+s \(\d+ events\/s\); 6 job\(s\), 4 with files replaced, read model generation 2; projections paused \d+ ms\n$/,
+    /^rebuilt jsonl, state, readmodel, logs up to position \d+ in [\d.]+s \(\d+ events\/s\); 6 job\(s\), 4 with files replaced, read model generation 2; projections paused \d+ ms\n$/,
   );
   t.is(await readFile(join(runs, 'v1', 'logs', 'ingest.log'), 'utf8'), 'stage output\n');
   const clean = await runCli(world.local('projections', 'verify'));
@@ -291,7 +292,7 @@ test('rebuild: one at a time, and a bad projection name is a usage error', async
   );
   const bad = await runCli(world.local('projections', 'rebuild', 'nope'));
   t.is(bad.code, 2);
-  t.regex(bad.stderr, /unknown projection "nope" \(known: jsonl, state, readmodel\)/);
+  t.regex(bad.stderr, /unknown projection "nope" \(known: jsonl, state, readmodel, logs\)/);
   const noStore = await runCli(['projections', 'status', '--data-dir', join(world.dir, 'elsewhere')]);
   t.is(noStore.code, 1);
   t.regex(noStore.stderr, /no event store at/);
