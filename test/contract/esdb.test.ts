@@ -3,6 +3,7 @@ import { openEsdbEventStore } from '../../src/infra/eventstore/esdb/index.ts';
 import type { EsdbDouble } from '../helpers/esdbDouble/esdbDouble.ts';
 import { startEsdbDouble } from '../helpers/esdbDouble/esdbDouble.ts';
 import { defineEventStoreContract } from './eventStoreContract.ts';
+import { defineLogStreamsContract } from './logStreamsContract.ts';
 import { defineWebhookStreamsContract } from './webhookStreamsContract.ts';
 
 /**
@@ -43,3 +44,4 @@ const esdbFactory = async () => {
 };
 defineEventStoreContract(external ? 'eventstoredb' : 'eventstoredb (gRPC double)', esdbFactory);
 defineWebhookStreamsContract(external ? 'eventstoredb' : 'eventstoredb (gRPC double)', esdbFactory);
+defineLogStreamsContract(external ? 'eventstoredb' : 'eventstoredb (gRPC double)', esdbFactory);

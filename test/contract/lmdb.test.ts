@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { openLmdbEventStore } from '../../src/infra/eventstore/lmdb/index.ts';
 import { defineEventStoreContract } from './eventStoreContract.ts';
+import { defineLogStreamsContract } from './logStreamsContract.ts';
 import { defineWebhookStreamsContract } from './webhookStreamsContract.ts';
 
 function lmdbFactory(batchSize?: number) {
@@ -21,5 +22,6 @@ function lmdbFactory(batchSize?: number) {
 
 defineEventStoreContract('lmdb', lmdbFactory());
 defineWebhookStreamsContract('lmdb', lmdbFactory());
+defineLogStreamsContract('lmdb', lmdbFactory());
 // Tiny cursor batches put every read and subscription across many batch boundaries.
 defineEventStoreContract('lmdb (batchSize 2)', lmdbFactory(2));
