@@ -177,7 +177,7 @@ export class WebhookProjection implements Projection {
         const merge = (current: WebhookEndpoint | undefined): WebhookEndpoint => {
           // A row moved in from an earlier version keeps its health; its clear secret goes.
           const { secret: _clear, ...kept }: Partial<WebhookEndpoint> = current ?? { ...HEALTHY_ENDPOINT };
-          return { ...HEALTHY_ENDPOINT, ...kept, ...fields };
+          return { ...fields, ...HEALTHY_ENDPOINT, ...kept, ...fields };
         };
         endpoints.set(id, merge(endpoints.get(id)));
         writes.push(() => {

@@ -215,12 +215,10 @@ export class WebhookService {
       if (dropped > 0)
         this.#options.logger?.info({ deliveries: dropped }, 'webhooks: dropped stored answer snippets');
       await this.#syncConfigEndpoints();
-    } else if (
-      this.#options.config.store.kind === 'eventstoredb' &&
-      !this.#options.config.webhooks.secret_key
-    )
-      this.#options.logger?.info(
-        'webhooks: no webhooks.secret_key: endpoints cannot be registered through the API',
+    }
+    if (this.#options.config.store.kind === 'eventstoredb' && !this.#options.config.webhooks.secret_key)
+      this.#options.logger?.warn(
+        'webhooks: no webhooks.secret_key (or OPERATOR_WEBHOOK_KEY): endpoints cannot be registered through the API, and those registered elsewhere are not sent from here',
       );
     await this.#checkLease();
     this.#leaseTimer = setInterval(() => {

@@ -108,6 +108,10 @@ export function webhookRoutes(webhooks: WebhookService): AnyRoute[] {
           description:
             "invalid input, or a URL whose literal address webhooks may not reach (loopback, private, link-local, ... not in webhooks.allow_targets, or the operator's own port): error.code webhook_target_forbidden",
         },
+        409: {
+          description:
+            'EventStoreDB without webhooks.secret_key: the secret cannot be sealed into the store (error.code webhook_key_missing)',
+        },
       },
       handler: async (ctx, { body }) => {
         const { endpoint, secret } = await webhooks.create(body);
