@@ -14,7 +14,7 @@ export interface Projection {
   apply(batch: readonly JobEvent[]): Promise<void>;
   /**
    * Stage log records (the `joblog-` streams) of the same stretch of `$all`, in position order; only a
-   * projection that has this method is fed them (after `apply` of the stretch's job events, if any).
+   * projection that has this method is fed them (before `apply` of the stretch's job events, if any).
    */
   applyLogs?(records: readonly StoredStageLog[]): Promise<void>;
   close(): Promise<void>;

@@ -309,8 +309,9 @@ export class ProjectionRunner extends EventEmitter<ProjectionRunnerEvents> {
     const status = this.#status.get(projection.name) as ProjectionStatus;
     for (let delay = this.#retryMinMs; ; delay = Math.min(delay * 2, this.#retryMaxMs)) {
       try {
-        if (batch.events.length > 0) await projection.apply(batch.events);
+        // Logs first: a projection taking both moves its checkpoint past the whole stretch only at the end.
         if (batch.logs.length > 0) await projection.applyLogs?.(batch.logs);
+        if (batch.events.length > 0) await projection.apply(batch.events);
         status.checkpoint = maxPosition(status.checkpoint, last);
         status.last_error = null;
         status.failures = 0;
