@@ -180,7 +180,7 @@ test('a log followed through the standby: kill -9 of the leader mid-stage; inter
     Array.from({ length: RETRY_LINES }, (_, i) => i + 1),
     'the retry’s lines, all of them, once',
   );
-  const lastFirst = lines.findLastIndex((l) => l.startsWith('stdout tick 1 '));
+  const lastFirst = lines.length - 1 - [...lines].reverse().findIndex((l) => l.startsWith('stdout tick 1 '));
   const marker = lines.findIndex((l) => /^runner operator restarted: /.test(l));
   const retryStart = lines.findIndex((l) => l.startsWith('runner attempt 2 of stage work'));
   const firstRetry = lines.findIndex((l) => l.startsWith('stdout tick 2 '));
