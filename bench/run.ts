@@ -16,6 +16,7 @@ import { idleConnectionsScenario } from './scenarios/idleConnections.ts';
 import { pollingScenario } from './scenarios/polling.ts';
 import { rebuildExportScenario } from './scenarios/rebuildExport.ts';
 import { sseFanoutScenario } from './scenarios/sseFanout.ts';
+import { stageLogsScenario } from './scenarios/stageLogs.ts';
 
 const SCENARIOS: Record<string, Scenario> = {
   appends: appendsScenario,
@@ -24,6 +25,7 @@ const SCENARIOS: Record<string, Scenario> = {
   catchup: catchUpScenario,
   polling: pollingScenario,
   rebuild: rebuildExportScenario,
+  logs: stageLogsScenario,
 };
 
 const { values } = parseArgs({
