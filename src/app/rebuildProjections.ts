@@ -3,16 +3,19 @@ import { join } from 'node:path';
 import type { Logger } from 'pino';
 import { OperatorError } from '../domain/errors.ts';
 import type { EventStore } from '../infra/eventstore/eventStore.ts';
+import { PRIVATE_DIR_MODE } from '../infra/files/privateFile.ts';
 import type { Projection } from '../projections/index.ts';
 import {
+  GenerationBuilder,
   JsonlProjection,
-  ProjectionRunner,
   READ_MODEL_CHECKPOINT,
-  ReadModelProjection,
   ReadModelStore,
   StageLogProjection,
   StateProjection,
+  syncTree,
 } from '../projections/index.ts';
+import type { FeedOptions } from './feedProjections.ts';
+import { feedProjections } from './feedProjections.ts';
 import type { LeaseHolder, LeaseRecord } from './projectionLeases.ts';
 import { newLeaseHolder, ProjectionLeases, REBUILD_LEASE, WRITER_LEASE } from './projectionLeases.ts';
 import { swapRunFiles } from './swapRunFiles.ts';
@@ -92,7 +95,7 @@ export async function rebuildProjections(options: RebuildOptions): Promise<Rebui
   const leases = new ProjectionLeases(rms.env);
   const me = newLeaseHolder('rebuild');
   let holdsWriter = false;
-  let runner: ProjectionRunner | undefined;
+  let built: Built | undefined;
   const staging = join(options.runsDir, STAGING_DIR);
   const renew = setInterval(() => {
     leases.renew(REBUILD_LEASE, me, ttl);
@@ -108,33 +111,33 @@ export async function rebuildProjections(options: RebuildOptions): Promise<Rebui
     // A fresh location: whatever an interrupted rebuild left there is dropped first.
     if (files) {
       await rm(staging, { recursive: true, force: true });
-      await mkdir(staging, { recursive: true });
+      await mkdir(staging, { recursive: true, mode: PRIVATE_DIR_MODE });
     }
     if (generation !== null) await rms.clearGeneration(generation);
     for (const key of Object.values(STAGED_CHECKPOINT)) await rms.checkpoints.clear(key);
 
-    const projections = buildProjections(options, rms, staging, names, generation);
-    runner = new ProjectionRunner({
-      store: options.store,
-      projections,
-      logger: options.logger,
-      batchSize: options.batchSize,
-    });
+    built = buildProjections(options, rms, staging, names, generation);
     const head = await options.store.headPosition();
-    runner.on('applied', (position) => options.onProgress?.(position, head));
-    const caughtUp = new Promise<void>((resolve) => runner?.once('caught_up', () => resolve()));
+    const feed: FeedOptions = {
+      store: options.store,
+      projections: built.projections,
+      chunkSize: options.batchSize ?? DEFAULT_CHUNK,
+      logger: options.logger,
+      onChunk: (position) => options.onProgress?.(position, head),
+      interrupted: () => (options.signal?.aborted ? new RebuildAbortedError() : null),
+    };
     options.onPhase?.('building');
-    void runner.start();
-    await abortable(caughtUp, options.signal);
+    let last = await feedProjections(feed, null);
+    // Nothing was synced while building: make it durable now, while the live projections still run, so
+    // that the pause below only syncs what the last events add.
+    await makeDurable(built, files ? staging : null);
 
     holdsWriter = await takeWriterLease(leases, me, ttl, options);
     const pauseStarted = Date.now();
     options.onPhase?.('swapping');
     // The writer is paused: nothing else writes projections now. Apply what was appended meanwhile.
-    const last = await options.store.headPosition();
-    if (last !== null && !(await runner.waitForPosition(last, 120_000)))
-      throw new OperatorError('rebuild_stalled', `the rebuild did not reach position ${last}`, 500);
-    await runner.stop();
+    last = await feedProjections(feed, last);
+    await makeDurable(built, files ? staging : null);
     throwIfAborted(options.signal);
 
     const swapped = files
@@ -165,14 +168,14 @@ export async function rebuildProjections(options: RebuildOptions): Promise<Rebui
     holdsWriter = false;
     const pausedMs = Date.now() - pauseStarted;
 
-    await runner.close();
-    runner = undefined;
+    await closeAll(built);
+    built = undefined;
     if (previousGeneration !== null) await rms.clearGeneration(previousGeneration);
     if (files) await rm(staging, { recursive: true, force: true });
     options.onPhase?.('done');
     return {
       names: [...names],
-      position: position ?? staged.jsonl ?? staged.state ?? staged.logs ?? null,
+      position: position ?? staged.jsonl ?? staged.state ?? staged.logs ?? last ?? null,
       generation,
       previousGeneration,
       jobs: swapped.jobs,
@@ -183,36 +186,61 @@ export async function rebuildProjections(options: RebuildOptions): Promise<Rebui
     };
   } finally {
     clearInterval(renew);
-    await runner?.close().catch(() => {});
+    if (built) await closeAll(built).catch(() => {});
     if (holdsWriter) leases.release(WRITER_LEASE, me);
     leases.release(REBUILD_LEASE, me);
     await rms.close();
   }
 }
 
+/** Events per chunk fed to the projections: large, so that each file is written and each read model
+ * transaction committed rarely; bounded, so that memory does not grow with the log. */
+const DEFAULT_CHUNK = 10_000;
+
+/** The projections a rebuild feeds, writing into the aside location. */
+interface Built {
+  projections: Projection[];
+  generation: GenerationBuilder | null;
+}
+
+/**
+ * The aside copies: job files under `staging` (one writer per kind of file, in the order the live runner
+ * feeds them) without per-file fsync, and the read model generation in large transactions.
+ */
 function buildProjections(
   options: RebuildOptions,
   rms: ReadModelStore,
   staging: string,
   names: readonly ProjectionName[],
   generation: number | null,
-): Projection[] {
+): Built {
   const common = {
     runsDir: staging,
     checkpoints: rms.checkpoints,
     store: options.store,
     logger: options.logger,
+    sync: false,
   };
   const projections: Projection[] = [];
   if (names.includes('jsonl'))
     projections.push(new JsonlProjection({ ...common, name: STAGED_CHECKPOINT.jsonl }));
   if (names.includes('state'))
-    projections.push(new StateProjection({ ...common, name: STAGED_CHECKPOINT.state }));
-  if (generation !== null)
-    projections.push(new ReadModelProjection({ store: rms, generation, logger: options.logger }));
+    projections.push(new StateProjection({ ...common, name: STAGED_CHECKPOINT.state, cacheSize: 2000 }));
+  const builder = generation === null ? null : new GenerationBuilder({ store: rms, generation });
+  if (builder) projections.push(builder);
   if (names.includes('logs'))
     projections.push(new StageLogProjection({ ...common, name: STAGED_CHECKPOINT.logs }));
-  return projections;
+  return { projections, generation: builder };
+}
+
+/** One sync of everything written so far: the read model rows, then the files under `staging`. */
+async function makeDurable(built: Built, staging: string | null): Promise<void> {
+  await built.generation?.flush();
+  if (staging !== null) await syncTree(staging);
+}
+
+async function closeAll(built: Built): Promise<void> {
+  for (const projection of built.projections) await projection.close();
 }
 
 /**
@@ -246,25 +274,6 @@ async function takeWriterLease(
     }
     await new Promise((resolve) => setTimeout(resolve, 50));
   }
-}
-
-function abortable<T>(promise: Promise<T>, signal: AbortSignal | undefined): Promise<T> {
-  if (!signal) return promise;
-  throwIfAborted(signal);
-  return new Promise<T>((resolve, reject) => {
-    const onAbort = () => reject(new RebuildAbortedError());
-    signal.addEventListener('abort', onAbort, { once: true });
-    promise.then(
-      (value) => {
-        signal.removeEventListener('abort', onAbort);
-        resolve(value);
-      },
-      (error: unknown) => {
-        signal.removeEventListener('abort', onAbort);
-        reject(error);
-      },
-    );
-  });
 }
 
 function throwIfAborted(signal: AbortSignal | undefined): void {

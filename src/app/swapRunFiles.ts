@@ -1,8 +1,8 @@
 import { mkdir, readdir, readFile, rename, rm, rmdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { PRIVATE_DIR_MODE } from '../infra/files/privateFile.ts';
-import { mapLimit, runPaths } from '../projections/index.ts';
-import { fsyncDir, listFiles, listJobDirs } from './runFiles.ts';
+import { mapLimit, runPaths, syncDirectories } from '../projections/index.ts';
+import { listFiles, listJobDirs } from './runFiles.ts';
 
 export interface SwapParts {
   /** `events.jsonl` */
@@ -27,75 +27,103 @@ export interface SwapSummary {
 
 /**
  * Moves rebuilt projection files from `staging/<id>/` over `runs/<id>/`, one file at a time with
- * `rename` (atomic: a reader sees the old or the new file, whole); files already identical stay as they are. Gate files go before `state.json`, as
- * the state projection writes them. Projection files of jobs the rebuild did not produce are removed.
- * Only projection files are touched: a job's `logs/` and `work/` stay. Every directory touched is fsynced
- * before this resolves, so the checkpoints may move next.
+ * `rename` (atomic: a reader sees the old or the new file, whole); files already identical stay as they
+ * are. The staged files must be durable already (the rebuild syncs them once, before). Gate files of every
+ * job go first and are made durable before any `state.json` moves, as the state projection writes them: a
+ * crash in between never leaves a `state.json` ahead of its gates. Projection files of jobs the rebuild did
+ * not produce are removed. Only projection files are touched: a job's `work/` and the log files the rebuild
+ * did not produce stay. The renames are made durable before this resolves (one syncfs of the runs dir per
+ * step, or an fsync of each directory touched), so the checkpoints may move next.
  */
 export async function swapRunFiles(staging: string, runsDir: string, parts: SwapParts): Promise<SwapSummary> {
   const staged = await listJobDirs(staging);
   const stagedSet = new Set(staged);
   const stale = (await listJobDirs(runsDir)).filter((id) => !stagedSet.has(id));
   await mkdir(runsDir, { recursive: true });
-  let changed = 0;
+  const touched = new Set<string>([runsDir]);
+  const changed = new Set<string>();
+  // Files the rebuild produced identically are left in place: the swap (and the writer's pause) costs only
+  // what differs.
+  const move = async (jobId: string, source: string, targetDir: string, name: string): Promise<void> => {
+    const target = join(targetDir, name);
+    if (await sameContent(source, target)) return;
+    await renameIfExists(source, target);
+    touched.add(targetDir);
+    changed.add(jobId);
+  };
+  const jobDir = async (dir: string) => {
+    if ((await mkdir(dir, { recursive: true, mode: PRIVATE_DIR_MODE })) !== undefined) touched.add(runsDir);
+  };
+
+  // A job without a run dir yet (a first rebuild, a job the live projections never saw) gets the staged dir
+  // itself: one rename for all its files. Where the dir exists, only projection files move, one by one.
+  const perFile: string[] = [];
   await mapLimit(staged, 16, async (jobId) => {
-    const from = runPaths(staging, jobId);
-    const to = runPaths(runsDir, jobId);
-    // Files the rebuild produced identically are left in place: the swap (and the writer's pause) costs
-    // only what differs.
-    const replace = async (source: string, target: string): Promise<boolean> => {
-      if (await sameContent(source, target)) return false;
-      await renameIfExists(source, target);
-      return true;
-    };
-    let touched = false;
-    await mkdir(to.dir, { recursive: true, mode: PRIVATE_DIR_MODE });
-    if (parts.state) {
+    if (await renameNewDir(runPaths(staging, jobId).dir, runPaths(runsDir, jobId).dir)) changed.add(jobId);
+    else perFile.push(jobId);
+  });
+  if (parts.state) {
+    await mapLimit(perFile, 16, async (jobId) => {
+      const from = runPaths(staging, jobId);
+      const to = runPaths(runsDir, jobId);
       const gates = await listFiles(from.gatesDir, '.json');
       const liveGates = await listFiles(to.gatesDir, '.json');
-      let gatesTouched = false;
-      if (gates.length > 0) await mkdir(to.gatesDir, { recursive: true });
-      for (const file of gates)
-        if (await replace(`${from.gatesDir}/${file}`, `${to.gatesDir}/${file}`)) gatesTouched = true;
+      if (gates.length > 0) {
+        await jobDir(to.dir);
+        if ((await mkdir(to.gatesDir, { recursive: true, mode: PRIVATE_DIR_MODE })) !== undefined)
+          touched.add(to.dir);
+      }
+      for (const file of gates) await move(jobId, join(from.gatesDir, file), to.gatesDir, file);
       for (const file of liveGates)
         if (!gates.includes(file)) {
-          await rm(`${to.gatesDir}/${file}`, { force: true });
-          gatesTouched = true;
+          await rm(join(to.gatesDir, file), { force: true });
+          touched.add(to.gatesDir);
+          changed.add(jobId);
         }
-      if (gatesTouched) await fsyncDir(to.gatesDir);
-      if (await replace(from.state, to.state)) touched = true;
-    }
-    if (parts.jsonl && (await replace(from.events, to.events))) touched = true;
+    });
+    await syncDirectories(runsDir, touched);
+  }
+  await mapLimit(perFile, 16, async (jobId) => {
+    const from = runPaths(staging, jobId);
+    const to = runPaths(runsDir, jobId);
+    await jobDir(to.dir);
+    if (parts.state) await move(jobId, from.state, to.dir, 'state.json');
+    if (parts.jsonl) await move(jobId, from.events, to.dir, 'events.jsonl');
     if (parts.logs) {
       const fromLogs = join(from.dir, 'logs');
       const toLogs = join(to.dir, 'logs');
-      let logsTouched = false;
       const logs = await listFiles(fromLogs, '.log');
-      if (logs.length > 0) await mkdir(toLogs, { recursive: true, mode: PRIVATE_DIR_MODE });
-      for (const file of logs)
-        if (await replace(join(fromLogs, file), join(toLogs, file))) logsTouched = true;
-      if (logsTouched) {
-        await fsyncDir(toLogs);
-        touched = true;
-      }
+      if (logs.length > 0 && (await mkdir(toLogs, { recursive: true, mode: PRIVATE_DIR_MODE })) !== undefined)
+        touched.add(to.dir);
+      for (const file of logs) await move(jobId, join(fromLogs, file), toLogs, file);
     }
-    if (touched) await fsyncDir(to.dir);
-    if (touched) changed++;
   });
   await mapLimit(stale, 16, async (jobId) => {
     const paths = runPaths(runsDir, jobId);
     if (parts.jsonl) await rm(paths.events, { force: true });
     if (parts.state) {
       for (const file of await listFiles(paths.gatesDir, '.json'))
-        await rm(`${paths.gatesDir}/${file}`, { force: true });
+        await rm(join(paths.gatesDir, file), { force: true });
       await removeIfEmpty(paths.gatesDir);
       await rm(paths.state, { force: true });
     }
-    await fsyncDir(paths.dir);
+    touched.add(paths.dir);
     await removeIfEmpty(paths.dir);
   });
-  await fsyncDir(runsDir);
-  return { jobs: staged.length, changed, removed: stale.length };
+  await syncDirectories(runsDir, touched);
+  return { jobs: staged.length, changed: changed.size, removed: stale.length };
+}
+
+/** Renames `from` to `to` when `to` does not exist (or is an empty directory); false when it has entries. */
+async function renameNewDir(from: string, to: string): Promise<boolean> {
+  try {
+    await rename(from, to);
+    return true;
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code === 'ENOTEMPTY' || code === 'EEXIST' || code === 'ENOTDIR') return false;
+    throw error;
+  }
 }
 
 /** Both files exist with the same bytes (a missing source counts as the same: nothing to move). */

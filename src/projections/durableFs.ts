@@ -25,20 +25,26 @@ export async function ensureDir(dir: string): Promise<void> {
 
 /**
  * Replaces `path` with `data` so that a reader (or a crash) sees either the old or the new file whole:
- * write a temp file in the same directory, fsync it, rename it over, fsync the directory. The temp name is
+ * write a temp file in the same directory, fsync it, rename it over, fsync the directory. With `sync: false`
+ * (a rebuild's aside copy, synced as a whole later) the rename stays and both fsyncs go. The temp name is
  * fixed, so a crash leaves at most one stale temp file, replaced by the next write. The temp file is made
  * anew (0600, O_EXCL, O_NOFOLLOW): a link a stage planted under its name is removed, never written through.
  */
-export async function writeFileAtomic(path: string, data: string): Promise<void> {
+export async function writeFileAtomic(
+  path: string,
+  data: string,
+  options: { sync?: boolean } = {},
+): Promise<void> {
+  const sync = options.sync ?? true;
   const temp = `${path}.tmp`;
   await rm(temp, { force: true });
   const handle = await openPrivateFile(temp, 'create');
   try {
     await handle.writeFile(data);
-    await handle.sync();
+    if (sync) await handle.sync();
   } finally {
     await handle.close();
   }
   await rename(temp, path);
-  await fsyncDir(dirname(path));
+  if (sync) await fsyncDir(dirname(path));
 }

@@ -2,6 +2,8 @@ export type { Projections, ProjectionsOptions, ProjectionsPort } from './createP
 export { createProjections } from './createProjections.ts';
 export type { EventSearchOptions, EventSearchPage, EventSearchQuery } from './eventSearch.ts';
 export { EventSearch, SearchIndexBuildingError } from './eventSearch.ts';
+export type { GenerationBuilderOptions } from './generationBuilder.ts';
+export { GenerationBuilder } from './generationBuilder.ts';
 export type { ExpectedJobFiles, ExpectedReadModelJob, FoldResult, GateFile, StateFile } from './jobFold.ts';
 export {
   canonicalJson,
@@ -51,3 +53,4 @@ export { recordBytes, StageLogProjection, stageLogFile } from './stageLogProject
 export type { StateProjectionOptions } from './stateProjection.ts';
 export { StateProjection } from './stateProjection.ts';
 export { readJobEvents } from './storeGaps.ts';
+export { fsyncTree, syncDirectories, syncTree } from './syncTree.ts';

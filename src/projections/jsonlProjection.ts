@@ -1,8 +1,9 @@
 import type { FileHandle } from 'node:fs/promises';
+import { mkdir } from 'node:fs/promises';
 import type { Logger } from 'pino';
 import type { JobEvent } from '../domain/events.ts';
 import type { EventStore } from '../infra/eventstore/eventStore.ts';
-import { openPrivateFile } from '../infra/files/privateFile.ts';
+import { openPrivateFile, PRIVATE_DIR_MODE } from '../infra/files/privateFile.ts';
 import { LruMap } from '../infra/lruMap.ts';
 import type { CheckpointStore } from './checkpointStore.ts';
 import { ensureDir, fsyncDir } from './durableFs.ts';
@@ -25,6 +26,11 @@ export interface JsonlProjectionOptions {
   cacheSize?: number;
   /** Files written at once. Default 16. */
   concurrency?: number;
+  /**
+   * Default true. False for a rebuild's aside copy, which nobody reads before it is swapped in: no fsync
+   * per file and batch; the rebuild syncs the whole copy once before the swap.
+   */
+  sync?: boolean;
 }
 
 /**
@@ -36,10 +42,12 @@ export interface JsonlProjectionOptions {
 export class JsonlProjection extends PerJobFileProjection {
   readonly #options: JsonlProjectionOptions;
   readonly #lastSeq: LruMap<string, number>;
+  readonly #sync: boolean;
 
   constructor(options: JsonlProjectionOptions) {
     super(options.name ?? 'jsonl', options);
     this.#options = options;
+    this.#sync = options.sync ?? true;
     this.#lastSeq = new LruMap(options.cacheSize ?? 10_000);
   }
 
@@ -67,7 +75,8 @@ export class JsonlProjection extends PerJobFileProjection {
           );
         last = tail.lastSeq;
         if (!tail.exists) {
-          await ensureDir(paths.dir);
+          if (this.#sync) await ensureDir(paths.dir);
+          else await mkdir(paths.dir, { recursive: true, mode: PRIVATE_DIR_MODE });
           created = true;
         }
       }
@@ -82,12 +91,12 @@ export class JsonlProjection extends PerJobFileProjection {
       const toWrite = await withGapsFilled(this.#options.store, jobId, last, events, this.#options.logger);
       if (toWrite.length > 0) {
         await handle.writeFile(toWrite.map(jsonlLine).join(''));
-        await handle.sync();
+        if (this.#sync) await handle.sync();
         last = (toWrite.at(-1) as JobEvent).seq;
       }
       await handle.close();
       handle = null;
-      if (created) await fsyncDir(paths.dir);
+      if (created && this.#sync) await fsyncDir(paths.dir);
       this.#lastSeq.set(jobId, last);
     } catch (e) {
       // The file's end is unknown after a failed write: re-read (and repair) its tail next time.

@@ -6,10 +6,10 @@ import { evolve, initialState } from '../domain/jobDecider.ts';
 import type { JobState } from '../domain/jobState.ts';
 import { groupByJob } from './groupByJob.ts';
 import { canonicalJson } from './jobFold.ts';
-import type { JobSummary } from './jobSummary.ts';
 import { toJobSummary } from './jobSummary.ts';
-import { maxPosition, padPosition } from './positions.ts';
+import { maxPosition } from './positions.ts';
 import type { Projection } from './projection.ts';
+import { SYNC_ROW_WRITER, writeEventRows, writeJobRows } from './readModelRows.ts';
 import type { GenerationTables, ReadModelStore } from './readModelStore.ts';
 import { READ_MODEL_CHECKPOINT } from './readModelStore.ts';
 import {
@@ -17,16 +17,13 @@ import {
   isTimeIndexed,
   TIME_INDEX_MARKER,
   TIME_INDEX_VERSION,
-  timeIndexKey,
 } from './readModelTimeIndex.ts';
 import {
   backfillSearchIndex,
   isSearchIndexed,
   SEARCH_INDEX_MARKER,
   SEARCH_INDEX_VERSION,
-  searchIndexKeys,
 } from './searchIndex.ts';
-import { normalizeTs } from './timestamps.ts';
 
 export interface ReadModelProjectionOptions {
   store: ReadModelStore;
@@ -123,37 +120,11 @@ export class ReadModelProjection implements Projection {
     const previous = t.jobs.get(jobId);
     const writes: (() => void)[] = [];
     for (const e of fresh) {
-      const json = canonicalJson(e);
-      const position = padPosition(e.position);
-      writes.push(() => {
-        t.events.putSync([jobId, e.seq], json);
-        t.eventsByTs.putSync([jobId, normalizeTs(e.ts), e.seq], e.seq);
-        t.positions.putSync(position, [jobId, e.seq, e.type]);
-        t.jobPositions.putSync([jobId, position], [e.seq, e.type]);
-        for (const key of searchIndexKeys(e, position)) t.eventsByField.putSync(key, [jobId, e.seq]);
-        t.eventsByTime.putSync(timeIndexKey(e, position), [jobId, e.seq]);
-      });
+      canonicalJson(e); // serialised outside the transaction
+      writes.push(() => writeEventRows(t, e, SYNC_ROW_WRITER));
     }
-    writes.push(() => {
-      t.states.putSync(jobId, state);
-      t.jobs.putSync(jobId, summary);
-      if (previous) {
-        t.jobsByCreated.removeSync(createdKey(previous));
-        t.jobsByStatus.removeSync(statusKey(previous));
-      }
-      t.jobsByCreated.putSync(createdKey(summary), null);
-      t.jobsByStatus.putSync(statusKey(summary), null);
-    });
+    writes.push(() => writeJobRows(t, jobId, state, summary, previous, SYNC_ROW_WRITER));
     return writes;
   }
 }
-
-export function createdKey(job: Pick<JobSummary, 'created_at' | 'job_id'>): [string, string] {
-  return [job.created_at ?? '', job.job_id];
-}
-
-export function statusKey(
-  job: Pick<JobSummary, 'status' | 'created_at' | 'job_id'>,
-): [string, string, string] {
-  return [job.status, job.created_at ?? '', job.job_id];
-}
+export { createdKey, statusKey } from './readModelRows.ts';

@@ -1,5 +1,5 @@
 import type { FileHandle } from 'node:fs/promises';
-import { lstat, rm } from 'node:fs/promises';
+import { lstat, mkdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
 import type { JobEvent } from '../domain/events.ts';
@@ -7,7 +7,7 @@ import { formatLogLine } from '../domain/logRecord.ts';
 import type { EventStore } from '../infra/eventstore/eventStore.ts';
 import type { StoredStageLog } from '../infra/eventstore/stageLogStreams.ts';
 import { readStageLog, readStageRuns } from '../infra/eventstore/stageLogStreams.ts';
-import { isUnsafeFileError, openPrivateFile } from '../infra/files/privateFile.ts';
+import { isUnsafeFileError, openPrivateFile, PRIVATE_DIR_MODE } from '../infra/files/privateFile.ts';
 import type { CheckpointStore } from './checkpointStore.ts';
 import { ensureDir, fsyncDir } from './durableFs.ts';
 import { mapLimit } from './mapLimit.ts';
@@ -25,6 +25,8 @@ export interface StageLogProjectionOptions {
   name?: string;
   /** Files written at once. Default 16. */
   concurrency?: number;
+  /** Default true. False for a rebuild's aside copy: see `JsonlProjectionOptions.sync`. */
+  sync?: boolean;
 }
 
 /** The projected log of one stage: `runs/<id>/logs/<stage>.log`; null for names that cannot be paths. */
@@ -106,7 +108,8 @@ export class StageLogProjection implements Projection {
     if (file === null) return;
     const runDir = join(file, '..', '..');
     const logsDir = join(file, '..');
-    await ensureDir(logsDir);
+    if (this.#options.sync ?? true) await ensureDir(logsDir);
+    else await mkdir(logsDir, { recursive: true, mode: PRIVATE_DIR_MODE });
     for (const dir of [runDir, logsDir])
       if (!(await lstat(dir)).isDirectory()) {
         this.#options.logger?.warn(
@@ -138,7 +141,7 @@ export class StageLogProjection implements Projection {
       }
       if (parts.length > 0) {
         await handle.writeFile(Buffer.concat(parts));
-        await handle.sync();
+        if (this.#options.sync ?? true) await handle.sync();
       }
     } finally {
       await handle.close();

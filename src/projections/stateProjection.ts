@@ -1,9 +1,10 @@
-import { readFile } from 'node:fs/promises';
+import { mkdir, readFile } from 'node:fs/promises';
 import type { Logger } from 'pino';
 import type { JobEvent } from '../domain/events.ts';
 import { initialState } from '../domain/jobDecider.ts';
 import type { JobState } from '../domain/jobState.ts';
 import type { EventStore } from '../infra/eventstore/eventStore.ts';
+import { PRIVATE_DIR_MODE } from '../infra/files/privateFile.ts';
 import { LruMap } from '../infra/lruMap.ts';
 import type { CheckpointStore } from './checkpointStore.ts';
 import { ensureDir, writeFileAtomic } from './durableFs.ts';
@@ -24,6 +25,8 @@ export interface StateProjectionOptions {
   cacheSize?: number;
   /** Jobs written at once. Default 16. */
   concurrency?: number;
+  /** Default true. False for a rebuild's aside copy: see `JsonlProjectionOptions.sync`. */
+  sync?: boolean;
 }
 
 interface Loaded {
@@ -71,8 +74,12 @@ export class StateProjection extends PerJobFileProjection {
       }
       const { state, gateWrites } = foldEvents(loaded.state, fresh);
       const gates = new Map([...loaded.gateWrites, ...gateWrites]);
-      await ensureDir(paths.dir);
-      if (gates.size > 0) await ensureDir(paths.gatesDir);
+      const sync = this.#options.sync ?? true;
+      const dir = sync
+        ? ensureDir
+        : (path: string) => mkdir(path, { recursive: true, mode: PRIVATE_DIR_MODE });
+      await dir(paths.dir);
+      if (gates.size > 0) await dir(paths.gatesDir);
       for (const [name, seq] of gates) {
         const gate = state.gates[name];
         if (!gate) continue;
@@ -81,9 +88,9 @@ export class StateProjection extends PerJobFileProjection {
           this.#options.logger?.error({ job_id: jobId, gate: name }, 'gate file skipped: unsafe gate name');
           continue;
         }
-        await writeFileAtomic(paths.gate(name), fileJson(toGateFile(jobId, gate, seq)));
+        await writeFileAtomic(paths.gate(name), fileJson(toGateFile(jobId, gate, seq)), { sync });
       }
-      await writeFileAtomic(paths.state, fileJson(toStateFile(jobId, state)));
+      await writeFileAtomic(paths.state, fileJson(toStateFile(jobId, state)), { sync });
       this.#cache.set(jobId, state);
     } catch (e) {
       this.#cache.delete(jobId);

@@ -1,0 +1,114 @@
+import type { JobEvent } from '../domain/events.ts';
+import { evolve, initialState } from '../domain/jobDecider.ts';
+import type { JobState } from '../domain/jobState.ts';
+import { LruMap } from '../infra/lruMap.ts';
+import { groupByJob } from './groupByJob.ts';
+import type { JobSummary } from './jobSummary.ts';
+import { toJobSummary } from './jobSummary.ts';
+import { maxPosition } from './positions.ts';
+import type { Projection } from './projection.ts';
+import { APPENDING_ROW_WRITER, writeEventRows, writeJobRows } from './readModelRows.ts';
+import type { GenerationTables, ReadModelStore } from './readModelStore.ts';
+import { READ_MODEL_CHECKPOINT } from './readModelStore.ts';
+import { TIME_INDEX_MARKER, TIME_INDEX_VERSION } from './readModelTimeIndex.ts';
+import { SEARCH_INDEX_MARKER, SEARCH_INDEX_VERSION } from './searchIndex.ts';
+
+export interface GenerationBuilderOptions {
+  store: ReadModelStore;
+  /** The generation filled; it must be empty and not the one readers use. */
+  generation: number;
+  /** Jobs whose state and summary are kept in memory; others are read back from the rows. Default 2,000. */
+  cacheSize?: number;
+}
+
+interface JobRows {
+  state: JobState;
+  summary: JobSummary | undefined;
+}
+
+/**
+ * Fills a fresh read model generation from the log, for a rebuild: the same rows as `ReadModelProjection`
+ * (`readModelRows.ts`), one transaction per batch (a rebuild's batches are large), whose commit and sync
+ * run on lmdb-js's write thread while this thread reads and projects the next batch; at most one batch is in
+ * flight, so memory stays bounded. Nobody reads the generation before the rebuild flips it, so a batch need
+ * not be durable when `apply` returns: `flush()` waits for all of them, once, before the flip. An
+ * interrupted build leaves a generation that the next rebuild empties first.
+ */
+export class GenerationBuilder implements Projection {
+  readonly name = 'readmodel';
+  readonly #tables: GenerationTables;
+  readonly #store: ReadModelStore;
+  /** The last rows written of recent jobs: most batches then read no row back. */
+  readonly #jobs: LruMap<string, JobRows>;
+  #checkpoint: string | null = null;
+  #inFlight: Promise<unknown> = Promise.resolve();
+  #first = true;
+
+  constructor(options: GenerationBuilderOptions) {
+    this.#store = options.store;
+    this.#tables = options.store.tables(options.generation);
+    this.#jobs = new LruMap(options.cacheSize ?? 2000);
+  }
+
+  get generation(): number {
+    return this.#tables.generation;
+  }
+
+  async checkpoint(): Promise<string | null> {
+    return this.#checkpoint;
+  }
+
+  async apply(batch: readonly JobEvent[]): Promise<void> {
+    const last = batch.at(-1);
+    if (!last) return;
+    await this.#inFlight;
+    const t = this.#tables;
+    const byJob = groupByJob(batch, this.#checkpoint);
+    const checkpoint = maxPosition(this.#checkpoint, last.position) as string;
+    this.#checkpoint = checkpoint;
+    const first = this.#first;
+    this.#first = false;
+    // The callback runs in the write transaction (rows read in it include its own writes); it only computes
+    // and puts, and a throw fails the rebuild, whose generation is emptied by the next one.
+    this.#inFlight = t.checkpoints.transaction(() => {
+      if (first) {
+        // Indexed as it is written: no backfill will be needed once it is active.
+        t.checkpoints.putSync(SEARCH_INDEX_MARKER, SEARCH_INDEX_VERSION);
+        t.checkpoints.putSync(TIME_INDEX_MARKER, TIME_INDEX_VERSION);
+      }
+      for (const [jobId, events] of byJob) this.#writeJob(jobId, events);
+      t.checkpoints.putSync(READ_MODEL_CHECKPOINT, checkpoint);
+    });
+  }
+
+  /** Resolves once every batch applied so far is committed and on disk. */
+  async flush(): Promise<void> {
+    await this.#inFlight;
+    await this.#store.env.flushed;
+  }
+
+  async close(): Promise<void> {
+    await this.#inFlight.catch(() => {});
+    this.#jobs.clear();
+  }
+
+  #writeJob(jobId: string, events: readonly JobEvent[]): void {
+    const t = this.#tables;
+    const before = this.#jobs.get(jobId) ?? {
+      state: t.states.get(jobId) ?? initialState(),
+      summary: t.jobs.get(jobId),
+    };
+    let state = before.state;
+    let lastEvent: JobEvent | undefined;
+    for (const e of events) {
+      if (e.seq <= state.seq) continue;
+      state = evolve(state, e);
+      writeEventRows(t, e, APPENDING_ROW_WRITER);
+      lastEvent = e;
+    }
+    if (!lastEvent) return;
+    const summary = toJobSummary(jobId, state, lastEvent);
+    writeJobRows(t, jobId, state, summary, before.summary, APPENDING_ROW_WRITER);
+    this.#jobs.set(jobId, { state, summary });
+  }
+}

@@ -1,0 +1,86 @@
+import type { Database, Key } from 'lmdb';
+import type { JobEvent } from '../domain/events.ts';
+import type { JobState } from '../domain/jobState.ts';
+import { canonicalJson } from './jobFold.ts';
+import type { JobSummary } from './jobSummary.ts';
+import { padPosition } from './positions.ts';
+import type { GenerationTables } from './readModelStore.ts';
+import { timeIndexKey } from './readModelTimeIndex.ts';
+import { searchIndexKeys } from './searchIndex.ts';
+import { normalizeTs } from './timestamps.ts';
+
+/**
+ * How rows reach LMDB: `putSync` inside a transaction (the live projection), or queued `put`s that lmdb-js
+ * commits in large batches on its write thread (a rebuild's fresh generation).
+ */
+export interface RowWriter {
+  /** `growing`: in a log replay, each key is usually above every key already in the table. */
+  put<V, K extends Key>(db: Database<V, K>, key: K, value: V, growing?: boolean): void;
+  remove<V, K extends Key>(db: Database<V, K>, key: K): void;
+}
+
+/**
+ * Writes straight into the write transaction the caller is in. A fresh generation filled from the log in
+ * order appends a growing key at the end of its table (MDB_APPEND: no search, full pages), falling back to
+ * a plain put when a key is not the largest (an event whose `ts` is older than one before it).
+ */
+export const APPENDING_ROW_WRITER: RowWriter = {
+  put: (db, key, value, growing) => {
+    if (growing && db.putSync(key, value, { append: true })) return;
+    db.putSync(key, value);
+  },
+  remove: (db, key) => {
+    db.removeSync(key);
+  },
+};
+
+/** Writes straight into the write transaction the caller is in. */
+export const SYNC_ROW_WRITER: RowWriter = {
+  put: (db, key, value) => {
+    db.putSync(key, value);
+  },
+  remove: (db, key) => {
+    db.removeSync(key);
+  },
+};
+
+/** The rows one event adds to a generation: the event itself and every index keyed by it. */
+export function writeEventRows(t: GenerationTables, e: JobEvent, w: RowWriter): void {
+  const position = padPosition(e.position);
+  const ref: [string, number] = [e.job_id, e.seq];
+  w.put(t.events, ref, canonicalJson(e));
+  w.put(t.eventsByTs, [e.job_id, normalizeTs(e.ts), e.seq], e.seq);
+  w.put(t.positions, position, [e.job_id, e.seq, e.type], true);
+  w.put(t.jobPositions, [e.job_id, position], [e.seq, e.type]);
+  for (const key of searchIndexKeys(e, position)) w.put(t.eventsByField, key, ref);
+  w.put(t.eventsByTime, timeIndexKey(e, position), ref, true);
+}
+
+/** A job's rows after some of its events: state, summary, and the listing indexes (the old keys removed). */
+export function writeJobRows(
+  t: GenerationTables,
+  jobId: string,
+  state: JobState,
+  summary: JobSummary,
+  previous: JobSummary | undefined,
+  w: RowWriter,
+): void {
+  w.put(t.states, jobId, state);
+  w.put(t.jobs, jobId, summary);
+  if (previous) {
+    w.remove(t.jobsByCreated, createdKey(previous));
+    w.remove(t.jobsByStatus, statusKey(previous));
+  }
+  w.put(t.jobsByCreated, createdKey(summary), null);
+  w.put(t.jobsByStatus, statusKey(summary), null);
+}
+
+export function createdKey(job: Pick<JobSummary, 'created_at' | 'job_id'>): [string, string] {
+  return [job.created_at ?? '', job.job_id];
+}
+
+export function statusKey(
+  job: Pick<JobSummary, 'status' | 'created_at' | 'job_id'>,
+): [string, string, string] {
+  return [job.status, job.created_at ?? '', job.job_id];
+}
