@@ -7,8 +7,12 @@ import { JobCommandHandler } from '../../src/commands/jobCommandHandler.ts';
 import type { JobCommand } from '../../src/domain/commands.ts';
 import type { PipelineDefinition } from '../../src/domain/pipeline.ts';
 import { DURABLE_ENV_OPTIONS, openLmdbEventStore } from '../../src/infra/eventstore/lmdb/index.ts';
+import type { ResultRow } from '../lib/report.ts';
 import type { ScenarioOptions, ScenarioOutput } from '../lib/scenario.ts';
 import { type LatencySummary, Samples, summarize } from '../lib/stats.ts';
+
+/** Alternating rounds of the command path and store.append alone at 1 and 10 writers. */
+const COMMAND_ROUNDS = 2;
 
 /** 20 external stages, no gates: every command but the last appends exactly one event. */
 const PIPELINE: PipelineDefinition = {
@@ -179,45 +183,73 @@ async function rawRun(writers: number, durationMs: number): Promise<Run> {
 export async function appendsScenario(options: ScenarioOptions): Promise<ScenarioOutput> {
   const durationMs = options.quick ? 1000 : 3000;
   const runs: Run[] = [];
+  const log = (r: Run) =>
+    options.log(
+      `${r.kind} ${r.writers} writers: ${Math.round(r.opsPerSecond).toLocaleString('en-US')} appends/s, ${(r.ops / Math.max(1, r.commits)).toFixed(1)} per commit, p50 ${r.latencyMs.p50.toFixed(2)} ms, p99 ${r.latencyMs.p99.toFixed(2)} ms`,
+    );
   for (const writers of [1, 10, 100]) {
-    for (const run of [commandRun, storeRun, rawRun]) {
-      const r = await run(writers, durationMs);
-      runs.push(r);
-      options.log(
-        `${r.kind} ${writers} writers: ${Math.round(r.opsPerSecond).toLocaleString('en-US')} appends/s, ${(r.ops / Math.max(1, r.commits)).toFixed(1)} per commit, p50 ${r.latencyMs.p50.toFixed(2)} ms, p99 ${r.latencyMs.p99.toFixed(2)} ms`,
-      );
-    }
+    // At 1 and 10 writers the command path is compared with store.append alone: rounds alternate the two
+    // (the machine is shared), and each side's best round counts.
+    const rounds = writers < 100 ? COMMAND_ROUNDS : 1;
+    for (let round = 0; round < rounds; round++)
+      for (const run of [commandRun, storeRun]) {
+        const r = await run(writers, durationMs);
+        runs.push(r);
+        log(r);
+      }
+    const raw = await rawRun(writers, durationMs);
+    runs.push(raw);
+    log(raw);
   }
-  const find = (kind: Run['kind'], writers: number) =>
-    runs.find((r) => r.kind === kind && r.writers === writers) as Run;
-  const rows = [1, 10, 100].map((writers) => {
-    const command = find('command', writers);
-    const store = find('store', writers);
+  const best = (kind: Run['kind'], writers: number) =>
+    runs
+      .filter((r) => r.kind === kind && r.writers === writers)
+      .reduce((a, b) => (b.opsPerSecond > a.opsPerSecond ? b : a));
+  const roundsOf = (kind: Run['kind'], writers: number) =>
+    runs
+      .filter((r) => r.kind === kind && r.writers === writers)
+      .map((r) => Math.round(r.opsPerSecond).toLocaleString('en-US'))
+      .join(' / ');
+  const rows: ResultRow[] = [1, 10].map((writers) => {
+    const command = best('command', writers);
+    const store = best('store', writers);
+    const ratio = command.opsPerSecond / store.opsPerSecond;
     return {
-      scenario: `durable appends/s, ${writers} writer${writers > 1 ? 's' : ''}, command path`,
+      scenario: `durable appends/s, ${writers} writer${writers > 1 ? 's' : ''}, command path vs store.append`,
       figure: command.opsPerSecond,
       unit: '/s',
-      baseline: find('raw', writers).opsPerSecond,
-      baselineLabel: 'raw lmdb puts',
-      target: writers === 100 ? '≥ 20,000/s' : '—',
-      met: writers === 100 ? command.opsPerSecond >= 20_000 : null,
-      notes: `store.append alone ${Math.round(store.opsPerSecond).toLocaleString('en-US')}/s; ${(command.ops / Math.max(1, command.commits)).toFixed(1)} appends per commit`,
+      baseline: store.opsPerSecond,
+      baselineLabel: 'store.append alone',
+      target: '≥ 0.8× store.append',
+      met: ratio >= 0.8,
+      notes: `best of ${COMMAND_ROUNDS} rounds each: command ${roundsOf('command', writers)}, store.append ${roundsOf('store', writers)}; raw lmdb puts ${Math.round(best('raw', writers).opsPerSecond).toLocaleString('en-US')}/s; p99 command ${command.latencyMs.p99.toFixed(2)} ms, store.append ${store.latencyMs.p99.toFixed(2)} ms; ${(command.ops / Math.max(1, command.commits)).toFixed(1)} appends per commit`,
     };
   });
-  const command10 = find('command', 10);
+  const command100 = best('command', 100);
+  rows.push({
+    scenario: 'durable appends/s, 100 writers, command path',
+    figure: command100.opsPerSecond,
+    unit: '/s',
+    baseline: best('raw', 100).opsPerSecond,
+    baselineLabel: 'raw lmdb puts',
+    target: '≥ 20,000/s',
+    met: command100.opsPerSecond >= 20_000,
+    notes: `store.append alone ${Math.round(best('store', 100).opsPerSecond).toLocaleString('en-US')}/s; ${(command100.ops / Math.max(1, command100.commits)).toFixed(1)} appends per commit`,
+  });
+  const command10 = best('command', 10);
   rows.push({
     scenario: 'p99 append latency, 10 writers, command path',
     figure: command10.latencyMs.p99,
     unit: 'ms',
-    baseline: find('raw', 10).latencyMs.p99,
+    baseline: best('raw', 10).latencyMs.p99,
     baselineLabel: 'raw lmdb put p99',
     target: '< 5 ms',
     met: command10.latencyMs.p99 < 5,
-    notes: `p50 ${command10.latencyMs.p50.toFixed(2)} ms; store.append alone p99 ${find('store', 10).latencyMs.p99.toFixed(2)} ms`,
+    notes: `p50 ${command10.latencyMs.p50.toFixed(2)} ms; store.append alone p99 ${best('store', 10).latencyMs.p99.toFixed(2)} ms`,
   });
   return {
     notes: [
-      `Appends: ${durationMs / 1000} s per run after 0.3 s warm-up; each writer drives its own jobs through a 20-stage pipeline (one event per command, a new job when one completes); raw = lmdb-js put of a similar record with DURABLE_ENV_OPTIONS (synchronous durable commits). The handler runs without the [events] log mirror.`,
+      `Appends: ${durationMs / 1000} s per run after 0.3 s warm-up (at 1 and 10 writers, ${COMMAND_ROUNDS} alternating rounds of the command path and store.append alone, best of each); each writer drives its own jobs through a 20-stage pipeline (one event per command, a new job when one completes); raw = lmdb-js put of a similar record with DURABLE_ENV_OPTIONS (synchronous durable commits). The handler runs without the [events] log mirror.`,
     ],
     rows,
     details: { runs },

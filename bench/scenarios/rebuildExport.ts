@@ -60,6 +60,31 @@ async function countLines(path: string): Promise<number> {
 const peakText = (p: Peak) =>
   `peak RSS ${mib(p.rssKiB)} MiB (anonymous ${mib(p.anonKiB)}, file-backed ${mib(p.fileKiB)})`;
 
+/** A fresh store of `total` events: finished cycle jobs of ~100 events, 16 written at a time (interleaved). */
+async function seedStore(storePath: string, total: number): Promise<number> {
+  const store = await openLmdbEventStore({ path: storePath });
+  let written = 0;
+  const jobs = Math.ceil(total / EVENTS_PER_JOB);
+  try {
+    let next = 0;
+    await Promise.all(
+      Array.from({ length: 16 }, async () => {
+        while (next < jobs) {
+          const i = next++;
+          const r = await seedCycleJob(store, `r${i}`, EVENTS_PER_JOB, {
+            finish: true,
+            maxEventsPerJob: 1000,
+          });
+          written += r.events;
+        }
+      }),
+    );
+  } finally {
+    await store.close();
+  }
+  return written;
+}
+
 /**
  * A store of 1M events (10k finished jobs of ~100 events): `operator projections rebuild --all` beside a raw
  * readAll of the same events, then `operator events export` of the whole log and of its first tenth, whose
@@ -71,26 +96,8 @@ export async function rebuildExportScenario(options: ScenarioOptions): Promise<S
   const storePath = join(dir.dataDir, 'store');
   try {
     const t0 = performance.now();
-    const store = await openLmdbEventStore({ path: storePath });
-    let written = 0;
+    const written = await seedStore(storePath, total);
     const jobs = Math.ceil(total / EVENTS_PER_JOB);
-    try {
-      let next = 0;
-      await Promise.all(
-        Array.from({ length: 16 }, async () => {
-          while (next < jobs) {
-            const i = next++;
-            const r = await seedCycleJob(store, `r${i}`, EVENTS_PER_JOB, {
-              finish: true,
-              maxEventsPerJob: 1000,
-            });
-            written += r.events;
-          }
-        }),
-      );
-    } finally {
-      await store.close();
-    }
     options.log(
       `seeded ${written.toLocaleString('en-US')} events in ${jobs.toLocaleString('en-US')} jobs in ${((performance.now() - t0) / 1000).toFixed(1)} s`,
     );
@@ -112,6 +119,28 @@ export async function rebuildExportScenario(options: ScenarioOptions): Promise<S
       position: string;
     };
     const rebuildRate = written / (result.durationMs / 1000);
+    // The same rebuild of a log a tenth as long: peak anonymous memory must not grow with the log.
+    const smallDir = await benchDir('rebuild-small', { maxEventsPerJob: 1000 });
+    let small: { written: number; run: CliRun; rate: number };
+    try {
+      const smallWritten = await seedStore(join(smallDir.dataDir, 'store'), total / 10);
+      const run = await operatorCli([
+        'projections',
+        'rebuild',
+        '--all',
+        '--json',
+        '--config',
+        smallDir.configPath,
+      ]);
+      const smallResult = JSON.parse(run.stdout.join('\n')) as { durationMs: number };
+      small = { written: smallWritten, run, rate: smallWritten / (smallResult.durationMs / 1000) };
+    } finally {
+      await smallDir.remove();
+    }
+    const memoryRatio = rebuild.peak.anonKiB / small.run.peak.anonKiB;
+    options.log(
+      `rebuild of a tenth (${small.written.toLocaleString('en-US')} events): ${Math.round(small.rate).toLocaleString('en-US')} events/s, ${peakText(small.run.peak)}; anonymous memory ${memoryRatio.toFixed(2)}× the tenth's`,
+    );
     options.log(
       `raw readAll ${(readAll.readAllMs / 1000).toFixed(1)} s (${Math.round(readAllRate).toLocaleString('en-US')} events/s); operator projections rebuild --all: ${(result.durationMs / 1000).toFixed(1)} s by its own count (${(rebuild.ms / 1000).toFixed(1)} s with process start), ${Math.round(rebuildRate).toLocaleString('en-US')} events/s, ${result.jobs} jobs, ${peakText(rebuild.peak)}`,
     );
@@ -141,7 +170,9 @@ export async function rebuildExportScenario(options: ScenarioOptions): Promise<S
     options.log(
       `operator events export: ${full.lines.toLocaleString('en-US')} lines in ${(full.ms / 1000).toFixed(1)} s, ${peakText(full.peak)}; first tenth (${tenth.lines.toLocaleString('en-US')} lines): ${peakText(tenth.peak)}`,
     );
-    const size = written >= 1_000_000 ? `${(written / 1e6).toFixed(0)}M` : `${(written / 1000).toFixed(0)}k`;
+    const sizeOf = (n: number) => (n >= 1_000_000 ? `${(n / 1e6).toFixed(0)}M` : `${(n / 1000).toFixed(0)}k`);
+    const size = sizeOf(written);
+    const smallSize = sizeOf(small.written);
     return {
       notes: [
         `Rebuild/export: ${written.toLocaleString('en-US')} events in ${jobs.toLocaleString('en-US')} finished jobs (cycle pipeline), written straight to a fresh store; rebuild = \`operator projections rebuild --all\` (jsonl, state/gates, read model into fresh locations, then the swap), rate from its own durationMs; baseline = raw readAll in a separate process. Export = \`operator events export --from 0 --out\`; peak RSS = getrusage ru_maxrss, split into anonymous and file-backed (LMDB's mapped pages) by sampling /proc/self/status.`,
@@ -158,6 +189,16 @@ export async function rebuildExportScenario(options: ScenarioOptions): Promise<S
           notes: `${(result.durationMs / 1000).toFixed(1)} s for ${result.jobs.toLocaleString('en-US')} jobs' files and the read model; ${peakText(rebuild.peak)}${options.quick ? ' (--quick: 100k events)' : ''}`,
         },
         {
+          scenario: `projection rebuild, peak anonymous memory, ${size} vs ${smallSize} events`,
+          figure: rebuild.peak.anonKiB / 1024,
+          unit: 'MiB',
+          baseline: small.run.peak.anonKiB / 1024,
+          baselineLabel: `rebuild of ${smallSize} events`,
+          target: '≤ 1.5× (flat in log size)',
+          met: memoryRatio <= 1.5,
+          notes: `${(written / small.written).toFixed(0)}× the events, ${memoryRatio.toFixed(2)}× the anonymous memory (heap, buffers); total peak RSS ${mib(rebuild.peak.rssKiB)} vs ${mib(small.run.peak.rssKiB)} MiB, the rest file-backed (LMDB's mapped pages); the smaller rebuild ran at ${Math.round(small.rate).toLocaleString('en-US')} events/s`,
+        },
+        {
           scenario: `export of ${size} events, peak RSS`,
           figure: full.peak.rssKiB / 1024,
           unit: 'MiB',
@@ -168,7 +209,14 @@ export async function rebuildExportScenario(options: ScenarioOptions): Promise<S
           notes: `anonymous memory (heap, buffers) ${mib(full.peak.anonKiB)} MiB vs ${mib(tenth.peak.anonKiB)} MiB for a tenth: ${growthPerEvent.toFixed(0)} bytes per extra event, against ${lineBytes.toFixed(0)} bytes per exported event (constant memory = well under half an event each); file-backed ${mib(full.peak.fileKiB)} MiB = LMDB's mapped pages, reclaimable; ${(full.ms / 1000).toFixed(1)} s, ${Math.round(written / (full.ms / 1000)).toLocaleString('en-US')} events/s`,
         },
       ],
-      details: { written, jobs, readAll, rebuild: { ...rebuild, result }, export: { full, tenth } },
+      details: {
+        written,
+        jobs,
+        readAll,
+        rebuild: { ...rebuild, result },
+        rebuildSmall: small,
+        export: { full, tenth },
+      },
     };
   } finally {
     await dir.remove();
