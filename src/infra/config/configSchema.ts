@@ -151,7 +151,11 @@ export const configSchema = z
          * Bytes of log one stage attempt may write (the log's line format). Past it one marker line is
          * written and the rest of the attempt's output is read and dropped: the stage runs on.
          */
-        max_log_bytes: z.number().int().min(1024).default(64 * 1024 * 1024),
+        max_log_bytes: z
+          .number()
+          .int()
+          .min(1024)
+          .default(64 * 1024 * 1024),
       })
       .prefault({}),
     webhooks: z
