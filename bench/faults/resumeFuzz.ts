@@ -100,7 +100,8 @@ class ResumingClient {
     }
     if (id !== null) this.lastEventId = id;
     if (event === 'end') this.ended = true;
-    if (id === null || !data) return;
+    // Only event frames: control frames (`end` carries the last seq as its id) and heartbeats are not events.
+    if (id === null || !data || event !== 'message') return;
     const parsed = JSON.parse(data) as { seq: number; id: string };
     this.received.push({ seq: parsed.seq, id: parsed.id, eventId: id });
   }

@@ -45,10 +45,14 @@ export async function benchDir(prefix: string, overrides: BenchConfigOverrides =
     },
     streaming: {
       heartbeat_seconds: overrides.heartbeatSeconds ?? 5,
+      // The load clients share one token and hold thousands of streams at once.
+      max_streams_per_token: 1_000_000,
+      max_streams: 1_000_000,
       ...(overrides.maxBufferedBytes ? { max_buffered_bytes: overrides.maxBufferedBytes } : {}),
       ...(overrides.stuckTimeoutSeconds ? { stuck_timeout_seconds: overrides.stuckTimeoutSeconds } : {}),
     },
-    pipeline: { default: 'cycle' },
+    // Jobs are driven by hand through the worker routes, many side by side: no lane waits.
+    pipeline: { default: 'cycle', lanes: 1000 },
     pipelines: { cycle: CYCLE_PIPELINE_CONFIG, ...overrides.pipelines },
   };
   await writeFile(configPath, stringify(config));

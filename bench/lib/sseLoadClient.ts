@@ -29,7 +29,11 @@ let measuring = false;
 let target: { perClient: number; reached: number; resolve: () => void } | null = null;
 
 function onFrame(conn: Connection, frame: string, now: bigint): void {
-  if (frame.startsWith('id: ')) {
+  // Control frames are named (`end` also carries an id); heartbeats are unnamed data frames without an id.
+  if (frame.includes('event: end')) conn.ended = true;
+  else if (frame.includes('event: connected')) conn.connected = true;
+  else if (frame.includes('"type":"heartbeat"')) conn.heartbeats++;
+  else if (frame.startsWith('id: ')) {
     conn.deliveries++;
     if (measuring) {
       const at = frame.indexOf('"t_ns":"');
@@ -39,9 +43,7 @@ function onFrame(conn: Connection, frame: string, now: bigint): void {
         latencySeqs.push(Number.parseInt(frame.slice(4, frame.indexOf('\n')), 10));
       }
     }
-  } else if (frame.startsWith('event: heartbeat')) conn.heartbeats++;
-  else if (frame.startsWith('event: end')) conn.ended = true;
-  else if (frame.includes('event: connected')) conn.connected = true;
+  }
 }
 
 /** Latencies from the durable commit (the server's append resolving) instead of from before the append. */

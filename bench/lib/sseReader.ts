@@ -54,14 +54,19 @@ export function readSse(
         for (let end = text.indexOf('\n\n'); end >= 0; end = text.indexOf('\n\n', start)) {
           const frame = text.slice(start, end);
           start = end + 2;
-          if (frame.startsWith('id: ')) {
-            result.events++;
-            result.lastId = frame.slice(4, frame.indexOf('\n'));
-            result.lastEventMs = performance.now() - started;
-            if (options.stopAfter !== undefined && result.events >= options.stopAfter) return finish();
-          } else if (frame.startsWith('event: end')) {
+          // A named control frame (`end` carries the job's last seq as its id) is not an event; a heartbeat
+          // has no id.
+          const named = /^event: (.*)$/m.exec(frame)?.[1];
+          if (named === 'end') {
             result.ended = true;
             return finish();
+          }
+          const id = /^id: (.*)$/m.exec(frame)?.[1];
+          if (id !== undefined && named === undefined) {
+            result.events++;
+            result.lastId = id;
+            result.lastEventMs = performance.now() - started;
+            if (options.stopAfter !== undefined && result.events >= options.stopAfter) return finish();
           }
         }
         rest = text.slice(start);
