@@ -34,7 +34,8 @@ const HOUR = 60 * MINUTE;
  */
 const CONFIG: Partial<ConfigInput> = {
   streaming: { heartbeat_seconds: 1 },
-  pipeline: { default: 'pictured' },
+  // Jobs are started by hand side by side: lanes to spare.
+  pipeline: { default: 'pictured', lanes: 1000 },
   pipelines: {
     pictured: {
       description: 'ingest (retried), review behind a gate, publish',
