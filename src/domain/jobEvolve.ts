@@ -1,7 +1,8 @@
-import type { JobEvent, Payload } from './events.ts';
+import type { JobEvent } from './events.ts';
 import { pendingGate, pendingStage } from './initialState.ts';
 import type { GateState, JobState, StageState } from './jobState.ts';
-import { gateName, type PipelineDefinition } from './pipeline.ts';
+import { payloadOf } from './payloadOf.ts';
+import { gateName } from './pipeline.ts';
 
 /**
  * Folds one event. Total: an event naming an unknown stage or gate, or of a type this version does not know,
@@ -18,7 +19,7 @@ export function evolve(state: JobState, event: JobEvent): JobState {
 }
 
 function applyEvent(state: JobState, event: JobEvent): JobState {
-  const { payload, ts, stage } = event;
+  const { ts, stage } = event;
   switch (event.type) {
     case 'job_created':
       return created(state, event);
@@ -42,21 +43,23 @@ function applyEvent(state: JobState, event: JobEvent): JobState {
           ...s,
           status: 'completed',
           finished_at: ts,
-          duration_ms: num(payload, 'duration_ms'),
+          duration_ms: payloadOf(event, 'stage_completed').duration_ms ?? null,
         })),
         current_stage: null,
       };
-    case 'stage_failed':
+    case 'stage_failed': {
+      const { duration_ms, reason } = payloadOf(event, 'stage_failed');
       return {
         ...updateStage(state, stage, (s) => ({
           ...s,
           status: 'failed',
           finished_at: ts,
-          duration_ms: num(payload, 'duration_ms'),
-          last_error: str(payload, 'reason'),
+          duration_ms: duration_ms ?? null,
+          last_error: reason ?? null,
         })),
         current_stage: null,
       };
+    }
     case 'gate_pause':
       return paused(state, event);
     case 'gate_approved':
@@ -67,17 +70,19 @@ function applyEvent(state: JobState, event: JobEvent): JobState {
       return resumed(state, event);
     case 'job_completed':
       return { ...state, current_stage: null, paused_gate: null, finished_at: ts };
-    case 'job_failed':
+    case 'job_failed': {
+      const { reason, code } = payloadOf(event, 'job_failed');
       return {
-        ...stopRunningStage(state, ts, str(payload, 'reason') ?? 'job failed'),
+        ...stopRunningStage(state, ts, reason ?? 'job failed'),
         current_stage: null,
         paused_gate: null,
         finished_at: ts,
-        reason: str(payload, 'reason'),
-        failure_code: str(payload, 'code'),
+        reason: reason ?? null,
+        failure_code: code ?? null,
       };
+    }
     case 'job_canceled': {
-      const reason = str(payload, 'reason');
+      const reason = payloadOf(event, 'job_canceled').reason ?? null;
       return {
         ...stopRunningStage(state, ts, reason ? `job canceled: ${reason}` : 'job canceled'),
         current_stage: null,
@@ -92,7 +97,8 @@ function applyEvent(state: JobState, event: JobEvent): JobState {
 }
 
 function created(state: JobState, event: JobEvent): JobState {
-  const pipeline = asPipeline(event.payload['pipeline']);
+  const payload = payloadOf(event, 'job_created');
+  const pipeline = payload.pipeline ?? null;
   const stages = pipeline?.stages ?? [];
   const gates: Record<string, GateState> = {};
   for (const stage of stages) {
@@ -103,7 +109,7 @@ function created(state: JobState, event: JobEvent): JobState {
     ...state,
     job_id: event.job_id,
     pipeline,
-    params: asRecord(event.payload['params']),
+    params: payload.params ?? {},
     stages: stages.map((s) => pendingStage(s.name)),
     gates,
     created_at: event.ts,
@@ -111,14 +117,13 @@ function created(state: JobState, event: JobEvent): JobState {
 }
 
 function paused(state: JobState, event: JobEvent): JobState {
-  const gate = str(event.payload, 'gate');
-  const onTimeout = str(event.payload, 'on_timeout');
+  const { gate = null, on_timeout: onTimeout, deadline = null } = payloadOf(event, 'gate_pause');
   return {
     ...updateGate(state, gate, (g) => ({
-      ...pendingGate(g.name, g.stage, isTimeoutPolicy(onTimeout) ? onTimeout : g.on_timeout),
+      ...pendingGate(g.name, g.stage, onTimeout ?? g.on_timeout),
       status: 'paused',
       paused_at: event.ts,
-      deadline: str(event.payload, 'deadline'),
+      deadline,
     })),
     current_stage: event.stage,
     paused_gate: gate,
@@ -132,20 +137,22 @@ function decided(state: JobState, event: JobEvent): JobState {
       : event.type === 'gate_approved'
         ? 'approved'
         : 'auto_approved';
-  const byTimer = event.payload['by_timer'];
-  return updateGate(state, str(event.payload, 'gate'), (g) => ({
+  // The three decisions share `gate`, `comment` and `by_timer` with the same types.
+  const { gate = null, comment = null, by_timer: byTimer } = payloadOf(event, 'gate_approved');
+  return updateGate(state, gate, (g) => ({
     ...g,
     status,
     decided_by: event.actor,
     decided_at: event.ts,
-    comment: str(event.payload, 'comment'),
-    by_timer: typeof byTimer === 'boolean' ? byTimer : event.type === 'gate_auto_approved',
+    comment,
+    by_timer: byTimer ?? event.type === 'gate_auto_approved',
   }));
 }
 
 /** `rerun` (a rejected gate) and `from_stage` (a failed job) both send a stage, and its gate, back to the start. */
 function resumed(state: JobState, event: JobEvent): JobState {
-  const restart = str(event.payload, 'rerun') ?? str(event.payload, 'from_stage');
+  const { rerun, from_stage: fromStage } = payloadOf(event, 'job_resumed');
+  const restart = rerun ?? fromStage ?? null;
   let next: JobState = {
     ...state,
     current_stage: null,
@@ -180,28 +187,4 @@ function updateGate(state: JobState, name: string | null, change: (g: GateState)
   const gate = name === null ? undefined : state.gates[name];
   if (!gate || name === null) return state;
   return { ...state, gates: { ...state.gates, [name]: change(gate) } };
-}
-
-function isTimeoutPolicy(value: string | null): value is GateState['on_timeout'] {
-  return value === 'approve' || value === 'reject' || value === 'wait';
-}
-
-function asPipeline(value: unknown): PipelineDefinition | null {
-  if (typeof value !== 'object' || value === null) return null;
-  const stages = (value as { stages?: unknown }).stages;
-  return Array.isArray(stages) ? (value as PipelineDefinition) : null;
-}
-
-function asRecord(value: unknown): Payload {
-  return typeof value === 'object' && value !== null && !Array.isArray(value) ? (value as Payload) : {};
-}
-
-function str(payload: Payload, key: string): string | null {
-  const value = payload[key];
-  return typeof value === 'string' ? value : null;
-}
-
-function num(payload: Payload, key: string): number | null {
-  const value = payload[key];
-  return typeof value === 'number' && Number.isFinite(value) ? value : null;
 }

@@ -3,7 +3,8 @@ import test from 'ava';
 import fc from 'fast-check';
 import type { JobCommand } from '../../../src/domain/commands.ts';
 import { isOperatorError } from '../../../src/domain/errors.ts';
-import { isTerminal, newJobEventSchema } from '../../../src/domain/events.ts';
+import { eventPayloadSchemas, typedJobEventSchema } from '../../../src/domain/eventCatalogue.ts';
+import { type EventType, isTerminal, newJobEventSchema } from '../../../src/domain/events.ts';
 import { decide, evolve, initialState, nextStage, runningStage } from '../../../src/domain/jobDecider.ts';
 import type { JobState } from '../../../src/domain/jobState.ts';
 import {
@@ -74,6 +75,7 @@ const scenarioArb = fc.record({
 
 // Plain assertions throw, so fast-check sees a failure and shrinks it to a minimal command sequence.
 test('random command sequences are refused only with OperatorErrors and fold to a consistent state', (t) => {
+  const seenTypes = new Set<EventType>();
   fc.assert(
     fc.property(scenarioArb, ({ pipeline, maxEvents, steps }) => {
       const options = { maxEventsPerJob: maxEvents };
@@ -103,7 +105,19 @@ test('random command sequences are refused only with OperatorErrors and fold to 
           assert.equal(event.ts, command.ts);
           assert.equal(event.actor, command.actor);
         }
-        state = record(events, state.seq + 1).reduce(evolve, state);
+        const recorded = record(events, state.seq + 1);
+        for (const event of recorded) {
+          typedJobEventSchema.parse(event);
+          seenTypes.add(event.type);
+          const catalogued = Object.keys(eventPayloadSchemas[event.type].shape);
+          const fromClient = Object.keys('payload' in command ? (command.payload ?? {}) : {});
+          for (const key of Object.keys(event.payload))
+            assert.ok(
+              catalogued.includes(key) || fromClient.includes(key),
+              `${event.type}.${key} is in the event catalogue`,
+            );
+        }
+        state = recorded.reduce(evolve, state);
         assert.equal(state.event_count, state.seq + 1, 'event_count === seq + 1');
         assert.ok(state.event_count <= maxEvents, 'the stream never passes max_events_per_job');
         assert.equal(state.status, events.at(-1)?.status, 'the job status is the status of its last event');
@@ -120,5 +134,6 @@ test('random command sequences are refused only with OperatorErrors and fold to 
     }),
     { numRuns: 400 },
   );
-  t.pass();
+  // Every decider-written event matched its catalogue schema; make sure every type was written at least once.
+  t.deepEqual([...seenTypes].sort(), Object.keys(eventPayloadSchemas).sort());
 });
