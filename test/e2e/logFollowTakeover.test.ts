@@ -1,14 +1,19 @@
-import { type ChildProcessByStdio, spawn } from 'node:child_process';
-import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { Readable } from 'node:stream';
 import test from 'ava';
 import type { EventSourceMessage } from 'eventsource-parser';
 import type { JobEvent } from '../../src/domain/events.ts';
 import type { EsdbDouble } from '../helpers/esdbDouble/esdbDouble.ts';
 import { startEsdbDouble } from '../helpers/esdbDouble/esdbDouble.ts';
 import { waitFor } from '../helpers/runnerHarness.ts';
+import {
+  esdbStoreLine,
+  roleOf,
+  type ServeChild,
+  serveChild,
+  writeServeConfig,
+} from '../helpers/serveChild.ts';
 import { openRawSse } from '../helpers/sseClient.ts';
 
 /**
@@ -22,76 +27,19 @@ const TOKEN = 'default-admin-token-change-me';
 const TTL_MS = 2000;
 const RETRY_LINES = 40;
 
-interface Operator {
-  name: string;
-  child: ChildProcessByStdio<null, Readable, Readable>;
-  port: number;
-  exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
-  api(path: string, init?: { method?: string; json?: unknown }): Promise<Response>;
-}
+type Operator = ServeChild;
 
 async function serve(dir: string, double: EsdbDouble, script: string, name: string): Promise<Operator> {
-  const home = join(dir, name);
-  await mkdir(home, { recursive: true });
-  const configPath = join(home, 'operator.yaml');
-  await writeFile(
-    configPath,
-    [
-      'server: {port: 0, host: 127.0.0.1, log_level: info}',
-      `store: {kind: eventstoredb, connection_string: '${double.connectionString}', lease_ttl: ${TTL_MS}ms}`,
-      `storage: {data_dir: ${join(home, 'data')}, runs_dir: ${join(home, 'runs')}}`,
-      'pipeline: {default: talk, lanes: 1, stage_kill_grace: 500ms}',
-      'webhooks: {enabled: false}',
-      'pipelines:',
-      '  talk:',
-      '    stages:',
-      `      - {name: work, retries: 1, run: 'exec /bin/sh ${script}'}`,
-    ].join('\n'),
-  );
-  const child = spawn(
-    process.execPath,
-    ['--import', 'tsx', 'src/cli/main.ts', 'serve', '--config', configPath],
-    { stdio: ['ignore', 'pipe', 'pipe'] },
-  );
-  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
-    child.once('exit', (code, signal) => resolve({ code, signal })),
-  );
-  let output = '';
-  child.stderr.on('data', (chunk: Buffer) => {
-    output += chunk.toString();
-  });
-  const port = await new Promise<number>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`${name} did not start: ${output}`)), 20_000);
-    child.stdout.on('data', (chunk: Buffer) => {
-      output += chunk.toString();
-      const match = /listening on http:\/\/127\.0\.0\.1:(\d+)/.exec(output);
-      if (match) {
-        clearTimeout(timer);
-        resolve(Number(match[1]));
-      }
-    });
-    void exited.then(() => reject(new Error(`${name} exited: ${output}`)));
-  });
-  return {
-    name,
-    child,
-    port,
-    exited,
-    api: (path, init = {}) =>
-      fetch(`http://127.0.0.1:${port}/api/v1${path}`, {
-        method: init.method ?? 'GET',
-        headers: { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json' },
-        body: init.json === undefined ? undefined : JSON.stringify(init.json),
-      }),
-  };
-}
-
-async function roleOf(op: Operator): Promise<string | undefined> {
-  try {
-    return ((await (await op.api('/readyz')).json()) as { role?: string }).role;
-  } catch {
-    return undefined;
-  }
+  const configPath = await writeServeConfig(join(dir, name), [
+    esdbStoreLine(double.connectionString, TTL_MS),
+    'pipeline: {default: talk, lanes: 1, stage_kill_grace: 500ms}',
+    'webhooks: {enabled: false}',
+    'pipelines:',
+    '  talk:',
+    '    stages:',
+    `      - {name: work, retries: 1, run: 'exec /bin/sh ${script}'}`,
+  ]);
+  return serveChild(configPath, { name });
 }
 
 const dataLines = (messages: EventSourceMessage[]) => messages.filter((m) => m.event === undefined);

@@ -1,13 +1,18 @@
-import { type ChildProcessByStdio, spawn } from 'node:child_process';
-import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { Readable } from 'node:stream';
 import test from 'ava';
 import type { JobEvent } from '../../src/domain/events.ts';
 import type { EsdbDouble } from '../helpers/esdbDouble/esdbDouble.ts';
 import { startEsdbDouble } from '../helpers/esdbDouble/esdbDouble.ts';
 import { isAlive, waitFor } from '../helpers/runnerHarness.ts';
+import {
+  esdbStoreLine,
+  roleOf,
+  type ServeChild,
+  serveChild,
+  writeServeConfig,
+} from '../helpers/serveChild.ts';
 
 /**
  * Issue 6: two `operator serve` processes against one EventStoreDB (the gRPC double). Only the holder of
@@ -16,21 +21,12 @@ import { isAlive, waitFor } from '../helpers/runnerHarness.ts';
  * Every stage attempt writes start/end (or stop, on SIGTERM) lines with the operator's name and pid to a
  * shared file, so who ran what when is seen outside the operators too.
  */
-const TOKEN = 'default-admin-token-change-me';
 const TTL_MS = 2000;
 /** The lease's renew and check interval: a third of the TTL. */
 const CHECK_MS = Math.floor(TTL_MS / 3);
 const STAGE_SECONDS = 3;
 
-interface Operator {
-  name: string;
-  child: ChildProcessByStdio<null, Readable, Readable>;
-  pid: number;
-  port: number;
-  exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
-  output: () => string;
-  api(path: string, init?: { method?: string; json?: unknown }): Promise<Response>;
-}
+type Operator = ServeChild;
 
 interface Setup {
   dir: string;
@@ -40,79 +36,23 @@ interface Setup {
 }
 
 /** Each operator has its own data and runs dirs; the stage script and the shared file are common. */
-async function configFor(setup: Setup, name: string): Promise<string> {
-  const home = join(setup.dir, name);
-  await mkdir(home, { recursive: true });
-  const path = join(home, 'operator.yaml');
-  await writeFile(
-    path,
-    [
-      'server: {port: 0, host: 127.0.0.1, log_level: info}',
-      `store: {kind: eventstoredb, connection_string: '${setup.double.connectionString}', lease_ttl: ${TTL_MS}ms}`,
-      `storage: {data_dir: ${join(home, 'data')}, runs_dir: ${join(home, 'runs')}}`,
-      'pipeline: {default: slow, lanes: 2, stage_kill_grace: 500ms}',
-      'webhooks: {enabled: false}',
-      // Stages see only what is passed through: the operator's name is, so the shared file says who ran what.
-      'runner: {env_passthrough: [OPERATOR_NAME]}',
-      'pipelines:',
-      '  slow:',
-      '    stages:',
-      `      - {name: work, retries: 1, run: 'exec /bin/sh ${setup.script}', env: {SHARED: ${setup.shared}}}`,
-    ].join('\n'),
-  );
-  return path;
+function configFor(setup: Setup, name: string): Promise<string> {
+  return writeServeConfig(join(setup.dir, name), [
+    esdbStoreLine(setup.double.connectionString, TTL_MS),
+    'pipeline: {default: slow, lanes: 2, stage_kill_grace: 500ms}',
+    'webhooks: {enabled: false}',
+    // Stages see only what is passed through: the operator's name is, so the shared file says who ran what.
+    'runner: {env_passthrough: [OPERATOR_NAME]}',
+    'pipelines:',
+    '  slow:',
+    '    stages:',
+    `      - {name: work, retries: 1, run: 'exec /bin/sh ${setup.script}', env: {SHARED: ${setup.shared}}}`,
+  ]);
 }
 
 /** `operator serve` in a child process; resolves once it listens. `OPERATOR_NAME` reaches its stages (passed through). */
 async function serve(setup: Setup, name: string): Promise<Operator> {
-  const configPath = await configFor(setup, name);
-  const child = spawn(
-    process.execPath,
-    ['--import', 'tsx', 'src/cli/main.ts', 'serve', '--config', configPath],
-    { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, OPERATOR_NAME: name } },
-  );
-  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
-    child.once('exit', (code, signal) => resolve({ code, signal })),
-  );
-  let output = '';
-  child.stderr.on('data', (chunk: Buffer) => {
-    output += chunk.toString();
-  });
-  const port = await new Promise<number>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`${name} did not start: ${output}`)), 20_000);
-    child.stdout.on('data', (chunk: Buffer) => {
-      output += chunk.toString();
-      const match = /listening on http:\/\/127\.0\.0\.1:(\d+)/.exec(output);
-      if (match) {
-        clearTimeout(timer);
-        resolve(Number(match[1]));
-      }
-    });
-    void exited.then(() => reject(new Error(`${name} exited: ${output}`)));
-  });
-  return {
-    name,
-    child,
-    pid: child.pid as number,
-    port,
-    exited,
-    output: () => output,
-    api: (path, init = {}) =>
-      fetch(`http://127.0.0.1:${port}/api/v1${path}`, {
-        method: init.method ?? 'GET',
-        headers: { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json' },
-        body: init.json === undefined ? undefined : JSON.stringify(init.json),
-      }),
-  };
-}
-
-async function roleOf(op: Operator): Promise<string | undefined> {
-  try {
-    const res = await op.api('/readyz');
-    return ((await res.json()) as { role?: string }).role;
-  } catch {
-    return undefined; // not answering (killed)
-  }
+  return serveChild(await configFor(setup, name), { name, env: { OPERATOR_NAME: name } });
 }
 
 async function leaseGauge(op: Operator): Promise<number | undefined> {

@@ -1,17 +1,22 @@
-import { type ChildProcessByStdio, spawn } from 'node:child_process';
 import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
-import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { Readable } from 'node:stream';
 import test from 'ava';
 import { openEsdbEventStore } from '../../src/infra/eventstore/esdb/index.ts';
 import { WebhookLog } from '../../src/webhooks/webhookLog.ts';
 import type { EsdbDouble } from '../helpers/esdbDouble/esdbDouble.ts';
 import { startEsdbDouble } from '../helpers/esdbDouble/esdbDouble.ts';
 import { waitFor } from '../helpers/runnerHarness.ts';
+import {
+  esdbStoreLine,
+  roleOf,
+  type ServeChild,
+  serveChild,
+  writeServeConfig,
+} from '../helpers/serveChild.ts';
 import { json, startTestServer } from '../helpers/testServer.ts';
 
 /**
@@ -22,85 +27,29 @@ import { json, startTestServer } from '../helpers/testServer.ts';
  * signed with the secret the registration answered. B lists the endpoints; while it is a standby its job
  * views show queue position and lane; the registry in the store never holds a secret in clear.
  */
-const TOKEN = 'default-admin-token-change-me';
 const TTL_MS = 2000;
 const KEY = randomBytes(32).toString('base64');
 /** Each answer of the receiver waits this long: deliveries lag the run, so some are pending at the kill. */
 const ANSWER_DELAY_MS = 150;
 
-interface Operator {
-  name: string;
-  child: ChildProcessByStdio<null, Readable, Readable>;
-  output: () => string;
-  api(path: string, init?: { method?: string; json?: unknown }): Promise<Response>;
-  exited: Promise<void>;
-}
+type Operator = ServeChild;
 
 async function serve(dir: string, double: EsdbDouble, name: string): Promise<Operator> {
-  const home = join(dir, name);
-  await mkdir(home, { recursive: true });
-  const configPath = join(home, 'operator.yaml');
-  await writeFile(
-    configPath,
-    [
-      'server: {port: 0, host: 127.0.0.1, log_level: info}',
-      `store: {kind: eventstoredb, connection_string: '${double.connectionString}', lease_ttl: ${TTL_MS}ms}`,
-      `storage: {data_dir: ${join(home, 'data')}, runs_dir: ${join(home, 'runs')}}`,
-      'pipeline: {default: flow, lanes: 1, stage_kill_grace: 300ms}',
-      'webhooks:',
-      '  allow_targets: [127.0.0.1/32]',
-      '  retry: {first_delay: 50ms, max_delay: 200ms, give_up_after: 10m, jitter: 0}',
-      'pipelines:',
-      '  flow:',
-      '    stages:',
-      "      - {name: fetch, retries: 1, run: 'sleep 0.3'}",
-      "      - {name: render, retries: 1, run: 'sleep 1'}",
-      "      - {name: publish, retries: 1, run: 'sleep 0.2'}",
-    ].join('\n'),
-  );
-  const child = spawn(
-    process.execPath,
-    ['--import', 'tsx', 'src/cli/main.ts', 'serve', '--config', configPath],
-    // The key reaches every process the same way: from the environment.
-    { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, OPERATOR_WEBHOOK_KEY: KEY } },
-  );
-  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-  let output = '';
-  child.stderr.on('data', (chunk: Buffer) => {
-    output += chunk.toString();
-  });
-  const port = await new Promise<number>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`${name} did not start: ${output}`)), 20_000);
-    child.stdout.on('data', (chunk: Buffer) => {
-      output += chunk.toString();
-      const match = /listening on http:\/\/127\.0\.0\.1:(\d+)/.exec(output);
-      if (match) {
-        clearTimeout(timer);
-        resolve(Number(match[1]));
-      }
-    });
-    void exited.then(() => reject(new Error(`${name} exited: ${output}`)));
-  });
-  return {
-    name,
-    child,
-    exited,
-    output: () => output,
-    api: (path, init = {}) =>
-      fetch(`http://127.0.0.1:${port}/api/v1${path}`, {
-        method: init.method ?? 'GET',
-        headers: { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json' },
-        body: init.json === undefined ? undefined : JSON.stringify(init.json),
-      }),
-  };
-}
-
-async function roleOf(op: Operator): Promise<string | undefined> {
-  try {
-    return ((await (await op.api('/readyz')).json()) as { role?: string }).role;
-  } catch {
-    return undefined;
-  }
+  const configPath = await writeServeConfig(join(dir, name), [
+    esdbStoreLine(double.connectionString, TTL_MS),
+    'pipeline: {default: flow, lanes: 1, stage_kill_grace: 300ms}',
+    'webhooks:',
+    '  allow_targets: [127.0.0.1/32]',
+    '  retry: {first_delay: 50ms, max_delay: 200ms, give_up_after: 10m, jitter: 0}',
+    'pipelines:',
+    '  flow:',
+    '    stages:',
+    "      - {name: fetch, retries: 1, run: 'sleep 0.3'}",
+    "      - {name: render, retries: 1, run: 'sleep 1'}",
+    "      - {name: publish, retries: 1, run: 'sleep 0.2'}",
+  ]);
+  // The key reaches every process the same way: from the environment.
+  return serveChild(configPath, { name, env: { OPERATOR_WEBHOOK_KEY: KEY } });
 }
 
 interface Hit {

@@ -1,62 +1,13 @@
-import { type ChildProcessByStdio, spawn } from 'node:child_process';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { Readable } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
 import test from 'ava';
 import type { JobEvent } from '../../../src/domain/events.ts';
 import { isAlive, typesOf, waitFor, waitGone } from '../../helpers/runnerHarness.ts';
+import { type ServeChild, serveChild as serve, writeServeConfig } from '../../helpers/serveChild.ts';
 
-const TOKEN = 'default-admin-token-change-me';
-
-interface ChildServer {
-  child: ChildProcessByStdio<null, Readable, Readable>;
-  port: number;
-  exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
-  api(path: string, init?: { method?: string; json?: unknown }): Promise<Response>;
-}
-
-/** `operator serve` in a child process, as an operator would run it; resolves once it listens. */
-async function serve(configPath: string): Promise<ChildServer> {
-  const child = spawn(
-    process.execPath,
-    ['--import', 'tsx', 'src/cli/main.ts', 'serve', '--config', configPath],
-    {
-      stdio: ['ignore', 'pipe', 'pipe'],
-    },
-  );
-  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
-    child.once('exit', (code, signal) => resolve({ code, signal })),
-  );
-  let output = '';
-  child.stderr.on('data', (chunk: Buffer) => {
-    output += chunk.toString();
-  });
-  const port = await new Promise<number>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`the server did not start: ${output}`)), 20_000);
-    child.stdout.on('data', (chunk: Buffer) => {
-      output += chunk.toString();
-      const match = /listening on http:\/\/127\.0\.0\.1:(\d+)/.exec(output);
-      if (match) {
-        clearTimeout(timer);
-        resolve(Number(match[1]));
-      }
-    });
-    void exited.then(() => reject(new Error(`the server exited: ${output}`)));
-  });
-  return {
-    child,
-    port,
-    exited,
-    api: (path, init = {}) =>
-      fetch(`http://127.0.0.1:${port}/api/v1${path}`, {
-        method: init.method ?? 'GET',
-        headers: { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json' },
-        body: init.json === undefined ? undefined : JSON.stringify(init.json),
-      }),
-  };
-}
+type ChildServer = ServeChild;
 
 async function eventsOf(server: ChildServer, jobId: string): Promise<JobEvent[]> {
   const res = await server.api(`/jobs/${jobId}/events?after=-1&limit=1000`);
@@ -96,21 +47,15 @@ function attemptsNeverOverlap(events: JobEvent[]): boolean {
 
 test('kill -9 mid-stage and mid-gate: after a restart the orphan is ended and retried, the missed deadline fires once', async (t) => {
   const dir = await mkdtemp(join(tmpdir(), 'operator-restart-'));
-  const configPath = join(dir, 'operator.yaml');
-  await writeFile(
-    configPath,
-    [
-      'server: {port: 0, host: 127.0.0.1, log_level: info}',
-      `storage: {data_dir: ${join(dir, 'data')}, runs_dir: ${join(dir, 'runs')}}`,
-      'pipeline: {default: long, lanes: 2, stage_kill_grace: 1s}',
-      'pipelines:',
-      `  long: {stages: [{name: work, retries: 1, run: 'echo "pid $$"; sleep 30'}]}`,
-      '  gated:',
-      '    stages:',
-      `      - {name: check, run: 'echo checked', gate: {timeout: 3s, on_timeout: approve}}`,
-      `      - {name: after, run: 'echo after'}`,
-    ].join('\n'),
-  );
+  const configPath = await writeServeConfig(dir, [
+    'pipeline: {default: long, lanes: 2, stage_kill_grace: 1s}',
+    'pipelines:',
+    `  long: {stages: [{name: work, retries: 1, run: 'echo "pid $$"; sleep 30'}]}`,
+    '  gated:',
+    '    stages:',
+    `      - {name: check, run: 'echo checked', gate: {timeout: 3s, on_timeout: approve}}`,
+    `      - {name: after, run: 'echo after'}`,
+  ]);
   const servers: ChildServer[] = [];
   const pids: number[] = [];
   t.teardown(async () => {
