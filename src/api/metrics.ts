@@ -2,6 +2,7 @@ import type { Context, Next } from 'koa';
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
 import type { JobEvent } from '../domain/events.ts';
 import type { JobState } from '../domain/jobState.ts';
+import { payloadOf } from '../domain/payloadOf.ts';
 
 /** The operator's Prometheus metrics, in a registry of their own (several servers may share a process in tests). */
 export class Metrics {
@@ -70,8 +71,8 @@ export class Metrics {
   observeAppended(event: JobEvent, state: JobState): void {
     this.eventsAppended.inc({ type: event.type });
     const decision = GATE_DECISIONS[event.type as keyof typeof GATE_DECISIONS];
-    const name = event.payload['gate'];
-    const gate = decision && typeof name === 'string' ? state.gates[name] : undefined;
+    const name = payloadOf(event, 'gate_approved').gate; // every decision carries `gate`
+    const gate = decision && name !== undefined ? state.gates[name] : undefined;
     if (!gate?.paused_at) return;
     const waited = (Date.parse(event.ts) - Date.parse(gate.paused_at)) / 1000;
     if (Number.isFinite(waited) && waited >= 0)

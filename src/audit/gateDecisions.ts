@@ -1,4 +1,5 @@
 import type { EventType, JobEvent } from '../domain/events.ts';
+import { payloadOf } from '../domain/payloadOf.ts';
 
 /** The events that record a gate decision. */
 export const GATE_DECISION_TYPES = [
@@ -35,26 +36,26 @@ const DECISIONS: Record<(typeof GATE_DECISION_TYPES)[number], GateDecisionKind> 
 export const isGateDecisionEvent = (e: JobEvent): e is JobEvent & { type: keyof typeof DECISIONS } =>
   Object.hasOwn(DECISIONS, e.type);
 
-const text = (value: unknown): string | null => (typeof value === 'string' ? value : null);
-
 export function toGateDecision(
   event: JobEvent & { type: keyof typeof DECISIONS },
   pipeline: string | null,
 ): GateDecision {
-  const p = event.payload;
+  // The three decisions share `gate`, `comment` and `by_timer`; only a rejection has a `reason`.
+  const p = payloadOf(event, 'gate_approved');
+  const reason = event.type === 'gate_rejected' ? payloadOf(event, 'gate_rejected').reason : undefined;
   return {
     position: event.position,
     event_id: event.id,
     job_id: event.job_id,
     pipeline,
     stage: event.stage,
-    gate: text(p['gate']) ?? event.stage ?? '',
+    gate: p.gate ?? event.stage ?? '',
     decision: DECISIONS[event.type],
     actor: event.actor,
-    comment: text(p['comment']),
-    reason: text(p['reason']),
+    comment: p.comment ?? null,
+    reason: reason ?? null,
     time: event.ts,
-    by_timer: p['by_timer'] === true || event.type === 'gate_auto_approved',
+    by_timer: p.by_timer === true || event.type === 'gate_auto_approved',
   };
 }
 

@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import type { JobEvent } from './events.ts';
 import { nameSchema } from './events.ts';
+import { payloadOf } from './payloadOf.ts';
 
 /** The store's event type of a log record. */
 export const LOG_RECORD_TYPE = 'stage_log';
@@ -66,6 +67,6 @@ export function stageRuns(events: readonly JobEvent[], stage: string): StageRun[
     .filter((e) => e.type === 'stage_started' && e.stage === stage)
     .map((e) => ({
       startedSeq: e.seq,
-      attempt: typeof e.payload['attempt'] === 'number' ? e.payload['attempt'] : 1,
+      attempt: payloadOf(e, 'stage_started').attempt ?? 1,
     }));
 }

@@ -13,6 +13,7 @@ import {
   stageDefinition,
 } from '../domain/jobDecider.ts';
 import type { JobState } from '../domain/jobState.ts';
+import { payloadOf } from '../domain/payloadOf.ts';
 import type { Config } from '../infra/config/configSchema.ts';
 import type { EventStore, Subscription } from '../infra/eventstore/eventStore.ts';
 import { JOB_STREAM_PREFIX } from '../infra/eventstore/eventStore.ts';
@@ -349,7 +350,7 @@ export class PipelineRunner implements QueueInfoPort {
     const started = result.events.find((e) => e.type === 'stage_started');
     const definition = stageDefinition(result.state, stage);
     if (!started || !definition?.run) return; // e.g. the event cap failed the job instead
-    const attempt = typeof started.payload['attempt'] === 'number' ? started.payload['attempt'] : 1;
+    const attempt = payloadOf(started, 'stage_started').attempt ?? 1;
     const paths = stagePaths(this.#runsDir, jobId, stage);
     const paramsJson = JSON.stringify(result.state.params);
     let stageProcess: StageProcess;

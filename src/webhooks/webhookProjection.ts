@@ -1,5 +1,6 @@
 import { OperatorError } from '../domain/errors.ts';
 import type { JobEvent } from '../domain/events.ts';
+import { payloadOf } from '../domain/payloadOf.ts';
 import type { Projection } from '../projections/index.ts';
 import { canonicalJson, isAtOrBelow } from '../projections/index.ts';
 import { redelivered, reenabled } from './deliveryOutcome.ts';
@@ -49,9 +50,7 @@ export function endpointWants(
 
 function pipelineOf(event: JobEvent): string | undefined {
   if (event.type !== 'job_created') return undefined;
-  const pipeline = event.payload['pipeline'];
-  if (typeof pipeline !== 'object' || pipeline === null) return undefined;
-  const name = (pipeline as { name?: unknown }).name;
+  const name: unknown = payloadOf(event, 'job_created').pipeline?.name;
   return typeof name === 'string' ? name : undefined;
 }
 
