@@ -1,42 +1,23 @@
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import test from 'ava';
 import type { BrowserContext, Page } from 'playwright-core';
-import { chromium } from 'playwright-core';
+import { type LaunchedChromium, launchChromium } from '../helpers/chromium.ts';
 import type { TestServer } from '../helpers/testServer.ts';
 import { json, startTestServer, TOKENS } from '../helpers/testServer.ts';
 
 /** A plain browser EventSource, as any client would write it: `onmessage` only, nothing of the bundled UI. */
 
-const CHROMIUM = '/usr/bin/chromium';
-const CHROMIUM_ARGS = [
-  '--headless',
-  '--no-sandbox',
-  '--disable-gpu',
-  '--disable-background-networking',
-  '--disable-component-update',
-  '--disable-sync',
-  '--no-first-run',
-];
-
 let server: TestServer;
 let browser: BrowserContext;
-let profileDir: string;
+let chrome: LaunchedChromium;
 
 test.before(async () => {
   server = await startTestServer({ streaming: { heartbeat_seconds: 1, retry_ms: 500 } });
-  profileDir = await mkdtemp(join(tmpdir(), 'operator-chromium-'));
-  browser = await chromium.launchPersistentContext(profileDir, {
-    executablePath: CHROMIUM,
-    headless: true,
-    args: CHROMIUM_ARGS,
-  });
+  chrome = await launchChromium();
+  browser = chrome.context;
 });
 test.after.always(async () => {
-  await browser?.close();
+  await chrome?.close();
   await server?.stop();
-  if (profileDir) await rm(profileDir, { recursive: true, force: true });
 });
 
 const post = async (path: string, body: unknown = {}) => {

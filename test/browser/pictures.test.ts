@@ -1,28 +1,16 @@
-import { mkdir, mkdtemp, readFile, rm } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
-import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import test from 'ava';
 import type { BrowserContext, Page } from 'playwright-core';
-import { chromium } from 'playwright-core';
 import type { JobEvent } from '../../src/domain/events.ts';
 import type { ConfigInput } from '../../src/infra/config/configSchema.ts';
+import { ARTIFACTS, type LaunchedChromium, launchChromium, signIn } from '../helpers/chromium.ts';
 import type { ManualClock } from '../helpers/runnerHarness.ts';
 import { createJob, jobEvents, manualClock, waitFor } from '../helpers/runnerHarness.ts';
 import type { TestServer } from '../helpers/testServer.ts';
 import { json, startTestServer, TOKENS } from '../helpers/testServer.ts';
 
-const ARTIFACTS = resolve(import.meta.dirname, '../artifacts');
-const CHROMIUM = '/usr/bin/chromium';
-const CHROMIUM_ARGS = [
-  '--headless',
-  '--no-sandbox',
-  '--disable-gpu',
-  '--disable-background-networking',
-  '--disable-component-update',
-  '--disable-sync',
-  '--no-first-run',
-];
 const AXE_SOURCE = createRequire(import.meta.url).resolve('axe-core/axe.min.js');
 
 const MINUTE = 60_000;
@@ -52,31 +40,24 @@ const CONFIG: Partial<ConfigInput> = {
 let server: TestServer;
 let clock: ManualClock;
 let browser: BrowserContext;
-let profileDir: string;
+let chrome: LaunchedChromium;
 let axeSource: string;
 
 test.before(async () => {
-  await mkdir(ARTIFACTS, { recursive: true });
   // Five hours ago, on the hour and ten minutes: the log fits in the jobs chart's last 24 hours, and the
   // chart's first finishes fall in known hours.
   const start = new Date(Date.now() - 5 * HOUR);
   start.setMinutes(10, 0, 0);
   clock = manualClock(start);
   server = await startTestServer(CONFIG, { runner: false, clock });
-  profileDir = await mkdtemp(join(tmpdir(), 'operator-chromium-'));
-  browser = await chromium.launchPersistentContext(profileDir, {
-    executablePath: CHROMIUM,
-    headless: true,
-    args: CHROMIUM_ARGS,
-    viewport: { width: 1280, height: 900 },
-  });
+  chrome = await launchChromium({ viewport: { width: 1280, height: 900 }, artifacts: true });
+  browser = chrome.context;
   axeSource = await readFile(AXE_SOURCE, 'utf8');
 });
 
 test.after.always(async () => {
-  await browser?.close();
+  await chrome?.close();
   await server?.stop();
-  if (profileDir) await rm(profileDir, { recursive: true, force: true });
 });
 
 type Role = keyof typeof TOKENS;
@@ -100,12 +81,7 @@ async function newPage(): Promise<Page> {
 }
 
 async function signedIn(role: Role, hash = ''): Promise<Page> {
-  const page = await newPage();
-  await page.goto(`${server.url}/${hash}`);
-  await page.fill('#signin-token', TOKENS[role]);
-  await page.click('#signin-form button[type=submit]');
-  await page.waitForSelector('#who:not([hidden])');
-  return page;
+  return signIn(await newPage(), server.url, TOKENS[role], hash);
 }
 
 async function post(path: string, body: unknown = {}, as: Role = 'operator'): Promise<void> {

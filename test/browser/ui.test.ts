@@ -1,27 +1,13 @@
-import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { request } from 'node:http';
-import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import type { ExecutionContext } from 'ava';
 import test from 'ava';
 import type { BrowserContext, Page } from 'playwright-core';
-import { chromium } from 'playwright-core';
 import type { ConfigInput } from '../../src/infra/config/configSchema.ts';
+import { ARTIFACTS, type LaunchedChromium, launchChromium, signIn } from '../helpers/chromium.ts';
 import { createJob, jobEvents, waitFor } from '../helpers/runnerHarness.ts';
 import type { TestServer } from '../helpers/testServer.ts';
 import { json, startTestServer, TOKENS } from '../helpers/testServer.ts';
-
-const ARTIFACTS = resolve(import.meta.dirname, '../artifacts');
-const CHROMIUM = '/usr/bin/chromium';
-const CHROMIUM_ARGS = [
-  '--headless',
-  '--no-sandbox',
-  '--disable-gpu',
-  '--disable-background-networking',
-  '--disable-component-update',
-  '--disable-sync',
-  '--no-first-run',
-];
 
 /** `external` is driven over the API like an outside worker; `demo` runs real commands under the runner. */
 const CONFIG: Partial<ConfigInput> = {
@@ -46,24 +32,17 @@ const CONFIG: Partial<ConfigInput> = {
 
 let server: TestServer;
 let browser: BrowserContext;
-let profileDir: string;
+let chrome: LaunchedChromium;
 
 test.before(async () => {
-  await mkdir(ARTIFACTS, { recursive: true });
   server = await startTestServer(CONFIG, { runner: true });
-  profileDir = await mkdtemp(join(tmpdir(), 'operator-chromium-'));
-  browser = await chromium.launchPersistentContext(profileDir, {
-    executablePath: CHROMIUM,
-    headless: true,
-    args: CHROMIUM_ARGS,
-    viewport: { width: 1280, height: 860 },
-  });
+  chrome = await launchChromium({ viewport: { width: 1280, height: 860 }, artifacts: true });
+  browser = chrome.context;
 });
 
 test.after.always(async () => {
-  await browser?.close();
+  await chrome?.close();
   await server?.stop();
-  if (profileDir) await rm(profileDir, { recursive: true, force: true });
 });
 
 type Role = keyof typeof TOKENS;
@@ -82,12 +61,7 @@ async function newPage(): Promise<Page> {
 
 /** A new tab (its own sessionStorage) signed in with a role's token. */
 async function signedIn(role: Role, hash = ''): Promise<Page> {
-  const page = await newPage();
-  await page.goto(`${server.url}/${hash}`);
-  await page.fill('#signin-token', TOKENS[role]);
-  await page.click('#signin-form button[type=submit]');
-  await page.waitForSelector('#who:not([hidden])');
-  return page;
+  return signIn(await newPage(), server.url, TOKENS[role], hash);
 }
 
 const connection = (page: Page) => page.getAttribute('#conn', 'data-state');
