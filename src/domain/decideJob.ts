@@ -1,4 +1,4 @@
-import type { CancelJob, CreateJob, FailJob, ResumeJob, StartJob } from './commands.ts';
+import type { CancelJob, CreateJob, FailJob, LaneUse, ResumeJob, StartJob } from './commands.ts';
 import { DomainRuleError, InvalidCommandError } from './errors.ts';
 import { JOB_ID_PATTERN, JOB_ID_RULE, type NewJobEvent } from './events.ts';
 import { assertJobExists } from './jobGuards.ts';
@@ -98,7 +98,7 @@ export function decideResumeJob(command: ResumeJob, state: JobState): NewJobEven
 }
 
 /** A start or resume beyond `pipeline.lanes` says so in its payload (the actor is the admin who forced it). */
-function forced(command: StartJob | ResumeJob): Record<string, unknown> {
+function forced(command: StartJob | ResumeJob): { forced?: true; lanes?: LaneUse | null } {
   return command.force ? { forced: true, lanes: command.lanes ?? null } : {};
 }
 

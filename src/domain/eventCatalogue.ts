@@ -16,6 +16,7 @@ const storedPipelineSchema = z.custom<PipelineDefinition>(
   'a pipeline with a stages array',
 );
 const msSchema = z.number().nonnegative();
+const laneUseSchema = z.object({ limit: z.number().int(), occupied: z.number().int() });
 
 export const eventPayloadSchemas = {
   job_created: z.looseObject({
@@ -29,8 +30,8 @@ export const eventPayloadSchemas = {
     requested_by: z.string().optional(),
     /** Optional: true when an admin started the job beyond `pipeline.lanes`. */
     forced: z.literal(true).optional(),
-    /** Optional (with `forced`): the lanes limit that was overridden, null when unknown. */
-    lanes: z.number().int().nullable().optional(),
+    /** Optional (with `forced`): the lanes limit and the lanes held when it was overridden, null when unknown. */
+    lanes: laneUseSchema.nullable().optional(),
   }),
   stage_started: z.looseObject({
     /** 1-based attempt number of this stage run (resets after a resume or a rerun). */
@@ -151,8 +152,8 @@ export const eventPayloadSchemas = {
     previous_reason: z.string().nullable().optional(),
     /** Optional: true when an admin resumed the job beyond `pipeline.lanes`. */
     forced: z.literal(true).optional(),
-    /** Optional (with `forced`): the lanes limit that was overridden, null when unknown. */
-    lanes: z.number().int().nullable().optional(),
+    /** Optional (with `forced`): the lanes limit and the lanes held when it was overridden, null when unknown. */
+    lanes: laneUseSchema.nullable().optional(),
   }),
 } as const satisfies Record<EventType, z.ZodType>;
 

@@ -1,10 +1,11 @@
-import type { EventType, JobStatus, NewJobEvent, Payload } from './events.ts';
+import type { EventPayload } from './eventCatalogue.ts';
+import type { EventType, JobStatus, NewJobEvent } from './events.ts';
 
-/** An event of the decision: the time and the actor always come from the command. */
-export function newJobEvent(
+/** An event of the decision: the time and the actor always come from the command; the payload fits its type. */
+export function newJobEvent<T extends EventType>(
   command: { ts: string; actor: string },
-  type: EventType,
-  fields: { stage: string | null; status: JobStatus; message: string; payload: Payload },
+  type: T,
+  fields: { stage: string | null; status: JobStatus; message: string; payload: EventPayload<T> },
 ): NewJobEvent {
   return {
     type,
