@@ -11,6 +11,7 @@ import { JOB_STREAM_PREFIX } from '../infra/eventstore/eventStore.ts';
 import { toJobEvent } from '../infra/eventstore/jobEvents.ts';
 import type { StoredStageLog } from '../infra/eventstore/stageLogStreams.ts';
 import { LOG_STREAM_PREFIX, toStoredStageLog } from '../infra/eventstore/stageLogStreams.ts';
+import { ReachWaiters } from '../infra/reachWaiters.ts';
 import { comparePositions, maxPosition, minCheckpoint } from './positions.ts';
 import type { Projection } from './projection.ts';
 
@@ -81,7 +82,7 @@ export class ProjectionRunner extends EventEmitter<ProjectionRunnerEvents> {
   /** Everything at or below it is applied by every projection (filtered-out positions included). */
   #applied: string | null = null;
   #caughtUp = false;
-  #waiters = new Set<{ position: string; resolve: (reached: boolean) => void }>();
+  readonly #waiters = new ReachWaiters<string>();
   readonly #prefixes: readonly string[];
 
   constructor(options: ProjectionRunnerOptions) {
@@ -149,8 +150,7 @@ export class ProjectionRunner extends EventEmitter<ProjectionRunnerEvents> {
   /** Stops, then closes every projection. */
   async close(): Promise<void> {
     await this.stop();
-    for (const waiter of this.#waiters) waiter.resolve(false);
-    this.#waiters.clear();
+    this.#waiters.cancelAll();
     for (const p of this.#projections) await p.close();
   }
 
@@ -160,18 +160,7 @@ export class ProjectionRunner extends EventEmitter<ProjectionRunnerEvents> {
    */
   waitForPosition(position: string, timeoutMs: number): Promise<boolean> {
     if (this.#reached(position)) return Promise.resolve(true);
-    return new Promise((resolve) => {
-      const waiter = {
-        position,
-        resolve: (reached: boolean) => {
-          clearTimeout(timer);
-          this.#waiters.delete(waiter);
-          resolve(reached);
-        },
-      };
-      const timer = setTimeout(() => waiter.resolve(false), timeoutMs);
-      this.#waiters.add(waiter);
-    });
+    return this.#waiters.wait(position, timeoutMs);
   }
 
   /** Calls `listener` after each applied batch; returns the unsubscribe function. */
@@ -365,7 +354,7 @@ export class ProjectionRunner extends EventEmitter<ProjectionRunnerEvents> {
   }
 
   #wakeWaiters(): void {
-    for (const waiter of this.#waiters) if (this.#reached(waiter.position)) waiter.resolve(true);
+    this.#waiters.settle((position) => this.#reached(position));
   }
 }
 

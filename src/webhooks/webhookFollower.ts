@@ -3,6 +3,7 @@ import type { Logger } from 'pino';
 import type { EventStore, Subscription, SubscriptionItem } from '../infra/eventstore/eventStore.ts';
 import { JOB_STREAM_PREFIX } from '../infra/eventstore/eventStore.ts';
 import { toJobEvent } from '../infra/eventstore/jobEvents.ts';
+import { ReachWaiters } from '../infra/reachWaiters.ts';
 import type { WebhookLog } from './webhookLog.ts';
 import type { WebhookFeedItem, WebhookProjection } from './webhookProjection.ts';
 import type { WebhookStore } from './webhookStore.ts';
@@ -32,7 +33,7 @@ export class WebhookFollower {
   #loop: Promise<void> | null = null;
   #abort = new AbortController();
   #subscription: Subscription | null = null;
-  readonly #waiters = new Set<{ revision: number; resolve: (reached: boolean) => void }>();
+  readonly #waiters = new ReachWaiters<number>();
 
   constructor(options: WebhookFollowerOptions) {
     this.#o = options;
@@ -59,18 +60,7 @@ export class WebhookFollower {
   /** Resolves true once the registry event at `revision` is applied here (read-your-writes), false after `timeoutMs`. */
   waitForRegistry(revision: number, timeoutMs: number): Promise<boolean> {
     if (this.#o.webhookStore.registryRevision() >= revision) return Promise.resolve(true);
-    return new Promise((resolve) => {
-      const waiter = {
-        revision,
-        resolve: (reached: boolean) => {
-          clearTimeout(timer);
-          this.#waiters.delete(waiter);
-          resolve(reached);
-        },
-      };
-      const timer = setTimeout(() => waiter.resolve(false), timeoutMs);
-      this.#waiters.add(waiter);
-    });
+    return this.#waiters.wait(revision, timeoutMs);
   }
 
   async #run(): Promise<void> {
@@ -178,6 +168,6 @@ export class WebhookFollower {
       }
     }
     const revision = this.#o.webhookStore.registryRevision();
-    for (const waiter of this.#waiters) if (revision >= waiter.revision) waiter.resolve(true);
+    this.#waiters.settle((wanted) => revision >= wanted);
   }
 }
