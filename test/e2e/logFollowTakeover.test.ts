@@ -9,7 +9,7 @@ import { startEsdbDouble } from '../helpers/esdbDouble/esdbDouble.ts';
 import { waitFor } from '../helpers/runnerHarness.ts';
 import {
   esdbStoreLine,
-  roleOf,
+  oneLeader,
   type ServeChild,
   serveChild,
   writeServeConfig,
@@ -75,16 +75,7 @@ test('a log followed through the standby: kill -9 of the leader mid-stage; inter
   });
   const started = await Promise.all([serve(dir, double, script, 'a'), serve(dir, double, script, 'b')]);
   operators.push(...started);
-  const roles = await waitFor(
-    'one leader',
-    async () => {
-      const r = await Promise.all(started.map(roleOf));
-      return r.filter((x) => x === 'leader').length === 1 ? r : undefined;
-    },
-    10_000,
-  );
-  const leader = started[roles.indexOf('leader')] as Operator;
-  const standby = started[roles.indexOf('standby')] as Operator;
+  const { leader, standby } = await oneLeader(started);
 
   const created = await standby.api('/jobs', { method: 'POST', json: { pipeline: 'talk' } });
   t.is(created.status, 201);

@@ -8,6 +8,7 @@ import { startEsdbDouble } from '../helpers/esdbDouble/esdbDouble.ts';
 import { isAlive, waitFor } from '../helpers/runnerHarness.ts';
 import {
   esdbStoreLine,
+  oneLeader,
   roleOf,
   type ServeChild,
   serveChild,
@@ -168,17 +169,8 @@ test('two operators on one EventStoreDB: one runs the runner; kill -9 it and the
   // Two operators start together: exactly one takes the lease.
   const started = await Promise.all([serve(setup, 'a'), serve(setup, 'b')]);
   operators.push(...started);
-  const roles = await waitFor(
-    'one leader',
-    async () => {
-      const r = await Promise.all(started.map(roleOf));
-      return r.filter((x) => x === 'leader').length === 1 ? r : undefined;
-    },
-    10_000,
-  );
+  const { roles, leader, standby } = await oneLeader(started);
   t.deepEqual([...roles].sort(), ['leader', 'standby']);
-  const leader = started[roles.indexOf('leader')] as Operator;
-  const standby = started[roles.indexOf('standby')] as Operator;
   t.is(await leaseGauge(leader), 1);
   t.is(await leaseGauge(standby), 0);
 

@@ -2,6 +2,7 @@ import { type ChildProcessByStdio, spawn } from 'node:child_process';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
+import { waitFor } from './runnerHarness.ts';
 
 /** The admin token of the default configuration: every child is called with it. */
 export const SERVE_TOKEN = 'default-admin-token-change-me';
@@ -114,4 +115,24 @@ export async function roleOf(server: ServeChild): Promise<string | undefined> {
   } catch {
     return undefined;
   }
+}
+
+/** Waits until exactly one of `servers` leads; its roles (in the order of `servers`), the leader and a standby. */
+export async function oneLeader(
+  servers: readonly ServeChild[],
+  timeoutMs = 10_000,
+): Promise<{ roles: (string | undefined)[]; leader: ServeChild; standby: ServeChild }> {
+  const roles = await waitFor(
+    'one leader',
+    async () => {
+      const r = await Promise.all(servers.map(roleOf));
+      return r.filter((x) => x === 'leader').length === 1 ? r : undefined;
+    },
+    timeoutMs,
+  );
+  return {
+    roles,
+    leader: servers[roles.indexOf('leader')] as ServeChild,
+    standby: servers[roles.indexOf('standby')] as ServeChild,
+  };
 }
