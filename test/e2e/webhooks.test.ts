@@ -1,18 +1,18 @@
-import { spawn } from 'node:child_process';
 import { createHmac, timingSafeEqual } from 'node:crypto';
-import { mkdir, rm, writeFile } from 'node:fs/promises';
+import { rm } from 'node:fs/promises';
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import test from 'ava';
 import type { RunningServer } from '../../src/app/startServer.ts';
 import { startServer } from '../../src/app/startServer.ts';
 import type { Config, ConfigInput } from '../../src/infra/config/configSchema.ts';
 import { createLogger } from '../../src/infra/logging/logger.ts';
+import { serveChild, writeServeConfig } from '../helpers/serveChild.ts';
 import type { TestServer } from '../helpers/testServer.ts';
 import { json, startTestServer, TOKENS, testConfig } from '../helpers/testServer.ts';
+import { eventually } from '../helpers/webhookFixtures.ts';
 
 // The receiver checks signatures with its own code, following the Standard Webhooks text; it imports
 // nothing from the sender.
@@ -127,19 +127,8 @@ const FAST: Partial<ConfigInput> = {
   },
 };
 
-async function waitFor<T>(
-  what: string,
-  check: () => T | Promise<T>,
-  timeoutMs = 15_000,
-): Promise<NonNullable<T>> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await check();
-    if (value) return value as NonNullable<T>;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 25));
-  }
-}
+/** `eventually`, with more time: deliveries here go through retries and backoff. */
+const waitFor: typeof eventually = (what, check, timeoutMs = 15_000) => eventually(what, check, timeoutMs);
 
 type Api = TestServer['api'];
 interface Endpoint {
@@ -530,34 +519,9 @@ test.serial(
   },
 );
 
-/** `operator serve` in a child process on `configPath`; resolves once it listens. */
-async function serveChild(configPath: string) {
-  const child = spawn(
-    process.execPath,
-    ['--import', 'tsx', 'src/cli/main.ts', 'serve', '--config', configPath],
-    {
-      stdio: ['ignore', 'pipe', 'pipe'],
-    },
-  );
-  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-  const lines: string[] = [];
-  let output = '';
-  for (const stream of [child.stdout, child.stderr])
-    stream.on('data', (chunk: Buffer) => {
-      output += chunk.toString();
-      lines.push(...chunk.toString().split('\n').filter(Boolean));
-    });
-  const port = await new Promise<number>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`the server did not start: ${output}`)), 30_000);
-    child.stdout.on('data', () => {
-      const match = /listening on http:\/\/127\.0\.0\.1:(\d+)/.exec(output);
-      if (match) {
-        clearTimeout(timer);
-        resolve(Number(match[1]));
-      }
-    });
-    void exited.then(() => reject(new Error(`the server exited: ${output}`)));
-  });
+/** `operator serve` in a child process on `configPath`, with an api that signs in as any role; resolves once it listens. */
+async function serveWithRoles(configPath: string) {
+  const { child, port, exited, output } = await serveChild(configPath, { startMs: 30_000 });
   const api: Api = (path, init = {}) => {
     const { as = 'admin', json: body, ...rest } = init;
     const headers = new Headers(rest.headers);
@@ -573,6 +537,7 @@ async function serveChild(configPath: string) {
     if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
     await exited;
   };
+  const lines = () => output().split('\n').filter(Boolean);
   return { child, api, lines, kill };
 }
 
@@ -581,27 +546,20 @@ test.serial(
   async (t) => {
     const dir = `${server.dir}-kill9`;
     t.teardown(() => rm(dir, { recursive: true, force: true }));
-    await mkdir(dir, { recursive: true });
-    const configPath = join(dir, 'operator.yaml');
     const tokens = (['admin', 'operator', 'viewer'] as const).map(
       (role) => `{name: ${role}, token: ${TOKENS[role]}, role: ${role}}`,
     );
-    await writeFile(
-      configPath,
-      [
-        'server: {port: 0, host: 127.0.0.1, log_level: info}',
-        `auth: {tokens: [${tokens.join(', ')}]}`,
-        `storage: {data_dir: ${join(dir, 'data')}, runs_dir: ${join(dir, 'runs')}}`,
-        'pipeline: {default: external}',
-        'pipelines: {external: {stages: [{name: ingest}, {name: publish}]}}',
-        'webhooks:',
-        `  allow_targets: [${LOOPBACK_RECEIVERS.join(', ')}]`,
-        '  retry: {first_delay: 50ms, max_delay: 200ms, give_up_after: 10m, jitter: 0}',
-      ].join('\n'),
-    );
+    const configPath = await writeServeConfig(dir, [
+      `auth: {tokens: [${tokens.join(', ')}]}`,
+      'pipeline: {default: external}',
+      'pipelines: {external: {stages: [{name: ingest}, {name: publish}]}}',
+      'webhooks:',
+      `  allow_targets: [${LOOPBACK_RECEIVERS.join(', ')}]`,
+      '  retry: {first_delay: 50ms, max_delay: 200ms, give_up_after: 10m, jitter: 0}',
+    ]);
     const r = await receiver(t);
     r.behaviour = () => ({ status: 500 });
-    const first = await serveChild(configPath);
+    const first = await serveWithRoles(configPath);
     t.teardown(() => first.kill());
     const { webhook, secret } = await register(first.api, { url: r.url });
     r.secret = secret;
@@ -612,7 +570,7 @@ test.serial(
     await first.kill();
     r.behaviour = (_req, got) => ({ status: got.verified ? 200 : 401 });
 
-    const second = await serveChild(configPath);
+    const second = await serveWithRoles(configPath);
     t.teardown(() => second.kill());
     const restarted = Date.now();
     // The old holder's lease has most of its 15 s left: only the liveness rule lets the new one send now.
@@ -627,7 +585,7 @@ test.serial(
     t.log(`pending deliveries resumed ${Date.now() - restarted} ms after the restart listened`);
     assertInOrderOnce(t, r.accepted, expected);
     t.false(
-      second.lines.some((l) => l.includes('another process holds the sender lease')),
+      second.lines().some((l) => l.includes('another process holds the sender lease')),
       'the restarted server never waits for the dead holder',
     );
   },
