@@ -40,7 +40,18 @@ interface SessionRecord {
 /** Every session's record (open or closed); the session objects themselves only while they are open. */
 const records: SessionRecord[] = [];
 const openSessions = new Set<SseSession>();
+const recordOf = new Map<SseSession, SessionRecord>();
 const hub = deps.hub;
+// Records closes through the hub, not a listener on the session (which would add memory per connection).
+hub.onSessionClosed((session) => {
+  const record = recordOf.get(session);
+  if (!record) return;
+  recordOf.delete(session);
+  openSessions.delete(session);
+  record.closedAt = Date.now();
+  record.reason = session.closeReason;
+  record.blockedMs = session.blockedSince === null ? null : record.closedAt - session.blockedSince;
+});
 const open = hub.open.bind(hub);
 hub.open = (res: ServerResponse, options: OpenStreamOptions): SseSession => {
   const session = open(res, options);
@@ -53,12 +64,7 @@ hub.open = (res: ServerResponse, options: OpenStreamOptions): SseSession => {
   };
   records.push(record);
   openSessions.add(session);
-  session.signal.addEventListener('abort', () => {
-    openSessions.delete(session);
-    record.closedAt = Date.now();
-    record.reason = session.closeReason;
-    record.blockedMs = session.blockedSince === null ? null : record.closedAt - session.blockedSince;
-  });
+  recordOf.set(session, record);
   return session;
 };
 

@@ -9,12 +9,10 @@ import type { AnyRoute } from '../route.ts';
 import { errorResponses, route } from '../route.ts';
 import { allStreamQuery, jobIdParams, jobStreamQuery, positionCursor, seqCursor } from '../schemas.ts';
 import { buildAsyncApi } from '../sse/asyncApi.ts';
-import type { AllFeedFilter } from '../sse/eventFeed.ts';
-import { allJobsFeed, jobFeed } from '../sse/eventFeed.ts';
+import type { AllFeedFilter, FeedErrorHandler } from '../sse/eventFeed.ts';
+import { AllJobsFeed, JobStreamFeed } from '../sse/eventFeed.ts';
 import { openStream } from '../sse/openStream.ts';
-import type { SseSession } from '../sse/sseSession.ts';
-import type { WireStyle } from '../sse/wireFrames.ts';
-import { controlFrame, wireStyle } from '../sse/wireFrames.ts';
+import { wireStyle } from '../sse/wireFrames.ts';
 
 const sseHeaders = {
   'Last-Event-ID':
@@ -51,6 +49,7 @@ export function streamRoutes(deps: ApiDeps): AnyRoute[] {
     return undefined;
   };
 
+  const onFeedError = feedFailed(deps);
   let asyncApi: unknown;
   return [
     route({
@@ -113,7 +112,7 @@ export function streamRoutes(deps: ApiDeps): AnyRoute[] {
           after,
           server_time: deps.clock().toISOString(),
         });
-        detach(deps, session, pumpJob(deps, session, params.id, after, style));
+        new JobStreamFeed(deps.store, deps.tail, session, params.id, after, style, onFeedError).start();
       },
     }),
     route({
@@ -153,56 +152,21 @@ export function streamRoutes(deps: ApiDeps): AnyRoute[] {
           after: after.toString(),
           server_time: deps.clock().toISOString(),
         });
-        detach(deps, session, pumpAll(deps, session, after, filter, style));
+        new AllJobsFeed(deps.store, deps.tail, session, after, filter, style, onFeedError).run();
       },
     }),
   ];
 }
 
 /**
- * The pump runs on its own once the stream is open: the route returns at once, so no middleware frame stays
- * suspended for the life of the connection (they cost memory per idle client).
+ * The feed runs on its own once the stream is open: the route returns at once, so no middleware frame (nor
+ * koa's context) stays held for the life of the connection.
  */
-function detach(deps: ApiDeps, session: SseSession, pump: Promise<void>): void {
-  pump.catch((error: unknown) => {
+function feedFailed(deps: ApiDeps): FeedErrorHandler {
+  return (error, session) => {
     deps.logger.error({ err: error }, 'SSE stream failed');
     session.cutOff('server error');
-  });
-}
-
-async function pumpJob(
-  deps: ApiDeps,
-  session: SseSession,
-  jobId: string,
-  after: number,
-  style: WireStyle,
-): Promise<void> {
-  const feed = jobFeed(deps.store, deps.tail, jobId, after, session.signal);
-  let last = after;
-  for (;;) {
-    const next = await feed.next();
-    if (next.done) {
-      if (next.value === 'ended') session.end(controlFrame('end', { job_id: jobId, seq: last }, last));
-      return;
-    }
-    last = next.value.event.seq;
-    if (!(await session.send(next.value.frame('job', style)))) {
-      await feed.return('aborted');
-      return;
-    }
-  }
-}
-
-async function pumpAll(
-  deps: ApiDeps,
-  session: SseSession,
-  after: bigint,
-  filter: AllFeedFilter,
-  style: WireStyle,
-): Promise<void> {
-  for await (const wire of allJobsFeed(deps.store, deps.tail, after, filter, session.signal)) {
-    if (!(await session.send(wire.frame('all', style)))) return;
-  }
+  };
 }
 
 /**

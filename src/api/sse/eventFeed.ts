@@ -3,10 +3,16 @@ import { isTerminal } from '../../domain/events.ts';
 import type { EventStore, RecordedEvent } from '../../infra/eventstore/eventStore.ts';
 import { JOB_STREAM_PREFIX, jobStreamName } from '../../infra/eventstore/eventStore.ts';
 import { toJobEvent } from '../../infra/eventstore/jobEvents.ts';
-import type { LiveTail } from './liveTail.ts';
+import type { AllFollower, JobFollower, LiveTail } from './liveTail.ts';
 import { WireEvent } from './liveTail.ts';
+import type { SessionFeed, SseSession } from './sseSession.ts';
+import type { WireStyle } from './wireFrames.ts';
+import { controlFrame } from './wireFrames.ts';
 
 const BATCH = 256;
+
+/** One handler for every feed of the process (no closure per connection). */
+export type FeedErrorHandler = (error: unknown, session: SseSession) => void;
 
 export interface AllFeedFilter {
   types?: ReadonlySet<string>;
@@ -14,102 +20,207 @@ export interface AllFeedFilter {
 }
 
 /**
- * One client's catch-up cursor over every job: history from the store after `after` (exclusive; -1 = from
- * the start), then the process's live tail. Yields each event once, in position order, and pulls the next
- * batch only when the consumer asks for it.
+ * One all-jobs stream's cursor: history from the store after `cursor` (exclusive; -1 = from the start), then
+ * the ring of the live tail, then the tail's own fan-out loop, which writes each new event's shared frame to
+ * every follower that keeps up. The feed leaves that loop only while its socket is full (it waits for
+ * `drain`, then catches up from the ring and joins again); each event is written once, in position order.
+ * While it follows, a connection holds only this object: its session, its cursor, its filter.
  */
-export async function* allJobsFeed(
-  store: EventStore,
-  tail: LiveTail,
-  after: bigint,
-  filter: AllFeedFilter,
-  signal: AbortSignal,
-): AsyncGenerator<WireEvent> {
-  const matches = (w: WireEvent) =>
-    (!filter.types || filter.types.has(w.event.type)) && (!filter.jobId || w.event.job_id === filter.jobId);
-  let cursor = after;
-  while (!signal.aborted && !tail.isStopped) {
-    if (tail.covers(cursor)) {
-      const batch = tail.eventsAfter(cursor, BATCH);
-      if (batch.length === 0) {
-        await tail.waitBeyond(cursor, signal);
+export class AllJobsFeed implements AllFollower, SessionFeed {
+  private following = false;
+
+  constructor(
+    private readonly store: EventStore,
+    private readonly tail: LiveTail,
+    private readonly session: SseSession,
+    private cursor: bigint,
+    private readonly filter: AllFeedFilter,
+    private readonly style: WireStyle,
+    private readonly onError: FeedErrorHandler,
+  ) {
+    session.feed = this;
+  }
+
+  private matches(wire: WireEvent): boolean {
+    const { types, jobId } = this.filter;
+    return (!types || types.has(wire.event.type)) && (!jobId || wire.event.job_id === jobId);
+  }
+
+  /** Catches up, then joins the tail's loop. */
+  run(): void {
+    this.catchUp().catch((error: unknown) => this.onError(error, this.session));
+  }
+
+  stop(): void {
+    if (this.following) this.tail.leaveAll(this);
+    this.following = false;
+  }
+
+  onAnyEvent(wire: WireEvent): void {
+    if (wire.positionValue <= this.cursor) return;
+    this.cursor = wire.positionValue;
+    if (!this.matches(wire)) return;
+    const written = this.session.write(wire.frame('all', this.style));
+    if (written === 'ok') return;
+    this.stop();
+    if (written === 'blocked') this.session.whenDrained(() => this.run());
+  }
+
+  private async catchUp(): Promise<void> {
+    const { tail, session } = this;
+    while (!session.closed && !tail.isStopped) {
+      if (tail.covers(this.cursor)) {
+        const batch = tail.eventsAfter(this.cursor, BATCH);
+        if (batch.length === 0) {
+          if (tail.joinAll(this, this.cursor)) {
+            this.following = true;
+            return;
+          }
+          // A resume point past the tail's head: wait for the log to reach it.
+          await tail.waitBeyond(this.cursor, session.signal);
+          continue;
+        }
+        for (const wire of batch) {
+          this.cursor = wire.positionValue;
+          if (this.matches(wire) && !(await session.send(wire.frame('all', this.style)))) return;
+        }
         continue;
       }
-      for (const wire of batch) {
-        cursor = wire.positionValue;
-        if (matches(wire)) yield wire;
+      await tail.ready;
+      // Whatever the tail had seen before this read is either in the history read now or does not exist.
+      const seen = tail.position();
+      const history = await readAllAfter(this.store, this.cursor);
+      if (history.length === 0) {
+        if (seen !== null && seen > this.cursor) this.cursor = seen;
+        if (!tail.covers(this.cursor)) await tail.waitBeyond(this.cursor, session.signal);
+        continue;
       }
-      continue;
-    }
-    await tail.ready;
-    // Whatever the tail had seen before this read is either in the history read now or does not exist.
-    const seen = tail.position();
-    const history = await readAllAfter(store, cursor);
-    if (history.length === 0) {
-      if (seen !== null && seen > cursor) cursor = seen;
-      if (!tail.covers(cursor)) await tail.waitBeyond(cursor, signal);
-      continue;
-    }
-    for (const recorded of history) {
-      const wire = new WireEvent(toJobEvent(recorded));
-      cursor = wire.positionValue;
-      if (matches(wire)) yield wire;
+      for (const recorded of history) {
+        const wire = new WireEvent(toJobEvent(recorded));
+        this.cursor = wire.positionValue;
+        if (this.matches(wire) && !(await session.send(wire.frame('all', this.style)))) return;
+      }
     }
   }
 }
 
 /**
- * One client's catch-up cursor over one job: its stream after `afterSeq` (exclusive; -1 = from the start),
- * then the live tail. Ends after the job reaches a terminal state and nothing follows it.
+ * One job stream's cursor: its stream after `seq` (exclusive; -1 = from the start), then the live tail's
+ * ring, then the tail's fan-out loop for that job (as `AllJobsFeed`). Ends the session with `end` after the
+ * job reaches a terminal state and nothing follows it.
  */
-export async function* jobFeed(
-  store: EventStore,
-  tail: LiveTail,
-  jobId: string,
-  afterSeq: number,
-  signal: AbortSignal,
-): AsyncGenerator<WireEvent, 'ended' | 'aborted'> {
-  let seq = afterSeq;
-  let lastStatus = afterSeq >= 0 ? await statusAt(store, jobId, afterSeq) : null;
-  while (!signal.aborted && !tail.isStopped) {
-    await tail.ready;
-    // Every event of this job up to `seen` is delivered once the stream has been read to its end.
-    const seen = tail.position();
-    const history = await readStreamAfter(store, jobId, seq);
-    for (const recorded of history) {
-      const wire = new WireEvent(toJobEvent(recorded));
-      seq = wire.event.seq;
-      lastStatus = wire.event.status;
-      yield wire;
+export class JobStreamFeed implements JobFollower, SessionFeed {
+  private following = false;
+  private lastStatus: JobStatus | null = null;
+
+  constructor(
+    private readonly store: EventStore,
+    private readonly tail: LiveTail,
+    private readonly session: SseSession,
+    readonly jobId: string,
+    private seq: number,
+    private readonly style: WireStyle,
+    private readonly onError: FeedErrorHandler,
+  ) {
+    session.feed = this;
+  }
+
+  /** Reads the status at the resume point, catches up, then joins the tail's loop. */
+  start(): void {
+    this.begin().catch((error: unknown) => this.onError(error, this.session));
+  }
+
+  private async begin(): Promise<void> {
+    if (this.seq >= 0) this.lastStatus = await statusAt(this.store, this.jobId, this.seq);
+    await this.catchUp();
+  }
+
+  private run(): void {
+    this.catchUp().catch((error: unknown) => this.onError(error, this.session));
+  }
+
+  stop(): void {
+    if (this.following) this.tail.leaveJob(this.jobId, this);
+    this.following = false;
+  }
+
+  onJobEvent(wire: WireEvent): void {
+    const seq = wire.event.seq;
+    if (seq <= this.seq) return;
+    if (seq !== this.seq + 1) {
+      // The loop missed something of this job (cannot happen while the tail is whole): read the stream.
+      this.stop();
+      this.run();
+      return;
     }
-    if (history.length === BATCH) continue;
-    if (lastStatus && isTerminal(lastStatus)) return 'ended';
-    if (seen === null || !tail.covers(seen)) continue;
-    let cursor = seen;
-    let gap = false;
-    while (!signal.aborted && !gap && tail.covers(cursor)) {
-      const batch = tail.eventsAfter(cursor, BATCH);
-      if (batch.length === 0) {
-        await tail.waitBeyond(cursor, signal);
-        continue;
+    this.seq = seq;
+    this.lastStatus = wire.event.status;
+    const written = this.session.write(wire.frame('job', this.style));
+    if (written === 'ok' && !isTerminal(wire.event.status)) return;
+    this.stop();
+    if (written === 'closed') return;
+    if (isTerminal(wire.event.status)) this.finish();
+    else this.session.whenDrained(() => this.run());
+  }
+
+  private finish(): void {
+    this.session.end(controlFrame('end', { job_id: this.jobId, seq: this.seq }, this.seq));
+  }
+
+  private async send(wire: WireEvent): Promise<boolean> {
+    this.seq = wire.event.seq;
+    this.lastStatus = wire.event.status;
+    return this.session.send(wire.frame('job', this.style));
+  }
+
+  private async catchUp(): Promise<void> {
+    const { tail, session } = this;
+    while (!session.closed && !tail.isStopped) {
+      await tail.ready;
+      // Every event of this job up to `seen` is delivered once the stream has been read to its end.
+      const seen = tail.position();
+      const history = await readStreamAfter(this.store, this.jobId, this.seq);
+      for (const recorded of history) {
+        if (!(await this.send(new WireEvent(toJobEvent(recorded))))) return;
       }
-      for (const wire of batch) {
-        if (wire.event.job_id !== jobId || wire.event.seq <= seq) {
-          cursor = wire.positionValue;
+      if (history.length === BATCH) continue;
+      if (this.lastStatus && isTerminal(this.lastStatus)) {
+        this.finish();
+        return;
+      }
+      if (seen === null || !tail.covers(seen)) continue;
+      let cursor = seen;
+      let gap = false;
+      while (!session.closed && !gap && tail.covers(cursor)) {
+        const batch = tail.eventsAfter(cursor, BATCH);
+        if (batch.length === 0) {
+          if (tail.joinJob(this.jobId, this, cursor)) {
+            this.following = true;
+            return;
+          }
+          if (tail.isStopped) return;
+          await tail.waitBeyond(cursor, session.signal);
           continue;
         }
-        if (wire.event.seq !== seq + 1) {
-          gap = true; // the ring does not hold what came before: read the stream again
-          break;
+        for (const wire of batch) {
+          if (wire.event.job_id !== this.jobId || wire.event.seq <= this.seq) {
+            cursor = wire.positionValue;
+            continue;
+          }
+          if (wire.event.seq !== this.seq + 1) {
+            gap = true; // the ring does not hold what came before: read the stream again
+            break;
+          }
+          cursor = wire.positionValue;
+          if (!(await this.send(wire))) return;
+          if (isTerminal(wire.event.status)) {
+            this.finish();
+            return;
+          }
         }
-        cursor = wire.positionValue;
-        seq = wire.event.seq;
-        yield wire;
-        if (isTerminal(wire.event.status)) return 'ended';
       }
     }
   }
-  return 'aborted';
 }
 
 async function statusAt(store: EventStore, jobId: string, seq: number): Promise<JobStatus | null> {

@@ -35,6 +35,16 @@ export class WireEvent {
   }
 }
 
+/** A session keeping up with one job: told each new event of that job, in the tail's own loop. */
+export interface JobFollower {
+  onJobEvent(wire: WireEvent): void;
+}
+
+/** A session keeping up with every job: told each new event, in the tail's own loop. */
+export interface AllFollower {
+  onAnyEvent(wire: WireEvent): void;
+}
+
 export interface LiveTailOptions {
   /** Events kept for clients that join or fall slightly behind; default 10,000. */
   ringSize?: number;
@@ -51,6 +61,9 @@ export class LiveTail {
   private readonly ringSize: number;
   private subscription: Subscription | null = null;
   private waiters = new Set<() => void>();
+  /** Sessions keeping up, by job: each new event is written to them in one loop (`push`). */
+  private readonly jobFollowers = new Map<string, Set<JobFollower>>();
+  private readonly allFollowers = new Set<AllFollower>();
   private readonly abortWaiters = new WeakMap<AbortSignal, Set<() => void>>();
   private readyResolve!: () => void;
   /** Resolves once the tail knows where the store's end was when it started. */
@@ -113,9 +126,46 @@ export class LiveTail {
       const evicted = this.ring.splice(0, this.ring.length - this.ringSize);
       this.coveredAfter = evicted[evicted.length - 1]!.positionValue;
     }
+    const followers = this.jobFollowers.get(wire.event.job_id);
+    if (followers) for (const follower of followers) follower.onJobEvent(wire);
+    for (const follower of this.allFollowers) follower.onAnyEvent(wire);
+    if (this.waiters.size === 0) return;
     const waiters = this.waiters;
     this.waiters = new Set();
     for (const wake of waiters) wake();
+  }
+
+  /**
+   * Joins the fan-out loop of one job if the follower has seen everything up to `through` and that is the
+   * tail's head (then no event can fall between its catch-up and the loop); false: catch up further first.
+   */
+  joinJob(jobId: string, follower: JobFollower, through: bigint): boolean {
+    if (this.stopped || this.head === null || this.head !== through) return false;
+    let followers = this.jobFollowers.get(jobId);
+    if (!followers) {
+      followers = new Set();
+      this.jobFollowers.set(jobId, followers);
+    }
+    followers.add(follower);
+    return true;
+  }
+
+  leaveJob(jobId: string, follower: JobFollower): void {
+    const followers = this.jobFollowers.get(jobId);
+    if (!followers) return;
+    followers.delete(follower);
+    if (followers.size === 0) this.jobFollowers.delete(jobId);
+  }
+
+  /** Joins the all-jobs fan-out loop under the same rule as `joinJob`. */
+  joinAll(follower: AllFollower, through: bigint): boolean {
+    if (this.stopped || this.head === null || this.head !== through) return false;
+    this.allFollowers.add(follower);
+    return true;
+  }
+
+  leaveAll(follower: AllFollower): void {
+    this.allFollowers.delete(follower);
   }
 
   /** The last position seen, or null before the tail is ready. */
@@ -183,6 +233,8 @@ export class LiveTail {
     this.readyResolve();
     for (const wake of this.waiters) wake();
     this.waiters.clear();
+    this.jobFollowers.clear();
+    this.allFollowers.clear();
     await this.subscription?.close();
   }
 

@@ -1,6 +1,6 @@
 import type { ServerResponse } from 'node:http';
 import { HttpError } from '../errors.ts';
-import type { HeartbeatSpec, SseSessionOptions } from './sseSession.ts';
+import type { HeartbeatSpec, SessionCloseListener, SseSessionOptions } from './sseSession.ts';
 import { SseSession } from './sseSession.ts';
 import { controlFrame, heartbeatFrame } from './wireFrames.ts';
 
@@ -43,8 +43,10 @@ export interface SseHubOptions extends SseSessionOptions {
  * them (one frame built per tick and heartbeat shape), and the same tick cuts off sessions stuck on a full
  * socket for too long. It also counts sessions per owner, so a token cannot hold more than its share.
  */
-export class SseHub {
+export class SseHub implements SessionCloseListener {
   private readonly sessions = new Set<SseSession>();
+  /** Also told of every closed session (the bench's records). */
+  private readonly closeListeners: ((session: SseSession) => void)[] = [];
   private readonly perOwner = new Map<string, number>();
   private readonly timer: NodeJS.Timeout;
   private closing = false;
@@ -87,18 +89,26 @@ export class SseHub {
         { open: this.sessions.size, limit: limits.total, scope: 'server' },
         limits.retryAfterSeconds,
       );
-    const session = new SseSession(res, this.options, owner, options.heartbeat);
+    const session = new SseSession(res, this.options, owner, options.heartbeat, this);
     this.sessions.add(session);
     this.perOwner.set(owner, mine + 1);
     this.options.onOpen?.();
-    session.signal.addEventListener('abort', () => {
-      this.sessions.delete(session);
-      const left = this.countOf(owner) - 1;
-      if (left > 0) this.perOwner.set(owner, left);
-      else this.perOwner.delete(owner);
-      this.options.onClose?.(session);
-    });
     return session;
+  }
+
+  /** Frees a closed session's slot (one method for every session: no closure per connection). */
+  sessionClosed(session: SseSession): void {
+    if (!this.sessions.delete(session)) return;
+    const left = this.countOf(session.owner) - 1;
+    if (left > 0) this.perOwner.set(session.owner, left);
+    else this.perOwner.delete(session.owner);
+    this.options.onClose?.(session);
+    for (const listener of this.closeListeners) listener(session);
+  }
+
+  /** Adds a listener told of every session that closes. */
+  onSessionClosed(listener: (session: SseSession) => void): void {
+    this.closeListeners.push(listener);
   }
 
   private tick(): void {

@@ -15,25 +15,55 @@ export interface HeartbeatSpec {
   style: WireStyle;
 }
 
+/** Told once when a session closes, however it closes (the hub frees its slot, a feed leaves the tail). */
+export interface SessionCloseListener {
+  sessionClosed(session: SseSession): void;
+}
+
+/** What follows the session's events (a feed cursor): told when the session closes. */
+export interface SessionFeed {
+  stop(): void;
+}
+
+const SESSION = Symbol('sseSession');
+type WithSession = ServerResponse & { [SESSION]?: SseSession };
+
+/** One shared listener for every response: no closure per connection. */
+function onResponseClose(this: WithSession): void {
+  this[SESSION]?.markClosed('client closed');
+}
+function onResponseDrain(this: WithSession): void {
+  this[SESSION]?.drainedNow();
+}
+
 /**
- * One SSE response. Writes are pulled: `send` resolves only once the socket can take more, so the feed
- * behind it reads its next event only after the previous one drained. A client that stops reading is cut
- * off (by the buffer bound here, or by the hub's stuck timer) and can resume with `Last-Event-ID`.
+ * One SSE response. Frames are written as they come; a writer that sees `write()` return false stops and
+ * waits for `drain` (`whenDrained`) before it writes again. A client that stops reading is cut off (by the
+ * buffer bound here, or by the hub's stuck timer) and can resume with `Last-Event-ID`.
+ *
+ * An idle session holds its response, its options and its feed: no AbortController (one is made only when
+ * someone asks for `signal`, as log follows do) and no closure per connection.
  */
 export class SseSession {
-  private readonly abort = new AbortController();
+  private abort: AbortController | null = null;
+  private isClosed = false;
   /** When the session started waiting for a drain, or null when it is not waiting. */
   blockedSince: number | null = null;
   closeReason: string | null = null;
+  /** The feed writing to this session; stopped when the session closes. */
+  feed: SessionFeed | null = null;
+  private onDrain: (() => void) | null = null;
 
   constructor(
-    private readonly res: ServerResponse,
+    readonly res: ServerResponse,
     private readonly options: SseSessionOptions,
     /** Whose stream this is (a token name), for the per-token stream limit. */
     readonly owner: string,
     readonly heartbeatSpec: HeartbeatSpec,
+    private readonly closeListener: SessionCloseListener | null = null,
   ) {
-    res.once('close', () => this.markClosed('client closed'));
+    (res as WithSession)[SESSION] = this;
+    res.once('close', onResponseClose);
   }
 
   /** Sessions whose heartbeats are the same bytes share one frame per tick. */
@@ -42,12 +72,17 @@ export class SseSession {
     return `${style.names}|${style.named ? 1 : 0}|${jobId ?? ''}`;
   }
 
+  /** Aborts when the session closes; made on first use. */
   get signal(): AbortSignal {
+    if (!this.abort) {
+      this.abort = new AbortController();
+      if (this.isClosed) this.abort.abort();
+    }
     return this.abort.signal;
   }
 
   get closed(): boolean {
-    return this.abort.signal.aborted;
+    return this.isClosed;
   }
 
   open(retryMs: number, connected: unknown): void {
@@ -61,57 +96,81 @@ export class SseSession {
     this.res.write(`retry: ${retryMs}\n\n${controlFrame('connected', connected)}`);
   }
 
-  /** Writes one frame; resolves false when the session is gone. */
-  async send(frame: Buffer | string): Promise<boolean> {
-    if (this.closed) return false;
-    // Sends wait for drains, so anything still queued here is heartbeats and frames the client never took.
+  /**
+   * Writes one frame without waiting: 'ok', 'blocked' (written, but the socket is full: wait for
+   * `whenDrained` before the next) or 'closed' (not written).
+   */
+  write(frame: Buffer | string): 'ok' | 'blocked' | 'closed' {
+    if (this.isClosed) return 'closed';
+    // Writers wait for drains, so anything still queued here is heartbeats and frames the client never took.
     if (this.res.writableLength > this.options.maxBufferedBytes) {
       this.cutOff('client stopped reading (send buffer over its bound)');
-      return false;
+      return 'closed';
     }
     const flushed = this.res.write(frame);
     this.options.onFrameSent?.();
-    if (!flushed) await this.drained();
-    return !this.closed;
+    return flushed ? 'ok' : 'blocked';
+  }
+
+  /** Writes one frame; resolves false when the session is gone. */
+  async send(frame: Buffer | string): Promise<boolean> {
+    const written = this.write(frame);
+    if (written === 'closed') return false;
+    if (written === 'blocked') await new Promise<void>((resolve) => this.whenDrained(resolve));
+    return !this.isClosed;
+  }
+
+  /** Calls `then` once the socket drained (or the session closed). One waiter at a time. */
+  whenDrained(then: () => void): void {
+    if (this.isClosed) {
+      then();
+      return;
+    }
+    this.blockedSince = Date.now();
+    this.onDrain = then;
+    this.res.once('drain', onResponseDrain);
+  }
+
+  /** @internal the response drained */
+  drainedNow(): void {
+    const then = this.onDrain;
+    if (!then) return;
+    this.onDrain = null;
+    this.blockedSince = null;
+    this.res.off('drain', onResponseDrain);
+    then();
   }
 
   /** Heartbeats skip a session that is already waiting for its socket to drain. */
   heartbeat(frame: Buffer): void {
-    if (this.closed || this.blockedSince !== null) return;
+    if (this.isClosed || this.blockedSince !== null) return;
     this.res.write(frame);
-  }
-
-  private drained(): Promise<void> {
-    this.blockedSince = Date.now();
-    return new Promise((resolve) => {
-      const done = () => {
-        this.res.off('drain', done);
-        this.abort.signal.removeEventListener('abort', done);
-        this.blockedSince = null;
-        resolve();
-      };
-      this.res.on('drain', done);
-      this.abort.signal.addEventListener('abort', done, { once: true });
-    });
   }
 
   /** Ends the stream politely, with an optional last frame. */
   end(frame?: string): void {
-    if (this.closed) return;
+    if (this.isClosed) return;
     this.markClosed('ended by server');
     this.res.end(frame);
   }
 
   /** Drops the connection at once (a stuck client); its socket is destroyed. */
   cutOff(reason: string): void {
-    if (this.closed) return;
+    if (this.isClosed) return;
     this.markClosed(reason);
     this.res.destroy();
   }
 
-  private markClosed(reason: string): void {
-    if (this.closed) return;
+  /** @internal */
+  markClosed(reason: string): void {
+    if (this.isClosed) return;
+    this.isClosed = true;
     this.closeReason = reason;
-    this.abort.abort();
+    (this.res as WithSession)[SESSION] = undefined;
+    this.feed?.stop();
+    this.closeListener?.sessionClosed(this);
+    this.abort?.abort();
+    // A writer waiting for a drain learns the session is gone.
+    this.drainedNow();
   }
 }

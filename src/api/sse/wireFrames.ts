@@ -14,11 +14,21 @@ export interface WireStyle {
 
 export const DEFAULT_WIRE_STYLE: WireStyle = { names: 'canonical', named: false };
 
+const STYLES: readonly WireStyle[] = [
+  DEFAULT_WIRE_STYLE,
+  { names: 'canonical', named: true },
+  { names: 'alias', named: false },
+  { names: 'alias', named: true },
+];
+
 export function wireStyle(query: {
   names?: NameStyle | undefined;
   frames?: 'data' | 'named' | undefined;
 }): WireStyle {
-  return { names: query.names ?? 'canonical', named: query.frames === 'named' };
+  // One shared object per style: a connection holds a reference, not its own copy.
+  const names = query.names ?? 'canonical';
+  const named = query.frames === 'named';
+  return STYLES.find((s) => s.names === names && s.named === named) ?? { names, named };
 }
 
 /** One event frame: `id:`, the optional `event:` line, the event JSON in the reader's names. */
