@@ -112,6 +112,8 @@ export class AllJobsFeed implements AllFollower, SessionFeed {
 export class JobStreamFeed implements JobFollower, SessionFeed {
   private following = false;
   private lastStatus: JobStatus | null = null;
+  /** The position of the last event delivered, while the ring still holds what follows it (else null). */
+  private at: bigint | null = null;
 
   constructor(
     private readonly store: EventStore,
@@ -155,6 +157,7 @@ export class JobStreamFeed implements JobFollower, SessionFeed {
     }
     this.seq = seq;
     this.lastStatus = wire.event.status;
+    this.at = wire.positionValue;
     const written = this.session.write(wire.frame('job', this.style));
     if (written === 'ok' && !isTerminal(wire.event.status)) return;
     this.stop();
@@ -170,26 +173,34 @@ export class JobStreamFeed implements JobFollower, SessionFeed {
   private async send(wire: WireEvent): Promise<boolean> {
     this.seq = wire.event.seq;
     this.lastStatus = wire.event.status;
+    this.at = wire.positionValue;
     return this.session.send(wire.frame('job', this.style));
   }
 
   private async catchUp(): Promise<void> {
     const { tail, session } = this;
     while (!session.closed && !tail.isStopped) {
-      await tail.ready;
-      // Every event of this job up to `seen` is delivered once the stream has been read to its end.
-      const seen = tail.position();
-      const history = await readStreamAfter(this.store, this.jobId, this.seq);
-      for (const recorded of history) {
-        if (!(await this.send(new WireEvent(toJobEvent(recorded))))) return;
+      let cursor: bigint;
+      if (this.at !== null && tail.covers(this.at)) {
+        // Back from a drain: the ring still holds every event after the last one delivered.
+        cursor = this.at;
+      } else {
+        await tail.ready;
+        // Every event of this job up to `seen` is delivered once the stream has been read to its end.
+        const seen = tail.position();
+        const history = await readStreamAfter(this.store, this.jobId, this.seq);
+        for (const recorded of history) {
+          if (!(await this.send(new WireEvent(toJobEvent(recorded))))) return;
+        }
+        this.at = null;
+        if (history.length === BATCH) continue;
+        if (this.lastStatus && isTerminal(this.lastStatus)) {
+          this.finish();
+          return;
+        }
+        if (seen === null || !tail.covers(seen)) continue;
+        cursor = seen;
       }
-      if (history.length === BATCH) continue;
-      if (this.lastStatus && isTerminal(this.lastStatus)) {
-        this.finish();
-        return;
-      }
-      if (seen === null || !tail.covers(seen)) continue;
-      let cursor = seen;
       let gap = false;
       while (!session.closed && !gap && tail.covers(cursor)) {
         const batch = tail.eventsAfter(cursor, BATCH);
@@ -209,6 +220,7 @@ export class JobStreamFeed implements JobFollower, SessionFeed {
           }
           if (wire.event.seq !== this.seq + 1) {
             gap = true; // the ring does not hold what came before: read the stream again
+            this.at = null;
             break;
           }
           cursor = wire.positionValue;
