@@ -285,7 +285,7 @@ test('selective filters are served by indexes: a small scan budget is enough', a
   t.throws(() => new EventSearch(store).search({ limit: 5, cursor: 'garbage' }), { message: /cursor/ });
 });
 
-test('retention removes a job from the search index too; an older generation is indexed once', async (t) => {
+test('retention removes a job from the search index too; an older generation gets its search and time indexes once', async (t) => {
   const dir = await mkdtemp(join(tmpdir(), 'operator-search-'));
   const store = ReadModelStore.open(dir);
   t.teardown(async () => {
@@ -309,7 +309,11 @@ test('retention removes a job from the search index too; an older generation is 
     bruteForce(kept, { status: 'running' }),
   );
 
-  // a generation written before the index existed: searches wait (503) until the projection indexes it
+  // a generation written before the indexes existed: searches wait (503) until the projection indexes it
+  const timeRows = [...t1.eventsByTime.getRange({})];
+  t.true(timeRows.length > 2000, 'more rows than one backfill chunk');
+  await t1.eventsByTime.clearAsync();
+  await t1.checkpoints.remove('time_index');
   await t1.eventsByField.clearAsync();
   await t1.checkpoints.remove('search_index');
   const error = t.throws(() => new EventSearch(store).search({ limit: 5 }));
@@ -320,4 +324,7 @@ test('retention removes a job from the search index too; an older generation is 
     pageAll(new EventSearch(store), { actor: 'auditor' }, 50).events,
     bruteForce(kept, { actor: 'auditor' }),
   );
+  // the time index is backfilled the same way: the same rows, the generation marked
+  t.deepEqual([...t1.eventsByTime.getRange({})], timeRows);
+  t.is(t1.checkpoints.get('time_index'), '1');
 });
