@@ -51,9 +51,11 @@ test('the outbox queues each wanted event once per endpoint, with the checkpoint
   await store.putEndpoint(endpoint('off', { enabled: false, jobs: ['a'] }));
   const woken: string[][] = [];
   const projection = new WebhookProjection({ store, onEnqueued: (ids) => woken.push([...ids].sort()) });
+  // job_created carries the whole pipeline definition, as the decider writes it
+  const pipeline = (name: string) => ({ name, stages: [{ name: 'work', retries: 0, env: {} }] });
   const batch = [
-    event('a', 'job_created', { pipeline: { name: 'video' } }),
-    event('b', 'job_created', { pipeline: { name: 'audio' } }),
+    event('a', 'job_created', { pipeline: pipeline('video'), params: {} }),
+    event('b', 'job_created', { pipeline: pipeline('audio'), params: {} }),
     event('a', 'job_failed'),
   ];
   await projection.apply(batch);
