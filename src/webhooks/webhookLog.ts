@@ -162,3 +162,24 @@ function toRegistryEvent(e: RecordedEvent): RegistryEvent | undefined {
 function toCheckpointEvent(e: RecordedEvent): CheckpointEvent | undefined {
   return CHECKPOINT_TYPES.has(e.type) ? ({ ...e.data, type: e.type } as CheckpointEvent) : undefined;
 }
+
+type Registration = Extract<RegistryEvent, { type: 'webhook_endpoint_registered' }>;
+
+/**
+ * The endpoint fields a registration sets, as every process projects them; health and failure fields are
+ * not among them. `position` is the registration's own, used when it names no starting point.
+ */
+export function registeredFields(event: Registration, position: string) {
+  return {
+    id: event.endpoint_id,
+    url: event.url,
+    description: event.description,
+    event_types: event.event_types,
+    jobs: event.jobs,
+    pipelines: event.pipelines,
+    source: 'api' as const,
+    sealed_secret: event.sealed_secret,
+    created_at: event.at,
+    created_position: event.created_position ?? position,
+  };
+}

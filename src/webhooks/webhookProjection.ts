@@ -5,6 +5,7 @@ import type { Projection } from '../projections/index.ts';
 import { canonicalJson, isAtOrBelow } from '../projections/index.ts';
 import { redelivered, reenabled } from './deliveryOutcome.ts';
 import type { CheckpointEvent, RegistryEvent } from './webhookLog.ts';
+import { registeredFields } from './webhookLog.ts';
 import type { WebhookDelivery, WebhookEndpoint, WebhookStore } from './webhookStore.ts';
 import { HEALTHY_ENDPOINT } from './webhookStore.ts';
 
@@ -161,18 +162,7 @@ export class WebhookProjection implements Projection {
     const claimed = () => store.claimRegistryRevisionSync(item.revision);
     switch (event.type) {
       case 'webhook_endpoint_registered': {
-        const fields = {
-          id,
-          url: event.url,
-          description: event.description,
-          event_types: event.event_types,
-          jobs: event.jobs,
-          pipelines: event.pipelines,
-          source: 'api' as const,
-          sealed_secret: event.sealed_secret,
-          created_at: event.at,
-          created_position: event.created_position ?? item.position,
-        };
+        const fields = registeredFields(event, item.position);
         const merge = (current: WebhookEndpoint | undefined): WebhookEndpoint => {
           // A row moved in from an earlier version keeps its health; its clear secret goes.
           const { secret: _clear, ...kept }: Partial<WebhookEndpoint> = current ?? { ...HEALTHY_ENDPOINT };

@@ -17,7 +17,7 @@ import { WebhookDispatcher } from './webhookDispatcher.ts';
 import { WebhookFollower } from './webhookFollower.ts';
 import { WebhookKeyring } from './webhookKeyring.ts';
 import type { RegistryEvent } from './webhookLog.ts';
-import { WebhookLog } from './webhookLog.ts';
+import { registeredFields, WebhookLog } from './webhookLog.ts';
 import { WebhookProjection } from './webhookProjection.ts';
 import { generateWebhookSecret } from './webhookSignature.ts';
 import type { DeliveryAttempt, DeliveryStatus, WebhookDelivery, WebhookEndpoint } from './webhookStore.ts';
@@ -323,18 +323,7 @@ export class WebhookService {
     };
     const { position } = await this.#register(event);
     this.#options.logger?.info({ endpoint: id, url: redactedUrl(url) }, 'webhooks: endpoint registered');
-    const endpoint = this.store.endpoint(id) ?? {
-      id,
-      url: event.url,
-      description: event.description,
-      event_types: event.event_types,
-      jobs: event.jobs,
-      pipelines: event.pipelines,
-      source: 'api',
-      created_at: event.at,
-      created_position: position,
-      ...HEALTHY_ENDPOINT,
-    };
+    const endpoint = this.store.endpoint(id) ?? { ...registeredFields(event, position), ...HEALTHY_ENDPOINT };
     return { endpoint: view(endpoint), secret };
   }
 
