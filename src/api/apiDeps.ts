@@ -1,9 +1,10 @@
 import type { Logger } from 'pino';
-import type { JobCommandHandler } from '../commands/jobCommandHandler.ts';
 import type { JobState } from '../domain/jobState.ts';
 import type { PipelineDefinition } from '../domain/pipeline.ts';
 import type { Config } from '../infra/config/configSchema.ts';
 import type { EventStore } from '../infra/eventstore/eventStore.ts';
+import type { JobCommandHandler } from '../infra/eventstore/jobCommandHandler.ts';
+import type { QueueInfoPort } from '../runner/queueInfoPort.ts';
 import type { Metrics } from './metrics.ts';
 import type { LiveTail } from './sse/liveTail.ts';
 import type { SseHub } from './sse/sseHub.ts';
@@ -52,16 +53,7 @@ export interface ProjectionsPort {
 }
 
 /** Lane and queue facts the runner knows; absent when the process runs no runner. */
-export interface QueueInfoPort {
-  queueInfo(jobId: string): { queue_position: number | null; lane: number | null } | undefined;
-  /** `pipeline.lanes` and the lanes held now. */
-  laneUse?(): { limit: number; occupied: number };
-  /** Start now when a lane is free, else put the job at the front of the queue (see `PipelineRunner`). */
-  requestStart?(
-    jobId: string,
-    by: string,
-  ): Promise<{ state: JobState; events: unknown[]; position: string | null } | 'queued' | 'not_queued'>;
-}
+export type { QueueInfoPort };
 
 export interface ApiDeps {
   config: Config;

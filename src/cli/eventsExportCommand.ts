@@ -2,7 +2,7 @@ import { createWriteStream } from 'node:fs';
 import { rename, rm } from 'node:fs/promises';
 import { finished } from 'node:stream/promises';
 import { Command } from 'commander';
-import { exportEvents } from '../app/exportEvents.ts';
+import { exportEvents } from '../audit/exportEvents.ts';
 import { GENESIS_HASH, HashChain, isChainHash } from '../audit/hashChain.ts';
 import { JOB_ID_PATTERN } from '../domain/events.ts';
 import { usageError } from './cliError.ts';

@@ -1,11 +1,11 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Command } from 'commander';
-import { openStore } from '../app/openStore.ts';
 import type { Config } from '../infra/config/configSchema.ts';
 import { loadConfig } from '../infra/config/loadConfig.ts';
 import type { EventStore } from '../infra/eventstore/eventStore.ts';
 import { ReadModelStore } from '../projections/index.ts';
+import { openStore } from '../server/openStore.ts';
 import { CliError } from './cliError.ts';
 
 export interface LocalOptions {

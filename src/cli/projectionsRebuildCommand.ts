@@ -1,8 +1,8 @@
 import { SingleBar } from 'cli-progress';
 import { Command } from 'commander';
-import type { LeaseRecord } from '../app/projectionLeases.ts';
-import type { ProjectionName, RebuildPhase } from '../app/rebuildProjections.ts';
-import { PROJECTION_NAMES, rebuildProjections } from '../app/rebuildProjections.ts';
+import type { LeaseRecord } from '../infra/leases/projectionLeases.ts';
+import type { ProjectionName, RebuildPhase } from '../projections/maintenance/rebuildProjections.ts';
+import { PROJECTION_NAMES, rebuildProjections } from '../projections/maintenance/rebuildProjections.ts';
 import { CliError, usageError } from './cliError.ts';
 import type { LocalOptions } from './localContext.ts';
 import { LOCAL_HELP, localConfig, openLocalStore, withLocalOptions } from './localContext.ts';

@@ -1,5 +1,5 @@
 import { Command } from 'commander';
-import { projectionsStatus } from '../app/projectionsStatus.ts';
+import { projectionsStatus } from '../projections/maintenance/projectionsStatus.ts';
 import type { LocalOptions } from './localContext.ts';
 import {
   LOCAL_HELP,

@@ -1,9 +1,9 @@
 import { isAbsolute, relative } from 'node:path';
 import { Command } from 'commander';
-import { formatDifference } from '../app/projectionDifference.ts';
-import type { ProjectionName } from '../app/rebuildProjections.ts';
-import { PROJECTION_NAMES } from '../app/rebuildProjections.ts';
-import { verifyProjections } from '../app/verifyProjections.ts';
+import { formatDifference } from '../projections/maintenance/projectionDifference.ts';
+import type { ProjectionName } from '../projections/maintenance/rebuildProjections.ts';
+import { PROJECTION_NAMES } from '../projections/maintenance/rebuildProjections.ts';
+import { verifyProjections } from '../projections/maintenance/verifyProjections.ts';
 import { usageError } from './cliError.ts';
 import type { LocalOptions } from './localContext.ts';
 import {

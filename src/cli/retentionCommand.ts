@@ -1,5 +1,5 @@
 import { Command } from 'commander';
-import { runRetention } from '../app/runRetention.ts';
+import { runRetention } from '../retention/runRetention.ts';
 import { usageError } from './cliError.ts';
 import type { LocalOptions } from './localContext.ts';
 import {

@@ -1,9 +1,9 @@
 import { Command } from 'commander';
-import { startServer } from '../app/startServer.ts';
 import { isOperatorError } from '../domain/errors.ts';
 import { loadConfig } from '../infra/config/loadConfig.ts';
 import { consoleDestination } from '../infra/logging/consoleDestination.ts';
 import { createLogger } from '../infra/logging/logger.ts';
+import { startServer } from '../server/startServer.ts';
 
 /** `operator serve`: what `npm start` runs. SIGTERM / SIGINT shut down cleanly and exit 0. */
 export function serveCommand(): Command {

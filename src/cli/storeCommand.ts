@@ -1,5 +1,5 @@
 import { Command } from 'commander';
-import { backupLmdbStore, lmdbStoreStats } from '../app/storeMaintenance.ts';
+import { backupLmdbStore, lmdbStoreStats } from '../infra/eventstore/lmdb/storeMaintenance.ts';
 import { CliError } from './cliError.ts';
 import type { LocalOptions } from './localContext.ts';
 import { LOCAL_HELP, localConfig, withLocalOptions } from './localContext.ts';

@@ -1,6 +1,5 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Logger } from 'pino';
-import type { QueueInfoPort } from '../api/apiDeps.ts';
 import type { JobState } from '../domain/jobState.ts';
 import type { EventStore, RecordedEvent, Subscription } from '../infra/eventstore/eventStore.ts';
 import { JOB_STREAM_PREFIX } from '../infra/eventstore/eventStore.ts';
@@ -8,6 +7,7 @@ import { toJobEvent } from '../infra/eventstore/jobEvents.ts';
 import type { QueueInfo } from './jobBook.ts';
 import { JobBook } from './jobBook.ts';
 import { QUEUE_FRONT_STREAM, queueFrontRequest } from './queueFront.ts';
+import type { QueueInfoPort } from './queueInfoPort.ts';
 
 export interface QueueViewOptions {
   store: EventStore;

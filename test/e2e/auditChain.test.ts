@@ -5,10 +5,10 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { Writable } from 'node:stream';
 import test from 'ava';
-import type { RunningServer } from '../../src/app/startServer.ts';
-import { startServer } from '../../src/app/startServer.ts';
 import type { Config } from '../../src/infra/config/configSchema.ts';
 import { createLogger } from '../../src/infra/logging/logger.ts';
+import type { RunningServer } from '../../src/server/startServer.ts';
+import { startServer } from '../../src/server/startServer.ts';
 import { TOKENS, testConfig } from '../helpers/testServer.ts';
 
 // `operator events export` then `operator audit verify`, as the real binary, on a real server's store.

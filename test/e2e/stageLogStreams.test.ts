@@ -2,8 +2,8 @@ import { appendFile, readFile, stat, truncate, writeFile } from 'node:fs/promise
 import { join } from 'node:path';
 import test from 'ava';
 import type { EventSourceMessage } from 'eventsource-parser';
-import { verifyStageLogs } from '../../src/app/verifyStageLogs.ts';
 import { readJobStream } from '../../src/infra/eventstore/stageLogStreams.ts';
+import { verifyStageLogs } from '../../src/projections/maintenance/verifyStageLogs.ts';
 import { createJob, ended, waitFor, waitForEvents } from '../helpers/runnerHarness.ts';
 import { openRawSse } from '../helpers/sseClient.ts';
 import type { TestServer } from '../helpers/testServer.ts';

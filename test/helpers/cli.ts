@@ -6,10 +6,10 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { Writable } from 'node:stream';
-import type { RunningServer } from '../../src/app/startServer.ts';
-import { startServer } from '../../src/app/startServer.ts';
 import type { Config, ConfigInput } from '../../src/infra/config/configSchema.ts';
 import { createLogger } from '../../src/infra/logging/logger.ts';
+import type { RunningServer } from '../../src/server/startServer.ts';
+import { startServer } from '../../src/server/startServer.ts';
 import { TOKENS, testConfig } from './testServer.ts';
 
 export const ROOT = resolve(import.meta.dirname, '../..');

@@ -2,12 +2,12 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
-import type { RunningServer } from '../../src/app/startServer.ts';
-import { startServer } from '../../src/app/startServer.ts';
 import type { Config, ConfigInput } from '../../src/infra/config/configSchema.ts';
 import { configSchema } from '../../src/infra/config/configSchema.ts';
 import { createLogger } from '../../src/infra/logging/logger.ts';
 import type { RunnerClock } from '../../src/runner/index.ts';
+import type { RunningServer } from '../../src/server/startServer.ts';
+import { startServer } from '../../src/server/startServer.ts';
 
 export const TOKENS = {
   admin: 'test-admin-token-0001',

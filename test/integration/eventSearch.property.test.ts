@@ -3,12 +3,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import test from 'ava';
 import fc from 'fast-check';
-import { removeJobRows } from '../../src/app/removeJobRows.ts';
 import type { JobEvent } from '../../src/domain/events.ts';
 import { EVENT_TYPES, JOB_STATUSES, toCanonicalJson } from '../../src/domain/events.ts';
 import type { EventSearchQuery } from '../../src/projections/eventSearch.ts';
 import { EventSearch } from '../../src/projections/eventSearch.ts';
 import { ReadModelProjection, ReadModelStore } from '../../src/projections/index.ts';
+import { removeJobRows } from '../../src/retention/removeJobRows.ts';
 
 // A generated history: 10k events over 150 jobs, positions with gaps and above 2^53, timestamps that are
 // not in position order (and some without milliseconds), two actors longer than the indexed prefix that

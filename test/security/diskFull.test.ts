@@ -3,11 +3,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import test from 'ava';
-import { startServer } from '../../src/app/startServer.ts';
 import type { EventStore } from '../../src/infra/eventstore/eventStore.ts';
 import { openLmdbEventStore } from '../../src/infra/eventstore/lmdb/index.ts';
 import { freeBytes } from '../../src/infra/files/freeSpace.ts';
 import { createLogger } from '../../src/infra/logging/logger.ts';
+import { startServer } from '../../src/server/startServer.ts';
 import { startTestServer, TOKENS, testConfig } from '../helpers/testServer.ts';
 
 /**

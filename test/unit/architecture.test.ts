@@ -29,38 +29,63 @@ function importedLayers(file: string): string[] {
 
 const layerOf = (file: string) => relative(src, file).split('/')[0] as string;
 
-/** Which layers each layer may import (besides itself). Dependencies point inward. */
-const allowed: Record<string, readonly string[]> = {
-  domain: [],
-  infra: ['domain'],
-  commands: ['domain', 'infra'],
-  projections: ['domain', 'infra'],
-  runner: ['domain', 'infra', 'commands', 'projections', 'api'],
-  webhooks: ['domain', 'infra', 'projections', 'api'],
-  audit: ['domain', 'infra'],
-  api: ['domain', 'infra', 'commands', 'projections', 'audit', 'webhooks', 'runner'],
-  app: ['domain', 'infra', 'commands', 'projections', 'api', 'runner', 'webhooks', 'audit'],
-  cli: ['domain', 'infra', 'commands', 'projections', 'api', 'app', 'runner', 'webhooks', 'audit'],
-  ui: [],
+/**
+ * Each room's rank: a file may import its own room and rooms of a lower rank, never a higher one and never
+ * a peer of the same rank (peers stay independent). `ui` is served as static files and imports nothing.
+ */
+const rank: Record<string, number> = {
+  domain: 0,
+  infra: 1,
+  projections: 2,
+  audit: 3,
+  retention: 3,
+  runner: 3,
+  webhooks: 3,
+  api: 4,
+  server: 5,
+  cli: 6,
 };
 
-test('dependencies point inward: each layer imports only the layers it may', (t) => {
+test('dependencies point inward: no import runs from a lower room to a higher one or across peers', (t) => {
   const violations: string[] = [];
   const files = sourceFiles(src);
   t.true(files.length > 20);
   for (const file of files) {
     const layer = layerOf(file);
-    const may = allowed[layer];
-    if (!may) {
-      violations.push(`${relative(root, file)}: src/${layer} is not a known layer`);
+    const own = rank[layer];
+    if (own === undefined) {
+      violations.push(`${relative(root, file)}: src/${layer} is not a known room`);
       continue;
     }
     for (const target of importedLayers(file)) {
-      if (target !== layer && !may.includes(target))
+      if (target === layer) continue;
+      const theirs = rank[target];
+      if (theirs === undefined || theirs >= own)
         violations.push(`${relative(root, file)} imports src/${target}`);
     }
   }
   t.deepEqual(violations, []);
+});
+
+test('ui imports only itself (it is served as is, without a build)', (t) => {
+  const uiFiles = readdirSync(join(src, 'ui')).filter((n) => n.endsWith('.js'));
+  const outside = uiFiles.filter((name) =>
+    [...readFileSync(join(src, 'ui', name), 'utf8').matchAll(/from\s+['"]([^'"]+)['"]/g)].some(
+      (m) => !(m[1] as string).startsWith('./'),
+    ),
+  );
+  t.true(uiFiles.length > 5);
+  t.deepEqual(outside, []);
+});
+
+test('the rank table is not loosened: every room of src/ has a rank, and no rank allows an upward import', (t) => {
+  const rooms = readdirSync(src).filter((n) => statSync(join(src, n)).isDirectory() && n !== 'ui');
+  t.deepEqual(
+    rooms.filter((r) => rank[r] === undefined),
+    [],
+  );
+  t.is(rank.domain, 0);
+  t.true((rank.cli as number) > (rank.server as number) && (rank.server as number) > (rank.api as number));
 });
 
 test('the domain is pure: no node: built-ins and no I/O packages', (t) => {

@@ -2,8 +2,12 @@ import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import test from 'ava';
-import { newLeaseHolder, ProjectionLeases, REBUILD_LEASE } from '../../../src/app/projectionLeases.ts';
 import { openLmdbEventStore } from '../../../src/infra/eventstore/lmdb/index.ts';
+import {
+  newLeaseHolder,
+  ProjectionLeases,
+  REBUILD_LEASE,
+} from '../../../src/infra/leases/projectionLeases.ts';
 import { ReadModelStore } from '../../../src/projections/index.ts';
 import { advance, cliWorld, runCli, settle } from '../../helpers/cli.ts';
 import { JobTraffic } from '../../helpers/jobTraffic.ts';

@@ -5,9 +5,9 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import test from 'ava';
 import { Metrics } from '../../../src/api/metrics.ts';
-import { scheduleRetentionSweep } from '../../../src/app/retentionSweep.ts';
 import { createLogger } from '../../../src/infra/logging/logger.ts';
 import type { ReadModel } from '../../../src/projections/index.ts';
+import { scheduleRetentionSweep } from '../../../src/retention/retentionSweep.ts';
 import { advance, cliWorld, runCli, settle } from '../../helpers/cli.ts';
 
 /**
@@ -159,7 +159,7 @@ test('retention with archive: the run dir becomes runs/_archive/<id>.tar.gz that
     store: server.deps.store,
     readModelStore: (server.deps.readModel as ReadModel).store,
     logger: createLogger({ level: 'info', destination: { write: (l: string) => lines.push(l) } }),
-    metrics,
+    registry: metrics.registry,
     clock: () => new Date(T0 + 2 * DAY),
     firstDelayMs: 3_600_000,
   });

@@ -1,6 +1,6 @@
 import { hostname } from 'node:os';
 import test from 'ava';
-import { isLeaseLive } from '../../../src/infra/leaseLiveness.ts';
+import { isLeaseLive } from '../../../src/infra/leases/leaseLiveness.ts';
 import { parseAllowTarget } from '../../../src/infra/net/allowTarget.ts';
 import { embeddedIPv4, ipv6Groups } from '../../../src/infra/net/embeddedIPv4.ts';
 import { redactedUrl } from '../../../src/infra/net/redactedUrl.ts';

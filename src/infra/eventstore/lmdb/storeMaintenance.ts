@@ -1,11 +1,11 @@
 import { existsSync } from 'node:fs';
 import { mkdir, readdir, stat } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
-import { OperatorError } from '../domain/errors.ts';
+import { OperatorError } from '../../../domain/errors.ts';
 // The adapter's own layout (database names, environment flags): maintenance works below the port.
-import type { LmdbLayout } from '../infra/eventstore/lmdb/lmdbLayout.ts';
-import { openLmdbLayout, readHead } from '../infra/eventstore/lmdb/lmdbLayout.ts';
-import { isSoftDeleted } from '../infra/eventstore/lmdb/streamState.ts';
+import type { LmdbLayout } from './lmdbLayout.ts';
+import { openLmdbLayout, readHead } from './lmdbLayout.ts';
+import { isSoftDeleted } from './streamState.ts';
 
 export interface StoreStats {
   path: string;

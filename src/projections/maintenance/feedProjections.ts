@@ -1,12 +1,12 @@
 import type { Logger } from 'pino';
-import type { JobEvent } from '../domain/events.ts';
-import type { EventStore, RecordedEvent } from '../infra/eventstore/eventStore.ts';
-import { JOB_STREAM_PREFIX } from '../infra/eventstore/eventStore.ts';
-import { toJobEvent } from '../infra/eventstore/jobEvents.ts';
-import type { StoredStageLog } from '../infra/eventstore/stageLogStreams.ts';
-import { LOG_STREAM_PREFIX, toStoredStageLog } from '../infra/eventstore/stageLogStreams.ts';
-import type { Projection } from '../projections/index.ts';
-import { comparePositions } from '../projections/index.ts';
+import type { JobEvent } from '../../domain/events.ts';
+import type { EventStore, RecordedEvent } from '../../infra/eventstore/eventStore.ts';
+import { JOB_STREAM_PREFIX } from '../../infra/eventstore/eventStore.ts';
+import { toJobEvent } from '../../infra/eventstore/jobEvents.ts';
+import type { StoredStageLog } from '../../infra/eventstore/stageLogStreams.ts';
+import { LOG_STREAM_PREFIX, toStoredStageLog } from '../../infra/eventstore/stageLogStreams.ts';
+import type { Projection } from '../index.ts';
+import { comparePositions } from '../index.ts';
 
 export interface FeedOptions {
   store: EventStore;

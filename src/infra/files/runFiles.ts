@@ -1,6 +1,6 @@
 import type { Dirent } from 'node:fs';
 import { open, readdir } from 'node:fs/promises';
-import { STORED_NAME_PATTERN } from '../domain/events.ts';
+import { STORED_NAME_PATTERN } from '../../domain/events.ts';
 
 /** `runs/_archive/`: retention's tarballs. Not a job, although the name would pass as a job id. */
 export const ARCHIVE_DIR = '_archive';

@@ -1,9 +1,9 @@
-import type { EventStore } from '../infra/eventstore/eventStore.ts';
-import { JOB_STREAM_PREFIX } from '../infra/eventstore/eventStore.ts';
-import type { ReadModelStore } from '../projections/index.ts';
-import { READ_MODEL_CHECKPOINT } from '../projections/index.ts';
-import type { LeaseRecord } from './projectionLeases.ts';
-import { ProjectionLeases, REBUILD_LEASE, WRITER_LEASE } from './projectionLeases.ts';
+import type { EventStore } from '../../infra/eventstore/eventStore.ts';
+import { JOB_STREAM_PREFIX } from '../../infra/eventstore/eventStore.ts';
+import type { LeaseRecord } from '../../infra/leases/projectionLeases.ts';
+import { ProjectionLeases, REBUILD_LEASE, WRITER_LEASE } from '../../infra/leases/projectionLeases.ts';
+import type { ReadModelStore } from '../index.ts';
+import { READ_MODEL_CHECKPOINT } from '../index.ts';
 import type { ProjectionName } from './rebuildProjections.ts';
 import { PROJECTION_NAMES } from './rebuildProjections.ts';
 

@@ -1,8 +1,8 @@
 import { mkdir, readdir, readFile, rename, rm, rmdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
-import { PRIVATE_DIR_MODE } from '../infra/files/privateFile.ts';
-import { mapLimit, runPaths, syncDirectories } from '../projections/index.ts';
-import { listFiles, listJobDirs } from './runFiles.ts';
+import { PRIVATE_DIR_MODE } from '../../infra/files/privateFile.ts';
+import { listFiles, listJobDirs } from '../../infra/files/runFiles.ts';
+import { mapLimit, runPaths, syncDirectories } from '../index.ts';
 
 export interface SwapParts {
   /** `events.jsonl` */

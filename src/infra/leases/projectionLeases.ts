@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { hostname } from 'node:os';
 import type { Database, RootDatabase } from 'lmdb';
-import { isLeaseLive } from '../infra/leaseLiveness.ts';
+import { isLeaseLive } from './leaseLiveness.ts';
 
 /** Who holds (or asks for) a lease. */
 export interface LeaseHolder {

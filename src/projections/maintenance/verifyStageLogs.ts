@@ -1,9 +1,9 @@
 import { readFile } from 'node:fs/promises';
-import type { JobEvent } from '../domain/events.ts';
-import { stageRuns } from '../domain/logRecord.ts';
-import type { EventStore } from '../infra/eventstore/eventStore.ts';
-import { readStageLog } from '../infra/eventstore/stageLogStreams.ts';
-import { comparePositions, recordBytes, stageLogFile } from '../projections/index.ts';
+import type { JobEvent } from '../../domain/events.ts';
+import { stageRuns } from '../../domain/logRecord.ts';
+import type { EventStore } from '../../infra/eventstore/eventStore.ts';
+import { readStageLog } from '../../infra/eventstore/stageLogStreams.ts';
+import { comparePositions, recordBytes, stageLogFile } from '../index.ts';
 import type { ProjectionDifference } from './projectionDifference.ts';
 
 /**

@@ -3,9 +3,9 @@ import type { Dirent } from 'node:fs';
 import { readdir, readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { stagePaths } from '../runner/index.ts';
-import { groupMembers, hasEnvironment, terminateGroup } from '../runner/processGroup.ts';
-import { appendReaperNote } from '../runner/reaperNote.ts';
+import { stagePaths } from './index.ts';
+import { groupMembers, hasEnvironment, terminateGroup } from './processGroup.ts';
+import { appendReaperNote } from './reaperNote.ts';
 
 /** A running reaper: `stop()` after the runner stopped, so it sweeps (nothing, normally) and exits. */
 export interface StageReaper {

@@ -11,21 +11,21 @@ import { webhookRoutes } from '../api/routes/webhookRoutes.ts';
 import { LiveTail } from '../api/sse/liveTail.ts';
 import { SseHub } from '../api/sse/sseHub.ts';
 import { registerStateGauges } from '../api/stateGauges.ts';
-import { JobCommandHandler } from '../commands/jobCommandHandler.ts';
 import type { Config } from '../infra/config/configSchema.ts';
 import { pipelineDefinition, usesDefaultToken } from '../infra/config/loadConfig.ts';
 import type { EventStore } from '../infra/eventstore/eventStore.ts';
+import { JobCommandHandler } from '../infra/eventstore/jobCommandHandler.ts';
 import { logStoredEvent } from '../infra/logging/logger.ts';
 import { EventSearch } from '../projections/index.ts';
 import { JobGaugeFacts } from '../projections/jobGaugeFacts.ts';
+import { LiveProjections } from '../projections/liveProjections.ts';
+import { scheduleRetentionSweep } from '../retention/retentionSweep.ts';
 import type { RunnerClock } from '../runner/index.ts';
 import { PipelineRunner, QueueView, systemClock } from '../runner/index.ts';
+import type { StageReaper } from '../runner/stageReaper.ts';
+import { startStageReaper } from '../runner/stageReaper.ts';
 import { WebhookService } from '../webhooks/index.ts';
-import { LiveProjections } from './liveProjections.ts';
 import { openStore } from './openStore.ts';
-import { scheduleRetentionSweep } from './retentionSweep.ts';
-import type { StageReaper } from './stageReaper.ts';
-import { startStageReaper } from './stageReaper.ts';
 import type { LeaderDuty } from './storeLeaseRole.ts';
 import { StoreLeaseRole } from './storeLeaseRole.ts';
 
@@ -88,7 +88,7 @@ export async function startServer(options: StartServerOptions): Promise<RunningS
     store,
     readModelStore: projections.readModelStore,
     logger,
-    metrics,
+    registry: metrics.registry,
     clock,
   });
   const tail = new LiveTail(store, { logger });

@@ -1,10 +1,17 @@
 import { mkdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
-import { OperatorError } from '../domain/errors.ts';
-import type { EventStore } from '../infra/eventstore/eventStore.ts';
-import { PRIVATE_DIR_MODE } from '../infra/files/privateFile.ts';
-import type { Projection } from '../projections/index.ts';
+import { OperatorError } from '../../domain/errors.ts';
+import type { EventStore } from '../../infra/eventstore/eventStore.ts';
+import { PRIVATE_DIR_MODE } from '../../infra/files/privateFile.ts';
+import type { LeaseHolder, LeaseRecord } from '../../infra/leases/projectionLeases.ts';
+import {
+  newLeaseHolder,
+  ProjectionLeases,
+  REBUILD_LEASE,
+  WRITER_LEASE,
+} from '../../infra/leases/projectionLeases.ts';
+import type { Projection } from '../index.ts';
 import {
   GenerationBuilder,
   JsonlProjection,
@@ -13,11 +20,9 @@ import {
   StageLogProjection,
   StateProjection,
   syncTree,
-} from '../projections/index.ts';
+} from '../index.ts';
 import type { FeedOptions } from './feedProjections.ts';
 import { feedProjections } from './feedProjections.ts';
-import type { LeaseHolder, LeaseRecord } from './projectionLeases.ts';
-import { newLeaseHolder, ProjectionLeases, REBUILD_LEASE, WRITER_LEASE } from './projectionLeases.ts';
 import { swapRunFiles } from './swapRunFiles.ts';
 
 export const PROJECTION_NAMES = ['jsonl', 'state', 'readmodel', 'logs'] as const;

@@ -9,12 +9,12 @@ import type { EventStore } from '../infra/eventstore/eventStore.ts';
 import { jobStreamName } from '../infra/eventstore/eventStore.ts';
 import { toJobEvent } from '../infra/eventstore/jobEvents.ts';
 import { logStreamName } from '../infra/eventstore/stageLogStreams.ts';
+import { ARCHIVE_DIR, fsyncDir } from '../infra/files/runFiles.ts';
+import type { LeaseRecord } from '../infra/leases/projectionLeases.ts';
+import { newLeaseHolder, ProjectionLeases, REBUILD_LEASE } from '../infra/leases/projectionLeases.ts';
 import type { JobSummary, ReadModelStore } from '../projections/index.ts';
 import { foldJob, runPaths } from '../projections/index.ts';
-import type { LeaseRecord } from './projectionLeases.ts';
-import { newLeaseHolder, ProjectionLeases, REBUILD_LEASE } from './projectionLeases.ts';
 import { removeJobRows } from './removeJobRows.ts';
-import { ARCHIVE_DIR, fsyncDir } from './runFiles.ts';
 
 export interface RetentionOptions {
   store: EventStore;

@@ -1,8 +1,8 @@
 import type { Transaction } from 'lmdb';
-import type { JobEvent } from '../domain/events.ts';
-import type { JobState } from '../domain/jobState.ts';
-import type { GenerationTables, JobSummary } from '../projections/index.ts';
-import { expectedReadModelJob, READ_MODEL_CHECKPOINT, ReadModelStore } from '../projections/index.ts';
+import type { JobEvent } from '../../domain/events.ts';
+import type { JobState } from '../../domain/jobState.ts';
+import type { GenerationTables, JobSummary } from '../index.ts';
+import { expectedReadModelJob, READ_MODEL_CHECKPOINT, ReadModelStore } from '../index.ts';
 import type { ProjectionDifference } from './projectionDifference.ts';
 import { describeFields } from './projectionDifference.ts';
 import { upTo } from './verifyJobFiles.ts';

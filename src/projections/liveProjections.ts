@@ -1,7 +1,9 @@
 import type { Logger } from 'pino';
 import type { JobEvent } from '../domain/events.ts';
 import type { EventStore } from '../infra/eventstore/eventStore.ts';
-import type { Projection, ProjectionsPort } from '../projections/index.ts';
+import type { LeaseHolder } from '../infra/leases/projectionLeases.ts';
+import { newLeaseHolder, ProjectionLeases, WRITER_LEASE } from '../infra/leases/projectionLeases.ts';
+import type { Projection, ProjectionsPort } from './index.ts';
 import {
   JsonlProjection,
   ProjectionRunner,
@@ -10,9 +12,7 @@ import {
   ReadModelStore,
   StageLogProjection,
   StateProjection,
-} from '../projections/index.ts';
-import type { LeaseHolder } from './projectionLeases.ts';
-import { newLeaseHolder, ProjectionLeases, WRITER_LEASE } from './projectionLeases.ts';
+} from './index.ts';
 
 export interface LiveProjectionsOptions {
   store: EventStore;

@@ -1,13 +1,13 @@
-import type { JobEvent } from '../domain/events.ts';
-import { STORED_NAME_PATTERN } from '../domain/events.ts';
-import type { EventStore } from '../infra/eventstore/eventStore.ts';
-import { JOB_STREAM_PREFIX, jobIdFromStream, jobStreamName } from '../infra/eventstore/eventStore.ts';
-import { toJobEvent } from '../infra/eventstore/jobEvents.ts';
-import type { ReadModelStore } from '../projections/index.ts';
-import { READ_MODEL_CHECKPOINT } from '../projections/index.ts';
+import type { JobEvent } from '../../domain/events.ts';
+import { STORED_NAME_PATTERN } from '../../domain/events.ts';
+import type { EventStore } from '../../infra/eventstore/eventStore.ts';
+import { JOB_STREAM_PREFIX, jobIdFromStream, jobStreamName } from '../../infra/eventstore/eventStore.ts';
+import { toJobEvent } from '../../infra/eventstore/jobEvents.ts';
+import { listJobDirs } from '../../infra/files/runFiles.ts';
+import type { ReadModelStore } from '../index.ts';
+import { READ_MODEL_CHECKPOINT } from '../index.ts';
 import type { ProjectionDifference } from './projectionDifference.ts';
 import type { ProjectionName } from './rebuildProjections.ts';
-import { listJobDirs } from './runFiles.ts';
 import { readJobFiles, verifyJsonl, verifyStateFiles } from './verifyJobFiles.ts';
 import {
   snapshotReadModelJob,

@@ -1,6 +1,6 @@
 import type { Logger } from 'pino';
+import type { Registry } from 'prom-client';
 import { Counter, Gauge } from 'prom-client';
-import type { Metrics } from '../api/metrics.ts';
 import type { Config } from '../infra/config/configSchema.ts';
 import type { EventStore } from '../infra/eventstore/eventStore.ts';
 import type { ReadModelStore } from '../projections/index.ts';
@@ -12,7 +12,8 @@ export interface RetentionSweepOptions {
   store: EventStore;
   readModelStore: ReadModelStore;
   logger: Logger;
-  metrics?: Metrics;
+  /** Where `operator_retention_*` are registered (the API's registry). */
+  registry?: Registry;
   clock: () => Date;
   /** Default: a day. */
   intervalMs?: number;
@@ -34,7 +35,7 @@ export interface RetentionSweep {
  */
 export function scheduleRetentionSweep(options: RetentionSweepOptions): RetentionSweep {
   const { config, logger } = options;
-  const registers = options.metrics ? [options.metrics.registry] : [];
+  const registers = options.registry ? [options.registry] : [];
   const swept = new Counter({
     name: 'operator_retention_jobs_swept_total',
     help: 'jobs whose events and files the retention sweep removed or archived',

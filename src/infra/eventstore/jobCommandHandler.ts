@@ -1,13 +1,13 @@
 import { randomUUID } from 'node:crypto';
-import type { JobCommand } from '../domain/commands.ts';
-import { DomainRuleError } from '../domain/errors.ts';
-import type { JobEvent, NewJobEvent } from '../domain/events.ts';
-import { decide, evolve, initialState } from '../domain/jobDecider.ts';
-import type { JobState } from '../domain/jobState.ts';
-import type { EventStore, ExpectedRevision } from '../infra/eventstore/eventStore.ts';
-import { isWrongExpectedRevisionError, jobStreamName } from '../infra/eventstore/eventStore.ts';
-import { toEventData, toJobEvent } from '../infra/eventstore/jobEvents.ts';
-import { LruMap } from '../infra/lruMap.ts';
+import type { JobCommand } from '../../domain/commands.ts';
+import { DomainRuleError } from '../../domain/errors.ts';
+import type { JobEvent, NewJobEvent } from '../../domain/events.ts';
+import { decide, evolve, initialState } from '../../domain/jobDecider.ts';
+import type { JobState } from '../../domain/jobState.ts';
+import { LruMap } from '../lruMap.ts';
+import type { EventStore, ExpectedRevision } from './eventStore.ts';
+import { isWrongExpectedRevisionError, jobStreamName } from './eventStore.ts';
+import { toEventData, toJobEvent } from './jobEvents.ts';
 
 export interface CommandResult {
   /** The events this command appended (empty when the decision produced none). */

@@ -1,10 +1,10 @@
 import { readFile } from 'node:fs/promises';
-import type { JobEvent } from '../domain/events.ts';
-import type { RunPaths } from '../projections/index.ts';
-import { comparePositions, expectedJobFiles, jsonlLine, runPaths } from '../projections/index.ts';
+import type { JobEvent } from '../../domain/events.ts';
+import { listFiles } from '../../infra/files/runFiles.ts';
+import type { RunPaths } from '../index.ts';
+import { comparePositions, expectedJobFiles, jsonlLine, runPaths } from '../index.ts';
 import type { ProjectionDifference } from './projectionDifference.ts';
 import { describeFields } from './projectionDifference.ts';
-import { listFiles } from './runFiles.ts';
 
 /** Events at or below a checkpoint: what a projection with that checkpoint must reflect. */
 export function upTo(events: readonly JobEvent[], checkpoint: string | null): JobEvent[] {
