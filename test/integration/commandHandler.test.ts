@@ -139,3 +139,49 @@ test('retries are bounded: a store that always conflicts surfaces the conflict',
   t.true(isWrongExpectedRevisionError(error));
   t.is(appends, 3);
 });
+
+test('a handler deciding on its cached state never answers from a stale cache: another writer`s events are read before a conflict, a refusal or a no-op stands', async (t) => {
+  const store = await setup(t);
+  const appends: number[] = [];
+  const original = store.append.bind(store);
+  store.append = (async (...args: Parameters<typeof store.append>) => {
+    appends.push(1);
+    return original(...args);
+  }) as typeof store.append;
+  const mine = new JobCommandHandler(store, { maxEventsPerJob: 1000 });
+  const other = new JobCommandHandler(store, { maxEventsPerJob: 1000 });
+  await created(store, mine, 'job-s');
+  await mine.handle('job-s', { type: 'start_job', actor: 'alice', ts: ts() });
+  // The other writer (a second process on the same store) moves the job on; `mine` still caches seq 1.
+  await other.handle('job-s', { type: 'start_stage', stage: 'script', actor: 'w', ts: ts() });
+
+  // A refusal on the cached state (script is not running there) is re-made on the stored state, and lands.
+  const completed = await mine.handle('job-s', {
+    type: 'complete_stage',
+    stage: 'script',
+    actor: 'w',
+    ts: ts(),
+  });
+  t.deepEqual(
+    completed.events.map((e) => [e.type, e.seq]),
+    [['stage_completed', 3]],
+  );
+
+  // A decision on the cached state that conflicts is re-decided on fresh state: one more append, no error.
+  await other.handle('job-s', { type: 'start_stage', stage: 'storyboard', actor: 'w', ts: ts() });
+  const before = appends.length;
+  const next = await mine.handle('job-s', (state) =>
+    state.stages.find((s) => s.name === 'storyboard')?.status === 'running'
+      ? { type: 'complete_stage', stage: 'storyboard', actor: 'w', ts: ts() }
+      : { type: 'start_stage', stage: 'storyboard', actor: 'w', ts: ts() },
+  );
+  t.is(next.events[0]?.type, 'stage_completed');
+  t.true(appends.length - before <= 2);
+
+  // An explicit expected seq checked against a stale cache answers stale_seq, as a fresh read would.
+  await other.handle('job-s', { type: 'cancel_job', actor: 'bob', ts: ts() });
+  const error = await t.throwsAsync(() =>
+    mine.handle('job-s', { type: 'cancel_job', actor: 'bob', ts: ts() }, { expectedSeq: next.state.seq }),
+  );
+  t.is((error as { code?: string }).code, 'stale_seq');
+});

@@ -75,8 +75,14 @@ export class JobCommandHandler {
     command: JobCommand | ((state: JobState) => JobCommand),
     options: HandleOptions = {},
   ): Promise<CommandResult> {
+    // The first decision is made on the cached state without reading the stream: the append's expected
+    // revision proves the cache was current. A conflict, a refusal or an empty decision on cached state is
+    // re-made on state read from the store, so a stale cache costs a retry, never a wrong answer.
+    let state = this.states.get(jobId);
     for (let attempt = 0; ; attempt++) {
-      const state = await this.load(jobId);
+      const fromCache =
+        state !== undefined && (options.expectedSeq === undefined || options.expectedSeq === state.seq);
+      if (!fromCache || state === undefined) state = await this.load(jobId);
       if (options.expectedSeq !== undefined && options.expectedSeq !== state.seq) {
         throw new DomainRuleError(
           'stale_seq',
@@ -87,15 +93,29 @@ export class JobCommandHandler {
           },
         );
       }
-      const decided = decide(typeof command === 'function' ? command(state) : command, state, {
-        maxEventsPerJob: this.options.maxEventsPerJob,
-      });
-      if (decided.length === 0) return { events: [], state, position: null };
+      let decided: NewJobEvent[];
+      try {
+        decided = decide(typeof command === 'function' ? command(state) : command, state, {
+          maxEventsPerJob: this.options.maxEventsPerJob,
+        });
+      } catch (error) {
+        if (!fromCache) throw error;
+        state = undefined;
+        continue;
+      }
+      if (decided.length === 0) {
+        if (!fromCache) return { events: [], state, position: null };
+        state = undefined;
+        continue;
+      }
       try {
         return await this.append(jobId, state, decided);
       } catch (error) {
-        const mayRetry = options.expectedSeq === undefined && attempt < this.maxRetries;
+        // With an explicit expected seq a conflict is not retried, unless the seq was checked against the
+        // cache only: then the next turn reads the stream and answers `stale_seq`.
+        const mayRetry = (options.expectedSeq === undefined || fromCache) && attempt < this.maxRetries;
         if (!isWrongExpectedRevisionError(error) || !mayRetry) throw error;
+        state = undefined;
       }
     }
   }
