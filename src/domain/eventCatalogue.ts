@@ -7,7 +7,8 @@ import { GATE_TIMEOUT_POLICIES, type PipelineDefinition, REJECT_POLICIES } from 
  * Payloads are loose objects: stage and gate commands copy the client's own `payload` (e.g. `reported_ts`,
  * `message`, a runner's `pid`, `log`, `log_tail`) into the event, so keys not listed here are kept, never
  * rejected. The envelope around the payload (`id, job_id, seq, position, ts, type, stage, status, message,
- * payload, actor`) is `jobEventSchema` and does not change.
+ * payload, actor`) is `jobEventSchema` and does not change. Each field's `.describe()` is its one-line doc:
+ * readers of the catalogue (the UI's served copy, the wire docs) take it from here.
  */
 
 /** The pipeline as the job was created with it (durations already in ms); only `stages` is relied upon. */
@@ -20,140 +21,166 @@ const laneUseSchema = z.object({ limit: z.number().int(), occupied: z.number().i
 
 export const eventPayloadSchemas = {
   job_created: z.looseObject({
-    /** The pipeline definition the job runs, copied at creation so later config changes do not alter it. */
-    pipeline: storedPipelineSchema,
-    /** The job's parameters, handed to every stage command as JSON. */
-    params: z.record(z.string(), z.unknown()),
+    pipeline: storedPipelineSchema.describe(
+      'The pipeline definition the job runs, copied at creation so later config changes do not alter it.',
+    ),
+    params: z
+      .record(z.string(), z.unknown())
+      .describe("The job's parameters, handed to every stage command as JSON."),
   }),
   job_started: z.looseObject({
-    /** Optional: who asked for the start when an admin or the queue started it on their behalf. */
-    requested_by: z.string().optional(),
-    /** Optional: true when an admin started the job beyond `pipeline.lanes`. */
-    forced: z.literal(true).optional(),
-    /** Optional (with `forced`): the lanes limit and the lanes held when it was overridden, null when unknown. */
-    lanes: laneUseSchema.nullable().optional(),
+    requested_by: z
+      .string()
+      .optional()
+      .describe('Optional: who asked for the start when an admin or the queue started it on their behalf.'),
+    forced: z
+      .literal(true)
+      .optional()
+      .describe('Optional: true when an admin started the job beyond `pipeline.lanes`.'),
+    lanes: laneUseSchema
+      .nullable()
+      .optional()
+      .describe(
+        'Optional (with `forced`): the lanes limit and the lanes held when it was overridden, null when unknown.',
+      ),
   }),
   stage_started: z.looseObject({
-    /** 1-based attempt number of this stage run (resets after a resume or a rerun). */
-    attempt: z.number().int().positive(),
-    /** How many attempts the stage allows in all (1 + retries). */
-    max_attempts: z.number().int().positive(),
-    /** True when this attempt follows a failed one. */
-    retry: z.boolean(),
+    attempt: z
+      .number()
+      .int()
+      .positive()
+      .describe('1-based attempt number of this stage run (resets after a resume or a rerun).'),
+    max_attempts: z
+      .number()
+      .int()
+      .positive()
+      .describe('How many attempts the stage allows in all (1 + retries).'),
+    retry: z.boolean().describe('True when this attempt follows a failed one.'),
   }),
   stage_completed: z.looseObject({
-    /** The attempt that completed. */
-    attempt: z.number().int().nonnegative(),
-    /** Run time reported by the worker, or measured from `stage_started`; null when unknown. */
-    duration_ms: msSchema.nullable(),
-    /** The command's exit code when the worker reported one, else null. */
-    exit_code: z.number().int().nullable(),
+    attempt: z.number().int().nonnegative().describe('The attempt that completed.'),
+    duration_ms: msSchema
+      .nullable()
+      .describe('Run time reported by the worker, or measured from `stage_started`; null when unknown.'),
+    exit_code: z
+      .number()
+      .int()
+      .nullable()
+      .describe("The command's exit code when the worker reported one, else null."),
   }),
   stage_failed: z.looseObject({
-    /** Why the attempt failed, in the worker's words. */
-    reason: z.string(),
-    /** The attempt that failed. */
-    attempt: z.number().int().nonnegative(),
-    /** How many attempts the stage allows in all. */
-    max_attempts: z.number().int().positive(),
-    /** False when the worker said a retry cannot help. */
-    retryable: z.boolean(),
-    /** True when another attempt will follow (retryable and attempts left); false ends the job. */
-    will_retry: z.boolean(),
-    /** Run time measured from `stage_started`; null when unknown. */
-    duration_ms: msSchema.nullable(),
+    reason: z.string().describe("Why the attempt failed, in the worker's words."),
+    attempt: z.number().int().nonnegative().describe('The attempt that failed.'),
+    max_attempts: z.number().int().positive().describe('How many attempts the stage allows in all.'),
+    retryable: z.boolean().describe('False when the worker said a retry cannot help.'),
+    will_retry: z
+      .boolean()
+      .describe('True when another attempt will follow (retryable and attempts left); false ends the job.'),
+    duration_ms: msSchema.nullable().describe('Run time measured from `stage_started`; null when unknown.'),
   }),
   gate_pause: z.looseObject({
-    /** The gate the job waits at. */
-    gate: z.string(),
-    /** When the gate's timeout fires (ISO time), null when the gate has no timeout. */
-    deadline: z.string().nullable(),
-    /** What the timeout does: approve, reject or keep waiting. */
-    on_timeout: z.enum(GATE_TIMEOUT_POLICIES),
-    /** The gate's timeout in ms, null when it has none. */
-    timeout_ms: msSchema.nullable(),
-    /** What a rejection does: fail the job or rerun the stage. */
-    on_reject: z.enum(REJECT_POLICIES),
+    gate: z.string().describe('The gate the job waits at.'),
+    deadline: z
+      .string()
+      .nullable()
+      .describe("When the gate's timeout fires (ISO time), null when the gate has no timeout."),
+    on_timeout: z
+      .enum(GATE_TIMEOUT_POLICIES)
+      .describe('What the timeout does: approve, reject or keep waiting.'),
+    timeout_ms: msSchema.nullable().describe("The gate's timeout in ms, null when it has none."),
+    on_reject: z.enum(REJECT_POLICIES).describe('What a rejection does: fail the job or rerun the stage.'),
   }),
   gate_approved: z.looseObject({
-    /** The gate approved. */
-    gate: z.string(),
-    /** The approver's comment, null when none was given. */
-    comment: z.string().nullable(),
-    /** Always false: a person approved (the timer writes `gate_auto_approved`). */
-    by_timer: z.boolean(),
+    gate: z.string().describe('The gate approved.'),
+    comment: z.string().nullable().describe("The approver's comment, null when none was given."),
+    by_timer: z
+      .boolean()
+      .describe('Always false: a person approved (the timer writes `gate_auto_approved`).'),
   }),
   gate_auto_approved: z.looseObject({
-    /** The gate the timer approved. */
-    gate: z.string(),
-    /** Always true. */
-    by_timer: z.boolean(),
-    /** The deadline that passed (ISO), null if the gate had none. */
-    deadline: z.string().nullable(),
+    gate: z.string().describe('The gate the timer approved.'),
+    by_timer: z.boolean().describe('Always true.'),
+    deadline: z.string().nullable().describe('The deadline that passed (ISO), null if the gate had none.'),
   }),
   gate_rejected: z.looseObject({
-    /** The gate rejected. */
-    gate: z.string(),
-    /** The rejecter's comment, null when none was given. */
-    comment: z.string().nullable(),
-    /** The rejection's reason, null when none was given. */
-    reason: z.string().nullable(),
-    /** True when the gate's timeout rejected it. */
-    by_timer: z.boolean(),
-    /** What follows: `fail` (a `job_failed` event) or `rerun` (a `job_resumed` event). */
-    on_reject: z.enum(REJECT_POLICIES),
+    gate: z.string().describe('The gate rejected.'),
+    comment: z.string().nullable().describe("The rejecter's comment, null when none was given."),
+    reason: z.string().nullable().describe("The rejection's reason, null when none was given."),
+    by_timer: z.boolean().describe("True when the gate's timeout rejected it."),
+    on_reject: z
+      .enum(REJECT_POLICIES)
+      .describe('What follows: `fail` (a `job_failed` event) or `rerun` (a `job_resumed` event).'),
   }),
   job_completed: z.looseObject({
-    /** Number of stages the job ran. */
-    stages: z.number().int().nonnegative(),
-    /** Time from `job_started` to completion, null when unknown. */
-    duration_ms: msSchema.nullable(),
+    stages: z.number().int().nonnegative().describe('Number of stages the job ran.'),
+    duration_ms: msSchema.nullable().describe('Time from `job_started` to completion, null when unknown.'),
   }),
   job_failed: z.looseObject({
-    /** Why the job failed. */
-    reason: z.string(),
-    /** What failed it: `stage_failed`, `gate_rejected`, `job_failed` (asked for) or `max_events_exceeded`. */
-    code: z.string(),
-    /** The stage the job was at, null when none was running. */
-    stage: z.string().nullable(),
-    /** Optional (`stage_failed`): attempts the stage used. */
-    attempts: z.number().int().nonnegative().optional(),
-    /** Optional (`gate_rejected`): the gate that rejected. */
-    gate: z.string().optional(),
-    /** Optional (`gate_rejected`): who rejected. */
-    by: z.string().optional(),
-    /** Optional (`gate_rejected`): the rejecter's comment, null when none. */
-    comment: z.string().nullable().optional(),
-    /** Optional (`max_events_exceeded`): the first event type that no longer fitted (or the command's type). */
-    refused: z.string().optional(),
-    /** Optional (`max_events_exceeded`): the refused command's type. */
-    command: z.string().optional(),
-    /** Optional (`max_events_exceeded`): the cap that was reached. */
-    max_events_per_job: z.number().int().optional(),
+    reason: z.string().describe('Why the job failed.'),
+    code: z
+      .string()
+      .describe(
+        'What failed it: `stage_failed`, `gate_rejected`, `job_failed` (asked for) or `max_events_exceeded`.',
+      ),
+    stage: z.string().nullable().describe('The stage the job was at, null when none was running.'),
+    attempts: z
+      .number()
+      .int()
+      .nonnegative()
+      .optional()
+      .describe('Optional (`stage_failed`): attempts the stage used.'),
+    gate: z.string().optional().describe('Optional (`gate_rejected`): the gate that rejected.'),
+    by: z.string().optional().describe('Optional (`gate_rejected`): who rejected.'),
+    comment: z
+      .string()
+      .nullable()
+      .optional()
+      .describe("Optional (`gate_rejected`): the rejecter's comment, null when none."),
+    refused: z
+      .string()
+      .optional()
+      .describe(
+        "Optional (`max_events_exceeded`): the first event type that no longer fitted (or the command's type).",
+      ),
+    command: z.string().optional().describe("Optional (`max_events_exceeded`): the refused command's type."),
+    max_events_per_job: z
+      .number()
+      .int()
+      .optional()
+      .describe('Optional (`max_events_exceeded`): the cap that was reached.'),
   }),
   job_canceled: z.looseObject({
-    /** Why the job was canceled, null when no reason was given. */
-    reason: z.string().nullable(),
-    /** The status the job had before. */
-    previous_status: z.string(),
-    /** The stage the job was at, null when none was running. */
-    stage: z.string().nullable(),
+    reason: z.string().nullable().describe('Why the job was canceled, null when no reason was given.'),
+    previous_status: z.string().describe('The status the job had before.'),
+    stage: z.string().nullable().describe('The stage the job was at, null when none was running.'),
   }),
   job_resumed: z.looseObject({
-    /** Optional (after a gate): the gate whose approval or rerun rejection resumed the job. */
-    after_gate: z.string().optional(),
-    /** Optional (rerun rejection): the stage sent back to the start. */
-    rerun: z.string().optional(),
-    /** Optional (after a failure): the stage the job resumes from. */
-    from_stage: z.string().optional(),
-    /** Optional (after a failure): the reason given for the resume, null when none. */
-    reason: z.string().nullable().optional(),
-    /** Optional (after a failure): why the job had failed. */
-    previous_reason: z.string().nullable().optional(),
-    /** Optional: true when an admin resumed the job beyond `pipeline.lanes`. */
-    forced: z.literal(true).optional(),
-    /** Optional (with `forced`): the lanes limit and the lanes held when it was overridden, null when unknown. */
-    lanes: laneUseSchema.nullable().optional(),
+    after_gate: z
+      .string()
+      .optional()
+      .describe('Optional (after a gate): the gate whose approval or rerun rejection resumed the job.'),
+    rerun: z.string().optional().describe('Optional (rerun rejection): the stage sent back to the start.'),
+    from_stage: z.string().optional().describe('Optional (after a failure): the stage the job resumes from.'),
+    reason: z
+      .string()
+      .nullable()
+      .optional()
+      .describe('Optional (after a failure): the reason given for the resume, null when none.'),
+    previous_reason: z
+      .string()
+      .nullable()
+      .optional()
+      .describe('Optional (after a failure): why the job had failed.'),
+    forced: z
+      .literal(true)
+      .optional()
+      .describe('Optional: true when an admin resumed the job beyond `pipeline.lanes`.'),
+    lanes: laneUseSchema
+      .nullable()
+      .optional()
+      .describe(
+        'Optional (with `forced`): the lanes limit and the lanes held when it was overridden, null when unknown.',
+      ),
   }),
 } as const satisfies Record<EventType, z.ZodType>;
 
