@@ -25,7 +25,7 @@ export async function readJsonBody(ctx: Context, limits: JsonBodyLimits): Promis
     throw new HttpError(
       'too_deep',
       `request body nests arrays and objects deeper than the limit of ${limits.depth}`,
-      400,
+      'invalid',
     );
   if (isRecord(value))
     for (const field of FREE_FORM_FIELDS) {
@@ -35,7 +35,7 @@ export async function readJsonBody(ctx: Context, limits: JsonBodyLimits): Promis
         throw new HttpError(
           'payload_too_large',
           `${field} is ${size} bytes of JSON, over the limit of ${limits.fieldBytes}`,
-          413,
+          'too_large',
           { field, bytes: size, limit: limits.fieldBytes },
         );
     }
@@ -73,14 +73,22 @@ async function parseJsonBody(ctx: Context, limitBytes: number): Promise<unknown>
   if (text === '') return {};
   const type = ctx.get('content-type');
   if (type && !/^application\/([\w.+-]*\+)?json\b/i.test(type)) {
-    throw new HttpError('unsupported_media_type', `expected application/json, got ${type}`, 415);
+    throw new HttpError(
+      'unsupported_media_type',
+      `expected application/json, got ${type}`,
+      'unsupported_media',
+    );
   }
   try {
     return JSON.parse(text) as unknown;
   } catch (error) {
-    throw new HttpError('invalid_json', `request body is not valid JSON: ${(error as Error).message}`, 400);
+    throw new HttpError(
+      'invalid_json',
+      `request body is not valid JSON: ${(error as Error).message}`,
+      'invalid',
+    );
   }
 }
 
 const tooLarge = (limit: number) =>
-  new HttpError('payload_too_large', `request body exceeds the limit of ${limit} bytes`, 413);
+  new HttpError('payload_too_large', `request body exceeds the limit of ${limit} bytes`, 'too_large');

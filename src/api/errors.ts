@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import type { Context, Next } from 'koa';
 import type { Logger } from 'pino';
 import { z } from 'zod';
-import { isOperatorError, OperatorError } from '../domain/errors.ts';
+import { type ErrorKind, isOperatorError, OperatorError } from '../domain/errors.ts';
 import { isStorageFullError } from '../infra/files/storageFull.ts';
 
 /** The one error shape every failure answers with. */
@@ -10,13 +10,38 @@ export const errorBodySchema = z.object({
   error: z.object({ code: z.string(), message: z.string(), details: z.unknown().optional() }),
 });
 
+/**
+ * The one place an error's kind becomes an HTTP status. Every kind has exactly one status, so a code keeps
+ * its status as long as it keeps its kind.
+ */
+export const STATUS_OF_KIND: Readonly<Record<ErrorKind, number>> = {
+  invalid: 400,
+  unauthenticated: 401,
+  forbidden: 403,
+  not_found: 404,
+  conflict: 409,
+  too_large: 413,
+  unsupported_media: 415,
+  unprocessable: 422,
+  rate_limited: 429,
+  aborted: 499,
+  internal: 500,
+  unavailable: 503,
+  timeout: 504,
+  storage_full: 507,
+};
+
+/** The HTTP status an operator error answers with. */
+export const statusOf = (error: OperatorError): number => STATUS_OF_KIND[error.kind];
+
+/** An error that only the HTTP layer raises (bad request framing, authentication, route-level refusals). */
 export class HttpError extends OperatorError {}
 
 export const badRequest = (message: string, details?: unknown) =>
-  new HttpError('bad_request', message, 400, details);
-export const unauthorized = (message: string) => new HttpError('unauthorized', message, 401);
-export const forbidden = (message: string) => new HttpError('forbidden', message, 403);
-export const notFound = (message: string) => new HttpError('not_found', message, 404);
+  new HttpError('bad_request', message, 'invalid', details);
+export const unauthorized = (message: string) => new HttpError('unauthorized', message, 'unauthenticated');
+export const forbidden = (message: string) => new HttpError('forbidden', message, 'forbidden');
+export const notFound = (message: string) => new HttpError('not_found', message, 'not_found');
 
 /** Turns a zod failure into a 400 with the issues in `details`. */
 export function invalidInput(where: string, error: z.ZodError): HttpError {
@@ -27,7 +52,7 @@ export function invalidInput(where: string, error: z.ZodError): HttpError {
   }));
   const first = issues[0];
   const summary = first ? `${first.path ? `${first.path}: ` : ''}${first.message}` : 'invalid';
-  return new HttpError('invalid_input', `invalid ${where}: ${summary}`, 400, issues);
+  return new HttpError('invalid_input', `invalid ${where}: ${summary}`, 'invalid', issues);
 }
 
 export function sendError(
@@ -42,7 +67,7 @@ export function sendError(
 }
 
 /**
- * Maps every thrown error to the single JSON shape. Operator errors keep their status; koa's own client
+ * Maps every thrown error to the single JSON shape. Operator errors answer their kind's status; koa's own client
  * errors (e.g. a malformed URL) keep theirs; anything else is a real server fault: 500, logged with the
  * request id.
  */
@@ -72,7 +97,7 @@ export function errorMiddleware(logger: Logger) {
         return;
       }
       if (isOperatorError(error)) {
-        sendError(ctx, error.status, error.code, error.message, error.details);
+        sendError(ctx, statusOf(error), error.code, error.message, error.details);
         return;
       }
       const status = (error as { status?: unknown }).status;
@@ -85,7 +110,12 @@ export function errorMiddleware(logger: Logger) {
         // Not a fault of the request, and not a bug: the client may retry once space is freed. One warn line
         // per refused request, without the stack, so a full disk does not also flood the log.
         logger.warn({ requestId, method: ctx.method, reason: (error as Error).message }, 'storage full');
-        sendError(ctx, 507, 'insufficient_storage', 'the server is out of storage space: try again later');
+        sendError(
+          ctx,
+          STATUS_OF_KIND.storage_full,
+          'insufficient_storage',
+          'the server is out of storage space: try again later',
+        );
         return;
       }
       logger.error({ err: error, requestId, method: ctx.method }, 'request failed');

@@ -49,7 +49,7 @@ export class SearchIndexBuildingError extends OperatorError {
     super(
       'search_index_building',
       `the search index of read model generation ${generation} is being built; retry shortly`,
-      503,
+      'unavailable',
     );
   }
 }

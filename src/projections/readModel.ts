@@ -61,7 +61,7 @@ export interface JobListPage {
 /** An unreadable cursor or bound in a read model query (HTTP 400). */
 export class InvalidQueryError extends OperatorError {
   constructor(code: string, message: string, details?: unknown) {
-    super(code, message, 400, details);
+    super(code, message, 'invalid', details);
   }
 }
 

@@ -38,7 +38,7 @@ export class CheckpointConflictError extends OperatorError {
     super(
       'projection_checkpoint_conflict',
       `read model generation ${generation}: checkpoint is no longer ${String(expected)}; is another runner writing it?`,
-      409,
+      'conflict',
       { generation, expected },
     );
   }

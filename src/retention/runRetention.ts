@@ -57,7 +57,7 @@ export class RetentionBusyError extends OperatorError {
     super(
       'retention_busy',
       `a ${holder.role} is running (pid ${holder.pid} on ${holder.host}); try again after it`,
-      409,
+      'conflict',
     );
   }
 }

@@ -20,7 +20,7 @@ export class SecretKeyMismatchError extends OperatorError {
     super(
       'webhook_secret_unreadable',
       `the secret of webhook ${endpointId} was sealed with key ${kid}, this process has key ${ours}: give every process the same webhooks.secret_key`,
-      409,
+      'conflict',
     );
   }
 }

@@ -12,7 +12,7 @@ import { redactedUrl } from '../infra/net/redactedUrl.ts';
  */
 export class TargetDeniedError extends OperatorError {
   constructor(url: string | URL, refusal: Refusal) {
-    super('webhook_target_forbidden', targetRefusalMessage(url, refusal), 400, {
+    super('webhook_target_forbidden', targetRefusalMessage(url, refusal), 'invalid', {
       url: redactedUrl(url),
       address: refusal.address,
       reason: refusal.reason,

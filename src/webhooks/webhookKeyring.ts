@@ -15,7 +15,7 @@ export class WebhookKeyMissingError extends OperatorError {
     super(
       'webhook_key_missing',
       'webhook endpoints registered through the API keep their secret in the event store, sealed with webhooks.secret_key: set it (or OPERATOR_WEBHOOK_KEY) to base64 of 32 random bytes, the same on every process, or declare the endpoint in webhooks.endpoints',
-      409,
+      'conflict',
     );
   }
 }

@@ -28,7 +28,11 @@ const positionOf = (item: WebhookFeedItem): string =>
 /** Another writer moved the outbox checkpoint between this projection's read and its commit. */
 export class OutboxConflictError extends OperatorError {
   constructor(expected: string | null) {
-    super('webhook_outbox_conflict', `webhook outbox checkpoint is no longer ${String(expected)}`, 409);
+    super(
+      'webhook_outbox_conflict',
+      `webhook outbox checkpoint is no longer ${String(expected)}`,
+      'conflict',
+    );
   }
 }
 

@@ -44,7 +44,7 @@ const LEASE_TTL_MS = 15_000;
 /** How long an API change waits for this process's projection to show it (read-your-writes). */
 const REGISTRY_WAIT_MS = 5_000;
 
-const notFound = (what: string) => new WebhookError('not_found', `${what} not found`, 404);
+const notFound = (what: string) => new WebhookError('not_found', `${what} not found`, 'not_found');
 
 export interface WebhookServiceOptions {
   config: Config;
@@ -332,7 +332,7 @@ export class WebhookService {
       throw new WebhookError(
         'webhook_from_config',
         `webhook ${id} is defined in webhooks.endpoints of the configuration: remove it there`,
-        409,
+        'conflict',
       );
     await this.#register({ type: 'webhook_endpoint_deleted', endpoint_id: id, at: this.#iso() });
     await this.log
@@ -390,7 +390,7 @@ export class WebhookService {
       throw new WebhookError(
         'webhook_disabled',
         `webhook ${id} is disabled (${endpoint.disabled_reason ?? 'no reason'}): POST /webhooks/${id}/enable first`,
-        409,
+        'conflict',
       );
     if (!this.store.delivery(id, deliveryId)) throw notFound(`delivery ${deliveryId} of webhook ${id}`);
     await this.#register({

@@ -58,7 +58,8 @@ export function logRoutes(deps: ApiDeps): AnyRoute[] {
   };
 
   const follow = async (ctx: Context, jobId: string, stage: string, log: StageLogSource) => {
-    if (deps.isShuttingDown()) throw new HttpError('shutting_down', 'the server is shutting down', 503);
+    if (deps.isShuttingDown())
+      throw new HttpError('shutting_down', 'the server is shutting down', 'unavailable');
     const resumeAt = ctx.get('last-event-id').trim();
     if (resumeAt && !/^\d+$/.test(resumeAt))
       throw badRequest(`Last-Event-ID ${JSON.stringify(resumeAt)} is not a byte offset`);

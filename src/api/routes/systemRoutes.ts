@@ -85,20 +85,20 @@ export function systemRoutes(deps: ApiDeps, openapi: () => unknown): AnyRoute[] 
       role: 'public',
       responses: { 200: { description: 'ready', schema: healthSchema }, 503: { description: 'not ready' } },
       handler: async (ctx) => {
-        if (deps.isShuttingDown()) throw new HttpError('not_ready', 'shutting down', 503);
+        if (deps.isShuttingDown()) throw new HttpError('not_ready', 'shutting down', 'unavailable');
         const disk = await diskCheck(deps.config);
         if (disk.disk === 'low')
           throw new HttpError(
             'not_ready',
             `disk space low: ${disk.free_bytes} bytes free, under storage.min_free_bytes (${disk.min_free_bytes})`,
-            503,
+            'unavailable',
             disk,
           );
         const head = await deps.store.headPosition();
         const checkpoint = await deps.projections.checkpoint();
         const lag = await lagEvents(deps, head, checkpoint);
         if (lag > READY_LAG_EVENTS) {
-          throw new HttpError('not_ready', `projections are ${lag} events behind the store`, 503, {
+          throw new HttpError('not_ready', `projections are ${lag} events behind the store`, 'unavailable', {
             head,
             checkpoint,
           });

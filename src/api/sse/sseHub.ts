@@ -19,7 +19,7 @@ export class TooManyStreamsError extends HttpError {
     details: unknown,
     readonly retryAfterSeconds: number,
   ) {
-    super('too_many_streams', message, 429, details);
+    super('too_many_streams', message, 'rate_limited', details);
   }
 }
 

@@ -20,7 +20,7 @@ export class ConfigError extends OperatorError {
   declare readonly details: ConfigIssue[];
 
   constructor(issues: ConfigIssue[]) {
-    super('invalid_config', issues.map(formatConfigIssue).join('\n'), 500, issues);
+    super('invalid_config', issues.map(formatConfigIssue).join('\n'), 'internal', issues);
   }
 }
 

@@ -120,7 +120,7 @@ export class WrongExpectedRevisionError extends OperatorError {
     super(
       'wrong_expected_revision',
       `stream ${stream}: expected revision ${String(expected)}, actual ${String(actual)}`,
-      409,
+      'conflict',
       { stream, expected: String(expected), actual: String(actual) },
     );
   }

@@ -38,7 +38,10 @@ export interface StoredStageLog {
 /** A stored log record of a schema version this code does not know, or that does not parse. */
 export class UnreadableLogRecordError extends OperatorError {
   constructor(stream: string, revision: number, why: string) {
-    super('unreadable_log_record', `log record ${stream}@${revision}: ${why}`, 500, { stream, revision });
+    super('unreadable_log_record', `log record ${stream}@${revision}: ${why}`, 'internal', {
+      stream,
+      revision,
+    });
   }
 }
 

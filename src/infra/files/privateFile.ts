@@ -14,7 +14,7 @@ export class UnsafeFileError extends OperatorError {
     readonly label: string,
     readonly reason: string,
   ) {
-    super('unsafe_file', `${label} ${reason}: not opened`, 409, { file: label });
+    super('unsafe_file', `${label} ${reason}: not opened`, 'conflict', { file: label });
   }
 }
 

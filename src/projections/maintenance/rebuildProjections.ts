@@ -74,14 +74,14 @@ export class RebuildBusyError extends OperatorError {
     super(
       'rebuild_busy',
       `another ${holder.role} is running (pid ${holder.pid} on ${holder.host}, since ${holder.acquired_at})`,
-      409,
+      'conflict',
     );
   }
 }
 
 export class RebuildAbortedError extends OperatorError {
   constructor() {
-    super('rebuild_aborted', 'rebuild interrupted; the live projections were not touched', 499);
+    super('rebuild_aborted', 'rebuild interrupted; the live projections were not touched', 'aborted');
   }
 }
 
@@ -274,7 +274,7 @@ async function takeWriterLease(
       throw new OperatorError(
         'handover_timeout',
         `the projection writer (${holder?.role ?? '?'}, pid ${holder?.pid ?? '?'} on ${holder?.host ?? '?'}) did not hand over within ${(options.handoverTimeoutMs ?? 30_000) / 1000}s`,
-        504,
+        'timeout',
       );
     }
     await new Promise((resolve) => setTimeout(resolve, 50));

@@ -11,21 +11,21 @@ import { OperatorError } from '../../../domain/errors.ts';
 /** Any call on the store after `close()` (same code as the embedded store's). */
 export class EsdbEventStoreClosedError extends OperatorError {
   constructor() {
-    super('event_store_closed', 'the event store is closed', 503);
+    super('event_store_closed', 'the event store is closed', 'unavailable');
   }
 }
 
 /** A malformed position, revision, option or event (same code as the embedded store's). */
 export class InvalidEsdbArgumentError extends OperatorError {
   constructor(message: string, details?: unknown) {
-    super('invalid_event_store_argument', message, 400, details);
+    super('invalid_event_store_argument', message, 'invalid', details);
   }
 }
 
 /** The server could not be reached when the store was opened. */
 export class EsdbUnavailableError extends OperatorError {
   constructor(message: string, details?: unknown) {
-    super('event_store_unavailable', message, 503, details);
+    super('event_store_unavailable', message, 'unavailable', details);
   }
 }
 

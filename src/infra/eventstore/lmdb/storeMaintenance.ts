@@ -96,10 +96,14 @@ export async function backupLmdbStore(dataDir: string, target: string): Promise<
   const source = storePath(dataDir);
   const dest = resolve(target);
   if (resolve(source) === dest)
-    throw new OperatorError('bad_backup_target', 'the backup target is the store itself', 400);
+    throw new OperatorError('bad_backup_target', 'the backup target is the store itself', 'invalid');
   await mkdir(dest, { recursive: true });
   if (existsSync(join(dest, 'data.mdb')) || (await readdir(dest)).length > 0)
-    throw new OperatorError('bad_backup_target', `${dest} is not empty; back up into a new directory`, 400);
+    throw new OperatorError(
+      'bad_backup_target',
+      `${dest} is not empty; back up into a new directory`,
+      'invalid',
+    );
   await withLayout(source, (layout) => layout.root.backup(dest, true));
   const copy = await withLayout(dest, async (layout) => ({
     events: (layout.events.getStats() as DbStats).entryCount,
@@ -115,7 +119,7 @@ export async function backupLmdbStore(dataDir: string, target: string): Promise<
 
 async function withLayout<T>(path: string, use: (layout: LmdbLayout) => Promise<T>): Promise<T> {
   if (!existsSync(join(path, 'data.mdb')))
-    throw new OperatorError('no_store', `no event store at ${path}`, 404);
+    throw new OperatorError('no_store', `no event store at ${path}`, 'not_found');
   const layout = openLmdbLayout(path);
   try {
     return await use(layout);
