@@ -5,7 +5,8 @@ import type { JobEvent } from '../../src/domain/events.ts';
 import { JOB_STREAM_PREFIX } from '../../src/infra/eventstore/eventStore.ts';
 import { toJobEvent } from '../../src/infra/eventstore/jobEvents.ts';
 import { openLmdbEventStore } from '../../src/infra/eventstore/lmdb/index.ts';
-import { expectedJobFiles, runPaths } from '../../src/projections/index.ts';
+import { runPaths } from '../../src/infra/files/runsLayout.ts';
+import { expectedJobFiles } from '../../src/projections/index.ts';
 import { REPO_ROOT } from '../lib/nodeChild.ts';
 
 export interface StoreJobs {

@@ -45,8 +45,6 @@ export { CheckpointConflictError, ReadModelProjection } from './readModelProject
 export type { GenerationTables } from './readModelStore.ts';
 export { READ_MODEL_CHECKPOINT, ReadModelStore } from './readModelStore.ts';
 export { jobTimeIndexKeys, timeIndexKey } from './readModelTimeIndex.ts';
-export type { RunPaths } from './runPaths.ts';
-export { isUnsafePathNameError, runPaths, UnsafePathNameError } from './runPaths.ts';
 export { jobSearchIndexKeys } from './searchIndex.ts';
 export type { StageLogProjectionOptions } from './stageLogProjection.ts';
 export { recordBytes, StageLogProjection, stageLogFile } from './stageLogProjection.ts';

@@ -4,7 +4,7 @@ import { evolve, initialState } from '../domain/jobDecider.ts';
 import type { GateState, JobState } from '../domain/jobState.ts';
 import type { JobSummary } from './jobSummary.ts';
 import { toJobSummary } from './jobSummary.ts';
-import { isSafeName } from './runPaths.ts';
+import { isSafeName } from '../infra/files/runsLayout.ts';
 
 /** `runs/<id>/state.json`: the folded state, with the job id and the seq of the last event it reflects. */
 export type StateFile = JobState & { job_id: string; seq: number };

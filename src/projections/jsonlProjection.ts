@@ -6,11 +6,11 @@ import type { EventStore } from '../infra/eventstore/eventStore.ts';
 import { openPrivateFile, PRIVATE_DIR_MODE } from '../infra/files/privateFile.ts';
 import { LruMap } from '../infra/lruMap.ts';
 import type { CheckpointStore } from './checkpointStore.ts';
-import { ensureDir, fsyncDir } from './durableFs.ts';
+import { ensureDir, fsyncDir } from '../infra/files/durableFiles.ts';
 import { jsonlLine } from './jobFold.ts';
 import { repairJsonlTail } from './jsonlTail.ts';
 import { PerJobFileProjection } from './perJobFileProjection.ts';
-import { runPaths } from './runPaths.ts';
+import { runPaths } from '../infra/files/runsLayout.ts';
 import { withGapsFilled } from './storeGaps.ts';
 
 export interface JsonlProjectionOptions {

@@ -7,13 +7,13 @@ import { formatLogLine } from '../domain/logRecord.ts';
 import type { EventStore } from '../infra/eventstore/eventStore.ts';
 import type { StoredStageLog } from '../infra/eventstore/stageLogStreams.ts';
 import { readStageLog, readStageRuns } from '../infra/eventstore/stageLogStreams.ts';
+import { ensureDir, fsyncDir } from '../infra/files/durableFiles.ts';
 import { isUnsafeFileError, openPrivateFile, PRIVATE_DIR_MODE } from '../infra/files/privateFile.ts';
+import { isSafeName, runPaths } from '../infra/files/runsLayout.ts';
 import type { CheckpointStore } from './checkpointStore.ts';
-import { ensureDir, fsyncDir } from './durableFs.ts';
 import { mapLimit } from './mapLimit.ts';
 import { maxPosition } from './positions.ts';
 import type { Projection } from './projection.ts';
-import { isSafeName, runPaths } from './runPaths.ts';
 
 export interface StageLogProjectionOptions {
   runsDir: string;
@@ -31,12 +31,8 @@ export interface StageLogProjectionOptions {
 
 /** The projected log of one stage: `runs/<id>/logs/<stage>.log`; null for names that cannot be paths. */
 export function stageLogFile(runsDir: string, jobId: string, stage: string): string | null {
-  if (!isSafeName(stage)) return null;
-  try {
-    return join(runPaths(runsDir, jobId).dir, 'logs', `${stage}.log`);
-  } catch {
-    return null;
-  }
+  if (!isSafeName(jobId) || !isSafeName(stage)) return null;
+  return runPaths(runsDir, jobId).stageLog(stage);
 }
 
 /** The bytes a record adds to its stage's log. */

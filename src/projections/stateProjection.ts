@@ -7,10 +7,10 @@ import type { EventStore } from '../infra/eventstore/eventStore.ts';
 import { PRIVATE_DIR_MODE } from '../infra/files/privateFile.ts';
 import { LruMap } from '../infra/lruMap.ts';
 import type { CheckpointStore } from './checkpointStore.ts';
-import { ensureDir, writeFileAtomic } from './durableFs.ts';
+import { ensureDir, writeFileAtomic } from '../infra/files/durableFiles.ts';
 import { fileJson, foldEvents, toGateFile, toStateFile } from './jobFold.ts';
 import { PerJobFileProjection } from './perJobFileProjection.ts';
-import { isSafeName, runPaths } from './runPaths.ts';
+import { isSafeName, runPaths } from '../infra/files/runsLayout.ts';
 import { readJobEvents, withGapsFilled } from './storeGaps.ts';
 
 export interface StateProjectionOptions {

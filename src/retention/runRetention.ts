@@ -1,5 +1,5 @@
 import { mkdir, rm, stat } from 'node:fs/promises';
-import { join } from 'node:path';
+import { dirname } from 'node:path';
 import type { Logger } from 'pino';
 import { OperatorError } from '../domain/errors.ts';
 import type { JobEvent, JobStatus } from '../domain/events.ts';
@@ -9,11 +9,12 @@ import type { EventStore } from '../infra/eventstore/eventStore.ts';
 import { jobStreamName } from '../infra/eventstore/eventStore.ts';
 import { toJobEvent } from '../infra/eventstore/jobEvents.ts';
 import { logStreamName } from '../infra/eventstore/stageLogStreams.ts';
-import { ARCHIVE_DIR, fsyncDir } from '../infra/files/runFiles.ts';
+import { fsyncDir } from '../infra/files/durableFiles.ts';
+import { archivePath, runPaths } from '../infra/files/runsLayout.ts';
 import type { LeaseRecord } from '../infra/leases/projectionLeases.ts';
 import { newLeaseHolder, ProjectionLeases, REBUILD_LEASE } from '../infra/leases/projectionLeases.ts';
 import type { JobSummary, ReadModelStore } from '../projections/index.ts';
-import { foldJob, runPaths } from '../projections/index.ts';
+import { foldJob } from '../projections/index.ts';
 import { removeJobRows } from './removeJobRows.ts';
 
 export interface RetentionOptions {
@@ -119,8 +120,7 @@ export async function runRetention(options: RetentionOptions): Promise<Retention
       };
       try {
         if (!options.dryRun) job.archive = await sweepJob(options, row, generation, events);
-        else if (options.action === 'archive')
-          job.archive = join(options.runsDir, ARCHIVE_DIR, `${row.job_id}.tar.gz`);
+        else if (options.action === 'archive') job.archive = archivePath(options.runsDir, row.job_id);
         result.swept.push(job);
       } catch (error) {
         result.failed.push({
@@ -162,9 +162,8 @@ async function sweepJob(
   );
   let archive: string | null = null;
   if (options.action === 'archive' && exists) {
-    const dir = join(options.runsDir, ARCHIVE_DIR);
-    await mkdir(dir, { recursive: true });
-    archive = join(dir, `${row.job_id}.tar.gz`);
+    archive = archivePath(options.runsDir, row.job_id);
+    await mkdir(dirname(archive), { recursive: true });
     await writeTarGz(paths.dir, row.job_id, archive);
   }
   // Log streams first: their names come from the job's stream, so a sweep interrupted here redoes them.

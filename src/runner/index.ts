@@ -5,5 +5,3 @@ export type { QueueViewOptions } from './queueView.ts';
 export { QueueView } from './queueView.ts';
 export type { RunnerClock } from './runnerClock.ts';
 export { MAX_TIMER_MS, systemClock } from './runnerClock.ts';
-export type { StagePaths } from './stagePaths.ts';
-export { stagePaths } from './stagePaths.ts';

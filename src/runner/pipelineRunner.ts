@@ -29,7 +29,7 @@ import type { RunnerClock } from './runnerClock.ts';
 import { systemClock } from './runnerClock.ts';
 import { serverEnvironment, stageEnvironment, stageResultCommand } from './stageCommands.ts';
 import { appendLogNote } from './stageLog.ts';
-import { stagePaths } from './stagePaths.ts';
+import { stagePaths } from '../infra/files/runsLayout.ts';
 import type { StageOutcome } from './stageProcess.ts';
 import { StageProcess } from './stageProcess.ts';
 import { StorageBackoff } from './storageBackoff.ts';

@@ -2,7 +2,7 @@ import { homedir } from 'node:os';
 import type { CompleteStage, FailStage } from '../domain/commands.ts';
 import type { JobState } from '../domain/jobState.ts';
 import type { StageDefinition } from '../domain/pipeline.ts';
-import type { StagePaths } from './stagePaths.ts';
+import type { StagePaths } from '../infra/files/runsLayout.ts';
 import type { StageOutcome } from './stageProcess.ts';
 
 /**

@@ -9,7 +9,7 @@ import type { EventStore } from '../infra/eventstore/eventStore.ts';
 import { openPrivateFile } from '../infra/files/privateFile.ts';
 import { signalGroup } from './processGroup.ts';
 import { StageLog } from './stageLog.ts';
-import type { StagePaths } from './stagePaths.ts';
+import type { StagePaths } from '../infra/files/runsLayout.ts';
 import { displayName, prepareStageRunDir } from './stageRunDir.ts';
 
 export interface StageCommand {

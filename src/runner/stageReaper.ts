@@ -1,9 +1,8 @@
 import { spawn } from 'node:child_process';
-import type { Dirent } from 'node:fs';
-import { readdir, readFile, rm } from 'node:fs/promises';
+import { readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { stagePaths } from './index.ts';
+import { listFiles, listJobDirs, PID_SUFFIX, runPaths, stagePaths } from '../infra/files/runsLayout.ts';
 import { groupMembers, hasEnvironment, terminateGroup } from './processGroup.ts';
 import { appendReaperNote } from './reaperNote.ts';
 
@@ -51,13 +50,11 @@ interface PidFile {
  */
 export async function reapStages(runsDir: string, graceMs: number): Promise<number[]> {
   const found: { file: string; pid: PidFile }[] = [];
-  for (const job of await entries(runsDir)) {
-    if (!job.isDirectory() || job.name.startsWith('.') || job.name.startsWith('_')) continue;
-    const logs = join(runsDir, job.name, 'logs');
-    for (const file of await entries(logs)) {
-      if (!file.name.endsWith('.pid')) continue;
-      const pid = await readPidFile(join(logs, file.name));
-      if (pid) found.push({ file: join(logs, file.name), pid });
+  for (const jobId of await listJobDirs(runsDir).catch(() => [])) {
+    const logs = runPaths(runsDir, jobId).logsDir;
+    for (const name of await listFiles(logs, PID_SUFFIX).catch(() => [])) {
+      const pid = await readPidFile(join(logs, name));
+      if (pid) found.push({ file: join(logs, name), pid });
     }
   }
   const ended = await Promise.all(found.map(({ file, pid }) => reap(runsDir, file, pid, graceMs)));
@@ -82,14 +79,6 @@ async function reap(runsDir: string, file: string, pid: PidFile, graceMs: number
   }
   await rm(file, { force: true });
   return members.length > 0 ? pid.pgid : null;
-}
-
-async function entries(dir: string): Promise<Dirent[]> {
-  try {
-    return await readdir(dir, { withFileTypes: true });
-  } catch {
-    return [];
-  }
 }
 
 async function readPidFile(path: string): Promise<PidFile | null> {

@@ -1,8 +1,8 @@
 import { lstat, mkdir } from 'node:fs/promises';
 import { relative } from 'node:path';
 import { PRIVATE_DIR_MODE, UnsafeFileError } from '../infra/files/privateFile.ts';
-import { writeFileAtomic } from '../projections/durableFs.ts';
-import type { StagePaths } from './stagePaths.ts';
+import { writeFileAtomic } from '../infra/files/durableFiles.ts';
+import type { StagePaths } from '../infra/files/runsLayout.ts';
 
 /**
  * Readies the job's run dir for a stage attempt: `runs/<id>/`, `work/` and `logs/` exist (created 0700),

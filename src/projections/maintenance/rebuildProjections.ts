@@ -1,9 +1,9 @@
 import { mkdir, rm } from 'node:fs/promises';
-import { join } from 'node:path';
 import type { Logger } from 'pino';
 import { OperatorError } from '../../domain/errors.ts';
 import type { EventStore } from '../../infra/eventstore/eventStore.ts';
 import { PRIVATE_DIR_MODE } from '../../infra/files/privateFile.ts';
+import { stagingDir } from '../../infra/files/runsLayout.ts';
 import type { LeaseHolder, LeaseRecord } from '../../infra/leases/projectionLeases.ts';
 import {
   newLeaseHolder,
@@ -28,8 +28,6 @@ import { swapRunFiles } from './swapRunFiles.ts';
 export const PROJECTION_NAMES = ['jsonl', 'state', 'readmodel', 'logs'] as const;
 export type ProjectionName = (typeof PROJECTION_NAMES)[number];
 
-/** Where a rebuild writes job files before the swap: inside the runs dir (same filesystem, so renames). */
-export const STAGING_DIR = '.rebuild';
 const STAGED_CHECKPOINT = { jsonl: 'rebuild:jsonl', state: 'rebuild:state', logs: 'rebuild:logs' } as const;
 const FILE_PROJECTIONS = ['jsonl', 'state', 'logs'] as const;
 
@@ -101,7 +99,7 @@ export async function rebuildProjections(options: RebuildOptions): Promise<Rebui
   const me = newLeaseHolder('rebuild');
   let holdsWriter = false;
   let built: Built | undefined;
-  const staging = join(options.runsDir, STAGING_DIR);
+  const staging = stagingDir(options.runsDir);
   const renew = setInterval(() => {
     leases.renew(REBUILD_LEASE, me, ttl);
     if (holdsWriter) leases.renew(WRITER_LEASE, me, ttl);

@@ -1,8 +1,8 @@
 import { mkdir, readdir, readFile, rename, rm, rmdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { PRIVATE_DIR_MODE } from '../../infra/files/privateFile.ts';
-import { listFiles, listJobDirs } from '../../infra/files/runFiles.ts';
-import { mapLimit, runPaths, syncDirectories } from '../index.ts';
+import { listFiles, listJobDirs, runPaths } from '../../infra/files/runsLayout.ts';
+import { mapLimit, syncDirectories } from '../index.ts';
 
 export interface SwapParts {
   /** `events.jsonl` */
@@ -90,8 +90,8 @@ export async function swapRunFiles(staging: string, runsDir: string, parts: Swap
     if (parts.state) await move(jobId, from.state, to.dir, 'state.json');
     if (parts.jsonl) await move(jobId, from.events, to.dir, 'events.jsonl');
     if (parts.logs) {
-      const fromLogs = join(from.dir, 'logs');
-      const toLogs = join(to.dir, 'logs');
+      const fromLogs = from.logsDir;
+      const toLogs = to.logsDir;
       const logs = await listFiles(fromLogs, '.log');
       if (logs.length > 0 && (await mkdir(toLogs, { recursive: true, mode: PRIVATE_DIR_MODE })) !== undefined)
         touched.add(to.dir);

@@ -1,8 +1,8 @@
 import { readFile } from 'node:fs/promises';
 import type { JobEvent } from '../../domain/events.ts';
-import { listFiles } from '../../infra/files/runFiles.ts';
-import type { RunPaths } from '../index.ts';
-import { comparePositions, expectedJobFiles, jsonlLine, runPaths } from '../index.ts';
+import type { RunPaths } from '../../infra/files/runsLayout.ts';
+import { listFiles, runPaths } from '../../infra/files/runsLayout.ts';
+import { comparePositions, expectedJobFiles, jsonlLine } from '../index.ts';
 import type { ProjectionDifference } from './projectionDifference.ts';
 import { describeFields } from './projectionDifference.ts';
 

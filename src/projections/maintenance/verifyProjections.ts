@@ -3,7 +3,7 @@ import { STORED_NAME_PATTERN } from '../../domain/events.ts';
 import type { EventStore } from '../../infra/eventstore/eventStore.ts';
 import { JOB_STREAM_PREFIX, jobIdFromStream, jobStreamName } from '../../infra/eventstore/eventStore.ts';
 import { toJobEvent } from '../../infra/eventstore/jobEvents.ts';
-import { listJobDirs } from '../../infra/files/runFiles.ts';
+import { listJobDirs } from '../../infra/files/runsLayout.ts';
 import type { ReadModelStore } from '../index.ts';
 import { READ_MODEL_CHECKPOINT } from '../index.ts';
 import type { ProjectionDifference } from './projectionDifference.ts';

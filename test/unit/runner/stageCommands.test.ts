@@ -6,7 +6,7 @@ import {
   serverEnvironment,
   stageEnvironment,
 } from '../../../src/runner/stageCommands.ts';
-import { stagePaths } from '../../../src/runner/stagePaths.ts';
+import { stagePaths } from '../../../src/infra/files/runsLayout.ts';
 
 const paths = stagePaths('/srv/runs', 'j_1', 'build');
 const state = { job_id: 'j_1' } as JobState;

@@ -1,12 +1,26 @@
 import { mkdir, open, rename, rm } from 'node:fs/promises';
 import { dirname } from 'node:path';
-import { openPrivateFile, PRIVATE_DIR_MODE } from '../infra/files/privateFile.ts';
+import { openPrivateFile, PRIVATE_DIR_MODE } from './privateFile.ts';
 
-/** fsync a directory, so that entries created or renamed in it survive a crash. */
-export async function fsyncDir(dir: string): Promise<void> {
-  const handle = await open(dir, 'r');
+/**
+ * fsyncs a directory, so that the entries created, renamed or removed in it survive a crash.
+ *
+ * The one rule for a missing directory: it is skipped, and the answer is false. Nothing in a directory that
+ * is gone can be made durable any more, and its own removal is made durable by syncing its parent, which is
+ * the caller's business (a stage that removed its run dir, a swap that renamed a staged dir away). Any other
+ * failure (EACCES, EIO, a file where the directory should be) is thrown.
+ */
+export async function fsyncDir(dir: string): Promise<boolean> {
+  let handle: Awaited<ReturnType<typeof open>>;
+  try {
+    handle = await open(dir, 'r');
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return false;
+    throw error;
+  }
   try {
     await handle.sync();
+    return true;
   } finally {
     await handle.close();
   }
