@@ -51,7 +51,7 @@ export function decideRejectGate(command: RejectGate, state: JobState): NewJobEv
         stage: gate.stage,
         status: 'running',
         message: jobMessages.rerun(gate.stage, gate.name),
-        payload: { after_gate: gate.name, rerun: gate.stage },
+        payload: { after_gate: gate.name, from_stage: gate.stage },
       }),
     ];
   return [

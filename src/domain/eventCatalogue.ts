@@ -158,9 +158,15 @@ export const eventPayloadSchemas = {
     after_gate: z
       .string()
       .optional()
-      .describe('Optional (after a gate): the gate whose approval or rerun rejection resumed the job.'),
-    rerun: z.string().optional().describe('Optional (rerun rejection): the stage sent back to the start.'),
-    from_stage: z.string().optional().describe('Optional (after a failure): the stage the job resumes from.'),
+      .describe(
+        'Optional (after a gate): the gate whose approval or rerun rejection resumed the job (a rerun also has `from_stage`).',
+      ),
+    from_stage: z
+      .string()
+      .optional()
+      .describe(
+        'Optional (after a failure or a rerun rejection): the stage sent back to the start, which the job resumes from.',
+      ),
     reason: z
       .string()
       .nullable()

@@ -18,7 +18,7 @@ export const EVENT_VERSIONS = {
   job_completed: 1,
   job_failed: 1,
   job_canceled: 1,
-  job_resumed: 1,
+  job_resumed: 2,
 } as const satisfies Record<EventType, number>;
 
 /** The version an event stored without one has: the shapes written before versions were recorded. */
@@ -27,8 +27,19 @@ export const FIRST_EVENT_VERSION = 1;
 /** One version step of one type's payload: pure, takes version `n` and returns version `n + 1`. */
 export type Upcaster = (payload: Payload) => Payload;
 
+/**
+ * `job_resumed` 1 -> 2: the stage a rerun rejection sends back to the start was `rerun`; it is `from_stage`,
+ * the name a resume after a failure always gave the same thing.
+ */
+export const rerunToFromStage: Upcaster = (payload) => {
+  const { rerun, ...rest } = payload;
+  return typeof rerun === 'string' ? { ...rest, from_stage: rerun } : payload;
+};
+
 /** `UPCASTERS[type][n]` turns version `n` of that type's payload into version `n + 1`. */
-export const UPCASTERS: Partial<Record<EventType, Readonly<Record<number, Upcaster>>>> = {};
+export const UPCASTERS: Partial<Record<EventType, Readonly<Record<number, Upcaster>>>> = {
+  job_resumed: { 1: rerunToFromStage },
+};
 
 /** The version a stored event's metadata records, or the first version when it records none. */
 export function storedVersion(metadata: Readonly<Record<string, unknown>>): number {

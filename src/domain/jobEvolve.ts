@@ -149,10 +149,9 @@ function decided(state: JobState, event: JobEvent): JobState {
   }));
 }
 
-/** `rerun` (a rejected gate) and `from_stage` (a failed job) both send a stage, and its gate, back to the start. */
+/** `from_stage` (a failed job or a rerun rejection) sends a stage, and its gate, back to the start. */
 function resumed(state: JobState, event: JobEvent): JobState {
-  const { rerun, from_stage: fromStage } = payloadOf(event, 'job_resumed');
-  const restart = rerun ?? fromStage ?? null;
+  const restart = payloadOf(event, 'job_resumed').from_stage ?? null;
   let next: JobState = {
     ...state,
     current_stage: null,

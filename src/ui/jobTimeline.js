@@ -142,7 +142,7 @@ export function applyEvent(job, event) {
       next.paused_gate = null;
       break;
     case 'job_resumed': {
-      const restart = str(payload, 'rerun') ?? str(payload, 'from_stage');
+      const restart = str(payload, 'from_stage');
       next.current_stage = null;
       next.paused_gate = null;
       next.reason = null;

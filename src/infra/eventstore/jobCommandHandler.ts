@@ -138,7 +138,7 @@ export class JobCommandHandler {
             id: only.id,
             type: only.type,
             data: only.data,
-            metadata: {},
+            metadata: only.metadata ?? {},
             created: '',
           }),
         ]

@@ -214,7 +214,7 @@ test(
           stage: 'storyboard',
           status: 'running',
           message: 'job resumed: stage storyboard will run again because gate storyboard was rejected',
-          payload: { after_gate: 'storyboard', rerun: 'storyboard' },
+          payload: { after_gate: 'storyboard', from_stage: 'storyboard' },
         },
       ],
       {
@@ -229,7 +229,7 @@ test(
 const afterRerun = () => [
   ...history.pausedAtStoryboard(rerunPipeline),
   ev.gateRejected('storyboard'),
-  ev.jobResumed({ after_gate: 'storyboard', rerun: 'storyboard' }, 'storyboard'),
+  ev.jobResumed({ after_gate: 'storyboard', from_stage: 'storyboard' }, 'storyboard'),
 ];
 
 test(
