@@ -1,0 +1,172 @@
+import type { RetryBackoff } from '../retryDelay.ts';
+import { pause, RetryDelay } from '../retryDelay.ts';
+import type {
+  EventStore,
+  RecordedEvent,
+  StreamFilter,
+  Subscription,
+  SubscriptionItem,
+} from './eventStore.ts';
+import { LogBatchFeed } from './logBatchFeed.ts';
+
+/** A stretch of the log, in log order. */
+export interface LogBatch<T = RecordedEvent> {
+  /** The events as `decode` made them (those it skipped left out); empty when the batch only says that the end of the log was reached. */
+  events: T[];
+  /** The position of the last event read into this batch, skipped ones included; null when it read none. */
+  last: string | null;
+  /**
+   * Set when the follow reached the end of the log right after `events`: the store's head then (`null`:
+   * the store was empty). Comes once per store subscription, so again after a store error.
+   */
+  caughtUp?: { position: string | null };
+}
+
+export interface FollowOptions<T> {
+  /**
+   * Turns each event into what the consumer takes, or `undefined` to skip it. It runs as events are read;
+   * an error it throws counts as a store error (the follow reopens at that event after a wait), so an
+   * unreadable event is retried, never skipped unnoticed. Default: the recorded event itself.
+   */
+  decode?: (event: RecordedEvent) => T | undefined;
+  /** Ends the iteration: a pending `next()` resolves `done`, and events read but not yet handed out are dropped. */
+  signal: AbortSignal;
+  /** Waits between store subscriptions after a store error; default 100 ms .. 10 s. */
+  backoff?: RetryBackoff;
+  /** Most events in one batch; default 500. */
+  maxBatch?: number;
+  /** Told of each store error, before the wait. */
+  onError?: (error: unknown, retryInMs: number) => void;
+}
+
+export interface FollowLogOptions<T = RecordedEvent> extends FollowOptions<T> {
+  /** Exclusive: events after this position. `'start'` (default) or `'end'` (only what comes next). */
+  from?: string | 'start' | 'end';
+  filter?: StreamFilter;
+}
+
+export interface FollowStreamOptions<T = RecordedEvent> extends FollowOptions<T> {
+  /** Exclusive: events after this revision. `'start'` (default) or `'end'`. */
+  from?: number | 'start' | 'end';
+}
+
+/**
+ * Follows `$all` from a position for as long as `signal` allows: the history in batches, a batch marked
+ * `caughtUp`, then live events in batches. A batch is handed out when the store has nothing more ready
+ * (the end of the event-loop turn), when it is full, or at the end of the log; while the consumer works on
+ * one, the next fills (at most `maxBatch` events are read ahead). After a quiet spell the first live event
+ * goes out at once. A store error reopens the subscription after the last event read, after a wait (capped
+ * doubling, reset by progress): nothing is skipped or repeated.
+ */
+export function followLog<T = RecordedEvent>(
+  store: EventStore,
+  options: FollowLogOptions<T>,
+): AsyncGenerator<LogBatch<T>, void, undefined> {
+  let from = options.from ?? 'start';
+  const filter = options.filter ? { filter: options.filter } : {};
+  return follow(
+    () => store.subscribeToAll({ fromPosition: from, ...filter }),
+    (item) => {
+      from = positionAfter(from, item);
+    },
+    options,
+  );
+}
+
+/** {@link followLog} for one stream, by revision. */
+export function followStream<T = RecordedEvent>(
+  store: EventStore,
+  stream: string,
+  options: FollowStreamOptions<T>,
+): AsyncGenerator<LogBatch<T>, void, undefined> {
+  let from = options.from ?? 'start';
+  return follow(
+    () => store.subscribeToStream(stream, { fromRevision: from }),
+    (item) => {
+      if (item.kind === 'event') from = item.event.revision;
+    },
+    options,
+  );
+}
+
+/** Where to reopen after `item`: its position, or the head at the end of the log (filtered-out events). */
+function positionAfter(from: string, item: SubscriptionItem): string {
+  if (item.kind === 'event') return item.event.position;
+  if (item.position === null) return from === 'end' ? 'start' : from;
+  if (from === 'start' || from === 'end') return item.position;
+  return isAfter(item.position, from) ? item.position : from;
+}
+
+/** Positions are decimal strings without leading zeros: a longer one is larger. */
+function isAfter(a: string, b: string): boolean {
+  return a.length !== b.length ? a.length > b.length : a > b;
+}
+
+async function* follow<T>(
+  open: () => Subscription,
+  advance: (item: SubscriptionItem) => void,
+  options: FollowOptions<T>,
+): AsyncGenerator<LogBatch<T>, void, undefined> {
+  const stop = new AbortController();
+  const onAbort = () => stop.abort();
+  if (options.signal.aborted) stop.abort();
+  else options.signal.addEventListener('abort', onAbort, { once: true });
+  const feed = new LogBatchFeed<T>(options.maxBatch ?? 500, stop.signal);
+  const reading = read(open, advance, feed, stop.signal, options);
+  try {
+    for (let batch = await feed.take(); batch !== null; batch = await feed.take()) yield batch;
+  } finally {
+    stop.abort();
+    options.signal.removeEventListener('abort', onAbort);
+    await reading;
+  }
+}
+
+/** Reads the store into `feed` until `signal` aborts, reopening after errors. */
+async function read<T>(
+  open: () => Subscription,
+  advance: (item: SubscriptionItem) => void,
+  feed: LogBatchFeed<T>,
+  signal: AbortSignal,
+  options: FollowOptions<T>,
+): Promise<void> {
+  const delay = new RetryDelay(options.backoff);
+  const decode = options.decode ?? ((event: RecordedEvent) => event as T);
+  while (!signal.aborted) {
+    let subscription: Subscription | undefined;
+    const close = () => void subscription?.close().catch(() => {});
+    signal.addEventListener('abort', close, { once: true });
+    let waitMs: number;
+    try {
+      subscription = open();
+      feed.reopened();
+      for await (const item of subscription) {
+        if (signal.aborted) break;
+        // Decoded before the cursor moves: an event that cannot be read is read again after the wait.
+        const decoded = item.kind === 'event' ? decode(item.event) : undefined;
+        advance(item);
+        delay.reset();
+        // A promise only when the batch is full or ends the log: none per event.
+        const handedOver =
+          item.kind === 'event' ? feed.push(decoded, item.event.position) : feed.end(item.position);
+        if (handedOver) await handedOver;
+      }
+      waitMs = delay.next(); // the store ended the subscription (it is closing): try again later
+    } catch (error) {
+      waitMs = delay.next();
+      if (!signal.aborted) report(options, error, waitMs);
+    } finally {
+      signal.removeEventListener('abort', close);
+      await subscription?.close().catch(() => {});
+    }
+    if (!signal.aborted) await pause(waitMs, signal);
+  }
+}
+
+function report<T>(options: FollowOptions<T>, error: unknown, retryInMs: number): void {
+  try {
+    options.onError?.(error, retryInMs);
+  } catch {
+    // a logger that throws must not end the follow
+  }
+}
