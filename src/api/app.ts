@@ -12,6 +12,7 @@ import { buildOpenApi } from './openapi.ts';
 import type { AnyRoute } from './route.ts';
 import { jobRoutes } from './routes/jobRoutes.ts';
 import { logRoutes } from './routes/logRoutes.ts';
+import { jobStateRoutes } from './routes/jobStateRoutes.ts';
 import { meRoutes } from './routes/meRoutes.ts';
 import { opsRoutes } from './routes/opsRoutes.ts';
 import { pipelineRoutes } from './routes/pipelineRoutes.ts';
@@ -57,6 +58,7 @@ export function createApp(deps: ApiDeps, extraRoutes: (deps: ApiDeps) => AnyRout
     ...pollingRoutes(deps),
     ...streamRoutes(deps),
     ...logRoutes(deps),
+    ...jobStateRoutes(deps),
     ...meRoutes(),
     ...pipelineRoutes(deps),
     ...opsRoutes(deps),
