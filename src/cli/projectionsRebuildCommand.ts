@@ -1,6 +1,6 @@
 import { SingleBar } from 'cli-progress';
 import { Command } from 'commander';
-import type { LeaseRecord } from '../infra/leases/projectionLeases.ts';
+import type { LeaseRecord } from '../infra/leases/lmdbLeases.ts';
 import type { ProjectionName, RebuildPhase } from '../projections/maintenance/rebuildProjections.ts';
 import { PROJECTION_NAMES, rebuildProjections } from '../projections/maintenance/rebuildProjections.ts';
 import { CliError, usageError } from './cliError.ts';

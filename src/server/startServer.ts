@@ -163,7 +163,7 @@ export async function startServer(options: StartServerOptions): Promise<RunningS
   const app = createApp(deps, (d) => [
     ...searchRoutes(search),
     ...auditRoutes(d, search),
-    ...webhookRoutes(webhooks),
+    ...webhookRoutes(webhooks.endpoints),
   ]);
   const server: Server = createServer(app.callback());
   server.keepAliveTimeout = 5000;

@@ -1,6 +1,6 @@
 import type { AttemptResult } from './sendWebhook.ts';
-import type { WebhookDelivery, WebhookEndpoint } from './webhookStore.ts';
-import { MAX_ATTEMPTS_KEPT } from './webhookStore.ts';
+import type { WebhookDelivery, WebhookEndpoint } from './webhookRecords.ts';
+import { MAX_ATTEMPTS_KEPT } from './webhookRecords.ts';
 
 export interface OutcomePolicy {
   /** Delays between attempts (ms); once they are used up, the delivery has failed. */

@@ -5,12 +5,10 @@ export type { AttemptResult, SendOptions } from './sendWebhook.ts';
 export { sendWebhook } from './sendWebhook.ts';
 export type { Resolve, TargetGuard } from './targetGuard.ts';
 export { isTargetDeniedError, TargetDeniedError } from './targetGuard.ts';
-export type {
-  NewWebhookEndpoint,
-  WebhookDeliveryView,
-  WebhookEndpointView,
-  WebhookServiceOptions,
-} from './webhookService.ts';
-export { WebhookError, WebhookService } from './webhookService.ts';
+export type { NewWebhookEndpoint } from './webhookEndpoints.ts';
+export { WebhookEndpoints, WebhookError } from './webhookEndpoints.ts';
+export type { DeliveryAttempt, DeliveryStatus, WebhookDelivery, WebhookEndpoint } from './webhookRecords.ts';
+export type { WebhookServiceOptions } from './webhookService.ts';
+export { WebhookService } from './webhookService.ts';
 export { generateWebhookSecret, signWebhook } from './webhookSignature.ts';
-export type { DeliveryAttempt, DeliveryStatus, WebhookDelivery, WebhookEndpoint } from './webhookStore.ts';
+export type { WebhookDeliveryView, WebhookEndpointView } from './webhookViews.ts';

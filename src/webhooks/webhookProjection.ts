@@ -6,8 +6,9 @@ import { canonicalJson, isAtOrBelow } from '../projections/index.ts';
 import { redelivered, reenabled } from './deliveryOutcome.ts';
 import type { CheckpointEvent, RegistryEvent } from './webhookLog.ts';
 import { registeredFields } from './webhookLog.ts';
-import type { WebhookDelivery, WebhookEndpoint, WebhookStore } from './webhookStore.ts';
-import { HEALTHY_ENDPOINT } from './webhookStore.ts';
+import type { WebhookDelivery, WebhookEndpoint } from './webhookRecords.ts';
+import { HEALTHY_ENDPOINT } from './webhookRecords.ts';
+import type { WebhookStore } from './webhookStore.ts';
 
 export interface WebhookProjectionOptions {
   store: WebhookStore;

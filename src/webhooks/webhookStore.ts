@@ -1,103 +1,19 @@
-import { hostname } from 'node:os';
 import { join } from 'node:path';
 import type { Database, RootDatabase } from 'lmdb';
 import { ABORT, open } from 'lmdb';
-import type { EventType } from '../domain/events.ts';
-import type { LeaseHolderRecord } from '../infra/leases/leaseLiveness.ts';
-import { isLeaseLive } from '../infra/leases/leaseLiveness.ts';
+import { LmdbLeases } from '../infra/leases/lmdbLeases.ts';
 import { padPosition } from '../projections/index.ts';
-import type { SealedSecret } from './secretBox.ts';
-import type { AttemptResult } from './sendWebhook.ts';
+import type { WebhookDelivery, WebhookEndpoint } from './webhookRecords.ts';
 
-export interface WebhookEndpoint {
-  id: string;
-  url: string;
-  description: string | null;
-  /** Empty: every type. */
-  event_types: EventType[];
-  /** Empty: every job. */
-  jobs: string[];
-  /** Empty: every pipeline. */
-  pipelines: string[];
-  /** `config` endpoints come from `webhooks.endpoints` and are changed there, not through the API. */
-  source: 'api' | 'config';
-  /**
-   * API endpoints: the secret as the registry event carries it, sealed with `webhooks.secret_key`. Config
-   * endpoints keep theirs in the configuration; neither is ever stored here in clear.
-   */
-  sealed_secret?: SealedSecret;
-  /** A clear secret: rows written by earlier versions (moved into the registry at start) and tests only. */
-  secret?: string;
-  created_at: string;
-  /** The store head when the endpoint was registered: only later events are delivered. */
-  created_position: string | null;
-  enabled: boolean;
-  disabled_at: string | null;
-  disabled_reason: string | null;
-  /** Since when every attempt has failed; null after a success. */
-  failing_since: string | null;
-  consecutive_failures: number;
-  last_success_at: string | null;
-  last_failure_at: string | null;
-}
-
-/** The health fields of an endpoint that has never been tried: enabled, no failure on record. */
-export const HEALTHY_ENDPOINT = {
-  enabled: true,
-  disabled_at: null,
-  disabled_reason: null,
-  failing_since: null,
-  consecutive_failures: 0,
-  last_success_at: null,
-  last_failure_at: null,
-} as const satisfies Partial<WebhookEndpoint>;
-
-export type DeliveryStatus = 'pending' | 'delivered' | 'failed';
-
-export interface DeliveryAttempt extends AttemptResult {
-  at: string;
-}
-
-export interface WebhookDelivery {
-  /** The event's position: unique per endpoint, and the delivery order. */
-  id: string;
-  endpoint_id: string;
-  /** Sent as `webhook-id`: the same on every attempt and redelivery. */
-  event_id: string;
-  position: string;
-  job_id: string;
-  type: EventType;
-  status: DeliveryStatus;
-  created_at: string;
-  /** When the dispatcher may try next (pending only). */
-  next_attempt_at: string | null;
-  attempt_count: number;
-  /** Attempts since the delivery was queued or last redelivered: indexes the retry schedule. */
-  cycle_attempts: number;
-  /** The latest attempts, oldest first (at most `MAX_ATTEMPTS_KEPT`). */
-  attempts: DeliveryAttempt[];
-  delivered_at: string | null;
-  failed_at: string | null;
-  /** The canonical event JSON: the request body. */
-  body: string;
-  /** Sent again on request although the endpoint's checkpoint is past it (it does not move the checkpoint). */
-  redelivery?: boolean;
-}
-
-export const MAX_ATTEMPTS_KEPT = 20;
 const CHECKPOINT = 'checkpoint';
 /** The revision of the last registry event applied (registry events are applied once, in order). */
 const REGISTRY_REVISION = 'registry_revision';
-const SENDER_LEASE = 'sender_lease';
-/** Set once the response snippets older versions kept in attempts have been dropped. */
-const BODIES_DROPPED = 'attempt_bodies_dropped';
+/** Only its holder runs the outbox and sends (see `WebhookService`); kept in `meta`, through `leases`. */
+export const SENDER_LEASE = 'sender_lease';
+/** After every position: the end of an endpoint's key range. */
+export const MAX_KEY = '\uffff';
 
-interface SenderLease extends LeaseHolderRecord {
-  owner: string;
-}
-const MAX_KEY = '\uffff';
-
-type DeliveryKey = [string, string];
+export type DeliveryKey = [string, string];
 
 /**
  * The webhooks' LMDB environment (`<data_dir>/webhooks`): endpoints, the delivery outbox and its
@@ -111,6 +27,8 @@ type DeliveryKey = [string, string];
  * | pending       | [endpoint id, padded position]    | null (the work queue)  |
  * | job_pipelines | job id                            | pipeline name          |
  * | meta          | 'checkpoint', 'sender_lease'      | position; lease JSON   |
+ *
+ * The rows' shapes are in `webhookRecords.ts`.
  */
 export class WebhookStore {
   readonly env: RootDatabase;
@@ -119,18 +37,25 @@ export class WebhookStore {
   readonly pending: Database<null, DeliveryKey>;
   readonly jobPipelines: Database<string, string>;
   readonly meta: Database<string, string>;
+  /** The sender lease (`SENDER_LEASE`), in `meta`. */
+  readonly leases: LmdbLeases;
 
-  private constructor(readonly path: string) {
+  private constructor(
+    readonly path: string,
+    now: () => number,
+  ) {
     this.env = open({ path, maxDbs: 16, encoding: 'json' });
     this.endpoints = this.env.openDB('endpoints', { encoding: 'json' });
     this.deliveries = this.env.openDB('deliveries', { encoding: 'json' });
     this.pending = this.env.openDB('pending', { encoding: 'json' });
     this.jobPipelines = this.env.openDB('job_pipelines', { encoding: 'string' });
     this.meta = this.env.openDB('meta', { encoding: 'string' });
+    this.leases = new LmdbLeases(this.meta, now);
   }
 
-  static open(dataDir: string): WebhookStore {
-    return new WebhookStore(join(dataDir, 'webhooks'));
+  /** `now` is the leases' clock. */
+  static open(dataDir: string, now: () => number = Date.now): WebhookStore {
+    return new WebhookStore(join(dataDir, 'webhooks'), now);
   }
 
   checkpoint(): string | null {
@@ -249,12 +174,7 @@ export class WebhookStore {
     let found = false;
     await this.env.transaction(() => {
       found = this.endpoints.get(id) !== undefined;
-      if (!found) return;
-      this.endpoints.removeSync(id);
-      for (const key of this.deliveries.getKeys({ start: [id, ''], end: [id, MAX_KEY] }))
-        this.deliveries.removeSync(key);
-      for (const key of this.pending.getKeys({ start: [id, ''], end: [id, MAX_KEY] }))
-        this.pending.removeSync(key);
+      if (found) this.removeEndpointSync(id);
     });
     return found;
   }
@@ -277,14 +197,9 @@ export class WebhookStore {
     const touched = new Set<string>();
     const committed = await this.env.transaction(() => {
       if ((this.meta.get(CHECKPOINT) ?? null) !== expected) return ABORT;
-      for (const d of deliveries) {
-        if (this.endpoints.get(d.endpoint_id) === undefined) continue;
-        const key = deliveryKey(d.endpoint_id, d.position);
-        if (this.deliveries.get(key) !== undefined) continue;
-        this.deliveries.putSync(key, d);
-        this.pending.putSync(key, null);
-        touched.add(d.endpoint_id);
-      }
+      for (const d of deliveries)
+        if (this.endpoints.get(d.endpoint_id) !== undefined && this.queueDeliverySync(d))
+          touched.add(d.endpoint_id);
       for (const [jobId, pipeline] of pipelines) this.jobPipelines.putSync(jobId, pipeline);
       this.meta.putSync(CHECKPOINT, next);
       return true;
@@ -338,109 +253,6 @@ export class WebhookStore {
       else this.pending.removeSync(key);
     });
     return result;
-  }
-
-  /** An endpoint's deliveries, newest first, from before `cursor` (a delivery id), with an optional status. */
-  listDeliveries(
-    endpointId: string,
-    query: { status?: DeliveryStatus; limit: number; cursor?: string },
-  ): { deliveries: WebhookDelivery[]; next_cursor: string | null } {
-    const deliveries: WebhookDelivery[] = [];
-    let last: string | null = null;
-    let more = false;
-    for (const { value } of this.deliveries.getRange({
-      start: query.cursor === undefined ? [endpointId, MAX_KEY] : deliveryKey(endpointId, query.cursor),
-      end: [endpointId, ''],
-      exclusiveStart: query.cursor !== undefined,
-      reverse: true,
-    })) {
-      if (query.status !== undefined && value.status !== query.status) continue;
-      if (deliveries.length === query.limit) {
-        more = true;
-        break;
-      }
-      deliveries.push(value);
-      last = value.position;
-    }
-    return { deliveries, next_cursor: more ? last : null };
-  }
-
-  /**
-   * Removes delivered and failed deliveries finished before `before` (ISO). Deliveries are visited in
-   * position order, and one queued after `before` cannot have finished before it, so the scan stops there.
-   */
-  async prune(before: string): Promise<number> {
-    let removed = 0;
-    for (const endpoint of this.listEndpoints()) {
-      const keys: DeliveryKey[] = [];
-      for (const { key, value } of this.deliveries.getRange({
-        start: [endpoint.id, ''],
-        end: [endpoint.id, MAX_KEY],
-      })) {
-        if (value.created_at >= before) break;
-        const finished = value.delivered_at ?? value.failed_at;
-        if (value.status !== 'pending' && finished !== null && finished < before) keys.push(key);
-      }
-      if (keys.length === 0) continue;
-      await this.env.transaction(() => {
-        for (const key of keys) {
-          const d = this.deliveries.get(key);
-          if (d && d.status !== 'pending') this.deliveries.removeSync(key);
-        }
-      });
-      removed += keys.length;
-    }
-    return removed;
-  }
-
-  /**
-   * Takes or renews the sender lease: only its holder runs the outbox and sends, so two processes on one
-   * data dir never send the same endpoint's deliveries side by side (out of order). A lease whose holder
-   * process is gone is taken over at once (the projection leases' rule). True when held.
-   */
-  acquireSenderLease(owner: string, ttlMs: number, now: number): boolean {
-    return this.env.transactionSync(() => {
-      const current = this.senderLease();
-      if (current && current.owner !== owner && isLeaseLive(current, now)) return false;
-      const lease: SenderLease = { owner, pid: process.pid, host: hostname(), expires_at: now + ttlMs };
-      this.meta.putSync(SENDER_LEASE, JSON.stringify(lease));
-      return true;
-    });
-  }
-
-  /** The sender lease as recorded (whoever holds it, live or not). */
-  senderLease(): SenderLease | undefined {
-    const raw = this.meta.get(SENDER_LEASE);
-    return raw === undefined ? undefined : (JSON.parse(raw) as SenderLease);
-  }
-
-  releaseSenderLease(owner: string): void {
-    this.env.transactionSync(() => {
-      const raw = this.meta.get(SENDER_LEASE);
-      if (raw !== undefined && (JSON.parse(raw) as SenderLease).owner === owner)
-        this.meta.removeSync(SENDER_LEASE);
-    });
-  }
-
-  /**
-   * Removes the answer snippets (`response`) that earlier versions stored with each attempt: nothing a
-   * target answered is kept beyond its status. Runs once per store; resolves to the deliveries changed.
-   */
-  async dropStoredResponseBodies(): Promise<number> {
-    if (this.meta.get(BODIES_DROPPED) !== undefined) return 0;
-    let changed = 0;
-    await this.env.transaction(() => {
-      for (const { key, value } of this.deliveries.getRange({})) {
-        if (!value.attempts.some((a) => 'response' in a)) continue;
-        const attempts = value.attempts.map(
-          ({ response: _dropped, ...kept }: DeliveryAttempt & { response?: unknown }) => kept,
-        );
-        this.deliveries.putSync(key, { ...value, attempts });
-        changed++;
-      }
-      this.meta.putSync(BODIES_DROPPED, new Date().toISOString());
-    });
-    return changed;
   }
 
   async close(): Promise<void> {

@@ -1,7 +1,7 @@
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import type { WebhookEndpoint } from '../../src/webhooks/webhookStore.ts';
-import { HEALTHY_ENDPOINT } from '../../src/webhooks/webhookStore.ts';
+import type { WebhookEndpoint } from '../../src/webhooks/webhookRecords.ts';
+import { HEALTHY_ENDPOINT } from '../../src/webhooks/webhookRecords.ts';
 
 /** A registered API endpoint with no filters and no failures; `over` changes any field. */
 export const testEndpoint = (over: Partial<WebhookEndpoint> = {}): WebhookEndpoint => ({

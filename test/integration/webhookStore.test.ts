@@ -4,16 +4,25 @@ import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import test from 'ava';
 import type { JobEvent } from '../../src/domain/events.ts';
+import { newLeaseHolder } from '../../src/infra/leases/lmdbLeases.ts';
+import {
+  dropStoredResponseBodies,
+  listDeliveries,
+  pruneDeliveries,
+} from '../../src/webhooks/deliveryHistory.ts';
 import { afterAttempt } from '../../src/webhooks/deliveryOutcome.ts';
 import type { WebhookFeedItem } from '../../src/webhooks/webhookProjection.ts';
 import { WebhookProjection } from '../../src/webhooks/webhookProjection.ts';
-import type { WebhookEndpoint } from '../../src/webhooks/webhookStore.ts';
-import { WebhookStore } from '../../src/webhooks/webhookStore.ts';
+import type { WebhookEndpoint } from '../../src/webhooks/webhookRecords.ts';
+import { SENDER_LEASE, WebhookStore } from '../../src/webhooks/webhookStore.ts';
 import { testEndpoint } from '../helpers/webhookFixtures.ts';
 
-async function openStore(t: { teardown(fn: () => Promise<void>): void }): Promise<WebhookStore> {
+async function openStore(
+  t: { teardown(fn: () => Promise<void>): void },
+  now: () => number = Date.now,
+): Promise<WebhookStore> {
   const dir = await mkdtemp(join(tmpdir(), 'operator-webhooks-'));
-  const store = WebhookStore.open(dir);
+  const store = WebhookStore.open(dir, now);
   t.teardown(async () => {
     await store.close();
     await rm(dir, { recursive: true, force: true });
@@ -62,7 +71,7 @@ test('the outbox queues each wanted event once per endpoint, with the checkpoint
   await projection.apply(batch); // a replay changes nothing
   t.is(await projection.checkpoint(), batch[2]?.position ?? null);
   const [e1, e2, e3] = batch.map((e) => e.id);
-  const ids = (id: string) => store.listDeliveries(id, { limit: 100 }).deliveries.map((d) => d.event_id);
+  const ids = (id: string) => listDeliveries(store, id, { limit: 100 }).deliveries.map((d) => d.event_id);
   t.deepEqual(ids('all'), [e3, e2, e1]);
   t.deepEqual(ids('failures'), [e3]);
   t.deepEqual(ids('video'), [e3, e1], 'the pipeline learnt from job_created');
@@ -77,15 +86,15 @@ test('the outbox queues each wanted event once per endpoint, with the checkpoint
   t.is(await store.enqueue(null, '99', [], new Map()), null);
   // head of the queue, paging, status filter
   t.is(store.headPending('all')?.event_id, e1);
-  const page = store.listDeliveries('all', { limit: 2 });
+  const page = listDeliveries(store, 'all', { limit: 2 });
   t.deepEqual(
     page.deliveries.map((d) => d.event_id),
     [e4.id, e3],
   );
   t.deepEqual(
-    store
-      .listDeliveries('all', { limit: 2, cursor: page.next_cursor as string })
-      .deliveries.map((d) => d.event_id),
+    listDeliveries(store, 'all', { limit: 2, cursor: page.next_cursor as string }).deliveries.map(
+      (d) => d.event_id,
+    ),
     [e2, e1],
   );
   t.is(await store.deleteEndpoint('all'), true);
@@ -93,7 +102,7 @@ test('the outbox queues each wanted event once per endpoint, with the checkpoint
   t.deepEqual(ids('all'), []);
 });
 
-test('attempts move the queue; pruning drops old finished deliveries only; one sender at a time', async (t) => {
+test('attempts move the queue; pruning drops old finished deliveries only', async (t) => {
   const store = await openStore(t);
   await store.putEndpoint(endpoint('x'));
   const projection = new WebhookProjection({ store, clock: () => new Date('2026-01-01T00:00:00.000Z') });
@@ -108,44 +117,58 @@ test('attempts move the queue; pruning drops old finished deliveries only; one s
   );
   t.is(store.headPending('x')?.event_id, events[1]?.id, 'the next one is due once the first is delivered');
   t.is(store.pendingCount(), 2);
-  t.is(await store.prune('2026-01-01T00:00:00.500Z'), 0, 'finished after the cut-off');
-  t.is(await store.prune('2026-01-02T00:00:00.000Z'), 1);
-  t.is(store.listDeliveries('x', { limit: 10 }).deliveries.length, 2);
+  t.is(await pruneDeliveries(store, '2026-01-01T00:00:00.500Z'), 0, 'finished after the cut-off');
+  t.is(await pruneDeliveries(store, '2026-01-02T00:00:00.000Z'), 1);
+  t.is(listDeliveries(store, 'x', { limit: 10 }).deliveries.length, 2);
   t.is(store.pendingCount(), 2);
-
-  t.true(store.acquireSenderLease('one', 1000, 0));
-  t.false(store.acquireSenderLease('two', 1000, 500));
-  t.true(store.acquireSenderLease('one', 1000, 900), 'renewed by its holder');
-  t.true(store.acquireSenderLease('two', 1000, 2000), 'taken once expired');
-  store.releaseSenderLease('two');
-  t.true(store.acquireSenderLease('one', 1000, 2001));
 });
 
-test('the sender lease of a process that is gone is taken over at once; a live holder keeps it', async (t) => {
-  const store = await openStore(t);
-  t.true(store.acquireSenderLease('mine', 60_000, Date.now()));
-  // A holder on this host whose pid no longer exists: what a server killed with -9 leaves behind.
+test('the sender lease: held by one owner until it expires or is released', async (t) => {
+  let now = 0;
+  const store = await openStore(t, () => now);
+  const [one, two] = [newLeaseHolder('sender'), newLeaseHolder('sender')];
+  t.true(store.leases.tryAcquire(SENDER_LEASE, one, 1000));
+  now = 500;
+  t.false(store.leases.tryAcquire(SENDER_LEASE, two, 1000));
+  now = 900;
+  t.true(store.leases.tryAcquire(SENDER_LEASE, one, 1000), 'renewed by its holder');
+  now = 2000;
+  t.true(store.leases.tryAcquire(SENDER_LEASE, two, 1000), 'taken once expired');
+  store.leases.release(SENDER_LEASE, two);
+  now = 2001;
+  t.true(store.leases.tryAcquire(SENDER_LEASE, one, 1000));
+});
+
+test('the sender lease of a process that is gone is taken over at once; a live holder keeps it (records of earlier versions too)', async (t) => {
+  let skew = 0;
+  const store = await openStore(t, () => Date.now() + skew);
+  const mine = newLeaseHolder('sender');
+  t.true(store.leases.tryAcquire(SENDER_LEASE, mine, 60_000));
+  // A holder on this host whose pid no longer exists: what a server killed with -9 leaves behind. The
+  // records are in the format earlier versions wrote (no role, no acquired_at).
   const dead = spawnSync(process.execPath, ['-e', 'process.stdout.write(String(process.pid))']);
   const deadPid = Number(dead.stdout.toString());
   await store.meta.put(
     'sender_lease',
     JSON.stringify({ owner: 'killed', pid: deadPid, host: hostname(), expires_at: Date.now() + 60_000 }),
   );
-  t.true(store.acquireSenderLease('mine', 60_000, Date.now()), 'taken over before it expires');
-  t.is(store.senderLease()?.owner, 'mine');
+  t.true(store.leases.tryAcquire(SENDER_LEASE, mine, 60_000), 'taken over before it expires');
+  t.is(store.leases.read(SENDER_LEASE)?.owner, mine.owner);
   // A live holder (this very process, another owner) is waited for until its lease expires.
   await store.meta.put(
     'sender_lease',
     JSON.stringify({ owner: 'alive', pid: process.pid, host: hostname(), expires_at: Date.now() + 60_000 }),
   );
-  t.false(store.acquireSenderLease('mine', 60_000, Date.now()));
+  t.false(store.leases.tryAcquire(SENDER_LEASE, mine, 60_000));
+  t.like(store.leases.read(SENDER_LEASE), { owner: 'alive', role: 'unknown', acquired_at: '' });
   // Another host's holder cannot be probed: it is trusted until expiry.
   await store.meta.put(
     'sender_lease',
     JSON.stringify({ owner: 'far', pid: deadPid, host: 'elsewhere', expires_at: Date.now() + 60_000 }),
   );
-  t.false(store.acquireSenderLease('mine', 60_000, Date.now()));
-  t.true(store.acquireSenderLease('mine', 60_000, Date.now() + 60_001));
+  t.false(store.leases.tryAcquire(SENDER_LEASE, mine, 60_000));
+  skew = 60_001;
+  t.true(store.leases.tryAcquire(SENDER_LEASE, mine, 60_000));
 });
 
 test('answer snippets stored by earlier versions are dropped once', async (t) => {
@@ -159,11 +182,11 @@ test('answer snippets stored by earlier versions are dropped once', async (t) =>
     delivery: { ...d, attempts: [{ at: '2026-01-01T00:00:01.000Z', ...legacy } as never] },
     endpoint: e,
   }));
-  t.is(await store.dropStoredResponseBodies(), 1);
+  t.is(await dropStoredResponseBodies(store), 1);
   const attempt = store.delivery('x', e1.position)?.attempts[0];
   t.false(attempt !== undefined && 'response' in attempt);
   t.is(attempt?.status_code, 500);
-  t.is(await store.dropStoredResponseBodies(), 0, 'done once');
+  t.is(await dropStoredResponseBodies(store), 0, 'done once');
 });
 
 test('the feed in log order: an endpoint gets the job events after its registration; acknowledgements from another process finish its rows; disable, enable, redelivery and delete follow the registry', async (t) => {
@@ -213,7 +236,7 @@ test('the feed in log order: an endpoint gets the job events after its registrat
   t.deepEqual(row?.sealed_secret, sealed);
   t.false(row !== undefined && 'secret' in row, 'no clear secret in the row');
   const ids = () =>
-    store.listDeliveries('wh_r', { limit: 100 }).deliveries.map((d) => `${d.position}:${d.status}`);
+    listDeliveries(store, 'wh_r', { limit: 100 }).deliveries.map((d) => `${d.position}:${d.status}`);
   const p = (item: WebhookFeedItem) => (item.kind === 'job' ? item.event.position : item.position);
   t.deepEqual(ids(), [`${p(e2)}:pending`, `${p(e1)}:pending`], 'only what came after the registration event');
   // another process delivered e1 and acknowledged it: the row takes the outcome

@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { EVENT_TYPES, JOB_ID_PATTERN, JOB_ID_RULE } from '../../domain/events.ts';
 import { WEBHOOK_SECRET_PATTERN } from '../../infra/config/configSchema.ts';
-import type { WebhookService } from '../../webhooks/index.ts';
+import type { WebhookEndpoints } from '../../webhooks/index.ts';
 import { ERROR_CLASSES } from '../../webhooks/index.ts';
 import type { AnyRoute } from '../route.ts';
 import { errorResponses, route } from '../route.ts';
@@ -91,7 +91,7 @@ const createdSchema = z.object({
 });
 
 /** `/webhooks`: admin only. */
-export function webhookRoutes(webhooks: WebhookService): AnyRoute[] {
+export function webhookRoutes(webhooks: WebhookEndpoints): AnyRoute[] {
   const tag = 'webhooks';
   return [
     route({

@@ -1,6 +1,6 @@
 import type { EventStore } from '../../infra/eventstore/eventStore.ts';
 import { JOB_STREAM_PREFIX } from '../../infra/eventstore/eventStore.ts';
-import type { LeaseRecord } from '../../infra/leases/projectionLeases.ts';
+import type { LeaseRecord } from '../../infra/leases/lmdbLeases.ts';
 import { ProjectionLeases, REBUILD_LEASE, WRITER_LEASE } from '../../infra/leases/projectionLeases.ts';
 import type { ReadModelStore } from '../index.ts';
 import { READ_MODEL_CHECKPOINT } from '../index.ts';

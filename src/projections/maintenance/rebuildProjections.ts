@@ -4,13 +4,9 @@ import { OperatorError } from '../../domain/errors.ts';
 import type { EventStore } from '../../infra/eventstore/eventStore.ts';
 import { PRIVATE_DIR_MODE } from '../../infra/files/privateFile.ts';
 import { stagingDir } from '../../infra/files/runsLayout.ts';
-import type { LeaseHolder, LeaseRecord } from '../../infra/leases/projectionLeases.ts';
-import {
-  newLeaseHolder,
-  ProjectionLeases,
-  REBUILD_LEASE,
-  WRITER_LEASE,
-} from '../../infra/leases/projectionLeases.ts';
+import type { LeaseHolder, LeaseRecord } from '../../infra/leases/lmdbLeases.ts';
+import { newLeaseHolder } from '../../infra/leases/lmdbLeases.ts';
+import { ProjectionLeases, REBUILD_LEASE, WRITER_LEASE } from '../../infra/leases/projectionLeases.ts';
 import type { Projection } from '../index.ts';
 import {
   GenerationBuilder,

@@ -3,11 +3,8 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import test from 'ava';
 import { openLmdbEventStore } from '../../../src/infra/eventstore/lmdb/index.ts';
-import {
-  newLeaseHolder,
-  ProjectionLeases,
-  REBUILD_LEASE,
-} from '../../../src/infra/leases/projectionLeases.ts';
+import { newLeaseHolder } from '../../../src/infra/leases/lmdbLeases.ts';
+import { ProjectionLeases, REBUILD_LEASE } from '../../../src/infra/leases/projectionLeases.ts';
 import { ReadModelStore } from '../../../src/projections/index.ts';
 import { advance, cliWorld, runCli, settle } from '../../helpers/cli.ts';
 import { JobTraffic } from '../../helpers/jobTraffic.ts';

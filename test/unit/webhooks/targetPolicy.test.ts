@@ -1,6 +1,4 @@
-import { hostname } from 'node:os';
 import test from 'ava';
-import { isLeaseLive } from '../../../src/infra/leases/leaseLiveness.ts';
 import { parseAllowTarget } from '../../../src/infra/net/allowTarget.ts';
 import { embeddedIPv4, ipv6Groups } from '../../../src/infra/net/embeddedIPv4.ts';
 import { redactedUrl } from '../../../src/infra/net/redactedUrl.ts';
@@ -74,19 +72,4 @@ test('attempt errors are classed by code, with a message of our own', (t) => {
     ),
   );
   t.is(classifyRequestError(err('EWHATEVER')).error_class, 'network');
-});
-
-test("the lease liveness rule: expired, or held by a gone process of this host; another host's holder is trusted", (t) => {
-  const now = 1_000_000;
-  t.true(isLeaseLive({ pid: process.pid, host: hostname(), expires_at: now + 1 }, now));
-  t.false(isLeaseLive({ pid: process.pid, host: hostname(), expires_at: now }, now), 'expired');
-  t.false(
-    isLeaseLive({ pid: 2 ** 22 + 12345, host: hostname(), expires_at: now + 1 }, now),
-    'no such process',
-  );
-  t.true(isLeaseLive({ pid: 2 ** 22 + 12345, host: 'elsewhere', expires_at: now + 1 }, now));
-  t.true(
-    isLeaseLive({ pid: 2 ** 22 + 12345, expires_at: now + 1 }, now),
-    'no host recorded: not ours to probe',
-  );
 });
