@@ -1,10 +1,6 @@
+import type { LaneUse } from '../domain/commands.ts';
 import { QUEUE_FRONT_STREAM, queueFrontEvent } from '../runner/queueFront.ts';
 import type { ApiDeps } from './apiDeps.ts';
-
-export interface LaneUse {
-  limit: number;
-  occupied: number;
-}
 
 /**
  * `pipeline.lanes` and the lanes held now: the runner's count when it runs in this process, else the read

@@ -1,10 +1,11 @@
+import type { LaneUse } from '../domain/commands.ts';
 import type { JobState } from '../domain/jobState.ts';
 
 /** What the API asks the runner (or the queue view of a standby) about queued jobs and lanes. */
 export interface QueueInfoPort {
   queueInfo(jobId: string): { queue_position: number | null; lane: number | null } | undefined;
   /** `pipeline.lanes` and the lanes held now. */
-  laneUse?(): { limit: number; occupied: number };
+  laneUse?(): LaneUse;
   /** Start now when a lane is free, else put the job at the front of the queue (see `PipelineRunner`). */
   requestStart?(
     jobId: string,
