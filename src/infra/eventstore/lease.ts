@@ -51,6 +51,12 @@ const LEASE_STREAM_MAX_COUNT = 100;
  * successful renewal, and gives the lease up `renewEveryMs` before that same `ttl_ms` runs out when it
  * cannot renew (store unreachable). A contender can only have seen the renewal after it was sent, so the
  * holder has stopped before anyone may start: there is no overlap, with some margin for clock drift.
+ *
+ * Not to be confused with the leases of one data dir (`LmdbLeases`, src/infra/leases/lmdbLeases.ts: the
+ * projection writer, a rebuild, the webhook sender), which are records in an LMDB file that only processes
+ * sharing that file see, live while unexpired and their holder's pid exists on this host. This lease is
+ * for processes that share nothing but the event store, on any host: it decides which one runs the runner
+ * and sends webhooks, and it compares no clocks across processes.
  */
 export class StoreLease {
   readonly #store: EventStore;
