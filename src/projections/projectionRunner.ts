@@ -1,19 +1,19 @@
 import { EventEmitter } from 'node:events';
 import type { Logger } from 'pino';
-import type { JobEvent } from '../domain/events.ts';
-import type {
-  EventStore,
-  RecordedEvent,
-  Subscription,
-  SubscriptionItem,
-} from '../infra/eventstore/eventStore.ts';
+import type { EventStore } from '../infra/eventstore/eventStore.ts';
 import { JOB_STREAM_PREFIX } from '../infra/eventstore/eventStore.ts';
-import { toJobEvent } from '../infra/eventstore/jobEvents.ts';
-import type { StoredStageLog } from '../infra/eventstore/stageLogStreams.ts';
-import { LOG_STREAM_PREFIX, toStoredStageLog } from '../infra/eventstore/stageLogStreams.ts';
+import { followLog } from '../infra/eventstore/followLog.ts';
+import { LOG_STREAM_PREFIX } from '../infra/eventstore/stageLogStreams.ts';
 import { ReachWaiters } from '../infra/reachWaiters.ts';
+import { pause, RetryDelay } from '../infra/retryDelay.ts';
 import { comparePositions, maxPosition, minCheckpoint } from './positions.ts';
 import type { Projection } from './projection.ts';
+import type { ProjectionStatus } from './projectionApplier.ts';
+import { PROJECTION_RETRY_DEFAULTS, ProjectionApplier } from './projectionApplier.ts';
+import type { ProjectionBatch } from './projectionBatch.ts';
+import { projectionItemReader, toProjectionBatch } from './projectionBatch.ts';
+
+export type { ProjectionStatus } from './projectionApplier.ts';
 
 export interface ProjectionRunnerOptions {
   store: EventStore;
@@ -22,20 +22,11 @@ export interface ProjectionRunnerOptions {
   logger?: Logger;
   /** Largest batch; a batch is also flushed whenever the subscription has nothing ready. Default 500. */
   batchSize?: number;
-  /** Backoff after a failed `apply`: doubles from `minMs` up to `maxMs`. Default 100 ms .. 30 s. */
+  /**
+   * Backoff after a failed `apply`, and after a store error: doubles from `minMs` up to `maxMs`.
+   * Default 100 ms .. 30 s.
+   */
   retry?: { minMs?: number; maxMs?: number };
-}
-
-export interface ProjectionStatus {
-  name: string;
-  /** Position of the last event applied, null before any. */
-  checkpoint: string | null;
-  /** Message of the last failed `apply`, cleared by the next success. */
-  last_error: string | null;
-  /** ISO time of the last successful `apply` (or of the last failure, while failing). */
-  updated_at: string | null;
-  /** Consecutive failures of the batch in flight. */
-  failures: number;
 }
 
 export interface ProjectionRunnerEvents {
@@ -47,38 +38,22 @@ export interface ProjectionRunnerEvents {
   projection_error: [name: string, error: unknown, retryInMs: number];
 }
 
-/** `stop()` or `close()` interrupted a wait. */
-class Stopped extends Error {}
-
-const NOTHING_READY = Symbol('nothing ready');
-
-/** A stretch of `$all` in position order, split by kind. */
-interface Batch {
-  events: JobEvent[];
-  logs: StoredStageLog[];
-  last: string | null;
-}
-
-const emptyBatch = (): Batch => ({ events: [], logs: [], last: null });
-
 /**
  * Follows `$all` (job streams, and stage log streams when a projection takes them) from the lowest
  * checkpoint of its projections and feeds them batches in position order. Log records move the applied
- * position like events do, so a chatty stage never reads as projection lag. A projection that fails is retried with backoff on the same batch, for as long as it
- * takes: an event is never skipped, and later projections wait (order is kept).
+ * position like events do, so a chatty stage never reads as projection lag. A projection that fails is
+ * retried with backoff on the same batch, for as long as it takes: an event is never skipped, and later
+ * projections wait (order is kept).
  */
 export class ProjectionRunner extends EventEmitter<ProjectionRunnerEvents> {
   readonly #store: EventStore;
   readonly #projections: readonly Projection[];
   readonly #logger: Logger | undefined;
   readonly #batchSize: number;
-  readonly #retryMinMs: number;
-  readonly #retryMaxMs: number;
-  readonly #status = new Map<string, ProjectionStatus>();
+  readonly #retry: Required<NonNullable<ProjectionRunnerOptions['retry']>>;
+  readonly #applier: ProjectionApplier;
   #loop: Promise<void> | null = null;
-  #stopping = false;
-  #wakeStop: (() => void) | null = null;
-  #stopSignal: Promise<typeof NOTHING_READY> = new Promise(() => {});
+  #abort = new AbortController();
   /** Everything at or below it is applied by every projection (filtered-out positions included). */
   #applied: string | null = null;
   #caughtUp = false;
@@ -93,19 +68,19 @@ export class ProjectionRunner extends EventEmitter<ProjectionRunnerEvents> {
     this.#projections = options.projections;
     this.#logger = options.logger;
     this.#batchSize = options.batchSize ?? 500;
-    this.#retryMinMs = options.retry?.minMs ?? 100;
-    this.#retryMaxMs = options.retry?.maxMs ?? 30_000;
+    this.#retry = {
+      minMs: options.retry?.minMs ?? PROJECTION_RETRY_DEFAULTS.minMs,
+      maxMs: options.retry?.maxMs ?? PROJECTION_RETRY_DEFAULTS.maxMs,
+    };
     this.#prefixes = this.#projections.some((p) => p.applyLogs)
       ? [JOB_STREAM_PREFIX, LOG_STREAM_PREFIX]
       : [JOB_STREAM_PREFIX];
-    for (const p of this.#projections)
-      this.#status.set(p.name, {
-        name: p.name,
-        checkpoint: null,
-        last_error: null,
-        updated_at: null,
-        failures: 0,
-      });
+    this.#applier = new ProjectionApplier({
+      projections: this.#projections,
+      logger: this.#logger,
+      retry: this.#retry,
+      onError: (name, error, retryInMs) => this.#notify('projection_error', name, error, retryInMs),
+    });
   }
 
   /** True once the subscription has reached the end of the log and everything read is applied. */
@@ -128,12 +103,9 @@ export class ProjectionRunner extends EventEmitter<ProjectionRunnerEvents> {
    */
   async start(): Promise<void> {
     if (this.#loop) return;
-    this.#stopping = false;
     this.#caughtUp = false;
-    this.#stopSignal = new Promise((resolve) => {
-      this.#wakeStop = () => resolve(NOTHING_READY);
-    });
-    this.#loop = this.#run().finally(() => {
+    this.#abort = new AbortController();
+    this.#loop = this.#run(this.#abort.signal).finally(() => {
       this.#loop = null;
     });
   }
@@ -142,8 +114,7 @@ export class ProjectionRunner extends EventEmitter<ProjectionRunnerEvents> {
   async stop(): Promise<void> {
     const loop = this.#loop;
     if (!loop) return;
-    this.#stopping = true;
-    this.#wakeStop?.();
+    this.#abort.abort();
     await loop;
   }
 
@@ -183,149 +154,61 @@ export class ProjectionRunner extends EventEmitter<ProjectionRunnerEvents> {
   }
 
   status(): ProjectionStatus[] {
-    return this.#projections.map((p) => ({ ...(this.#status.get(p.name) as ProjectionStatus) }));
+    return this.#applier.status();
   }
 
-  /** Follows the log until stopped; a failing subscription is reopened (from what is applied) after a pause. */
-  async #run(): Promise<void> {
-    if (!(await this.#readCheckpoints())) return;
-    for (let delay = this.#retryMinMs; !this.#stopping; delay = Math.min(delay * 2, this.#retryMaxMs)) {
-      const subscription = this.#store.subscribeToAll({
-        fromPosition: this.#applied ?? 'start',
-        filter: { streamNamePrefix: this.#prefixes },
-      });
-      try {
-        await this.#follow(subscription, () => {
-          delay = this.#retryMinMs;
-        });
-      } catch (e) {
-        if (e instanceof Stopped) break;
-        this.#logger?.error({ err: e, retry_in_ms: delay }, 'projections: subscription failed, reopening');
-        await Promise.race([sleep(delay), this.#stopSignal]);
-      } finally {
-        await subscription.close().catch(() => {});
-      }
+  /** Follows the log from what is applied until stopped (followLog reopens a failing subscription). */
+  async #run(signal: AbortSignal): Promise<void> {
+    if (!(await this.#readCheckpoints(signal))) return;
+    const batches = followLog(this.#store, {
+      from: this.#applied ?? 'start',
+      filter: { streamNamePrefix: this.#prefixes },
+      signal,
+      maxBatch: this.#batchSize,
+      backoff: this.#retry,
+      decode: projectionItemReader(this.#logger),
+      onError: (error, retryInMs) =>
+        this.#logger?.error(
+          { err: error, retry_in_ms: retryInMs },
+          'projections: subscription failed, reopening',
+        ),
+    });
+    for await (const batch of batches) {
+      if (!(await this.#flush(toProjectionBatch(batch), signal))) break;
+      if (batch.caughtUp) this.#markCaughtUp(batch.caughtUp.position);
     }
     this.#logger?.info({ applied: this.#applied }, 'projections: stopped');
   }
 
   /** Starts from the lowest checkpoint; false when stopped before they could be read. */
-  async #readCheckpoints(): Promise<boolean> {
-    for (let delay = this.#retryMinMs; !this.#stopping; delay = Math.min(delay * 2, this.#retryMaxMs)) {
+  async #readCheckpoints(signal: AbortSignal): Promise<boolean> {
+    const delay = new RetryDelay(this.#retry);
+    while (!signal.aborted) {
       try {
-        const checkpoints: (string | null)[] = [];
-        for (const p of this.#projections) {
-          const checkpoint = await p.checkpoint();
-          checkpoints.push(checkpoint);
-          (this.#status.get(p.name) as ProjectionStatus).checkpoint = checkpoint;
-        }
-        this.#applied = minCheckpoint(checkpoints);
+        this.#applied = minCheckpoint(await this.#applier.readCheckpoints());
         this.#logger?.info(
           { from: this.#applied ?? 'start', projections: this.#projections.map((p) => p.name) },
           'projections: starting',
         );
         return true;
       } catch (e) {
-        this.#logger?.error({ err: e, retry_in_ms: delay }, 'projections: cannot read the checkpoints');
-        await Promise.race([sleep(delay), this.#stopSignal]);
+        const retryInMs = delay.next();
+        this.#logger?.error({ err: e, retry_in_ms: retryInMs }, 'projections: cannot read the checkpoints');
+        await pause(retryInMs, signal);
       }
     }
     return false;
   }
 
-  async #follow(subscription: Subscription, onProgress: () => void): Promise<void> {
-    const iterator = subscription[Symbol.asyncIterator]();
-    let pending: Promise<IteratorResult<SubscriptionItem>> | null = null;
-    let batch = emptyBatch();
-    const size = () => batch.events.length + batch.logs.length;
-    const flush = async () => {
-      await this.#flush(batch);
-      batch = emptyBatch();
-      onProgress();
-    };
-    while (!this.#stopping) {
-      pending ??= iterator.next();
-      // With events in hand, flush as soon as nothing more is ready; with none, wait for the log.
-      const result = await Promise.race([
-        pending,
-        size() > 0 ? nextTurn() : this.#stopSignal,
-        this.#stopSignal,
-      ]);
-      if (result === NOTHING_READY) {
-        if (size() > 0) await flush();
-        continue;
-      }
-      pending = null;
-      if (result.done) break;
-      const item = result.value;
-      if (item.kind === 'caught_up') {
-        await flush();
-        this.#markCaughtUp(item.position);
-        continue;
-      }
-      if (!item.event.streamId.startsWith(LOG_STREAM_PREFIX)) batch.events.push(toJobEvent(item.event));
-      else {
-        const stored = this.#readLog(item.event);
-        if (stored) batch.logs.push(stored);
-      }
-      batch.last = item.event.position;
-      if (size() >= this.#batchSize) await flush();
-    }
-    // Stopping: the events already read are applied, so `stop()` leaves nothing half-done.
-    await flush();
-  }
-
-  /** A log record this version cannot read is skipped (logged): it must not stop the job projections. */
-  #readLog(recorded: RecordedEvent): StoredStageLog | null {
-    try {
-      return toStoredStageLog(recorded);
-    } catch (error) {
-      this.#logger?.error({ err: error, position: recorded.position }, 'projections: log record skipped');
-      return null;
-    }
-  }
-
-  async #flush(batch: Batch): Promise<void> {
+  /** False when stopped while a projection was retrying the batch. */
+  async #flush(batch: ProjectionBatch, signal: AbortSignal): Promise<boolean> {
     const last = batch.last;
-    if (last === null) return;
-    for (const projection of this.#projections) await this.#applyWithRetry(projection, batch, last);
+    if (last === null) return true;
+    if (!(await this.#applier.apply(batch, signal))) return false;
     this.#applied = maxPosition(this.#applied, last);
     this.#wakeWaiters();
     this.#notify('applied', last, [...new Set(batch.events.map((e) => e.job_id))]);
-  }
-
-  async #applyWithRetry(projection: Projection, batch: Batch, last: string): Promise<void> {
-    const status = this.#status.get(projection.name) as ProjectionStatus;
-    for (let delay = this.#retryMinMs; ; delay = Math.min(delay * 2, this.#retryMaxMs)) {
-      try {
-        // Logs first: a projection taking both moves its checkpoint past the whole stretch only at the end.
-        if (batch.logs.length > 0) await projection.applyLogs?.(batch.logs);
-        if (batch.events.length > 0) await projection.apply(batch.events);
-        status.checkpoint = maxPosition(status.checkpoint, last);
-        status.last_error = null;
-        status.failures = 0;
-        status.updated_at = new Date().toISOString();
-        return;
-      } catch (error) {
-        status.last_error = error instanceof Error ? error.message : String(error);
-        status.failures++;
-        status.updated_at = new Date().toISOString();
-        this.#logger?.error(
-          {
-            err: error,
-            projection: projection.name,
-            from: batch.events[0]?.position ?? batch.logs[0]?.position,
-            to: last,
-            retry_in_ms: delay,
-          },
-          'projections: batch failed, retrying',
-        );
-        this.#notify('projection_error', projection.name, error, delay);
-        if (this.#stopping) throw new Stopped();
-        const woken = await Promise.race([sleep(delay), this.#stopSignal]);
-        if (woken === NOTHING_READY) throw new Stopped();
-      }
-    }
+    return true;
   }
 
   #markCaughtUp(position: string | null): void {
@@ -356,12 +239,4 @@ export class ProjectionRunner extends EventEmitter<ProjectionRunnerEvents> {
   #wakeWaiters(): void {
     this.#waiters.settle((position) => this.#reached(position));
   }
-}
-
-function nextTurn(): Promise<typeof NOTHING_READY> {
-  return new Promise((resolve) => setImmediate(() => resolve(NOTHING_READY)));
-}
-
-function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
 }
