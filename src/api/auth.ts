@@ -1,6 +1,6 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type { Context, Next } from 'koa';
-import type { Role } from '../infra/config/configSchema.ts';
+import type { Role } from '../infra/config/authConfig.ts';
 import { forbidden, unauthorized } from './errors.ts';
 
 export interface Principal {

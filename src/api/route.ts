@@ -1,6 +1,6 @@
 import type { Context } from 'koa';
 import type { z } from 'zod';
-import type { Role } from '../infra/config/configSchema.ts';
+import type { Role } from '../infra/config/authConfig.ts';
 import type { Principal } from './auth.ts';
 
 type Schema = z.ZodType;

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { ROLES } from '../../infra/config/configSchema.ts';
+import { ROLES } from '../../infra/config/authConfig.ts';
 import type { AnyRoute } from '../route.ts';
 import { errorResponses, route } from '../route.ts';
 

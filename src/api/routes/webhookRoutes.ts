@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { EVENT_TYPES, JOB_ID_PATTERN, JOB_ID_RULE } from '../../domain/events.ts';
-import { WEBHOOK_SECRET_PATTERN } from '../../infra/config/configSchema.ts';
+import { WEBHOOK_SECRET_PATTERN } from '../../infra/config/webhooksConfig.ts';
 import type { WebhookEndpoints } from '../../webhooks/index.ts';
 import { ERROR_CLASSES } from '../../webhooks/index.ts';
 import type { AnyRoute } from '../route.ts';

@@ -1,6 +1,5 @@
-import { isIPv4 } from 'node:net';
 import { z } from 'zod';
-import { eventTypeSchema, JOB_ID_PATTERN, JOB_ID_RULE } from '../../domain/events.ts';
+import { JOB_ID_PATTERN, JOB_ID_RULE } from '../../domain/events.ts';
 import {
   durationSchema,
   gateDefinitionSchema,
@@ -8,23 +7,8 @@ import {
   stageDefinitionSchema,
 } from '../../domain/pipeline.ts';
 import { LOG_FORMATS } from '../logging/logFormat.ts';
-import { parseAllowTarget } from '../net/allowTarget.ts';
-import { OutboundPolicy, targetRefusalMessage } from '../net/outboundPolicy.ts';
-
-export const ROLES = ['admin', 'operator', 'viewer'] as const;
-export type Role = (typeof ROLES)[number];
-
-/** The seed token that makes a fresh install usable on loopback; its presence is warned about at start. */
-export const DEFAULT_ADMIN_TOKEN = 'default-admin-token-change-me';
-
-/** Shortest token accepted on a non-loopback bind (about 144 bits as random base64url). */
-export const MIN_EXPOSED_TOKEN_LENGTH = 24;
-
-const tokenSchema = z.strictObject({
-  name: z.string().min(1),
-  token: z.string().min(8, 'a token needs at least 8 characters'),
-  role: z.enum(ROLES),
-});
+import { DEFAULT_ADMIN_TOKEN, exposedTokenIssues, tokenSchema } from './authConfig.ts';
+import { refusedWebhookTargets, webhooksConfigSchema } from './webhooksConfig.ts';
 
 // Strict copies of the domain's stage and gate shapes: in a config file a misspelt key (`retires`,
 // `on_timout`) must be reported, not silently dropped. The inferred types are the domain's.
@@ -32,33 +16,6 @@ const configGateSchema = z.strictObject(gateDefinitionSchema.shape);
 const configStageSchema = z.strictObject({
   ...stageDefinitionSchema.shape,
   gate: configGateSchema.optional(),
-});
-
-/** `whsec_` + base64 of the key bytes (the Standard Webhooks convention), at least 16 key bytes. */
-export const WEBHOOK_SECRET_PATTERN = /^whsec_[A-Za-z0-9+/]{22,}={0,2}$/;
-
-const webhookEndpointConfigSchema = z.strictObject({
-  id: z.string().regex(JOB_ID_PATTERN, JOB_ID_RULE),
-  url: z.url({ protocol: /^https?$/, error: 'an http:// or https:// URL' }),
-  secret: z.string().regex(WEBHOOK_SECRET_PATTERN, 'whsec_ followed by base64 of at least 16 bytes'),
-  description: z.string().max(500).optional(),
-  /** Empty: every type. */
-  event_types: z.array(eventTypeSchema).default([]),
-  /** Empty: every job. */
-  jobs: z.array(z.string().regex(JOB_ID_PATTERN, JOB_ID_RULE)).default([]),
-  /** Empty: every pipeline. */
-  pipelines: z.array(z.string().regex(JOB_ID_PATTERN, JOB_ID_RULE)).default([]),
-});
-
-/** `webhooks.secret_key`: base64 of exactly 32 bytes (an AES-256 key). */
-const webhookSecretKeySchema = z
-  .string()
-  .regex(/^[A-Za-z0-9+/]{43}=$/, 'base64 of 32 random bytes (e.g. `openssl rand -base64 32`)');
-
-/** An entry of `webhooks.allow_targets`: `10.1.0.0/16`, `fd00::/8`, `192.168.1.20` or a host name. */
-const allowTargetSchema = z.string().superRefine((entry, ctx) => {
-  const parsed = parseAllowTarget(entry);
-  if (typeof parsed === 'string') ctx.addIssue({ code: 'custom', message: parsed });
 });
 
 const pipelineEntrySchema = z.strictObject({
@@ -158,49 +115,11 @@ export const configSchema = z
           .default(64 * 1024 * 1024),
       })
       .prefault({}),
-    webhooks: z
-      .strictObject({
-        enabled: z.boolean().default(true),
-        /** One delivery attempt: connect, send, and the answer's headers. */
-        timeout: durationSchema.default(10_000),
-        retry: z
-          .strictObject({
-            first_delay: durationSchema.default(5_000),
-            max_delay: durationSchema.default(6 * 3_600_000),
-            give_up_after: durationSchema.default(24 * 3_600_000),
-            jitter: z.number().min(0).max(1).default(0.2),
-          })
-          .prefault({}),
-        /** An endpoint that has failed every attempt for this long is disabled. */
-        disable_after: durationSchema.default(24 * 3_600_000),
-        /** Delivered and failed deliveries are kept this long (attempts included), then pruned. */
-        keep_deliveries: durationSchema.default(7 * 86_400_000),
-        /**
-         * What webhooks may reach although it is loopback, private, link-local, CGNAT, ULA, ...: CIDR ranges,
-         * addresses or host names (trusted whatever they resolve to). Never the operator's own port.
-         */
-        allow_targets: z.array(allowTargetSchema).default([]),
-        endpoints: z.array(webhookEndpointConfigSchema).default([]),
-        /**
-         * Seals the secrets of endpoints registered through the API before they enter the event log
-         * (AES-256-GCM): base64 of 32 random bytes, or env `OPERATOR_WEBHOOK_KEY`. Unset: on LMDB one is
-         * generated into `<data_dir>/webhooks.key`; on EventStoreDB API registration is refused without it.
-         */
-        secret_key: webhookSecretKeySchema.optional(),
-      })
-      .prefault({}),
+    webhooks: webhooksConfigSchema,
   })
   .superRefine((c, ctx) => {
-    if (!isLoopbackHost(c.server.host))
-      for (const [i, t] of c.auth.tokens.entries()) {
-        const weakness = tokenWeakness(t.token);
-        if (weakness)
-          ctx.addIssue({
-            code: 'custom',
-            path: ['auth', 'tokens', i, 'token'],
-            message: `${weakness}, and server.host ${c.server.host} is not a loopback address: anyone who reaches the port could use it. Set OPERATOR_ADMIN_TOKEN (or OPERATOR_TOKENS_FILE, or auth.tokens) to a random token of at least ${MIN_EXPOSED_TOKEN_LENGTH} characters (e.g. \`openssl rand -base64 32\`), or bind to 127.0.0.1`,
-          });
-      }
+    for (const [i, message] of exposedTokenIssues(c.server.host, c.auth.tokens))
+      ctx.addIssue({ code: 'custom', path: ['auth', 'tokens', i, 'token'], message });
     if (c.store.kind === 'eventstoredb' && !c.store.connection_string)
       ctx.addIssue({
         code: 'custom',
@@ -251,46 +170,6 @@ export const configSchema = z
         });
     }
   });
-
-/**
- * True for names and addresses that only this machine can reach: `localhost`, 127.0.0.0/8 and ::1 (also as
- * an IPv4-mapped address). Everything else, `0.0.0.0` and `::` included, counts as exposed.
- */
-export function isLoopbackHost(host: string): boolean {
-  const h = host
-    .trim()
-    .toLowerCase()
-    .replace(/^\[(.*)\]$/, '$1');
-  if (h === 'localhost' || h === '::1' || h === '0:0:0:0:0:0:0:1') return true;
-  const v4 = h.startsWith('::ffff:') ? h.slice('::ffff:'.length) : h;
-  return isIPv4(v4) && v4.startsWith('127.');
-}
-
-/** Why `token` must not guard a port the network can reach, or null when it may. */
-export function tokenWeakness(token: string): string | null {
-  if (token === DEFAULT_ADMIN_TOKEN) return 'this is the public seed token';
-  if (token.length < MIN_EXPOSED_TOKEN_LENGTH)
-    return `this token is shorter than ${MIN_EXPOSED_TOKEN_LENGTH} characters`;
-  return null;
-}
-
-/** Config endpoints whose URL names an address webhooks may not reach (names are judged when sending). */
-function refusedWebhookTargets(c: {
-  server: { port: number };
-  webhooks: { allow_targets: string[]; endpoints: { url: string }[] };
-}): [number, string][] {
-  let policy: OutboundPolicy;
-  try {
-    policy = new OutboundPolicy(c.webhooks.allow_targets);
-  } catch {
-    return []; // allow_targets itself is reported
-  }
-  const ownPort = c.server.port === 0 ? null : c.server.port;
-  return c.webhooks.endpoints.flatMap((e, i): [number, string][] => {
-    const refused = URL.canParse(e.url) ? policy.urlRefusal(new URL(e.url), ownPort) : undefined;
-    return refused ? [[i, targetRefusalMessage(e.url, refused)]] : [];
-  });
-}
 
 /** Index of every repeated value (nulls ignored) paired with the index of its first occurrence. */
 function duplicatesAt(values: readonly (string | null)[]): [number, number][] {

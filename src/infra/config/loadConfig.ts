@@ -4,11 +4,12 @@ import type { Document } from 'yaml';
 import { LineCounter, parseDocument } from 'yaml';
 import type { z } from 'zod';
 import type { PipelineDefinition } from '../../domain/pipeline.ts';
+import { DEFAULT_ADMIN_TOKEN } from './authConfig.ts';
 import type { ConfigIssue } from './configError.ts';
 import { ConfigError } from './configError.ts';
 import { configErrorMap, formatKeyPath, knownKeysAt, unknownKeyMessage } from './configIssues.ts';
 import type { Config } from './configSchema.ts';
-import { configSchema, DEFAULT_ADMIN_TOKEN } from './configSchema.ts';
+import { configSchema } from './configSchema.ts';
 
 export { ConfigError, isConfigError } from './configError.ts';
 
