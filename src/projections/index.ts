@@ -31,6 +31,9 @@ export type {
   ProjectionStatus,
 } from './projectionRunner.ts';
 export { ProjectionRunner } from './projectionRunner.ts';
+export { InvalidQueryError, isInvalidQueryError, ReadModel } from './readModel.ts';
+export type { ReadModelProjectionOptions } from './readModelProjection.ts';
+export { CheckpointConflictError, ReadModelProjection } from './readModelProjection.ts';
 export type {
   GlobalEventsFilter,
   GlobalEventsPage,
@@ -38,10 +41,7 @@ export type {
   JobEventsQuery,
   JobListPage,
   ListJobsQuery,
-} from './readModel.ts';
-export { InvalidQueryError, isInvalidQueryError, ReadModel } from './readModel.ts';
-export type { ReadModelProjectionOptions } from './readModelProjection.ts';
-export { CheckpointConflictError, ReadModelProjection } from './readModelProjection.ts';
+} from './readModelQueries.ts';
 export type { GenerationTables } from './readModelStore.ts';
 export { READ_MODEL_CHECKPOINT, ReadModelStore } from './readModelStore.ts';
 export { jobTimeIndexKeys, timeIndexKey } from './readModelTimeIndex.ts';

@@ -1,62 +1,20 @@
 import type { Transaction } from 'lmdb';
 import { OperatorError } from '../domain/errors.ts';
-import type { JobStatus } from '../domain/events.ts';
 import type { JobState } from '../domain/jobState.ts';
 import type { JobSummary } from './jobSummary.ts';
 import { padPosition, unpadPosition } from './positions.ts';
+import type {
+  GlobalEventsFilter,
+  GlobalEventsPage,
+  JobEventsPage,
+  JobEventsQuery,
+  JobListPage,
+  ListJobsQuery,
+} from './readModelQueries.ts';
 import type { GenerationTables } from './readModelStore.ts';
 import { READ_MODEL_CHECKPOINT, ReadModelStore } from './readModelStore.ts';
 import { firstPositionSince } from './readModelTimeIndex.ts';
 import { isValidTs, normalizeTs } from './timestamps.ts';
-
-export interface JobEventsQuery {
-  /** Exclusive seq cursor: events with `seq > after`. Wins over `since` when both are given. */
-  after?: number;
-  /** Inclusive ISO time: events from the first one with `ts >= since`. */
-  since?: string;
-  limit: number;
-}
-
-export interface JobEventsPage {
-  /** Canonical JSON of each event, chronological (by seq): ready to send without re-serialising. */
-  events: string[];
-  /**
-   * The `after` for the next call: the last seq returned; with nothing returned, the `after` given, else
-   * the job's head (null when the job has no event yet).
-   */
-  next_after: number | null;
-  /** seq of the job's last event, -1 when none. */
-  head: number;
-}
-
-export interface GlobalEventsFilter {
-  jobId?: string;
-  types?: readonly string[];
-}
-
-export interface GlobalEventsPage {
-  events: string[];
-  /**
-   * The `after` for the next call: the position of the last event examined (filtered-out ones count, so
-   * a rare type does not make every poll rescan), or the `after` given when there was nothing new.
-   */
-  next_after: string | null;
-}
-
-export interface ListJobsQuery {
-  /** One of the job statuses; any other value matches no job. */
-  status?: JobStatus | (string & {});
-  limit: number;
-  /** `next_cursor` of the previous page. */
-  cursor?: string;
-}
-
-export interface JobListPage {
-  /** Newest (by `created_at`) first. */
-  jobs: JobSummary[];
-  /** Pass as `cursor` for the next page; null on the last page. */
-  next_cursor: string | null;
-}
 
 /** An unreadable cursor or bound in a read model query (HTTP 400). */
 export class InvalidQueryError extends OperatorError {

@@ -9,12 +9,8 @@ import { READ_MODEL_CHECKPOINT } from '../index.ts';
 import type { ProjectionDifference } from './projectionDifference.ts';
 import type { ProjectionName } from './rebuildProjections.ts';
 import { readJobFiles, verifyJsonl, verifyStateFiles } from './verifyJobFiles.ts';
-import {
-  snapshotReadModelJob,
-  verifyReadModelIndexes,
-  verifyReadModelJob,
-  withReadModel,
-} from './verifyReadModel.ts';
+import { snapshotReadModelJob, verifyReadModelJob, withReadModel } from './verifyReadModel.ts';
+import { verifyReadModelIndexes } from './verifyReadModelIndexes.ts';
 import { verifyStageLogs } from './verifyStageLogs.ts';
 
 export interface VerifyOptions {
