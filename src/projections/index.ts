@@ -13,6 +13,7 @@ export {
   foldEvents,
   foldJob,
   jsonlLine,
+  parseCanonicalJson,
   toGateFile,
   toStateFile,
 } from './jobFold.ts';

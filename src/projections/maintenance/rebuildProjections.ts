@@ -8,17 +8,11 @@ import type { LeaseHolder, LeaseRecord } from '../../infra/leases/lmdbLeases.ts'
 import { newLeaseHolder } from '../../infra/leases/lmdbLeases.ts';
 import { ProjectionLeases, REBUILD_LEASE, WRITER_LEASE } from '../../infra/leases/projectionLeases.ts';
 import type { Projection } from '../index.ts';
-import {
-  GenerationBuilder,
-  JsonlProjection,
-  READ_MODEL_CHECKPOINT,
-  ReadModelStore,
-  StageLogProjection,
-  StateProjection,
-  syncTree,
-} from '../index.ts';
+import { JsonlProjection, ReadModelStore, StageLogProjection, StateProjection, syncTree } from '../index.ts';
 import type { FeedOptions } from './feedProjections.ts';
 import { feedProjections } from './feedProjections.ts';
+import { GenerationWorker } from './generationWorker.ts';
+import { StagedCheckpoints } from './stagedCheckpoints.ts';
 import { swapRunFiles } from './swapRunFiles.ts';
 
 export const PROJECTION_NAMES = ['jsonl', 'state', 'readmodel', 'logs'] as const;
@@ -115,7 +109,7 @@ export async function rebuildProjections(options: RebuildOptions): Promise<Rebui
     if (generation !== null) await rms.clearGeneration(generation);
     for (const key of Object.values(STAGED_CHECKPOINT)) await rms.checkpoints.clear(key);
 
-    built = buildProjections(options, rms, staging, names, generation);
+    built = buildProjections(options, new StagedCheckpoints(rms.checkpoints.db), staging, names, generation);
     const head = await options.store.headPosition();
     const feed: FeedOptions = {
       store: options.store,
@@ -129,14 +123,14 @@ export async function rebuildProjections(options: RebuildOptions): Promise<Rebui
     let last = await feedProjections(feed, null);
     // Nothing was synced while building: make it durable now, while the live projections still run, so
     // that the pause below only syncs what the last events add.
-    await makeDurable(built, files ? staging : null);
+    let position = await makeDurable(built, files ? staging : null);
 
     holdsWriter = await takeWriterLease(leases, me, ttl, options);
     const pauseStarted = Date.now();
     options.onPhase?.('swapping');
     // The writer is paused: nothing else writes projections now. Apply what was appended meanwhile.
     last = await feedProjections(feed, last);
-    await makeDurable(built, files ? staging : null);
+    position = await makeDurable(built, files ? staging : null);
     throwIfAborted(options.signal);
 
     const swapped = files
@@ -147,12 +141,10 @@ export async function rebuildProjections(options: RebuildOptions): Promise<Rebui
         })
       : { jobs: 0, changed: 0, removed: 0 };
     const staged = {
-      jsonl: rms.checkpoints.get(STAGED_CHECKPOINT.jsonl),
-      state: rms.checkpoints.get(STAGED_CHECKPOINT.state),
-      logs: rms.checkpoints.get(STAGED_CHECKPOINT.logs),
+      jsonl: built.checkpoints.get(STAGED_CHECKPOINT.jsonl),
+      state: built.checkpoints.get(STAGED_CHECKPOINT.state),
+      logs: built.checkpoints.get(STAGED_CHECKPOINT.logs),
     };
-    const position =
-      generation === null ? null : rms.tables(generation).checkpoints.get(READ_MODEL_CHECKPOINT);
     rms.env.transactionSync(() => {
       for (const name of FILE_PROJECTIONS) {
         if (!names.includes(name)) continue;
@@ -199,23 +191,26 @@ const DEFAULT_CHUNK = 10_000;
 /** The projections a rebuild feeds, writing into the aside location. */
 interface Built {
   projections: Projection[];
-  generation: GenerationBuilder | null;
+  generation: GenerationWorker | null;
+  /** Where the file projections keep their checkpoints until the swap publishes them. */
+  checkpoints: StagedCheckpoints;
 }
 
 /**
  * The aside copies: job files under `staging` (one writer per kind of file, in the order the live runner
- * feeds them) without per-file fsync, and the read model generation in large transactions.
+ * feeds them) without per-file fsync, and the read model generation in large transactions on a worker
+ * thread.
  */
 function buildProjections(
   options: RebuildOptions,
-  rms: ReadModelStore,
+  checkpoints: StagedCheckpoints,
   staging: string,
   names: readonly ProjectionName[],
   generation: number | null,
 ): Built {
   const common = {
     runsDir: staging,
-    checkpoints: rms.checkpoints,
+    checkpoints,
     store: options.store,
     logger: options.logger,
     sync: false,
@@ -225,17 +220,21 @@ function buildProjections(
     projections.push(new JsonlProjection({ ...common, name: STAGED_CHECKPOINT.jsonl }));
   if (names.includes('state'))
     projections.push(new StateProjection({ ...common, name: STAGED_CHECKPOINT.state, cacheSize: 2000 }));
-  const builder = generation === null ? null : new GenerationBuilder({ store: rms, generation });
+  const builder = generation === null ? null : new GenerationWorker({ dataDir: options.dataDir, generation });
   if (builder) projections.push(builder);
   if (names.includes('logs'))
     projections.push(new StageLogProjection({ ...common, name: STAGED_CHECKPOINT.logs }));
-  return { projections, generation: builder };
+  return { projections, generation: builder, checkpoints };
 }
 
-/** One sync of everything written so far: the read model rows, then the files under `staging`. */
-async function makeDurable(built: Built, staging: string | null): Promise<void> {
-  await built.generation?.flush();
+/**
+ * One sync of everything written so far: the read model rows, then the files under `staging`. Resolves
+ * with the read model generation's checkpoint (null without one).
+ */
+async function makeDurable(built: Built, staging: string | null): Promise<string | null> {
+  const position = (await built.generation?.flush()) ?? null;
   if (staging !== null) await syncTree(staging);
+  return position;
 }
 
 async function closeAll(built: Built): Promise<void> {

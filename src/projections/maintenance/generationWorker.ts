@@ -1,0 +1,114 @@
+import { Worker } from 'node:worker_threads';
+import type { JobEvent } from '../../domain/events.ts';
+import type { Projection } from '../index.ts';
+import { canonicalJson, comparePositions } from '../index.ts';
+
+export interface GenerationThreadData {
+  dataDir: string;
+  generation: number;
+}
+
+export type GenerationRequest = { kind: 'apply'; lines: string } | { kind: 'flush' } | { kind: 'close' };
+
+export type GenerationReply =
+  | { kind: 'applied' }
+  | { kind: 'flushed'; checkpoint: string | null }
+  | { kind: 'closed' }
+  | { kind: 'failed'; message: string; stack?: string };
+
+/** Batches sent and not yet applied by the thread: one being written, one waiting. */
+const MAX_IN_FLIGHT = 2;
+
+/**
+ * A rebuild's read model generation, filled on a worker thread (`generationThread.ts`) by a
+ * `GenerationBuilder`: the rebuild's thread reads the log and writes the job files while the other core
+ * writes the rows, which are most of a rebuild's CPU time. Each batch crosses as one string of canonical
+ * JSON lines (the text the JSONL files and the `events` rows hold, serialised once); at most two batches are
+ * in flight, so memory stays bounded. `flush()` resolves once every batch is committed and on disk, with the
+ * generation's checkpoint as the thread wrote it.
+ */
+export class GenerationWorker implements Projection {
+  readonly name = 'readmodel';
+  readonly #worker: Worker;
+  readonly #waiting: { resolve(reply: GenerationReply): void; reject(error: Error): void }[] = [];
+  readonly #applies = new Set<Promise<GenerationReply>>();
+  #checkpoint: string | null = null;
+  #failure: Error | null = null;
+
+  constructor(data: GenerationThreadData) {
+    this.#worker = new Worker(BOOTSTRAP, {
+      eval: true,
+      workerData: {
+        ...data,
+        tsx: import.meta.resolve('tsx/esm/api'),
+        entry: new URL('./generationThread.ts', import.meta.url).href,
+      },
+      execArgv: profilerFlags(process.execArgv),
+    });
+    this.#worker.on('message', (reply: GenerationReply) => {
+      if (reply.kind === 'failed')
+        this.#fail(Object.assign(new Error(`read model thread: ${reply.message}`), { stack: reply.stack }));
+      else this.#waiting.shift()?.resolve(reply);
+    });
+    this.#worker.on('error', (error) => this.#fail(error));
+    this.#worker.on('exit', (code) => this.#fail(new Error(`read model thread exited (${code})`)));
+  }
+
+  async checkpoint(): Promise<string | null> {
+    return this.#checkpoint;
+  }
+
+  async apply(batch: readonly JobEvent[]): Promise<void> {
+    const last = batch.at(-1);
+    if (!last) return;
+    while (this.#applies.size >= MAX_IN_FLIGHT) await Promise.race(this.#applies);
+    let lines = '';
+    for (const event of batch) lines += `${canonicalJson(event)}\n`;
+    const applied = this.#request({ kind: 'apply', lines });
+    this.#applies.add(applied);
+    // A failure surfaces from the next call (or flush): here it must not be an unhandled rejection.
+    applied.then(
+      () => this.#applies.delete(applied),
+      () => this.#applies.delete(applied),
+    );
+    if (this.#checkpoint === null || comparePositions(last.position, this.#checkpoint) > 0)
+      this.#checkpoint = last.position;
+  }
+
+  /** Every batch applied so far committed and synced; resolves with the generation's checkpoint. */
+  async flush(): Promise<string | null> {
+    const reply = await this.#request({ kind: 'flush' });
+    return reply.kind === 'flushed' ? reply.checkpoint : null;
+  }
+
+  async close(): Promise<void> {
+    if (this.#failure === null) await this.#request({ kind: 'close' }).catch(() => {});
+    await this.#worker.terminate();
+  }
+
+  #request(request: GenerationRequest): Promise<GenerationReply> {
+    if (this.#failure) return Promise.reject(this.#failure);
+    return new Promise((resolve, reject) => {
+      this.#waiting.push({ resolve, reject });
+      this.#worker.postMessage(request);
+    });
+  }
+
+  #fail(error: Error): void {
+    this.#failure ??= error;
+    for (const waiter of this.#waiting.splice(0)) waiter.reject(this.#failure);
+  }
+}
+
+/**
+ * The thread's entry: TypeScript through tsx, as the `operator` command runs. Only the profiler's flags are
+ * passed on (a `--import` of the parent, e.g. a loader, must not run twice).
+ */
+const BOOTSTRAP = `
+const { workerData } = require('node:worker_threads');
+import(workerData.tsx).then((tsx) => { tsx.register(); return import(workerData.entry); });
+`;
+
+function profilerFlags(execArgv: readonly string[]): string[] {
+  return execArgv.filter((flag) => flag.startsWith('--cpu-prof'));
+}
