@@ -3,6 +3,7 @@ import type { Context, Next } from 'koa';
 import type { Logger } from 'pino';
 import { z } from 'zod';
 import { type ErrorKind, isOperatorError, OperatorError } from '../domain/errors.ts';
+import { StorageFullError } from '../infra/eventstore/storeErrors.ts';
 import { isStorageFullError } from '../infra/files/storageFull.ts';
 
 /** The one error shape every failure answers with. */
@@ -55,6 +56,19 @@ export function invalidInput(where: string, error: z.ZodError): HttpError {
   return new HttpError('invalid_input', `invalid ${where}: ${summary}`, 'invalid', issues);
 }
 
+/** The operator error a thrown value stands for: itself, or a bare storage refusal (ENOSPC, MDB_MAP_FULL). */
+function asOperatorError(error: unknown): OperatorError | undefined {
+  if (isOperatorError(error)) return error;
+  return isStorageFullError(error) ? new StorageFullError(error) : undefined;
+}
+
+/** The message of the innermost cause: what the OS or LMDB said, not the wrapper's sentence. */
+function rootMessage(error: unknown): string {
+  let current = error;
+  while (current instanceof Error && current.cause instanceof Error) current = current.cause;
+  return current instanceof Error ? current.message : String(current);
+}
+
 export function sendError(
   ctx: Context,
   status: number,
@@ -96,8 +110,13 @@ export function errorMiddleware(logger: Logger) {
         logger.warn({ err: error, requestId }, 'error after the response started');
         return;
       }
-      if (isOperatorError(error)) {
-        sendError(ctx, statusOf(error), error.code, error.message, error.details);
+      const known = asOperatorError(error);
+      if (known) {
+        // A full disk is not a fault of the request, and not a bug: the client may retry once space is freed.
+        // One warn line per refused request, without the stack, so a full disk does not also flood the log.
+        if (known.kind === 'storage_full')
+          logger.warn({ requestId, method: ctx.method, reason: rootMessage(error) }, 'storage full');
+        sendError(ctx, statusOf(known), known.code, known.message, known.details);
         return;
       }
       const status = (error as { status?: unknown }).status;
@@ -106,20 +125,8 @@ export function errorMiddleware(logger: Logger) {
         sendError(ctx, status, 'bad_request', (error as Error).message || 'bad request');
         return;
       }
-      if (isStorageFullError(error)) {
-        // Not a fault of the request, and not a bug: the client may retry once space is freed. One warn line
-        // per refused request, without the stack, so a full disk does not also flood the log.
-        logger.warn({ requestId, method: ctx.method, reason: (error as Error).message }, 'storage full');
-        sendError(
-          ctx,
-          STATUS_OF_KIND.storage_full,
-          'insufficient_storage',
-          'the server is out of storage space: try again later',
-        );
-        return;
-      }
       logger.error({ err: error, requestId, method: ctx.method }, 'request failed');
-      sendError(ctx, 500, 'internal', `internal error (request id ${requestId})`);
+      sendError(ctx, STATUS_OF_KIND.internal, 'internal', `internal error (request id ${requestId})`);
     }
   };
 }

@@ -10,7 +10,11 @@ import type {
   Subscription,
   SubscriptionItem,
 } from '../../src/infra/eventstore/eventStore.ts';
-import { isWrongExpectedRevisionError } from '../../src/infra/eventstore/eventStore.ts';
+import {
+  EventStoreClosedError,
+  InvalidEventStoreArgumentError,
+  isWrongExpectedRevisionError,
+} from '../../src/infra/eventstore/eventStore.ts';
 
 /**
  * The behaviour every EventStore adapter must show, written against the port only: each test uses its own
@@ -191,6 +195,16 @@ export function defineEventStoreContract(name: string, factory: EventStoreFactor
     t.is((await collect(store.readStream(stream))).length, 4);
   });
 
+  storeTest("a bad argument and a call after close() throw the port's own errors", async (t, store) => {
+    const empty = await t.throwsAsync(store.append(`${uniquePrefix()}s`, []));
+    t.true(empty instanceof InvalidEventStoreArgumentError, `got ${String(empty)}`);
+    t.like(empty, { code: 'invalid_event_store_argument', kind: 'invalid' });
+    await store.close();
+    const late = await t.throwsAsync(store.append(`${uniquePrefix()}s`, [event('late')]));
+    t.true(late instanceof EventStoreClosedError, `got ${String(late)}`);
+    t.like(late, { code: 'event_store_closed', kind: 'unavailable' });
+  });
+
   storeTest(
     'a wrong expected revision throws WrongExpectedRevisionError naming stream, expected, actual',
     async (t, store) => {
@@ -198,7 +212,7 @@ export function defineEventStoreContract(name: string, factory: EventStoreFactor
       await store.append(stream, events(3));
       const error = await t.throwsAsync(store.append(stream, [event('late')], { expectedRevision: 1 }));
       t.true(isWrongExpectedRevisionError(error));
-      t.like(error, { stream, expected: 1, actual: 2, code: 'wrong_expected_revision', status: 409 });
+      t.like(error, { stream, expected: 1, actual: 2, code: 'wrong_expected_revision', kind: 'conflict' });
       const missing = `${uniquePrefix()}missing`;
       const noStream = await t.throwsAsync(
         store.append(missing, [event('x')], { expectedRevision: 'stream_exists' }),

@@ -11,12 +11,14 @@ import type { ExecutionContext } from 'ava';
 import test from 'ava';
 import type { EventData, RecordedEvent, SubscriptionItem } from '../../src/infra/eventstore/eventStore.ts';
 import {
-  InvalidEventStoreArgumentError,
-  isEventStoreClosedError,
   type LmdbEventStore,
   type OpenLmdbEventStoreOptions,
   openLmdbEventStore,
 } from '../../src/infra/eventstore/lmdb/index.ts';
+import {
+  InvalidEventStoreArgumentError,
+  isEventStoreClosedError,
+} from '../../src/infra/eventstore/storeErrors.ts';
 
 const appendLoop = fileURLToPath(new URL('./fixtures/lmdbAppendLoop.ts', import.meta.url));
 

@@ -1,5 +1,3 @@
-import { OperatorError } from '../../domain/errors.ts';
-
 /**
  * The event store port. Two adapters implement it (LMDB embedded, EventStoreDB) and both pass the
  * contract suite in `test/contract/`.
@@ -110,25 +108,17 @@ export interface StreamMetadata {
   maxCount?: number;
 }
 
-/** The stream is not at the revision the writer expected. */
-export class WrongExpectedRevisionError extends OperatorError {
-  constructor(
-    readonly stream: string,
-    readonly expected: ExpectedRevision,
-    readonly actual: number | 'no_stream',
-  ) {
-    super(
-      'wrong_expected_revision',
-      `stream ${stream}: expected revision ${String(expected)}, actual ${String(actual)}`,
-      'conflict',
-      { stream, expected: String(expected), actual: String(actual) },
-    );
-  }
-}
-
-export const isWrongExpectedRevisionError = (e: unknown): e is WrongExpectedRevisionError =>
-  e instanceof WrongExpectedRevisionError;
-
 export const JOB_STREAM_PREFIX = 'job-';
 export const jobStreamName = (jobId: string): string => `${JOB_STREAM_PREFIX}${jobId}`;
 export const jobIdFromStream = (stream: string): string => stream.slice(JOB_STREAM_PREFIX.length);
+
+/** The errors every adapter throws, whatever its backend: callers tell them apart by class or kind. */
+export {
+  EventStoreClosedError,
+  EventStoreUnavailableError,
+  InvalidEventStoreArgumentError,
+  isEventStoreClosedError,
+  isWrongExpectedRevisionError,
+  StorageFullError,
+  WrongExpectedRevisionError,
+} from './storeErrors.ts';

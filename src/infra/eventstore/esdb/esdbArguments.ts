@@ -1,5 +1,5 @@
 import type { EventData, StreamMetadata } from '../eventStore.ts';
-import { InvalidEsdbArgumentError } from './esdbErrors.ts';
+import { InvalidEventStoreArgumentError } from '../storeErrors.ts';
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
@@ -8,7 +8,7 @@ export const isRevision = (n: unknown): n is number => Number.isSafeInteger(n) &
 /** `$`-prefixed names are EventStoreDB's own streams (and `$$x` is the metadata of `x`). */
 export function assertStreamName(stream: string): void {
   if (typeof stream !== 'string' || stream === '' || stream.startsWith('$'))
-    throw new InvalidEsdbArgumentError('stream name must be a non-empty string not starting with "$"', {
+    throw new InvalidEventStoreArgumentError('stream name must be a non-empty string not starting with "$"', {
       stream,
     });
 }
@@ -16,40 +16,45 @@ export function assertStreamName(stream: string): void {
 /** EventStoreDB keys events by UUID (and deduplicates appends by it). */
 export function assertEvents(events: readonly EventData[]): void {
   if (!Array.isArray(events) || events.length === 0)
-    throw new InvalidEsdbArgumentError('append needs at least one event');
+    throw new InvalidEventStoreArgumentError('append needs at least one event');
   for (const e of events) {
     if (typeof e?.id !== 'string' || !UUID.test(e.id))
-      throw new InvalidEsdbArgumentError('event id must be a UUID', { id: e?.id });
+      throw new InvalidEventStoreArgumentError('event id must be a UUID', { id: e?.id });
     if (typeof e.type !== 'string' || e.type === '' || e.type.startsWith('$'))
-      throw new InvalidEsdbArgumentError('event type must be a non-empty string not starting with "$"', {
-        type: e.type,
-      });
+      throw new InvalidEventStoreArgumentError(
+        'event type must be a non-empty string not starting with "$"',
+        {
+          type: e.type,
+        },
+      );
   }
 }
 
 export function revisionOption(value: number | 'start' | 'end' | undefined, fallback: 'start' | 'end') {
   const v = value ?? fallback;
   if (v === 'start' || v === 'end' || isRevision(v)) return v;
-  throw new InvalidEsdbArgumentError(`invalid revision ${String(value)}`);
+  throw new InvalidEventStoreArgumentError(`invalid revision ${String(value)}`);
 }
 
 /** `undefined` means no limit. */
 export function maxCountOption(maxCount: number | undefined): number {
   if (maxCount === undefined) return Number.POSITIVE_INFINITY;
   if (isRevision(maxCount)) return maxCount;
-  throw new InvalidEsdbArgumentError(`maxCount must be a non-negative integer, got ${String(maxCount)}`);
+  throw new InvalidEventStoreArgumentError(
+    `maxCount must be a non-negative integer, got ${String(maxCount)}`,
+  );
 }
 
 /** The server takes both as whole numbers of at least 1 (docs: Streams › reserved names). */
 export function assertStreamMetadata(metadata: StreamMetadata): void {
   const { maxAge, maxCount } = metadata ?? {};
   if (maxAge !== undefined && !(Number.isSafeInteger(maxAge) && maxAge > 0))
-    throw new InvalidEsdbArgumentError('maxAge must be a positive whole number of seconds');
+    throw new InvalidEventStoreArgumentError('maxAge must be a positive whole number of seconds');
   if (maxCount !== undefined && !(Number.isSafeInteger(maxCount) && maxCount > 0))
-    throw new InvalidEsdbArgumentError('maxCount must be a positive integer');
+    throw new InvalidEventStoreArgumentError('maxCount must be a positive integer');
 }
 
 export function assertPrefixes(prefixes: readonly string[] | undefined): void {
   if (prefixes !== undefined && !(Array.isArray(prefixes) && prefixes.every((p) => typeof p === 'string')))
-    throw new InvalidEsdbArgumentError('filter.streamNamePrefix must be an array of strings');
+    throw new InvalidEventStoreArgumentError('filter.streamNamePrefix must be an array of strings');
 }

@@ -6,28 +6,6 @@ import {
   UnavailableError,
   UnknownError,
 } from '@eventstore/db-client';
-import { OperatorError } from '../../../domain/errors.ts';
-
-/** Any call on the store after `close()` (same code as the embedded store's). */
-export class EsdbEventStoreClosedError extends OperatorError {
-  constructor() {
-    super('event_store_closed', 'the event store is closed', 'unavailable');
-  }
-}
-
-/** A malformed position, revision, option or event (same code as the embedded store's). */
-export class InvalidEsdbArgumentError extends OperatorError {
-  constructor(message: string, details?: unknown) {
-    super('invalid_event_store_argument', message, 'invalid', details);
-  }
-}
-
-/** The server could not be reached when the store was opened. */
-export class EsdbUnavailableError extends OperatorError {
-  constructor(message: string, details?: unknown) {
-    super('event_store_unavailable', message, 'unavailable', details);
-  }
-}
 
 /** gRPC status codes that mean "the call or the connection broke", not "the request was wrong". */
 const TRANSIENT_GRPC_CODES = new Set([1, 2, 4, 8, 10, 13, 14]);

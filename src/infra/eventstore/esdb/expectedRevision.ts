@@ -7,8 +7,7 @@ import {
   WrongExpectedVersionError,
 } from '@eventstore/db-client';
 import type { ExpectedRevision } from '../eventStore.ts';
-import { WrongExpectedRevisionError } from '../eventStore.ts';
-import { InvalidEsdbArgumentError } from './esdbErrors.ts';
+import { InvalidEventStoreArgumentError, WrongExpectedRevisionError } from '../storeErrors.ts';
 
 /** The port's expected revision as the client's: the three named states, or an exact revision as a bigint. */
 export function toEsdbExpectedRevision(expected: ExpectedRevision): AppendExpectedRevision {
@@ -21,7 +20,7 @@ export function toEsdbExpectedRevision(expected: ExpectedRevision): AppendExpect
       return STREAM_EXISTS;
     default:
       if (!Number.isSafeInteger(expected) || expected < 0)
-        throw new InvalidEsdbArgumentError(`expected revision must be a revision or a named state`, {
+        throw new InvalidEventStoreArgumentError(`expected revision must be a revision or a named state`, {
           expected,
         });
       return BigInt(expected);

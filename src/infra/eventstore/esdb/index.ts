@@ -1,10 +1,5 @@
 export type { BackoffOptions } from './backoff.ts';
-export {
-  EsdbEventStoreClosedError,
-  EsdbUnavailableError,
-  InvalidEsdbArgumentError,
-  isTransientError,
-} from './esdbErrors.ts';
+export { isTransientError } from './esdbErrors.ts';
 export type { EsdbEventStoreSettings } from './esdbEventStore.ts';
 export { EsdbEventStore } from './esdbEventStore.ts';
 export type { RetryInfo } from './esdbSubscription.ts';

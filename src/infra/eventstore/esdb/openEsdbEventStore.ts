@@ -1,6 +1,6 @@
 import { EventStoreDBClient } from '@eventstore/db-client';
+import { EventStoreUnavailableError, InvalidEventStoreArgumentError } from '../storeErrors.ts';
 import type { BackoffOptions } from './backoff.ts';
-import { EsdbUnavailableError, InvalidEsdbArgumentError } from './esdbErrors.ts';
 import type { EsdbEventStoreSettings } from './esdbEventStore.ts';
 import { EsdbEventStore } from './esdbEventStore.ts';
 
@@ -21,12 +21,14 @@ export const DEFAULT_ESDB_PAGE_SIZE = 256;
 export async function openEsdbEventStore(options: OpenEsdbEventStoreOptions): Promise<EsdbEventStore> {
   const pageSize = options.pageSize ?? DEFAULT_ESDB_PAGE_SIZE;
   if (!Number.isSafeInteger(pageSize) || pageSize < 1)
-    throw new InvalidEsdbArgumentError('pageSize must be a positive integer');
+    throw new InvalidEventStoreArgumentError('pageSize must be a positive integer');
   let client: EventStoreDBClient;
   try {
     client = EventStoreDBClient.connectionString(options.connectionString);
   } catch (error) {
-    throw new InvalidEsdbArgumentError(`invalid EventStoreDB connection string: ${(error as Error).message}`);
+    throw new InvalidEventStoreArgumentError(
+      `invalid EventStoreDB connection string: ${(error as Error).message}`,
+    );
   }
   const store = new EsdbEventStore(client, {
     pageSize,
@@ -38,7 +40,7 @@ export async function openEsdbEventStore(options: OpenEsdbEventStoreOptions): Pr
       await store.headPosition();
     } catch (error) {
       await store.close();
-      throw new EsdbUnavailableError(`EventStoreDB is not reachable: ${(error as Error).message}`);
+      throw new EventStoreUnavailableError(`EventStoreDB is not reachable: ${(error as Error).message}`);
     }
   }
   return store;

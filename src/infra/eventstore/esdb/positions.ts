@@ -1,5 +1,5 @@
 import type { Position } from '@eventstore/db-client';
-import { InvalidEsdbArgumentError } from './esdbErrors.ts';
+import { InvalidEventStoreArgumentError } from '../storeErrors.ts';
 
 const DECIMAL = /^(0|[1-9][0-9]*)$/;
 
@@ -16,7 +16,9 @@ export const formatPosition = (position: Position): string => position.commit.to
 
 export function parsePosition(position: string): Position {
   if (!DECIMAL.test(position))
-    throw new InvalidEsdbArgumentError(`position must be a decimal string, got ${JSON.stringify(position)}`);
+    throw new InvalidEventStoreArgumentError(
+      `position must be a decimal string, got ${JSON.stringify(position)}`,
+    );
   const commit = BigInt(position);
   return { commit, prepare: commit };
 }

@@ -1,6 +1,6 @@
 import type { EventData, RecordedEvent } from '../eventStore.ts';
+import { InvalidEventStoreArgumentError } from '../storeErrors.ts';
 import { formatPosition } from './positions.ts';
-import { InvalidEventStoreArgumentError } from './storeErrors.ts';
 
 /** An event serialised before the write transaction starts, so nothing can throw half-way through it. */
 export interface EncodedEvent {

@@ -13,7 +13,11 @@ import type {
   SubscribeToStreamOptions,
   Subscription,
 } from '../eventStore.ts';
-import { WrongExpectedRevisionError } from '../eventStore.ts';
+import {
+  EventStoreClosedError,
+  InvalidEventStoreArgumentError,
+  WrongExpectedRevisionError,
+} from '../storeErrors.ts';
 import { type AppendListener, AppendTail } from './appendTail.ts';
 import { type EncodedEvent, encodeEvent, storedEventJson } from './eventRecord.ts';
 import { type LmdbLayout, readHead, streamStateOf } from './lmdbLayout.ts';
@@ -28,7 +32,6 @@ import {
   maxCountOption,
   revisionOption,
 } from './storeArguments.ts';
-import { EventStoreClosedError, InvalidEventStoreArgumentError } from './storeErrors.ts';
 import {
   actualRevision,
   firstVisibleRevision,
@@ -38,6 +41,7 @@ import {
   withMetadata,
 } from './streamState.ts';
 import { AllCursor, StreamCursor } from './subscriptionCursors.ts';
+import { writeTransaction } from './writeTransaction.ts';
 
 export interface LmdbEventStoreSettings {
   /** Time source for `created` and for `maxAge`. */
@@ -108,8 +112,7 @@ export class LmdbEventStore implements EventStore {
       throw new InvalidEventStoreArgumentError('append needs at least one event');
     const encoded = events.map(encodeEvent);
     const streamJson = JSON.stringify(stream);
-    // A child transaction: if anything throws half-way, its writes are rolled back, not committed.
-    const outcome = await this.layout.root.childTransaction(() =>
+    const outcome = await writeTransaction(this.layout.root, () =>
       this.#appendInTransaction(stream, streamJson, expected, encoded),
     );
     if (outcome.kind === 'conflict') throw new WrongExpectedRevisionError(stream, expected, outcome.actual);
@@ -215,7 +218,7 @@ export class LmdbEventStore implements EventStore {
     this.#assertOpen();
     assertStreamName(stream);
     assertStreamMetadata(metadata);
-    await this.layout.root.childTransaction(() => {
+    await writeTransaction(this.layout.root, () => {
       const state = streamStateOf(this.layout, stream) ?? NEW_STREAM;
       this.layout.streams.put(stream, withMetadata(state, metadata));
     });
@@ -229,7 +232,7 @@ export class LmdbEventStore implements EventStore {
   async deleteStream(stream: string): Promise<void> {
     this.#assertOpen();
     assertStreamName(stream);
-    await this.layout.root.childTransaction(() => {
+    await writeTransaction(this.layout.root, () => {
       const state = streamStateOf(this.layout, stream);
       if (state === undefined || state.lastRevision < 0) return;
       this.layout.streams.put(stream, { ...state, truncateBefore: state.lastRevision + 1 });

@@ -1,7 +1,7 @@
 import { mkdir } from 'node:fs/promises';
+import { InvalidEventStoreArgumentError } from '../storeErrors.ts';
 import { LmdbEventStore } from './lmdbEventStore.ts';
 import { openLmdbLayout } from './lmdbLayout.ts';
-import { InvalidEventStoreArgumentError } from './storeErrors.ts';
 
 export interface OpenLmdbEventStoreOptions {
   /** Directory of the LMDB environment; created when missing. */

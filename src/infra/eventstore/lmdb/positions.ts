@@ -1,4 +1,4 @@
-import { InvalidEventStoreArgumentError } from './storeErrors.ts';
+import { InvalidEventStoreArgumentError } from '../storeErrors.ts';
 
 const DECIMAL = /^(0|[1-9][0-9]*)$/;
 

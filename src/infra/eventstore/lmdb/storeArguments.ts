@@ -1,5 +1,5 @@
 import type { ExpectedRevision, StreamMetadata } from '../eventStore.ts';
-import { InvalidEventStoreArgumentError } from './storeErrors.ts';
+import { InvalidEventStoreArgumentError } from '../storeErrors.ts';
 
 /** LMDB keys hold at most 1978 bytes and cannot contain NUL; the stream index key adds ~10 bytes. */
 const MAX_STREAM_NAME_BYTES = 1024;
