@@ -1,14 +1,15 @@
+import type { RequestListener } from 'node:http';
 import Router from '@koa/router';
 import type { Context } from 'koa';
 import Koa from 'koa';
 import type { z } from 'zod';
-import { redactQuery } from '../infra/logging/redactQuery.ts';
 import type { ApiDeps } from './apiDeps.ts';
 import { authMiddleware, requireRole, TokenAuthenticator } from './auth.ts';
 import { readJsonBody } from './body.ts';
 import { corsMiddleware } from './cors.ts';
 import { errorMiddleware, invalidInput } from './errors.ts';
 import { buildOpenApi } from './openapi.ts';
+import { logRequest } from './requestLog.ts';
 import type { AnyRoute } from './route.ts';
 import { jobRoutes } from './routes/jobRoutes.ts';
 import { logRoutes } from './routes/logRoutes.ts';
@@ -19,6 +20,8 @@ import { pipelineRoutes } from './routes/pipelineRoutes.ts';
 import { pollingRoutes } from './routes/pollingRoutes.ts';
 import { streamRoutes } from './routes/streamRoutes.ts';
 import { systemRoutes } from './routes/systemRoutes.ts';
+import { StreamFront } from './sse/streamFront.ts';
+import { StreamOpeners } from './sse/streamOpeners.ts';
 import { staticUi } from './staticUi.ts';
 
 export const API_PREFIX = '/api/v1';
@@ -87,18 +90,13 @@ export function createApp(deps: ApiDeps, extraRoutes: (deps: ApiDeps) => AnyRout
   app.use(async (ctx, next) => {
     const started = Date.now();
     await next();
-    // The path and the parsed (decoded) query with credentials redacted, never the raw URL: redaction on
-    // the raw text misses encodings such as `access%5Ftoken` that the query parser decodes.
-    deps.logger.info(
-      {
-        method: ctx.method,
-        path: ctx.path,
-        query: redactQuery(ctx.query),
-        status: ctx.status,
-        ms: Date.now() - started,
-      },
-      'http',
-    );
+    logRequest(deps.logger, {
+      method: ctx.method,
+      path: ctx.path,
+      query: ctx.query,
+      status: ctx.status,
+      started,
+    });
   });
   app.use(errorMiddleware(deps.logger));
   app.use(deps.metrics.middleware());
@@ -107,4 +105,23 @@ export function createApp(deps: ApiDeps, extraRoutes: (deps: ApiDeps) => AnyRout
   app.use(router.routes());
   app.use(router.allowedMethods({ throw: false }));
   return app;
+}
+
+/**
+ * The HTTP server's `request` listener: the event streams' front (a plain `GET` of a stream path is served
+ * before koa, so an idle stream holds no koa context), then the koa app for everything else.
+ */
+export function createRequestListener(
+  deps: ApiDeps,
+  extraRoutes: (deps: ApiDeps) => AnyRoute[] = () => [],
+): RequestListener {
+  const koa = createApp(deps, extraRoutes).callback();
+  const front = new StreamFront(deps, {
+    prefix: API_PREFIX,
+    auth: new TokenAuthenticator(deps.config.auth.tokens),
+    openers: new StreamOpeners(deps),
+  });
+  return (req, res) => {
+    if (!front.take(req, res)) void koa(req, res);
+  };
 }

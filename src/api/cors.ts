@@ -1,5 +1,21 @@
 import type { Context, Next } from 'koa';
 
+const EXPOSED_HEADERS = 'ETag, Location, X-Request-Id';
+
+/** The headers every answer to an allowed origin carries (preflights aside). */
+export function corsHeaders(origin: string): Record<string, string> {
+  return {
+    'Access-Control-Allow-Origin': origin,
+    Vary: 'Origin',
+    'Access-Control-Expose-Headers': EXPOSED_HEADERS,
+  };
+}
+
+/** Whether a request's `Origin` is one of the configured origins (or `*` is configured). */
+export function corsAllows(allowed: ReadonlySet<string>, origin: string | undefined): origin is string {
+  return Boolean(origin) && (allowed.has(origin as string) || allowed.has('*'));
+}
+
 /**
  * CORS for the configured origins only (none by default: the bundled UI is same-origin). Preflights are
  * answered here; `Last-Event-ID` is an allowed request header so EventSource can resume cross-origin.
@@ -8,7 +24,7 @@ export function corsMiddleware(origins: readonly string[]) {
   const allowed = new Set(origins);
   return async (ctx: Context, next: Next): Promise<void> => {
     const origin = ctx.get('origin');
-    if (!origin || !(allowed.has(origin) || allowed.has('*'))) {
+    if (!corsAllows(allowed, origin)) {
       await next();
       return;
     }
@@ -21,7 +37,7 @@ export function corsMiddleware(origins: readonly string[]) {
       ctx.status = 204;
       return;
     }
-    ctx.set('Access-Control-Expose-Headers', 'ETag, Location, X-Request-Id');
+    ctx.set('Access-Control-Expose-Headers', EXPOSED_HEADERS);
     await next();
   };
 }

@@ -3,7 +3,7 @@ import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Logger } from 'pino';
 import type { ApiDeps } from '../api/apiDeps.ts';
-import { createApp } from '../api/app.ts';
+import { createRequestListener } from '../api/app.ts';
 import { Metrics } from '../api/metrics.ts';
 import { auditRoutes } from '../api/routes/auditRoutes.ts';
 import { searchRoutes } from '../api/routes/searchRoutes.ts';
@@ -160,12 +160,12 @@ export async function startServer(options: StartServerOptions): Promise<RunningS
     checkpoint: () => projections.port.checkpoint(),
     now: () => clock().getTime(),
   });
-  const app = createApp(deps, (d) => [
+  const listener = createRequestListener(deps, (d) => [
     ...searchRoutes(search),
     ...auditRoutes(d, search),
     ...webhookRoutes(webhooks.endpoints),
   ]);
-  const server: Server = createServer(app.callback());
+  const server: Server = createServer(listener);
   server.keepAliveTimeout = 5000;
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);

@@ -1,4 +1,4 @@
-import type { ServerResponse } from 'node:http';
+import type { OutgoingHttpHeaders, ServerResponse } from 'node:http';
 import type { WireStyle } from './wireFrames.ts';
 import { controlFrame } from './wireFrames.ts';
 
@@ -24,6 +24,13 @@ export interface SessionCloseListener {
 export interface SessionFeed {
   stop(): void;
 }
+
+const SSE_HEADERS: OutgoingHttpHeaders = {
+  'Content-Type': 'text/event-stream; charset=utf-8',
+  'Cache-Control': 'no-cache, no-transform',
+  Connection: 'keep-alive',
+  'X-Accel-Buffering': 'no',
+};
 
 const SESSION = Symbol('sseSession');
 type WithSession = ServerResponse & { [SESSION]?: SseSession };
@@ -85,13 +92,12 @@ export class SseSession {
     return this.isClosed;
   }
 
-  open(retryMs: number, connected: unknown): void {
-    this.res.writeHead(200, {
-      'Content-Type': 'text/event-stream; charset=utf-8',
-      'Cache-Control': 'no-cache, no-transform',
-      Connection: 'keep-alive',
-      'X-Accel-Buffering': 'no',
-    });
+  /**
+   * Sends the 200 with the SSE headers (and `headers`, e.g. a request id and CORS headers, when they are not
+   * set on the response already), the `retry:` advice and the `connected` frame.
+   */
+  open(retryMs: number, connected: unknown, headers?: OutgoingHttpHeaders): void {
+    this.res.writeHead(200, headers ? { ...SSE_HEADERS, ...headers } : SSE_HEADERS);
     this.res.socket?.setNoDelay(true);
     this.res.write(`retry: ${retryMs}\n\n${controlFrame('connected', connected)}`);
   }
