@@ -1,4 +1,4 @@
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import test from 'ava';
@@ -22,14 +22,19 @@ import { allJobEvents } from '../../helpers/jobTraffic.ts';
 import { readTree } from '../../helpers/projectionHarness.ts';
 
 /*
- * A log stored by version-1 code (test/fixtures/eventLog/v1-log.jsonl, committed before job_resumed became
- * version 2) must read, fold and project exactly as the same commands run on today's code. See
- * docs/decisions/0013-event-versions-and-upcasting.md.
+ * A log stored by older code (test/fixtures/eventLog/<name>-log.jsonl; v1 was committed before job_resumed
+ * became version 2) must read, fold and project exactly as the same commands run on today's code. Every
+ * fixture in the directory is replayed. See docs/decisions/0013-event-versions-and-upcasting.md.
  */
 
 const FIXTURES = new URL('../../fixtures/eventLog/', import.meta.url);
-const v1Records = () => readJsonl<FixtureRecord>(new URL('v1-log.jsonl', FIXTURES));
-const v1Commands = () => readJsonl<FixtureCommand>(new URL('v1-commands.jsonl', FIXTURES));
+const FIXTURE_NAMES = (await readdir(FIXTURES))
+  .map((file) => /^(v\d+)-log\.jsonl$/.exec(file)?.[1])
+  .filter((name): name is string => name !== undefined)
+  .sort();
+const fixtureRecords = (name: string) => readJsonl<FixtureRecord>(new URL(`${name}-log.jsonl`, FIXTURES));
+const fixtureCommands = (name: string) =>
+  readJsonl<FixtureCommand>(new URL(`${name}-commands.jsonl`, FIXTURES));
 
 interface World {
   store: EventStore;
@@ -47,16 +52,19 @@ async function world(t: import('ava').ExecutionContext, name: string): Promise<W
   return { store, dataDir: join(dir, 'data'), runsDir: join(dir, 'runs') };
 }
 
-/** The v1 fixture appended as stored, and the fixture's commands run fresh on today's code. */
-async function worlds(t: import('ava').ExecutionContext): Promise<{
+/** A fixture appended as stored, and the fixture's commands run fresh on today's code. */
+async function worlds(
+  t: import('ava').ExecutionContext,
+  name: string,
+): Promise<{
   replayed: World;
   fresh: World;
   freshStates: Map<string, JobState>;
 }> {
-  const replayed = await world(t, 'v1');
-  await loadFixtureRecords(replayed.store, await v1Records());
+  const replayed = await world(t, name);
+  await loadFixtureRecords(replayed.store, await fixtureRecords(name));
   const fresh = await world(t, 'fresh');
-  const freshStates = await runFixtureCommands(fresh.store, await v1Commands());
+  const freshStates = await runFixtureCommands(fresh.store, await fixtureCommands(name));
   return { replayed, fresh, freshStates };
 }
 
@@ -108,7 +116,7 @@ async function project(w: World): Promise<{ live: Snapshot; rebuilt: Snapshot }>
 }
 
 test('the v1 fixture is the old shape: every event type, a rerun stored as version 1 with `rerun`', async (t) => {
-  const records = await v1Records();
+  const records = await fixtureRecords('v1');
   t.deepEqual([...new Set(records.map((r) => r.type))].sort(), [...EVENT_TYPES].sort());
   t.true(records.every((r) => r.metadata['schema_version'] === 1));
   const reruns = records.filter((r) => r.type === 'job_resumed' && 'rerun' in (r.data['payload'] as object));
@@ -118,56 +126,62 @@ test('the v1 fixture is the old shape: every event type, a rerun stored as versi
   );
 });
 
-test('a v1 log reads as the same events and folds to the same job states as a fresh run of its commands', async (t) => {
-  const { replayed, fresh, freshStates } = await worlds(t);
-  const [old, now] = [await allJobEvents(replayed.store), await allJobEvents(fresh.store)];
-  t.is(old.length, (await v1Records()).length);
-  t.deepEqual(old, now);
-  const rerun = old.find(
-    (e) => e.type === 'job_resumed' && e.payload['after_gate'] && e.payload['from_stage'],
+for (const name of FIXTURE_NAMES) {
+  test(`${name}: the log reads as the same events and folds to the same job states as a fresh run of its commands`, async (t) => {
+    const { replayed, fresh, freshStates } = await worlds(t, name);
+    const [old, now] = [await allJobEvents(replayed.store), await allJobEvents(fresh.store)];
+    t.is(old.length, (await fixtureRecords(name)).length);
+    t.deepEqual(old, now);
+    t.true(freshStates.size > 0);
+    for (const [jobId, expected] of freshStates) {
+      t.deepEqual(await foldStream(replayed.store, jobId), expected, jobId);
+      t.deepEqual(await foldStream(fresh.store, jobId), expected, `${jobId} (fresh store)`);
+    }
+  });
+
+  test(`${name}: the log projects, live and rebuilt, to the same files and read model rows as a fresh run`, async (t) => {
+    t.timeout(120_000);
+    const { replayed, fresh, freshStates } = await worlds(t, name);
+    const old = await project(replayed);
+    const now = await project(fresh);
+    for (const [when, a, b] of [
+      ['live', old.live, now.live],
+      ['rebuilt', old.rebuilt, now.rebuilt],
+      ['rebuilt against live', old.rebuilt, old.live],
+    ] as const) {
+      t.deepEqual([...a.files.keys()], [...b.files.keys()], `${when}: the same files`);
+      for (const [path, text] of b.files) t.is(a.files.get(path), text, `${when}: ${path}`);
+      t.deepEqual(Object.keys(a.rows), Object.keys(b.rows), `${when}: the same tables`);
+      for (const [table, rows] of Object.entries(b.rows))
+        t.deepEqual(a.rows[table], rows, `${when}: ${table}`);
+    }
+    const files = [...old.rebuilt.files.keys()];
+    for (const jobId of freshStates.keys())
+      for (const file of ['events.jsonl', 'state.json'])
+        t.true(files.includes(`${jobId}/${file}`), `${jobId}/${file}`);
+    t.is(old.rebuilt.rows['jobs']?.length, freshStates.size);
+  });
+}
+
+test('v1: the rerun reads, folds and projects in the version-2 shape', async (t) => {
+  const { replayed } = await worlds(t, 'v1');
+  const rerun = (await allJobEvents(replayed.store)).find(
+    (e) =>
+      e.type === 'job_resumed' &&
+      e.payload['after_gate'] !== undefined &&
+      e.payload['from_stage'] !== undefined,
   );
   t.deepEqual(rerun?.payload, { after_gate: 'review', from_stage: 'review' });
-
-  t.is(freshStates.size, 5);
-  for (const [jobId, expected] of freshStates) {
-    t.deepEqual(await foldStream(replayed.store, jobId), expected, jobId);
-    t.deepEqual(await foldStream(fresh.store, jobId), expected, `${jobId} (fresh store)`);
-  }
-  // the rerun sent review back: it ran twice, its gate paused twice and was approved the second time
-  const rerunJob = freshStates.get('fx-rerun');
+  // the rejection sent review back: its attempts restarted, and its gate paused again and was approved
+  const state = await foldStream(replayed.store, 'fx-rerun');
   t.like(
-    rerunJob?.stages.find((s) => s.name === 'review'),
+    state.stages.find((s) => s.name === 'review'),
     { status: 'completed', attempts: 1 },
   );
-  t.like(rerunJob?.gates['review'], { status: 'approved', comment: 'fine now' });
-});
-
-test('a v1 log projects, live and rebuilt, to the same files and read model rows as a fresh run', async (t) => {
-  t.timeout(120_000);
-  const { replayed, fresh } = await worlds(t);
-  const old = await project(replayed);
-  const now = await project(fresh);
-
-  for (const [when, a, b] of [
-    ['live', old.live, now.live],
-    ['rebuilt', old.rebuilt, now.rebuilt],
-    ['v1 rebuilt against v1 live', old.rebuilt, old.live],
-  ] as const) {
-    t.deepEqual([...a.files.keys()], [...b.files.keys()], `${when}: the same files`);
-    for (const [path, text] of b.files) t.is(a.files.get(path), text, `${when}: ${path}`);
-    t.deepEqual(Object.keys(a.rows), Object.keys(b.rows), `${when}: the same tables`);
-    for (const [table, rows] of Object.entries(b.rows)) t.deepEqual(a.rows[table], rows, `${when}: ${table}`);
-  }
-
-  const files = [...old.rebuilt.files.keys()];
-  for (const jobId of ['fx-rerun', 'fx-timer', 'fx-reject', 'fx-cancel', 'fx-queued'])
-    for (const file of ['events.jsonl', 'state.json'])
-      t.true(files.includes(`${jobId}/${file}`), `${jobId}/${file}`);
-  t.true(files.includes('fx-rerun/gates/review.json'));
-  t.true(files.includes('fx-reject/gates/check.json'));
-  t.true((old.rebuilt.rows['jobs']?.length ?? 0) === 5);
-  // the wire shows the new shape only
-  const wire = old.rebuilt.files.get('fx-rerun/events.jsonl') ?? '';
+  t.like(state.gates['review'], { status: 'approved', comment: 'fine now' });
+  const { rebuilt } = await project(replayed);
+  t.truthy(rebuilt.files.get('fx-rerun/gates/review.json'));
+  const wire = rebuilt.files.get('fx-rerun/events.jsonl') ?? '';
   t.regex(wire, /"after_gate":"review","from_stage":"review"/);
   t.notRegex(wire, /"rerun":/);
 });
