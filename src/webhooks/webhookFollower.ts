@@ -1,9 +1,11 @@
-import { setTimeout as sleep } from 'node:timers/promises';
 import type { Logger } from 'pino';
-import type { EventStore, Subscription, SubscriptionItem } from '../infra/eventstore/eventStore.ts';
+import type { EventStore, RecordedEvent } from '../infra/eventstore/eventStore.ts';
 import { JOB_STREAM_PREFIX } from '../infra/eventstore/eventStore.ts';
+import type { FollowOptions, LogBatch } from '../infra/eventstore/followLog.ts';
+import { followLog, followStream } from '../infra/eventstore/followLog.ts';
 import { toJobEvent } from '../infra/eventstore/jobEvents.ts';
 import { ReachWaiters } from '../infra/reachWaiters.ts';
+import { pause, RetryDelay } from '../infra/retryDelay.ts';
 import type { WebhookLog } from './webhookLog.ts';
 import type { WebhookFeedItem, WebhookProjection } from './webhookProjection.ts';
 import type { WebhookStore } from './webhookStore.ts';
@@ -19,10 +21,6 @@ export interface WebhookFollowerOptions {
   batchSize?: number;
 }
 
-const NOTHING_READY = Symbol('nothing ready');
-const nextTurn = () =>
-  new Promise<typeof NOTHING_READY>((resolve) => setImmediate(() => resolve(NOTHING_READY)));
-
 /**
  * Feeds the webhook projection from the store, in every process: `$all` filtered to job streams and the
  * webhook streams, from the outbox checkpoint (or, with the outbox off, the registry stream alone, from the
@@ -32,7 +30,6 @@ export class WebhookFollower {
   readonly #o: WebhookFollowerOptions;
   #loop: Promise<void> | null = null;
   #abort = new AbortController();
-  #subscription: Subscription | null = null;
   readonly #waiters = new ReachWaiters<number>();
 
   constructor(options: WebhookFollowerOptions) {
@@ -53,7 +50,6 @@ export class WebhookFollower {
 
   async stop(): Promise<void> {
     this.#abort.abort();
-    await this.#subscription?.close().catch(() => {});
     await this.#loop;
   }
 
@@ -65,74 +61,36 @@ export class WebhookFollower {
 
   async #run(): Promise<void> {
     const signal = this.#abort.signal;
-    for (let delay = 100; !signal.aborted; delay = Math.min(delay * 2, 10_000)) {
-      const subscription = this.#subscribe();
-      this.#subscription = subscription;
-      try {
-        await this.#follow(subscription, () => {
-          delay = 100;
-        });
-      } catch (error) {
-        if (!signal.aborted)
-          this.#o.logger?.error(
-            { err: error, retry_in_ms: delay },
-            'webhooks: following the log failed, reopening',
-          );
-      } finally {
-        await subscription.close().catch(() => {});
-      }
-      await sleep(delay, undefined, { signal }).catch(() => {});
+    for await (const batch of this.#follow(signal)) {
+      const applied = batch.events.length === 0 || (await this.#apply(batch.events, signal));
+      if (!applied) return;
     }
   }
 
-  #subscribe(): Subscription {
+  #follow(signal: AbortSignal): AsyncGenerator<LogBatch<WebhookFeedItem>, void, undefined> {
     const { store, log, webhookStore } = this.#o;
+    const options: FollowOptions<WebhookFeedItem> = {
+      signal,
+      maxBatch: this.#o.batchSize ?? 500,
+      decode: (recorded) => this.#item(recorded),
+      onError: (error, retryInMs) =>
+        this.#o.logger?.error(
+          { err: error, retry_in_ms: retryInMs },
+          'webhooks: following the log failed, reopening',
+        ),
+    };
     if (!this.#o.outbox) {
       const revision = webhookStore.registryRevision();
-      return store.subscribeToStream(log.registryStream, { fromRevision: revision < 0 ? 'start' : revision });
+      return followStream(store, log.registryStream, { ...options, from: revision < 0 ? 'start' : revision });
     }
-    return store.subscribeToAll({
-      fromPosition: webhookStore.checkpoint() ?? 'start',
+    return followLog(store, {
+      ...options,
+      from: webhookStore.checkpoint() ?? 'start',
       filter: { streamNamePrefix: [JOB_STREAM_PREFIX, log.prefix] },
     });
   }
 
-  async #follow(subscription: Subscription, onProgress: () => void): Promise<void> {
-    const iterator = subscription[Symbol.asyncIterator]();
-    const signal = this.#abort.signal;
-    const stopped = new Promise<typeof NOTHING_READY>((resolve) =>
-      signal.addEventListener('abort', () => resolve(NOTHING_READY), { once: true }),
-    );
-    let pending: Promise<IteratorResult<SubscriptionItem>> | null = null;
-    let batch: WebhookFeedItem[] = [];
-    const flush = async () => {
-      if (batch.length === 0) return;
-      await this.#apply(batch);
-      batch = [];
-      onProgress();
-    };
-    while (!signal.aborted) {
-      pending ??= iterator.next();
-      // With items in hand, flush as soon as nothing more is ready; with none, wait for the log.
-      const result = await Promise.race([pending, batch.length > 0 ? nextTurn() : stopped, stopped]);
-      if (result === NOTHING_READY) {
-        await flush();
-        continue;
-      }
-      pending = null;
-      if (result.done) break;
-      if (result.value.kind === 'caught_up') {
-        await flush();
-        continue;
-      }
-      const item = this.#item(result.value.event);
-      if (item) batch.push(item);
-      if (batch.length >= (this.#o.batchSize ?? 500)) await flush();
-    }
-    await flush();
-  }
-
-  #item(recorded: Extract<SubscriptionItem, { kind: 'event' }>['event']): WebhookFeedItem | undefined {
+  #item(recorded: RecordedEvent): WebhookFeedItem | undefined {
     if (recorded.streamId.startsWith(JOB_STREAM_PREFIX)) return { kind: 'job', event: toJobEvent(recorded) };
     const event = this.#o.log.parse(recorded);
     if (!event) return undefined;
@@ -150,24 +108,26 @@ export class WebhookFollower {
     };
   }
 
-  /** Applies a batch, retrying with backoff until it succeeds or the follower stops. */
-  async #apply(batch: readonly WebhookFeedItem[]): Promise<void> {
-    const signal = this.#abort.signal;
-    for (let delay = 100; ; delay = Math.min(delay * 2, 30_000)) {
+  /** Applies a batch, retrying with backoff until it succeeds; false when the follower stopped first. */
+  async #apply(batch: readonly WebhookFeedItem[], signal: AbortSignal): Promise<boolean> {
+    const delay = new RetryDelay({ maxMs: 30_000 });
+    for (;;) {
       try {
         await this.#o.projection.applyFeed(batch, this.#o.outbox);
         break;
       } catch (error) {
+        const retryInMs = delay.next();
         this.#o.logger?.error(
-          { err: error, retry_in_ms: delay },
+          { err: error, retry_in_ms: retryInMs },
           'webhooks: applying a batch failed, retrying',
         );
-        if (signal.aborted) throw error;
-        await sleep(delay, undefined, { signal }).catch(() => {});
-        if (signal.aborted) throw error;
+        if (signal.aborted) return false;
+        await pause(retryInMs, signal);
+        if (signal.aborted) return false;
       }
     }
     const revision = this.#o.webhookStore.registryRevision();
     this.#waiters.settle((wanted) => revision >= wanted);
+    return true;
   }
 }
