@@ -57,7 +57,7 @@ export function invalidInput(where: string, error: z.ZodError): HttpError {
 }
 
 /** The operator error a thrown value stands for: itself, or a bare storage refusal (ENOSPC, MDB_MAP_FULL). */
-function asOperatorError(error: unknown): OperatorError | undefined {
+export function asOperatorError(error: unknown): OperatorError | undefined {
   if (isOperatorError(error)) return error;
   return isStorageFullError(error) ? new StorageFullError(error) : undefined;
 }

@@ -14,7 +14,7 @@ import type { JobState } from '../domain/jobState.ts';
 import { payloadOf } from '../domain/payloadOf.ts';
 import type { Config } from '../infra/config/configSchema.ts';
 import type { EventStore, Subscription } from '../infra/eventstore/eventStore.ts';
-import { JOB_STREAM_PREFIX } from '../infra/eventstore/eventStore.ts';
+import { isWrongExpectedRevisionError, JOB_STREAM_PREFIX } from '../infra/eventstore/eventStore.ts';
 import type { CommandResult, JobCommandHandler } from '../infra/eventstore/jobCommandHandler.ts';
 import { toJobEvent } from '../infra/eventstore/jobEvents.ts';
 import { isStorageFullError } from '../infra/files/storageFull.ts';
@@ -542,7 +542,8 @@ export class PipelineRunner implements QueueInfoPort {
         this.#backoff.refused(this.#clock.now().getTime(), error); // logs once per step, not per retry
         return 'failed';
       }
-      if (!isOperatorError(error) || error.code === 'wrong_expected_revision') {
+      // Not a refusal: the store lost a race past the handler's retries, is closed or cannot be reached.
+      if (!isOperatorError(error) || isWrongExpectedRevisionError(error) || error.kind === 'unavailable') {
         this.#logger.error({ err: error, job_id: jobId }, 'runner: command failed; will try again');
         return 'failed';
       }
