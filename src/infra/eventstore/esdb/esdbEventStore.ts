@@ -1,4 +1,4 @@
-import type { EventStoreDBClient, Position, ResolvedEvent } from '@eventstore/db-client';
+import type { EventStoreDBClient } from '@eventstore/db-client';
 import {
   BACKWARDS,
   END,
@@ -24,7 +24,7 @@ import type {
 } from '../eventStore.ts';
 import { EventStoreClosedError } from '../storeErrors.ts';
 import type { BackoffOptions } from './backoff.ts';
-import { collectRead, iterateRead } from './clientStreams.ts';
+import { iterateRead } from './clientStreams.ts';
 import {
   assertEvents,
   assertPrefixes,
@@ -36,10 +36,10 @@ import {
 import type { RetryInfo } from './esdbSubscription.ts';
 import { EsdbSubscription } from './esdbSubscription.ts';
 import { toEsdbExpectedRevision, toPortAppendError } from './expectedRevision.ts';
-import { comparePositions, formatPosition, parsePosition } from './positions.ts';
-import { isSystemEvent, recordedOf, toPortEvent } from './recordedEvent.ts';
+import { formatPosition, parsePosition } from './positions.ts';
+import { headPositionOf, readAllVisible } from './readAllVisible.ts';
+import { recordedOf, toPortEvent } from './recordedEvent.ts';
 import { getRetention, setRetention } from './streamMetadata.ts';
-import { StreamVisibility } from './streamVisibility.ts';
 import type { SourceContext } from './subscriptionSources.ts';
 import { AllSource, StreamSource } from './subscriptionSources.ts';
 
@@ -69,7 +69,7 @@ export class EsdbEventStore implements EventStore {
     this.#context = {
       client,
       pageSize: settings.pageSize,
-      headPosition: (signal) => this.#headPosition(signal),
+      headPosition: (signal) => headPositionOf(client, settings.pageSize, signal),
     };
   }
 
@@ -127,74 +127,11 @@ export class EsdbEventStore implements EventStore {
 
   /**
    * Reads `$all` in pages of `pageSize`, skipping system events, other prefixes and events that their
-   * stream's retention hides. A backwards read from a position includes the event at that position
-   * (EventStoreDB's own backwards read starts just before it).
+   * stream's retention hides (see `readAllVisible`).
    */
   async *readAll(options: ReadAllOptions = {}): AsyncGenerator<RecordedEvent, void> {
     this.#assertOpen();
-    const direction = options.direction ?? 'forwards';
-    const forwards = direction === 'forwards';
-    const prefixes = options.filter?.streamNamePrefix;
-    assertPrefixes(prefixes);
-    let remaining = maxCountOption(options.maxCount);
-    const from = options.fromPosition ?? (forwards ? 'start' : 'end');
-    if (remaining === 0 || (forwards && from === 'end') || (!forwards && from === 'start')) return;
-    let cursor: Position | 'start' | 'end' = from === 'start' || from === 'end' ? from : parsePosition(from);
-    const visibility = new StreamVisibility(this.client);
-    const accept = async (records: (ResolvedEvent | undefined)[]) => {
-      const candidates = records
-        .map((resolved) => (resolved ? recordedOf(resolved) : undefined))
-        .filter((r) => r !== undefined)
-        .filter(
-          (r) =>
-            !isSystemEvent(r) && (prefixes === undefined || prefixes.some((p) => r.streamId.startsWith(p))),
-        );
-      await visibility.prepare(candidates);
-      return candidates.filter((r) => visibility.isVisible(r)).map(toPortEvent);
-    };
-
-    if (!forwards && typeof cursor === 'object') {
-      const at = cursor;
-      const [same] = await collectRead(
-        this.client.readAll({ fromPosition: at, direction: FORWARDS, maxCount: 1 }),
-      );
-      const exact = same && recordedOf(same)?.position;
-      if (exact && comparePositions(exact, at) === 0) {
-        for (const e of await accept([same])) {
-          yield e;
-          remaining--;
-        }
-      }
-    }
-    let readThrough: Position | undefined;
-    while (remaining > 0) {
-      this.#assertOpen();
-      const page = await collectRead(
-        this.client.readAll({
-          fromPosition: cursor === 'start' ? START : cursor === 'end' ? END : cursor,
-          direction: forwards ? FORWARDS : BACKWARDS,
-          maxCount: this.settings.pageSize,
-        }),
-      );
-      // A forwards read includes its start position: wanted on the first page, already read on later ones.
-      const seen = readThrough;
-      const fresh =
-        seen === undefined
-          ? page
-          : page.filter((r) => {
-              const p = recordedOf(r)?.position;
-              return p === undefined || comparePositions(p, seen) > 0;
-            });
-      for (const e of await accept(fresh)) {
-        yield e;
-        if (--remaining === 0) return;
-      }
-      if (page.length < this.settings.pageSize) return;
-      const last = recordedOf(page[page.length - 1] as ResolvedEvent)?.position;
-      if (!last) return;
-      cursor = last;
-      if (forwards) readThrough = last;
-    }
+    yield* readAllVisible(this.client, this.settings.pageSize, options, () => this.#assertOpen());
   }
 
   subscribeToStream(stream: string, options: SubscribeToStreamOptions = {}): Subscription {
@@ -252,7 +189,7 @@ export class EsdbEventStore implements EventStore {
   /** The position of the last non-system event in `$all`. */
   async headPosition(): Promise<string | null> {
     this.#assertOpen();
-    return this.#headPosition();
+    return headPositionOf(this.client, this.settings.pageSize);
   }
 
   /** Ends every open subscription, then the client's connection. Idempotent. */
@@ -262,28 +199,6 @@ export class EsdbEventStore implements EventStore {
       await this.client.dispose();
     })();
     return this.#closing;
-  }
-
-  async #headPosition(signal?: AbortSignal): Promise<string | null> {
-    let cursor: Position | 'end' = 'end';
-    for (;;) {
-      const page: ResolvedEvent[] = await collectRead(
-        this.client.readAll({
-          fromPosition: cursor === 'end' ? END : cursor,
-          direction: BACKWARDS,
-          maxCount: this.settings.pageSize,
-        }),
-        signal,
-      );
-      for (const resolved of page) {
-        const r = recordedOf(resolved);
-        if (r && !isSystemEvent(r)) return formatPosition(r.position);
-      }
-      const last: ResolvedEvent | undefined = page.at(-1);
-      const position: Position | undefined = last ? recordedOf(last)?.position : undefined;
-      if (page.length < this.settings.pageSize || !position) return null;
-      cursor = position;
-    }
   }
 
   #subscribe<C>(
