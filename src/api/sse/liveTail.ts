@@ -1,8 +1,9 @@
 import type { Logger } from 'pino';
 import type { JobEvent } from '../../domain/events.ts';
 import { toCanonicalJson } from '../../domain/events.ts';
-import type { EventStore, Subscription } from '../../infra/eventstore/eventStore.ts';
+import type { EventStore } from '../../infra/eventstore/eventStore.ts';
 import { JOB_STREAM_PREFIX } from '../../infra/eventstore/eventStore.ts';
+import { followLog } from '../../infra/eventstore/followLog.ts';
 import { toJobEvent } from '../../infra/eventstore/jobEvents.ts';
 import type { WireStyle } from './wireFrames.ts';
 import { eventFrame } from './wireFrames.ts';
@@ -59,7 +60,8 @@ export interface LiveTailOptions {
 export class LiveTail {
   private readonly ring: WireEvent[] = [];
   private readonly ringSize: number;
-  private subscription: Subscription | null = null;
+  private readonly following = new AbortController();
+  private followed: Promise<void> | null = null;
   private waiters = new Set<() => void>();
   /** Sessions keeping up, by job: each new event is written to them in one loop (`push`). */
   private readonly jobFollowers = new Map<string, Set<JobFollower>>();
@@ -87,33 +89,29 @@ export class LiveTail {
   start(): void {
     if (this.started) return;
     this.started = true;
-    void this.follow();
+    this.followed = this.follow();
   }
 
+  /** From the end of the log as it is now: clients read older events from the store themselves. */
   private async follow(): Promise<void> {
-    while (!this.stopped) {
-      try {
-        const from = this.head === null ? 'end' : this.head.toString();
-        this.subscription = this.store.subscribeToAll({
-          fromPosition: from,
-          filter: { streamNamePrefix: [JOB_STREAM_PREFIX] },
-        });
-        for await (const item of this.subscription) {
-          if (this.stopped) break;
-          if (item.kind === 'caught_up') {
-            if (this.head === null) {
-              this.head = item.position === null ? -1n : BigInt(item.position);
-              this.coveredAfter = this.head;
-              this.readyResolve();
-            }
-            continue;
-          }
-          this.push(new WireEvent(toJobEvent(item.event)));
-        }
-      } catch (error) {
-        if (this.stopped) break;
-        this.options.logger?.error({ err: error }, 'live tail subscription failed; resubscribing');
-        await new Promise((r) => setTimeout(r, 200));
+    const batches = followLog(this.store, {
+      from: 'end',
+      filter: { streamNamePrefix: [JOB_STREAM_PREFIX] },
+      signal: this.following.signal,
+      decode: (event) => new WireEvent(toJobEvent(event)),
+      onError: (error, retryInMs) =>
+        this.options.logger?.error(
+          { err: error, retry_in_ms: retryInMs },
+          'live tail subscription failed; resubscribing',
+        ),
+    });
+    for await (const batch of batches) {
+      for (const wire of batch.events) this.push(wire);
+      if (batch.caughtUp && this.head === null) {
+        const position = batch.caughtUp.position;
+        this.head = position === null ? -1n : BigInt(position);
+        this.coveredAfter = this.head;
+        this.readyResolve();
       }
     }
   }
@@ -235,7 +233,8 @@ export class LiveTail {
     this.waiters.clear();
     this.jobFollowers.clear();
     this.allFollowers.clear();
-    await this.subscription?.close();
+    this.following.abort();
+    await this.followed;
   }
 
   get isStopped(): boolean {
