@@ -61,6 +61,7 @@ export class GenerationWorker implements Projection {
   async apply(batch: readonly JobEvent[]): Promise<void> {
     const last = batch.at(-1);
     if (!last) return;
+    if (this.#failure) throw this.#failure;
     while (this.#applies.size >= MAX_IN_FLIGHT) await Promise.race(this.#applies);
     let lines = '';
     for (const event of batch) lines += `${canonicalJson(event)}\n`;
