@@ -2,6 +2,8 @@
 // the most self time and the most inclusive time, as shares of the non-idle samples. Heap snapshots
 // (.heapsnapshot) are summarised by constructor: count and self size of each, largest first.
 // Run: node --import tsx bench/profileSummary.ts <file.cpuprofile | file.heapsnapshot | dir> [--top 15]
+// With `--against <bare.heapsnapshot> --per <connections>`, each heap snapshot is also compared with the
+// baseline's: objects per connection over the baseline's, by constructor (the per-connection cost).
 import { readdir, readFile, stat } from 'node:fs/promises';
 import { join, relative } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -110,8 +112,35 @@ export function summariseHeap(heap: HeapSnapshot): { group: string; count: numbe
 
 const { values, positionals } = parseArgs({
   allowPositionals: true,
-  options: { top: { type: 'string', default: '15' } },
+  options: {
+    top: { type: 'string', default: '15' },
+    against: { type: 'string' },
+    per: { type: 'string' },
+  },
 });
+const against = values.against
+  ? summariseHeap(JSON.parse(await readFile(values.against, 'utf8')) as HeapSnapshot)
+  : null;
+
+/** Objects per connection over the baseline's, by group, the largest differences first. */
+function perConnection(groups: { group: string; count: number; bytes: number }[], connections: number): void {
+  const base = new Map((against ?? []).map((g) => [g.group, g]));
+  const rows = groups
+    .map((g) => ({
+      group: g.group,
+      count: (g.count - (base.get(g.group)?.count ?? 0)) / connections,
+      bytes: (g.bytes - (base.get(g.group)?.bytes ?? 0)) / connections,
+    }))
+    .filter((r) => Math.abs(r.count) >= 0.5 || Math.abs(r.bytes) >= 16)
+    .sort((a, b) => b.bytes - a.bytes);
+  const total = rows.reduce((a, r) => a + r.bytes, 0);
+  console.log(`
+per connection over ${values.against} (${connections} connections): ${total.toFixed(0)} B in these rows
+`);
+  console.log('| objects | bytes | type and constructor |\n|--:|--:|---|');
+  for (const r of rows.slice(0, top))
+    console.log(`| ${r.count.toFixed(2)} | ${r.bytes.toFixed(0)} | \`${r.group}\` |`);
+}
 const top = Number(values.top);
 const pct = (x: number) => `${(x * 100).toFixed(1)}%`;
 for (const path of (await Promise.all(positionals.map(profilesIn))).flat()) {
@@ -126,6 +155,7 @@ for (const path of (await Promise.all(positionals.map(profilesIn))).flat()) {
       console.log(
         `| ${(g.bytes / 2 ** 20).toFixed(2)} MiB | ${g.count} | ${Math.round(g.bytes / g.count)} | \`${g.group}\` |`,
       );
+    if (against && values.per && path !== values.against) perConnection(groups, Number(values.per));
     continue;
   }
   const profile = JSON.parse(await readFile(path, 'utf8')) as CpuProfile;

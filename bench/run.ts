@@ -12,6 +12,7 @@ import { markdownReport, writeResults } from './lib/report.ts';
 import type { Scenario } from './lib/scenario.ts';
 import { appendsScenario } from './scenarios/appends.ts';
 import { catchUpScenario } from './scenarios/catchUp.ts';
+import { globalStreamScenario } from './scenarios/globalStream.ts';
 import { idleConnectionsScenario } from './scenarios/idleConnections.ts';
 import { pollingScenario } from './scenarios/polling.ts';
 import { rebuildExportScenario } from './scenarios/rebuildExport.ts';
@@ -26,6 +27,7 @@ const SCENARIOS: Record<string, Scenario> = {
   polling: pollingScenario,
   rebuild: rebuildExportScenario,
   logs: stageLogsScenario,
+  global: globalStreamScenario,
 };
 
 const { values } = parseArgs({

@@ -86,6 +86,24 @@ serveRpc(
       return { events, eventsPerSecond: events / ((performance.now() - started) / 1000) };
     },
     /**
+     * Replays recorded frames (`events`: `at` ms after the start, `id`, the frame's text) to every client at
+     * the same offsets, one loop per frame; returns when each was written (CLOCK_MONOTONIC ns, by id).
+     */
+    replay: async (p) => {
+      const events = (p.events ?? []) as { at: number; id: string; frame: string }[];
+      const frames = events.map((e) => Buffer.from(e.frame));
+      const writtenNs: Record<string, string> = {};
+      const started = performance.now();
+      for (const [i, event] of events.entries()) {
+        const wait = started + event.at - performance.now();
+        if (wait > 0) await sleep(wait);
+        writtenNs[event.id] = nowNs();
+        const frame = frames[i] as Buffer;
+        for (const res of clients) res.write(frame);
+      }
+      return { events: events.length, seconds: (performance.now() - started) / 1000, writtenNs };
+    },
+    /**
      * `events` events to every client as fast as each socket takes them: one callback pump per client that
      * writes until `write()` returns false and resumes on `drain`.
      */

@@ -7,12 +7,15 @@ import type { ServerResponse } from 'node:http';
 import { parseArgs } from 'node:util';
 import { writeHeapSnapshot } from 'node:v8';
 import { pino } from 'pino';
+import { WireEvent } from '../../src/api/sse/liveTail.ts';
 import type { OpenStreamOptions } from '../../src/api/sse/sseHub.ts';
 import type { SseSession } from '../../src/api/sse/sseSession.ts';
+import { DEFAULT_WIRE_STYLE } from '../../src/api/sse/wireFrames.ts';
 import type { NewJobEvent } from '../../src/domain/events.ts';
 import { loadConfig } from '../../src/infra/config/loadConfig.ts';
-import { jobStreamName } from '../../src/infra/eventstore/eventStore.ts';
-import { toEventData } from '../../src/infra/eventstore/jobEvents.ts';
+import type { AppendOptions, EventData } from '../../src/infra/eventstore/eventStore.ts';
+import { JOB_STREAM_PREFIX, jobStreamName } from '../../src/infra/eventstore/eventStore.ts';
+import { toEventData, toJobEvent } from '../../src/infra/eventstore/jobEvents.ts';
 import { createLogger } from '../../src/infra/logging/logger.ts';
 import { startServer } from '../../src/server/startServer.ts';
 import { appendNext, CycleJob, seedCycleJob } from './cycleJob.ts';
@@ -66,6 +69,25 @@ hub.open = (res: ServerResponse, options: OpenStreamOptions): SseSession => {
   openSessions.add(session);
   recordOf.set(session, record);
   return session;
+};
+
+/**
+ * Commit times of job-stream appends while recording (whoever appends: the runner, the API's commands):
+ * the monotonic clock when the store's append resolved (the durable commit), per stream and revision range.
+ */
+let recordingCommits = false;
+const commits: { stream: string; first: number; last: number; ns: bigint }[] = [];
+const append = deps.store.append.bind(deps.store);
+deps.store.append = async (stream: string, events: readonly EventData[], options?: AppendOptions) => {
+  const result = await append(stream, events, options);
+  if (recordingCommits && stream.startsWith(JOB_STREAM_PREFIX))
+    commits.push({
+      stream,
+      first: result.nextRevision - events.length + 1,
+      last: result.nextRevision,
+      ns: process.hrtime.bigint(),
+    });
+  return result;
 };
 
 const jobs = new Map<string, CycleJob>();
@@ -179,6 +201,33 @@ serveRpc(
       const job = cycleJob(String(p.jobId));
       while (!job.ended) await appendNext(deps.store, job, {}, true);
       return { seq: job.state.seq, status: job.state.status };
+    },
+    /** Starts (or stops) recording commit times; starting forgets what was recorded. */
+    recordCommits: (p) => {
+      recordingCommits = Boolean(p.on);
+      if (recordingCommits) commits.length = 0;
+      return null;
+    },
+    /**
+     * The recorded commits, one row per event in commit order: its global position (the `id:` of the
+     * all-jobs stream), its commit time (ns) and its frame on that stream in the default style.
+     */
+    commits: async () => {
+      const rows: { id: string; ns: string; frame: string }[] = [];
+      for (const commit of commits) {
+        for await (const recorded of deps.store.readStream(commit.stream, {
+          fromRevision: commit.first,
+          maxCount: commit.last - commit.first + 1,
+        })) {
+          const wire = new WireEvent(toJobEvent(recorded));
+          rows.push({
+            id: wire.event.position,
+            ns: commit.ns.toString(),
+            frame: wire.frame('all', DEFAULT_WIRE_STYLE).toString(),
+          });
+        }
+      }
+      return rows;
     },
     sessions: () => records,
     hubSize: () => hub.size,

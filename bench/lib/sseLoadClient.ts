@@ -26,6 +26,14 @@ const latencies = new Samples();
 /** The seq (`id:`) of each latency sample, to subtract the server's commit time per event. */
 const latencySeqs = new Samples();
 let measuring = false;
+/**
+ * When recording (the global stream): for every frame with an `id:`, the id, its arrival (CLOCK_MONOTONIC,
+ * ns) and the delay since the event's `ts` (wall clock, ms resolution).
+ */
+let recording = false;
+const arrivalIds = new Samples();
+const arrivalNs = new Samples();
+const sinceTsMs = new Samples();
 let target: { perClient: number; reached: number; resolve: () => void } | null = null;
 
 function onFrame(conn: Connection, frame: string, now: bigint): void {
@@ -35,6 +43,7 @@ function onFrame(conn: Connection, frame: string, now: bigint): void {
   else if (frame.includes('"type":"heartbeat"')) conn.heartbeats++;
   else if (frame.startsWith('id: ')) {
     conn.deliveries++;
+    if (recording) record(frame, now);
     if (measuring) {
       const at = frame.indexOf('"t_ns":"');
       if (at >= 0) {
@@ -44,6 +53,27 @@ function onFrame(conn: Connection, frame: string, now: bigint): void {
       }
     }
   }
+}
+
+function record(frame: string, now: bigint): void {
+  arrivalIds.push(Number(frame.slice(4, frame.indexOf('\n'))));
+  arrivalNs.push(Number(now));
+  const at = frame.indexOf('"ts":"');
+  if (at >= 0) sinceTsMs.push(Date.now() - Date.parse(frame.slice(at + 6, frame.indexOf('"', at + 6))));
+}
+
+/** Arrival minus the server's time for each recorded id (`fromNs`: id → CLOCK_MONOTONIC ns), in ms. */
+function sinceServer(fromNs: Record<string, string>) {
+  const ids = arrivalIds.values();
+  const arrived = arrivalNs.values();
+  const out = new Samples();
+  let unmatched = 0;
+  for (let i = 0; i < ids.length; i++) {
+    const from = fromNs[String(ids[i])];
+    if (from === undefined) unmatched++;
+    else out.push(((arrived[i] as number) - Number(from)) / 1e6);
+  }
+  return { latencyMs: summarize(out.values()), unmatched };
 }
 
 /** Latencies from the durable commit (the server's append resolving) instead of from before the append. */
@@ -173,7 +203,11 @@ serveRpc(
       }
       latencies.clear();
       latencySeqs.clear();
+      arrivalIds.clear();
+      arrivalNs.clear();
+      sinceTsMs.clear();
       measuring = Boolean(p.measure);
+      recording = Boolean(p.record);
       return null;
     },
     stats: (p) => {
@@ -192,6 +226,21 @@ serveRpc(
         maxHeartbeats: heartbeats.length ? Math.max(...heartbeats) : 0,
         latencyMs: p.latency === false ? null : summarize(latencies.values()),
         afterCommitMs: p.commitMs ? afterCommit(p.commitMs as Record<string, number>) : null,
+      };
+    },
+    /**
+     * The recorded deliveries (`reset` with `record`): arrival minus `fromNs[id]` (the server's commit or
+     * write time of each id), arrival minus the event's `ts`, and how many events each client got.
+     */
+    recorded: (p) => {
+      const deliveries = connections.map((c) => c.deliveries);
+      return {
+        ...sinceServer((p.fromNs ?? {}) as Record<string, string>),
+        sinceTsMs: summarize(sinceTsMs.values()),
+        connections: connections.length,
+        open: connections.filter((c) => !c.closed).length,
+        minDeliveries: Math.min(...deliveries),
+        maxDeliveries: Math.max(...deliveries),
       };
     },
     /** Resolves once every connection has received `perClient` events (since the last reset). */
