@@ -1,10 +1,8 @@
-import { setImmediate as nextTurn } from 'node:timers/promises';
 import type {
   AppendOptions,
   AppendResult,
   EventData,
   EventStore,
-  ExpectedRevision,
   ReadAllOptions,
   ReadStreamOptions,
   RecordedEvent,
@@ -19,9 +17,10 @@ import {
   WrongExpectedRevisionError,
 } from '../storeErrors.ts';
 import { type AppendListener, AppendTail } from './appendTail.ts';
-import { type EncodedEvent, encodeEvent, storedEventJson } from './eventRecord.ts';
+import { encodeEvent } from './eventRecord.ts';
+import { appendInTransaction } from './lmdbAppend.ts';
 import { type LmdbLayout, readHead, streamStateOf } from './lmdbLayout.ts';
-import { scanAll, scanStream, VisibilityView } from './lmdbScans.ts';
+import { readAllEvents, readStreamEvents, type StoreReader } from './lmdbReads.ts';
 import { LmdbSubscription, type SubscriptionCursor } from './lmdbSubscription.ts';
 import { formatHead, formatPosition, parsePosition } from './positions.ts';
 import {
@@ -29,17 +28,9 @@ import {
   assertPrefixes,
   assertStreamMetadata,
   assertStreamName,
-  maxCountOption,
   revisionOption,
 } from './storeArguments.ts';
-import {
-  actualRevision,
-  firstVisibleRevision,
-  matchesExpectedRevision,
-  metadataOf,
-  NEW_STREAM,
-  withMetadata,
-} from './streamState.ts';
+import { metadataOf, NEW_STREAM, withMetadata } from './streamState.ts';
 import { AllCursor, StreamCursor } from './subscriptionCursors.ts';
 import { writeTransaction } from './writeTransaction.ts';
 
@@ -67,10 +58,6 @@ export interface WaitForAppendOptions {
   timeoutMs?: number;
   signal?: AbortSignal;
 }
-
-type AppendOutcome =
-  | { kind: 'appended'; revision: number; position: number }
-  | { kind: 'conflict'; actual: number | 'no_stream' };
 
 /**
  * The embedded event store: one LMDB environment, one global position sequence, group commit, durable
@@ -112,76 +99,26 @@ export class LmdbEventStore implements EventStore {
       throw new InvalidEventStoreArgumentError('append needs at least one event');
     const encoded = events.map(encodeEvent);
     const streamJson = JSON.stringify(stream);
-    const outcome = await writeTransaction(this.layout.root, () =>
-      this.#appendInTransaction(stream, streamJson, expected, encoded),
-    );
+    const outcome = await writeTransaction(this.layout.root, () => {
+      this.#countTransaction();
+      return appendInTransaction(this.layout, () => this.settings.clock(), {
+        stream,
+        streamJson,
+        expected,
+        events: encoded,
+      });
+    });
     if (outcome.kind === 'conflict') throw new WrongExpectedRevisionError(stream, expected, outcome.actual);
     this.#tail.appended(outcome.position);
     return { nextRevision: outcome.revision, position: formatPosition(outcome.position) };
   }
 
-  async *readStream(stream: string, options: ReadStreamOptions = {}): AsyncGenerator<RecordedEvent, void> {
-    assertStreamName(stream);
-    const direction = options.direction ?? 'forwards';
-    const forwards = direction === 'forwards';
-    const from = revisionOption(options.fromRevision, forwards ? 'start' : 'end');
-    let remaining = maxCountOption(options.maxCount);
-    this.#assertOpen();
-    const state = streamStateOf(this.layout, stream) ?? NEW_STREAM;
-    const first = firstVisibleRevision(state);
-    const last = state.lastRevision;
-    let next = forwards
-      ? Math.max(first, from === 'start' ? 0 : from === 'end' ? last + 1 : from)
-      : Math.min(last, from === 'start' ? 0 : from === 'end' ? last : from);
-    while (remaining > 0 && (forwards ? next <= last : next >= first)) {
-      this.#assertOpen();
-      const view = new VisibilityView(this.layout, this.#nowMs());
-      const limit = Math.min(this.settings.batchSize, remaining);
-      const batch = scanStream(
-        this.layout,
-        view,
-        stream,
-        next,
-        direction,
-        limit,
-        forwards ? last + 1 : first - 1,
-      );
-      if (batch.last === undefined) return;
-      next = forwards ? batch.last + 1 : batch.last - 1;
-      for (const event of batch.events) {
-        yield event;
-        if (--remaining === 0) return;
-      }
-    }
+  readStream(stream: string, options: ReadStreamOptions = {}): AsyncGenerator<RecordedEvent, void> {
+    return readStreamEvents(this.#reader(), stream, options);
   }
 
-  async *readAll(options: ReadAllOptions = {}): AsyncGenerator<RecordedEvent, void> {
-    const direction = options.direction ?? 'forwards';
-    const forwards = direction === 'forwards';
-    const from = options.fromPosition ?? (forwards ? 'start' : 'end');
-    const fromNumber = from === 'start' || from === 'end' ? undefined : parsePosition(from);
-    const prefixes = options.filter?.streamNamePrefix;
-    assertPrefixes(prefixes);
-    let remaining = maxCountOption(options.maxCount);
-    this.#assertOpen();
-    const head = readHead(this.layout);
-    if (head === undefined) return;
-    let next = forwards
-      ? (fromNumber ?? (from === 'start' ? 0 : head + 1))
-      : Math.min(head, fromNumber ?? (from === 'start' ? 0 : head));
-    while (remaining > 0 && (forwards ? next <= head : next >= 0)) {
-      this.#assertOpen();
-      const view = new VisibilityView(this.layout, this.#nowMs(), prefixes);
-      const limit = this.settings.batchSize;
-      const batch = scanAll(this.layout, view, next, direction, limit, forwards ? head + 1 : undefined);
-      if (batch.last === undefined) return;
-      next = forwards ? batch.last + 1 : batch.last - 1;
-      for (const event of batch.events) {
-        yield event;
-        if (--remaining === 0) return;
-      }
-      if (batch.events.length === 0) await nextTurn(); // filtered-out stretches must not starve I/O
-    }
+  readAll(options: ReadAllOptions = {}): AsyncGenerator<RecordedEvent, void> {
+    return readAllEvents(this.#reader(), options);
   }
 
   subscribeToStream(stream: string, options: SubscribeToStreamOptions = {}): Subscription {
@@ -306,28 +243,6 @@ export class LmdbEventStore implements EventStore {
     return this.#closing;
   }
 
-  #appendInTransaction(
-    stream: string,
-    streamJson: string,
-    expected: ExpectedRevision,
-    events: readonly EncodedEvent[],
-  ): AppendOutcome {
-    this.#countTransaction();
-    const state = streamStateOf(this.layout, stream) ?? NEW_STREAM;
-    if (!matchesExpectedRevision(state, expected)) return { kind: 'conflict', actual: actualRevision(state) };
-    const created = this.settings.clock().toISOString();
-    let position = (readHead(this.layout) ?? -1) + 1;
-    let revision = state.lastRevision;
-    for (const event of events) {
-      revision++;
-      this.layout.events.put(position, storedEventJson(streamJson, revision, created, event));
-      this.layout.streamIndex.put([stream, revision], position);
-      position++;
-    }
-    this.layout.streams.put(stream, { ...state, lastRevision: revision });
-    return { kind: 'appended', revision, position: position - 1 };
-  }
-
   #countTransaction(): void {
     const txnId = this.layout.root.getWriteTxnId();
     this.#appends++;
@@ -343,6 +258,16 @@ export class LmdbEventStore implements EventStore {
     );
     this.#subscriptions.add(subscription);
     return subscription;
+  }
+
+  /** What the read loops need of the store: checked again before every batch, so a close stops them. */
+  #reader(): StoreReader {
+    return {
+      layout: this.layout,
+      batchSize: this.settings.batchSize,
+      nowMs: () => this.#nowMs(),
+      assertOpen: () => this.#assertOpen(),
+    };
   }
 
   #nowMs(): number {
