@@ -1,8 +1,12 @@
 // Folds a job's events into the bars of its Gantt: the wait in the queue, each stage attempt and each gate
-// wait, with their start, end (null while open) and outcome. Pure: the picture and the tests share it.
+// wait, with their start, end (null while open) and outcome. The rows (stages, and the stage each gate
+// belongs to) come from the server's state of the job; payload fields are read by their catalogue names.
+// Pure: the picture and the tests share it.
+import { payloadField, TERMINAL_STATUSES } from './catalogue.js';
 
 /**
  * @typedef {import('./jobTimeline.js').JobEvent} JobEvent
+ * @typedef {import('./jobTimeline.js').JobState} JobState
  * @typedef {'queue' | 'stage' | 'gate'} BarKind
  * @typedef {{ kind: BarKind, row: string, name: string, attempt: number, retry: boolean, start: number,
  *   end: number | null, outcome: string, actor: string | null, detail: string | null }} GanttBar
@@ -10,34 +14,36 @@
  */
 
 export const QUEUE_ROW = 'queue';
-const TERMINAL = ['completed', 'failed', 'canceled'];
 const GATE_DECISIONS = /** @type {Record<string, string>} */ ({
   gate_approved: 'approved',
   gate_auto_approved: 'auto_approved',
   gate_rejected: 'rejected',
 });
 
-/** @param {Record<string, unknown>} payload @param {string} key */
-const text = (payload, key) =>
-  typeof payload?.[key] === 'string' ? /** @type {string} */ (payload[key]) : null;
+/** A catalogued text field of the event's payload, null when absent. @param {JobEvent} event @param {string} name */
+const text = (event, name) => {
+  const value = payloadField(event, name);
+  return typeof value === 'string' ? value : null;
+};
 
-/** @param {unknown} pipeline @returns {{ rows: string[], gateRows: Map<string, string> }} */
-function pipelineRows(pipeline) {
-  const definition = /** @type {{ stages?: { name: string, gate?: { name?: string } | null }[] } | null} */ (
-    pipeline
-  );
-  const stages = definition?.stages ?? [];
+/** The stage rows, and the stage row of each gate, as the server's state has them. @param {JobState | null} state */
+function stateRows(state) {
+  /** @type {Map<string, string>} */
   const gateRows = new Map();
-  for (const stage of stages) if (stage.gate) gateRows.set(stage.gate.name ?? stage.name, stage.name);
-  return { rows: stages.map((stage) => stage.name), gateRows };
+  for (const gate of Object.values(state?.gates ?? {})) gateRows.set(gate.name, gate.stage);
+  return { rows: (state?.stages ?? []).map((stage) => stage.name), gateRows };
 }
 
-/** @param {readonly JobEvent[]} events in seq order @returns {GanttModel} */
-export function ganttModel(events) {
-  /** @type {string[]} */
-  let rows = [];
-  /** @type {Map<string, string>} gate name -> the stage row it belongs to */
-  let gateRows = new Map();
+/**
+ * @param {readonly JobEvent[]} events in seq order
+ * @param {JobState | null} state the server's state of the job (rows), null before it has answered
+ * @returns {GanttModel}
+ */
+export function ganttModel(events, state) {
+  const start = stateRows(state);
+  let rows = start.rows;
+  /** gate name -> the stage row it belongs to */
+  const gateRows = start.gateRows;
   /** @type {GanttBar[]} */
   const bars = [];
   /** @type {number | null} */
@@ -76,10 +82,8 @@ export function ganttModel(events) {
     t0 ??= ts;
     t1 = ts;
     status = event.status;
-    const payload = event.payload ?? {};
     switch (event.type) {
       case 'job_created':
-        ({ rows, gateRows } = pipelineRows(payload.pipeline));
         open('queue', QUEUE_ROW, 'queue', ts);
         break;
       case 'job_started':
@@ -93,32 +97,37 @@ export function ganttModel(events) {
         const name = event.stage ?? '?';
         ensureRow(name);
         const earlier = bars.filter((b) => b.kind === 'stage' && b.name === name).length;
-        const attempt = typeof payload.attempt === 'number' ? payload.attempt : earlier + 1;
-        open('stage', name, name, ts, { attempt, retry: payload.retry === true || attempt > 1 });
+        const attempt = payloadField(event, 'attempt');
+        const number = typeof attempt === 'number' ? attempt : earlier + 1;
+        open('stage', name, name, ts, {
+          attempt: number,
+          retry: payloadField(event, 'retry') === true || number > 1,
+        });
         break;
       }
       case 'stage_completed':
       case 'stage_failed':
         close((b) => b.kind === 'stage' && b.name === event.stage, ts, {
           outcome: event.type === 'stage_completed' ? 'completed' : 'failed',
-          detail: event.type === 'stage_failed' ? text(payload, 'reason') : null,
+          detail: event.type === 'stage_failed' ? text(event, 'reason') : null,
         });
         break;
       case 'gate_pause': {
-        const gate = text(payload, 'gate') ?? event.stage ?? '?';
+        const gate = text(event, 'gate') ?? event.stage ?? '?';
         const row = gateRows.get(gate) ?? event.stage ?? gate;
         ensureRow(row);
-        open('gate', row, gate, ts, { detail: text(payload, 'deadline') });
+        open('gate', row, gate, ts, { detail: text(event, 'deadline') });
         break;
       }
       case 'gate_approved':
       case 'gate_auto_approved':
       case 'gate_rejected': {
-        const gate = text(payload, 'gate');
+        const gate = text(event, 'gate');
         close((b) => b.kind === 'gate' && b.name === gate, ts, {
           outcome: GATE_DECISIONS[event.type] ?? 'decided',
           actor: event.actor,
-          detail: text(payload, 'comment'),
+          // The timer's approval carries no comment.
+          detail: event.type === 'gate_auto_approved' ? null : text(event, 'comment'),
         });
         break;
       }
@@ -133,5 +142,5 @@ export function ganttModel(events) {
     }
   }
   if (bars.some((b) => b.row === QUEUE_ROW)) rows = [QUEUE_ROW, ...rows.filter((r) => r !== QUEUE_ROW)];
-  return { rows, bars, t0, t1, open: !TERMINAL.includes(status) };
+  return { rows, bars, t0, t1, open: !TERMINAL_STATUSES.includes(status) };
 }

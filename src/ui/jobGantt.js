@@ -1,12 +1,15 @@
 // The job page's Gantt: one row per stage (and one for the queue), each stage attempt a bar on a time axis,
 // failed attempts red with a cross, retries numbered, gate waits hatched with who decided. Redrawn from
-// the events on every change, and every second while the job runs, so it grows live.
-import { formatDuration, formatTime, h } from './dom.js';
+// the events (its rows from the server's state of the job) on every change, and every second while the job
+// runs, so it grows live.
+import { formatDuration, h } from './dom.js';
+import { ganttBar, ROW_HEIGHT } from './ganttBar.js';
 import { ganttModel, QUEUE_ROW } from './ganttModel.js';
 import { hatch, niceStep, px, s, uniqueId } from './svg.js';
 
 /**
  * @typedef {import('./jobTimeline.js').JobEvent} JobEvent
+ * @typedef {import('./jobTimeline.js').JobState} JobState
  * @typedef {import('./ganttModel.js').GanttBar} GanttBar
  * @typedef {import('./ganttModel.js').GanttModel} GanttModel
  */
@@ -14,8 +17,6 @@ import { hatch, niceStep, px, s, uniqueId } from './svg.js';
 const LABEL_WIDTH = 120;
 const RIGHT_PAD = 16;
 const AXIS_HEIGHT = 24;
-const ROW_HEIGHT = 30;
-const BAR_HEIGHT = 18;
 const FALLBACK_WIDTH = 720;
 const SECOND = 1000;
 const MINUTE = 60 * SECOND;
@@ -37,14 +38,6 @@ const TICK_STEPS = [
   24 * HOUR,
 ];
 
-/** Stage outcome -> fill; texts on them stay dark or white for contrast. */
-const FILL = /** @type {Record<string, string>} */ ({
-  running: '#2563eb',
-  completed: '#15803d',
-  failed: '#b91c1c',
-  canceled: '#6b7280',
-});
-
 /** "0", "30s", "10m", "1h 30m": the elapsed time at a tick. @param {number} ms */
 function tickLabel(ms) {
   if (ms === 0) return '0';
@@ -55,32 +48,12 @@ function tickLabel(ms) {
   return minutes === 0 ? `${hours}h` : `${hours}h ${minutes}m`;
 }
 
-/** What a bar says in its tooltip (and to a screen reader through the figure's description). @param {GanttBar} bar @param {number} end */
-function describe(bar, end) {
-  const took = formatDuration(end - bar.start);
-  const from = `from ${formatTime(new Date(bar.start).toISOString())}`;
-  if (bar.kind === 'queue') return `queued ${took} ${from}${bar.end === null ? ', still waiting' : ''}`;
-  if (bar.kind === 'gate') {
-    const who = bar.actor ? ` by ${bar.actor}` : '';
-    const state = bar.end === null ? 'waiting for a decision' : `${bar.outcome.replace('_', ' ')}${who}`;
-    return `gate ${bar.name}: ${state} after ${took} ${from}${bar.detail && bar.end !== null ? `: “${bar.detail}”` : ''}`;
-  }
-  const attempt = bar.attempt > 1 ? ` attempt ${bar.attempt}` : '';
-  const reason = bar.outcome === 'failed' && bar.detail ? `: ${bar.detail}` : '';
-  return `stage ${bar.name}${attempt}: ${bar.outcome} after ${took} ${from}${reason}`;
-}
-
-/** The short label drawn after a gate bar: who decided. @param {GanttBar} bar */
-function gateLabel(bar) {
-  if (bar.end === null) return 'waiting';
-  if (bar.outcome === 'auto_approved') return 'approved at its deadline';
-  return bar.actor ? `${bar.outcome} by ${bar.actor}` : bar.outcome;
-}
-
 export class JobGantt {
   constructor() {
     /** @type {JobEvent[]} */
     this.events = [];
+    /** @type {JobState | null} */
+    this.state = null;
     /** @type {GanttModel | null} folded again only when drawn after new events */
     this.folded = null;
     this.ids = { gate: uniqueId('gantt-gate'), queue: uniqueId('gantt-queue') };
@@ -120,9 +93,15 @@ export class JobGantt {
     this.folded = null;
   }
 
+  /** The server's state of the job: its stages are the rows. @param {JobState} state */
+  setState(state) {
+    this.state = state;
+    this.folded = null;
+  }
+
   /** @returns {GanttModel} */
   get model() {
-    this.folded ??= ganttModel(this.events);
+    this.folded ??= ganttModel(this.events, this.state);
     return this.folded;
   }
 
@@ -203,7 +182,7 @@ export class JobGantt {
         ),
       ),
       drawn.map((bar, index) =>
-        this.bar(bar, index, x, rowY(bar.row), open ? end : /** @type {number} */ (t1)),
+        ganttBar(bar, index, x, rowY(bar.row), open ? end : /** @type {number} */ (t1), this.ids),
       ),
       open
         ? s('line', {
@@ -226,80 +205,5 @@ export class JobGantt {
       `${formatDuration(end - start)} in all${open ? ' so far' : ''}: ${attempts.length} stage ` +
       `${attempts.length === 1 ? 'attempt' : 'attempts'}, ${failures} failed, ` +
       `${formatDuration(gateTime)} waiting at ${gates.length === 1 ? 'a gate' : `${gates.length} gates`}.`;
-  }
-
-  /**
-   * @param {GanttBar} bar @param {number} index its place in start order @param {(t: number) => number} x
-   * @param {number} y the row's top @param {number} openEnd where a bar still open ends
-   */
-  bar(bar, index, x, y, openEnd) {
-    const end = bar.end ?? openEnd;
-    const left = x(bar.start);
-    const width = Math.max(x(end) - left, 2);
-    const top = y + (ROW_HEIGHT - BAR_HEIGHT) / 2;
-    const fill =
-      bar.kind === 'gate'
-        ? `url(#${this.ids.gate})`
-        : bar.kind === 'queue'
-          ? `url(#${this.ids.queue})`
-          : (FILL[bar.outcome] ?? '#6b7280');
-    const marks = [];
-    if (bar.kind === 'stage' && bar.outcome === 'failed') {
-      const cx = left + width;
-      marks.push(
-        s('path', {
-          class: 'gantt-fail-mark',
-          d: `M${px(cx - 4)} ${px(top - 3)} l8 8 m0 -8 l-8 8`,
-          stroke: '#7f1d1d',
-          'stroke-width': 2,
-        }),
-      );
-    }
-    if (bar.kind === 'stage' && bar.attempt > 1 && width >= 22) {
-      marks.push(
-        s(
-          'text',
-          { x: px(left + 4), y: px(top + BAR_HEIGHT - 5), class: 'gantt-attempt', fill: '#ffffff' },
-          `#${bar.attempt}`,
-        ),
-      );
-    }
-    if (bar.kind === 'gate') {
-      marks.push(
-        s(
-          'text',
-          { x: px(left + width + 4), y: px(top + BAR_HEIGHT - 5), class: 'gantt-gate-label' },
-          gateLabel(bar),
-        ),
-      );
-    }
-    return s(
-      'g',
-      { class: 'gantt-item' },
-      s(
-        'rect',
-        {
-          class: `gantt-bar gantt-${bar.kind}`,
-          x: px(left),
-          y: px(top),
-          width: px(width),
-          height: BAR_HEIGHT,
-          rx: 3,
-          fill,
-          stroke: bar.kind === 'gate' ? '#b45309' : bar.kind === 'queue' ? '#6b7280' : 'none',
-          'data-index': index,
-          'data-kind': bar.kind,
-          'data-row': bar.row,
-          'data-name': bar.name,
-          'data-attempt': bar.attempt,
-          'data-outcome': bar.end === null ? (bar.kind === 'stage' ? 'running' : 'waiting') : bar.outcome,
-          'data-actor': bar.actor,
-          'data-start': new Date(bar.start).toISOString(),
-          'data-end': bar.end === null ? null : new Date(bar.end).toISOString(),
-        },
-        s('title', {}, describe(bar, end)),
-      ),
-      marks,
-    );
   }
 }

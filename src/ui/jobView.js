@@ -1,11 +1,15 @@
-// A job page: header, actions, the gate decision, the stage timeline, the stage log and the event list, all
-// kept current by one live feed of the job's events.
+// A job page: header, actions, the gate decision, the stage timeline, the stage log and the event list. The
+// job's events come from one live feed; its stages and gates are the server's folded state, asked for again
+// whenever an event arrives.
 import { ApiError, api, jobPath, post, streamUrl } from './api.js';
+import { TERMINAL_STATUSES } from './catalogue.js';
 import { formatDuration, h, refreshTimes, relativeTime, replaceChildren, statusBadge } from './dom.js';
 import { EventFilter } from './eventFilter.js';
 import { eventRow } from './eventRow.js';
+import { JobActions, VIEWER_NOTE } from './jobActions.js';
 import { JobGantt } from './jobGantt.js';
-import { applyEvent, emptyJob, liveStage } from './jobTimeline.js';
+import { JobStateSource } from './jobStateSource.js';
+import { liveStage, stageViews } from './jobTimeline.js';
 import { LiveFeed } from './liveFeed.js';
 import { stageItem } from './stageItem.js';
 import { StageLogView } from './stageLog.js';
@@ -13,53 +17,21 @@ import { StageLogView } from './stageLog.js';
 /**
  * @typedef {import('./app.js').ViewContext} ViewContext
  * @typedef {import('./jobTimeline.js').JobEvent} JobEvent
- * @typedef {import('./jobTimeline.js').StageView} StageView
- * @typedef {import('./jobTimeline.js').JobView} JobView
+ * @typedef {import('./jobTimeline.js').JobState} JobState
  */
-
-const TERMINAL = ['completed', 'failed', 'canceled'];
-const VIEWER_NOTE = 'Your role (viewer) can watch this job but not change it.';
 
 /** @param {HTMLElement} root @param {string} jobId @param {ViewContext} context @returns {() => void} */
 export function mountJobView(root, jobId, context) {
-  /** @type {JobView} */
-  let job = emptyJob();
+  /** @type {JobState | null} the server's state of the job, once it has answered */
+  let job = null;
+  /** @type {string | null} the status of the last event heard (the envelope's, set by the server) */
+  let lastStatus = null;
   /** @type {Record<string, unknown> | null} */
   let summary = null;
   /** @type {string | null} the stage whose log the user picked; null follows the live stage */
   let pickedStage = null;
 
   const headline = h('div', { class: 'job-meta', id: 'job-meta' });
-  const error = h('p', { id: 'job-error', class: 'message message-error', role: 'alert', hidden: true });
-  const disabledNote = context.canOperate ? null : h('p', { class: 'muted small' }, VIEWER_NOTE);
-
-  /** @param {string} label @param {string} id @param {() => Promise<void>} action @param {string} [extraClass] */
-  const button = (label, id, action, extraClass = '') =>
-    h(
-      'button',
-      {
-        type: 'button',
-        id,
-        class: extraClass,
-        disabled: !context.canOperate,
-        title: context.canOperate ? null : VIEWER_NOTE,
-        onclick: async (/** @type {MouseEvent} */ event) => {
-          const target = /** @type {HTMLButtonElement} */ (event.currentTarget);
-          target.disabled = true;
-          try {
-            await action();
-            error.hidden = true;
-          } catch (e) {
-            error.textContent = e instanceof ApiError ? e.message : String(e);
-            error.hidden = false;
-          } finally {
-            target.disabled = !context.canOperate;
-            render();
-          }
-        },
-      },
-      label,
-    );
 
   /** Runs a command and shows its events at once (the stream will bring the same ones: they are dropped). @param {string} path @param {unknown} [body] */
   const command = async (path, body) => {
@@ -67,59 +39,17 @@ export function mountJobView(root, jobId, context) {
     summary = answer.job;
     feed.push(answer.events);
   };
-
-  let cancelArmed = false;
-  /** @type {ReturnType<typeof setTimeout> | undefined} */
-  let disarm;
-  const startButton = button('Start now', 'job-start', () => command('/start'));
-  const cancelButton = button(
-    'Cancel job',
-    'job-cancel',
-    async () => {
-      if (!cancelArmed) {
-        cancelArmed = true;
-        cancelButton.textContent = 'Confirm cancel';
-        disarm = setTimeout(() => {
-          cancelArmed = false;
-          cancelButton.textContent = 'Cancel job';
-        }, 5000);
-        return;
-      }
-      clearTimeout(disarm);
-      cancelArmed = false;
-      cancelButton.textContent = 'Cancel job';
-      await command('/cancel', {});
-    },
-    'danger',
-  );
-  const resumeButton = button('Resume', 'job-resume', () => command('/resume', {}));
-  const actions = h('div', { class: 'actions' }, startButton, cancelButton, resumeButton);
-
-  const comment = /** @type {HTMLTextAreaElement} */ (
-    h('textarea', { id: 'gate-comment', rows: 3, disabled: !context.canOperate, maxlength: 4000 })
-  );
-  const decide = (/** @type {'approve' | 'reject'} */ decision) => async () => {
-    const gate = job.paused_gate;
-    if (!gate) return;
-    const text = comment.value.trim();
-    await command(`/gates/${encodeURIComponent(gate)}/${decision}`, text ? { comment: text } : {});
-    comment.value = '';
-  };
-  const gateTitle = h('h2', { id: 'gate-title' });
-  const gatePanel = h(
-    'section',
-    { id: 'gate-panel', class: 'panel gate-panel', 'aria-labelledby': 'gate-title', hidden: true },
-    gateTitle,
-    h('label', { for: 'gate-comment' }, 'Comment (optional, stored with the decision)'),
-    comment,
-    h(
-      'div',
-      { class: 'actions' },
-      button('Approve', 'gate-approve', decide('approve'), 'primary'),
-      button('Reject', 'gate-reject', decide('reject'), 'danger'),
-    ),
-    disabledNote,
-  );
+  const actions = new JobActions({
+    canOperate: context.canOperate,
+    command,
+    pausedGate: () => job?.paused_gate ?? null,
+    after: () => render(),
+  });
+  const states = new JobStateSource(jobId, (state) => {
+    job = state;
+    gantt.setState(state);
+    scheduleRender();
+  });
 
   const gantt = new JobGantt();
   const timeline = h('ol', { id: 'timeline', class: 'timeline' });
@@ -153,40 +83,39 @@ export function mountJobView(root, jobId, context) {
 
   function render() {
     const now = Date.now();
-    const status = job.seq >= 0 ? job.status : String(summary?.status ?? 'queued');
+    const status = job?.status ?? String(summary?.status ?? 'queued');
     const lane = summary?.lane;
     const queued = summary?.queue_position;
+    headline.setAttribute('data-status', status);
+    headline.setAttribute('data-seq', String(job?.seq ?? -1));
+    headline.setAttribute('data-current-stage', job?.current_stage ?? '');
     replaceChildren(
       headline,
       statusBadge(status),
-      h('span', {}, `pipeline ${job.pipeline ?? summary?.pipeline ?? '—'}`),
-      job.current_stage ? h('span', {}, `stage ${job.current_stage}`) : null,
+      h('span', {}, `pipeline ${job?.pipeline?.name ?? summary?.pipeline ?? '—'}`),
+      job?.current_stage ? h('span', {}, `stage ${job.current_stage}`) : null,
       typeof lane === 'number' ? h('span', { id: 'job-lane' }, `lane ${lane}`) : null,
       typeof queued === 'number' ? h('span', { id: 'job-queue' }, `#${queued} in queue`) : null,
-      h('span', {}, 'updated ', relativeTime(job.updated_at)),
-      job.reason ? h('span', { class: 'job-reason' }, `reason: ${job.reason}`) : null,
+      h('span', {}, 'updated ', relativeTime(job?.updated_at ?? null)),
+      job?.reason ? h('span', { class: 'job-reason' }, `reason: ${job.reason}`) : null,
     );
-    startButton.hidden = status !== 'queued';
-    cancelButton.hidden = TERMINAL.includes(status);
-    resumeButton.hidden = status !== 'failed';
-    actions.hidden = startButton.hidden && cancelButton.hidden && resumeButton.hidden;
-    gatePanel.hidden = !(status === 'paused' && job.paused_gate);
-    gateTitle.textContent = job.paused_gate ? `Waiting at gate ${job.paused_gate}` : '';
+    actions.update(status, TERMINAL_STATUSES.includes(status), job?.paused_gate ?? null);
+    const stages = job ? stageViews(job) : [];
     replaceChildren(
       timeline,
-      job.stages.map((s) => stageItem(s, now)),
+      stages.map((s) => stageItem(s, now)),
     );
     gantt.render(now);
-    const shown = pickedStage ?? liveStage(job);
-    if (logPicker.options.length !== job.stages.length + 1) {
+    const shown = pickedStage ?? (job ? liveStage(job) : null);
+    if (logPicker.options.length !== stages.length + 1) {
       replaceChildren(
         logPicker,
         h('option', { value: '' }, 'the current stage'),
-        job.stages.map((s) => h('option', { value: s.name }, s.name)),
+        stages.map((s) => h('option', { value: s.name }, s.name)),
       );
       logPicker.value = pickedStage ?? '';
     }
-    const stage = job.stages.find((s) => s.name === shown);
+    const stage = stages.find((s) => s.name === shown);
     log.show(jobId, shown, stage?.status === 'running', stage?.runs ?? true);
   }
 
@@ -216,11 +145,12 @@ export function mountJobView(root, jobId, context) {
     cursorOf: (event) => String(event.seq),
     isAfter: (a, b) => Number(a) > Number(b ?? -1),
     isNext: (event, cursor) => event.seq === Number(cursor ?? -1) + 1,
-    isFinished: () => ['completed', 'failed', 'canceled'].includes(job.status),
+    isFinished: () => TERMINAL_STATUSES.includes(lastStatus ?? job?.status ?? ''),
     onEvent: (event) => {
       const e = /** @type {JobEvent} */ (/** @type {unknown} */ (event));
       const atBottom = eventsBox.scrollTop + eventsBox.clientHeight >= eventsBox.scrollHeight - 8;
-      job = applyEvent(job, e);
+      lastStatus = e.status;
+      states.want(e.seq);
       gantt.add(e);
       const row = eventRow(e);
       eventFilter.track(e, row);
@@ -250,10 +180,10 @@ export function mountJobView(root, jobId, context) {
       h('h1', {}, 'Job ', h('code', { id: 'job-id' }, jobId)),
     ),
     headline,
-    error,
-    actions,
+    actions.error,
+    actions.element,
     context.canOperate ? null : h('p', { class: 'muted small', id: 'viewer-note' }, VIEWER_NOTE),
-    gatePanel,
+    actions.gatePanel,
     gantt.element,
     h(
       'div',
@@ -283,16 +213,17 @@ export function mountJobView(root, jobId, context) {
 
   let started = false;
   api(jobPath(jobId))
-    .then((job) => {
-      summary = job;
+    .then((found) => {
+      summary = found;
+      states.want(typeof found.seq === 'number' ? found.seq : 0);
       render();
       feed.start();
       started = true;
     })
     .catch((e) => {
-      error.textContent =
-        e instanceof ApiError && e.status === 404 ? `No job ${jobId}.` : String(e.message ?? e);
-      error.hidden = false;
+      actions.showError(
+        e instanceof ApiError && e.status === 404 ? `No job ${jobId}.` : String(e.message ?? e),
+      );
       context.setConnection('offline');
     });
 
@@ -308,13 +239,14 @@ export function mountJobView(root, jobId, context) {
 
   return () => {
     if (started) feed.stop();
+    states.stop();
+    actions.stop();
     log.stop();
     gantt.stop();
     eventFilter.stop();
     clearInterval(ticker);
     clearTimeout(renderTimer);
     clearTimeout(summaryTimer);
-    clearTimeout(disarm);
     root.replaceChildren();
   };
 }

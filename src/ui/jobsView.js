@@ -1,13 +1,13 @@
 // The jobs list: a page of jobs kept current from the all-jobs event stream, a status filter and the
 // new-job form.
 import { ApiError, api, jobPath, streamUrl } from './api.js';
+import { JOB_STATUSES } from './catalogue.js';
 import { h, refreshTimes, relativeTime, replaceChildren, statusBadge } from './dom.js';
 import { jobsChart } from './jobsChart.js';
 import { LiveFeed, sleep } from './liveFeed.js';
 import { newJobForm } from './newJobForm.js';
 import { opsStrip } from './opsStrip.js';
 
-const STATUSES = ['queued', 'running', 'paused', 'completed', 'failed', 'canceled'];
 const PAGE_SIZE = 50;
 
 /**
@@ -52,7 +52,7 @@ export function mountJobsView(root, context) {
     'select',
     { id: 'status-filter', name: 'status' },
     h('option', { value: '' }, 'all'),
-    STATUSES.map((s) => h('option', { value: s }, s)),
+    JOB_STATUSES.map((s) => h('option', { value: s }, s)),
   );
   const tbody = h('tbody', { id: 'jobs-body' });
   const empty = h('p', { id: 'jobs-empty', class: 'muted', hidden: true }, 'No jobs here yet.');

@@ -26,19 +26,24 @@ function stageTime(stage, now) {
 
 /** @param {StageView} stage */
 function gateLine(stage) {
-  const gate = stage.gateState;
-  if (!stage.gate || !gate) return null;
+  const gate = stage.gate;
+  if (!gate) return null;
   const text = {
-    pending: `gate ${stage.gate}: not reached yet`,
-    paused: `gate ${stage.gate}: waiting for a decision${gate.deadline ? ` until ${formatTime(gate.deadline)}` : ''}`,
-    approved: `gate ${stage.gate}: approved by ${gate.decided_by}`,
-    auto_approved: `gate ${stage.gate}: approved automatically at its deadline`,
-    rejected: `gate ${stage.gate}: rejected by ${gate.decided_by}`,
+    pending: `gate ${gate.name}: not reached yet`,
+    paused: `gate ${gate.name}: waiting for a decision${gate.deadline ? ` until ${formatTime(gate.deadline)}` : ''}`,
+    approved: `gate ${gate.name}: approved by ${gate.decided_by}`,
+    auto_approved: `gate ${gate.name}: approved automatically at its deadline`,
+    rejected: `gate ${gate.name}: rejected by ${gate.decided_by}`,
   }[gate.status];
   return h(
     'div',
-    { class: `stage-gate gate-${gate.status}`, 'data-gate': stage.gate, 'data-gate-status': gate.status },
-    h('span', {}, text ?? `gate ${stage.gate}: ${gate.status}`),
+    {
+      class: `stage-gate gate-${gate.status}`,
+      'data-gate': gate.name,
+      'data-gate-status': gate.status,
+      'data-decided-by': gate.decided_by,
+    },
+    h('span', {}, text ?? `gate ${gate.name}: ${gate.status}`),
     gate.decided_at ? h('span', { class: 'muted' }, ` at ${formatTime(gate.decided_at)}`) : null,
     gate.comment ? h('q', { class: 'gate-comment' }, gate.comment) : null,
   );
@@ -49,7 +54,13 @@ export function stageItem(stage, now) {
   const status = displayStatus(stage);
   return h(
     'li',
-    { class: `stage stage-${status}`, 'data-stage': stage.name, 'data-status': status },
+    {
+      class: `stage stage-${status}`,
+      'data-stage': stage.name,
+      'data-status': status,
+      'data-stage-status': stage.status,
+      'data-attempts': stage.attempts,
+    },
     h(
       'div',
       { class: 'stage-head' },

@@ -40,7 +40,7 @@ test("each type's fields are the catalogue schema's keys, with its optional flag
     for (const field of ui.EVENT_FIELDS[type] ?? []) {
       const schema = shape[field.name] as z.ZodType;
       t.is(field.optional, schema.safeParse(undefined).success, `${type}.${field.name} optional`);
-      t.is(field.doc, schema.description, `${type}.${field.name} doc`);
+      t.is(field.doc, schema.description ?? '(none)', `${type}.${field.name} doc`);
       t.regex(field.doc, /\S/, `${type}.${field.name} has a doc`);
       t.false(field.doc.includes('\n'), `${type}.${field.name} doc is one line`);
     }
