@@ -14,7 +14,7 @@ import type {
   StartJob,
   StartStage,
 } from '../../src/domain/commands.ts';
-import { isOperatorError } from '../../src/domain/errors.ts';
+import { type ErrorKind, isOperatorError } from '../../src/domain/errors.ts';
 import type { JobEvent, NewJobEvent, Payload } from '../../src/domain/events.ts';
 import { decide, evolve, initialState } from '../../src/domain/jobDecider.ts';
 import type { JobState } from '../../src/domain/jobState.ts';
@@ -299,12 +299,12 @@ export function given(...facts: (Fact | readonly Fact[])[]) {
             if (after) t.like(fold(events, state), after as Record<string, unknown>);
           };
         },
-        /** The command is refused with this code (and HTTP status, when given). */
-        thenThrows(code: string, status?: number): Implementation {
+        /** The command is refused with this code, of this kind (what went wrong, not how a transport says it). */
+        thenThrows(code: string, kind: ErrorKind): Implementation {
           return (t) => {
             const error = t.throws(run);
             t.true(isOperatorError(error), `an OperatorError, got ${error?.name}`);
-            t.like(error, status === undefined ? { code } : { code, status });
+            t.like(error, { code, kind });
           };
         },
       };

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import test from 'ava';
 import fc from 'fast-check';
 import type { JobCommand } from '../../../src/domain/commands.ts';
-import { isOperatorError } from '../../../src/domain/errors.ts';
+import { type ErrorKind, isOperatorError } from '../../../src/domain/errors.ts';
 import { eventPayloadSchemas, typedJobEventSchema } from '../../../src/domain/eventCatalogue.ts';
 import { type EventType, isTerminal, newJobEventSchema } from '../../../src/domain/events.ts';
 import { decide, evolve, initialState, nextStage, runningStage } from '../../../src/domain/jobDecider.ts';
@@ -74,6 +74,9 @@ const scenarioArb = fc.record({
 });
 
 // Plain assertions throw, so fast-check sees a failure and shrinks it to a minimal command sequence.
+/** What a decider may say when it refuses: the state forbids it, the command names nothing real, no job. */
+const DECIDER_REFUSALS: ReadonlySet<ErrorKind> = new Set(['conflict', 'unprocessable', 'not_found']);
+
 test('random command sequences are refused only with OperatorErrors and fold to a consistent state', (t) => {
   const seenTypes = new Set<EventType>();
   fc.assert(
@@ -90,6 +93,7 @@ test('random command sequences are refused only with OperatorErrors and fold to 
           events = decide(command, state, options);
         } catch (error) {
           if (!isOperatorError(error)) throw error;
+          assert.ok(DECIDER_REFUSALS.has(error.kind), `${error.code} is a refusal, not ${error.kind}`);
           continue;
         } finally {
           assert.deepEqual(state, before, 'decide leaves the state alone');

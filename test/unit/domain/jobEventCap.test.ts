@@ -83,7 +83,7 @@ test(
     ev.jobFailed('max_events_per_job (1000) reached', 'max_events_exceeded', 'script'),
   )
     .when(cmd.resumeJob())
-    .thenThrows('event_cap_reached', 409),
+    .thenThrows('event_cap_reached', 'conflict'),
 );
 
 test(
@@ -91,5 +91,5 @@ test(
   given(history.failed()) // 4 events
     .withMaxEvents(5)
     .when(cmd.resumeJob())
-    .thenThrows('event_cap_reached', 409),
+    .thenThrows('event_cap_reached', 'conflict'),
 );

@@ -103,17 +103,17 @@ const decisions = [
 for (const decision of decisions) {
   test(
     `${decision.type} while the gated stage still runs is refused`,
-    given(history.storyboardRunning()).when(decision).thenThrows('gate_not_paused', 409),
+    given(history.storyboardRunning()).when(decision).thenThrows('gate_not_paused', 'conflict'),
   );
 
   test(
     `${decision.type} on a queued job is refused`,
-    given(history.created()).when(decision).thenThrows('gate_not_paused', 409),
+    given(history.created()).when(decision).thenThrows('gate_not_paused', 'conflict'),
   );
 
   test(
     `${decision.type} on a gate that was already decided is a conflict`,
-    given(history.storyboardApproved()).when(decision).thenThrows('gate_already_decided', 409),
+    given(history.storyboardApproved()).when(decision).thenThrows('gate_already_decided', 'conflict'),
   );
 }
 
@@ -121,12 +121,14 @@ test(
   'a gate decision while paused at another gate is refused',
   given(history.pausedAtStoryboard(lastStageGatedPipeline))
     .when(cmd.approveGate('render'))
-    .thenThrows('gate_not_paused', 409),
+    .thenThrows('gate_not_paused', 'conflict'),
 );
 
 test(
   'a decision on a gate the pipeline does not have is invalid',
-  given(history.pausedAtStoryboard()).when(cmd.approveGate('script')).thenThrows('unknown_gate', 422),
+  given(history.pausedAtStoryboard())
+    .when(cmd.approveGate('script'))
+    .thenThrows('unknown_gate', 'unprocessable'),
 );
 
 test(
@@ -137,12 +139,14 @@ test(
     ev.jobResumed({ after_gate: 'storyboard' }),
   )
     .when(cmd.approveGate('storyboard'))
-    .thenThrows('gate_already_decided', 409),
+    .thenThrows('gate_already_decided', 'conflict'),
 );
 
 test(
   'rejecting a gate that was approved is a conflict',
-  given(history.renderRunning()).when(cmd.rejectGate('storyboard')).thenThrows('gate_already_decided', 409),
+  given(history.renderRunning())
+    .when(cmd.rejectGate('storyboard'))
+    .thenThrows('gate_already_decided', 'conflict'),
 );
 
 // ---- reject_gate: on_reject 'fail' (default) or 'rerun'
@@ -241,7 +245,7 @@ test(
 
 test(
   'after a rerun the gate cannot be decided before it pauses again',
-  given(afterRerun()).when(cmd.approveGate('storyboard')).thenThrows('gate_not_paused', 409),
+  given(afterRerun()).when(cmd.approveGate('storyboard')).thenThrows('gate_not_paused', 'conflict'),
 );
 
 test(

@@ -55,27 +55,27 @@ test('the pipeline snapshot does not change when the configuration object change
 
 test(
   'create_job on a job that exists is refused',
-  given(history.running()).when(cmd.createJob()).thenThrows('job_exists', 409),
+  given(history.running()).when(cmd.createJob()).thenThrows('job_exists', 'conflict'),
 );
 
 test(
   'create_job with an id that cannot be a file name is invalid',
   given()
     .when({ ...cmd.createJob(), job_id: '../etc' })
-    .thenThrows('invalid_job_id', 422),
+    .thenThrows('invalid_job_id', 'unprocessable'),
 );
 
 test(
   'create_job with two stages of the same name is invalid',
   given()
     .when(cmd.createJob(pipelineWith({ render: { name: 'script' } })))
-    .thenThrows('invalid_pipeline', 422),
+    .thenThrows('invalid_pipeline', 'unprocessable'),
 );
 
 for (const command of everyCommand.filter((c) => c.type !== 'create_job'))
   test(
     `${command.type} on a job that does not exist is not found`,
-    given().when(command).thenThrows('job_not_found', 404),
+    given().when(command).thenThrows('job_not_found', 'not_found'),
   );
 
 // ---- start_job
@@ -92,7 +92,7 @@ test(
 
 test(
   'start_job on a job already running is refused',
-  given(history.running()).when(cmd.startJob()).thenThrows('job_already_started', 409),
+  given(history.running()).when(cmd.startJob()).thenThrows('job_already_started', 'conflict'),
 );
 
 // ---- fail_job and cancel_job: any state that is not terminal
@@ -183,7 +183,7 @@ for (const [status, past] of Object.entries(terminal))
     const code = command.type === 'create_job' ? 'job_exists' : 'job_terminal';
     test(
       `a ${status} job refuses ${command.type} (${code})`,
-      given(past).when(command).thenThrows(code, 409),
+      given(past).when(command).thenThrows(code, 'conflict'),
     );
   }
 
@@ -252,19 +252,19 @@ test(
 for (const [status, past] of Object.entries(nonTerminal))
   test(
     `resume_job on a ${status} job is refused`,
-    given(past).when(cmd.resumeJob()).thenThrows('not_failed', 409),
+    given(past).when(cmd.resumeJob()).thenThrows('not_failed', 'conflict'),
   );
 
 test(
   'a command of an unknown type is invalid',
   given(history.running())
     .when({ type: 'explode', actor: 'alice', ts: '2026-11-24T10:00:01.000Z' } as unknown as JobCommand)
-    .thenThrows('unknown_command', 422),
+    .thenThrows('unknown_command', 'unprocessable'),
 );
 
 test(
   'a command whose time is not a date is invalid',
   given(history.running())
     .when({ ...cmd.startStage('script'), ts: 'yesterday' })
-    .thenThrows('invalid_ts', 422),
+    .thenThrows('invalid_ts', 'unprocessable'),
 );

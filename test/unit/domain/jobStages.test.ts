@@ -33,32 +33,34 @@ test(
 
 test(
   'start_stage on a queued job is refused',
-  given(history.created()).when(cmd.startStage('script')).thenThrows('not_running', 409),
+  given(history.created()).when(cmd.startStage('script')).thenThrows('not_running', 'conflict'),
 );
 
 test(
   'start_stage on a job paused at a gate is refused',
-  given(history.pausedAtStoryboard()).when(cmd.startStage('render')).thenThrows('not_running', 409),
+  given(history.pausedAtStoryboard()).when(cmd.startStage('render')).thenThrows('not_running', 'conflict'),
 );
 
 test(
   'start_stage while a stage is running is refused',
-  given(history.scriptRunning()).when(cmd.startStage('script')).thenThrows('stage_already_running', 409),
+  given(history.scriptRunning())
+    .when(cmd.startStage('script'))
+    .thenThrows('stage_already_running', 'conflict'),
 );
 
 test(
   'start_stage of a stage that is not next is out of order',
-  given(history.running()).when(cmd.startStage('render')).thenThrows('stage_out_of_order', 409),
+  given(history.running()).when(cmd.startStage('render')).thenThrows('stage_out_of_order', 'conflict'),
 );
 
 test(
   'start_stage of a completed stage is out of order',
-  given(history.scriptDone()).when(cmd.startStage('script')).thenThrows('stage_out_of_order', 409),
+  given(history.scriptDone()).when(cmd.startStage('script')).thenThrows('stage_out_of_order', 'conflict'),
 );
 
 test(
   'start_stage of a stage the pipeline does not have is invalid',
-  given(history.running()).when(cmd.startStage('mix')).thenThrows('unknown_stage', 422),
+  given(history.running()).when(cmd.startStage('mix')).thenThrows('unknown_stage', 'unprocessable'),
 );
 
 test(
@@ -79,7 +81,7 @@ test(
   'start_stage refuses a failed stage whose retries are used up',
   given(history.renderOnLastAttempt(), ev.stageFailed('render', 3, false))
     .when(cmd.startStage('render'))
-    .thenThrows('retries_exhausted', 409),
+    .thenThrows('retries_exhausted', 'conflict'),
 );
 
 // ---- complete_stage
@@ -117,7 +119,9 @@ test(
 
 test(
   'complete_stage of a stage that is not running is refused',
-  given(history.scriptRunning()).when(cmd.completeStage('storyboard')).thenThrows('stage_not_running', 409),
+  given(history.scriptRunning())
+    .when(cmd.completeStage('storyboard'))
+    .thenThrows('stage_not_running', 'conflict'),
 );
 
 test(
@@ -259,7 +263,7 @@ test(
 
 test(
   'fail_stage of a stage that is not running is refused',
-  given(history.scriptDone()).when(cmd.failStage('script')).thenThrows('stage_not_running', 409),
+  given(history.scriptDone()).when(cmd.failStage('script')).thenThrows('stage_not_running', 'conflict'),
 );
 
 // ---- external workers report only stages without `run` (the runner owns the others)
@@ -268,21 +272,21 @@ test(
   'a worker may not start a stage that has a run command',
   given(history.running())
     .when({ ...cmd.startStage('script'), worker: true })
-    .thenThrows('stage_run_by_runner', 409),
+    .thenThrows('stage_run_by_runner', 'conflict'),
 );
 
 test(
   'a worker may not complete a stage that has a run command',
   given(history.scriptRunning())
     .when({ ...cmd.completeStage('script'), worker: true })
-    .thenThrows('stage_run_by_runner', 409),
+    .thenThrows('stage_run_by_runner', 'conflict'),
 );
 
 test(
   'a worker may not fail a stage that has a run command',
   given(history.scriptRunning())
     .when({ ...cmd.failStage('script'), worker: true })
-    .thenThrows('stage_run_by_runner', 409),
+    .thenThrows('stage_run_by_runner', 'conflict'),
 );
 
 test(
