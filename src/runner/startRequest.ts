@@ -1,0 +1,60 @@
+import type { Logger } from 'pino';
+import type { EventStore } from '../infra/eventstore/eventStore.ts';
+import type { CommandResult } from '../infra/eventstore/jobCommandHandler.ts';
+import type { JobBook } from './jobBook.ts';
+import { QUEUE_FRONT_STREAM, queueFrontEvent } from './queueFront.ts';
+import type { RunnerCommands } from './runnerCommands.ts';
+import type { RunnerSteps } from './runnerSteps.ts';
+
+/** A job's event reaches the runner a moment after `POST /jobs` answered: how often, how long to wait for it. */
+const UNSEEN_JOB_TRIES = 40;
+const UNSEEN_JOB_WAIT_MS = 25;
+
+export interface StartRequestContext {
+  store: EventStore;
+  book: JobBook;
+  commands: RunnerCommands;
+  steps: RunnerSteps;
+  lanes: number;
+  logger: Logger;
+}
+
+/**
+ * `POST /jobs/{id}/start` without `force`: a free lane starts the job now (one step of the runner, so it
+ * never races the lane filling); otherwise the job goes to the front of the queue (recorded in the store)
+ * and starts at the next free lane. `not_queued`: the job is unknown here or no longer queued (the caller
+ * lets the decider say why).
+ */
+export function requestStart(
+  o: StartRequestContext,
+  jobId: string,
+  by: string,
+): Promise<CommandResult | 'queued' | 'not_queued'> {
+  return new Promise((resolve) => {
+    let tries = 0;
+    const step = async (): Promise<void> => {
+      const state = o.book.get(jobId);
+      if (!state && tries++ < UNSEEN_JOB_TRIES) {
+        // Created a moment ago: its first event has not reached this runner yet.
+        setTimeout(() => o.steps.push(step), UNSEEN_JOB_WAIT_MS).unref();
+        return;
+      }
+      if (state?.status !== 'queued') return resolve('not_queued');
+      if (o.book.occupied() < o.lanes) {
+        const result = await o.commands.run(jobId, { type: 'start_job', actor: by, ts: o.commands.now() });
+        return resolve(typeof result === 'string' ? 'not_queued' : result);
+      }
+      try {
+        const written = await o.store.append(QUEUE_FRONT_STREAM, [
+          queueFrontEvent({ job_id: jobId, requested_by: by, ts: o.commands.now() }),
+        ]);
+        o.book.toFront(jobId, BigInt(written.position), by);
+        resolve('queued');
+      } catch (error) {
+        o.logger.error({ err: error, job_id: jobId }, 'runner: cannot record a queue-front request');
+        resolve('not_queued');
+      }
+    };
+    o.steps.push(step);
+  });
+}
