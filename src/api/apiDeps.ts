@@ -1,26 +1,13 @@
 import type { Logger } from 'pino';
-import type { JobState } from '../domain/jobState.ts';
 import type { PipelineDefinition } from '../domain/pipeline.ts';
 import type { Config } from '../infra/config/configSchema.ts';
 import type { EventStore } from '../infra/eventstore/eventStore.ts';
 import type { JobCommandHandler } from '../infra/eventstore/jobCommandHandler.ts';
+import type { JobSummary, ProjectionsPort } from '../projections/index.ts';
 import type { QueueInfoPort } from '../runner/queueInfoPort.ts';
 import type { Metrics } from './metrics.ts';
 import type { LiveTail } from './sse/liveTail.ts';
 import type { SseHub } from './sse/sseHub.ts';
-
-/** A job row as listings and `GET /jobs/{id}` return it. */
-export interface JobSummary {
-  job_id: string;
-  pipeline: string | null;
-  status: Exclude<JobState['status'], 'none'>;
-  current_stage: string | null;
-  paused_gate: string | null;
-  seq: number;
-  created_at: string | null;
-  updated_at: string | null;
-  [key: string]: unknown;
-}
 
 /** What the API reads from the read model: every polling answer comes from here, never from the store. */
 export interface JobReadModel {
@@ -41,15 +28,6 @@ export interface JobReadModel {
     limit: number,
     filter?: { jobId?: string; types?: readonly string[] },
   ): { events: string[]; next_after: string | null };
-}
-
-/** What the API needs of the projections: read-your-writes, change notifications, lag. */
-export interface ProjectionsPort {
-  waitForPosition(position: string, timeoutMs: number): Promise<boolean>;
-  /** Subscribes to "a batch was applied"; returns the unsubscribe function. */
-  onApplied(listener: (position: string) => void): () => void;
-  /** The lowest checkpoint of all projections, or null before any event was applied. */
-  checkpoint(): Promise<string | null>;
 }
 
 /** Lane and queue facts the runner knows; absent when the process runs no runner. */

@@ -9,6 +9,7 @@ import {
   NAME_STYLES,
   withEventAliases,
 } from '../domain/events.ts';
+import { jobListRowSchema, jobSummarySchema } from '../projections/jobSummary.ts';
 
 const idParam = z.string().regex(JOB_ID_PATTERN, JOB_ID_RULE);
 
@@ -182,21 +183,8 @@ export const allStreamQuery = z.object({
   access_token: z.string().optional(),
 });
 
-export const jobSummarySchema = z
-  .object({
-    job_id: z.string(),
-    pipeline: z.string().nullable(),
-    status: z.enum(JOB_STATUSES),
-    current_stage: z.string().nullable(),
-    paused_gate: z.string().nullable(),
-    seq: z.number().int(),
-    created_at: z.string().nullable(),
-    updated_at: z.string().nullable(),
-  })
-  .loose();
-
 export const jobListSchema = z.object({
-  jobs: z.array(jobSummarySchema),
+  jobs: z.array(jobListRowSchema),
   next_cursor: z.string().nullable(),
 });
 export const jobEventsPageSchema = z.object({

@@ -1,25 +1,14 @@
 import { Command } from 'commander';
 import type { JobEvent } from '../domain/events.ts';
 import { JOB_ID_PATTERN, JOB_STATUSES } from '../domain/events.ts';
+import type { JobListRow, JobSummary } from '../projections/index.ts';
 import type { ServerOptions } from './apiClient.ts';
 import { ApiClient, withServerOptions } from './apiClient.ts';
 import { CliError, usageError } from './cliError.ts';
 import { formatTable, printJson } from './output.ts';
 
-interface JobRow {
-  job_id: string;
-  pipeline: string | null;
-  status: string;
-  current_stage: string | null;
-  paused_gate: string | null;
-  seq: number;
-  created_at: string | null;
-  updated_at: string | null;
-  [key: string]: unknown;
-}
-
 interface CommandResult {
-  job: JobRow;
+  job: JobSummary;
   events: JobEvent[];
 }
 
@@ -57,11 +46,11 @@ function listCommand(): Command {
       if (opts.status && !(JOB_STATUSES as readonly string[]).includes(opts.status))
         throw usageError(`--status must be one of ${JOB_STATUSES.join(', ')}`);
       const api = new ApiClient(opts);
-      const rows: JobRow[] = [];
+      const rows: JobListRow[] = [];
       let cursor: string | undefined;
       let next: string | null = null;
       do {
-        const page: { jobs: JobRow[]; next_cursor: string | null } = await api.get('/jobs', {
+        const page: { jobs: JobListRow[]; next_cursor: string | null } = await api.get('/jobs', {
           status: opts.status,
           limit: opts.limit,
           cursor,
@@ -103,7 +92,7 @@ function showCommand(): Command {
     .option('--json', 'print the job as JSON')
     .addHelpText('after', '\nExample:\n  $ operator jobs show j_01HX... --json')
     .action(async (jobId: string, opts: ServerOptions & JsonOption) => {
-      const job = await new ApiClient(opts).get<JobRow>(`/jobs/${checkedId(jobId)}`);
+      const job = await new ApiClient(opts).get<JobSummary>(`/jobs/${checkedId(jobId)}`);
       if (opts.json) {
         printJson(job);
         return;
@@ -203,7 +192,7 @@ function gateCommand(decision: 'approve' | 'reject'): Command {
         const id = checkedId(jobId);
         let name = gate;
         if (name === undefined) {
-          const job = await api.get<JobRow>(`/jobs/${id}`);
+          const job = await api.get<JobSummary>(`/jobs/${id}`);
           if (!job.paused_gate)
             throw new CliError(
               `job ${id} is not paused at a gate (status ${job.status}); name the gate to ${decision}`,
@@ -229,8 +218,8 @@ function printResult(result: CommandResult, json: boolean | undefined): void {
   process.stdout.write(`job ${result.job.job_id}: ${describe(result.job)}; appended ${appended}\n`);
 }
 
-function describe(job: JobRow): string {
-  const parts = [job.status];
+function describe(job: JobListRow): string {
+  const parts: string[] = [job.status];
   if (job.pipeline) parts.push(`pipeline ${job.pipeline}`);
   if (job.current_stage) parts.push(`stage ${job.current_stage}`);
   if (job.paused_gate) parts.push(`paused at gate ${job.paused_gate}`);

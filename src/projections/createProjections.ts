@@ -1,35 +1,26 @@
 import type { Logger } from 'pino';
 import type { EventStore } from '../infra/eventstore/eventStore.ts';
+import { ActiveGenerationReadModel } from './activeGenerationReadModel.ts';
 import { JsonlProjection } from './jsonlProjection.ts';
 import { ProjectionRunner } from './projectionRunner.ts';
+import type { ProjectionsPort } from './projectionsPort.ts';
+import { ProjectionWriterLease } from './projectionWriterLease.ts';
 import { ReadModel } from './readModel.ts';
-import { ReadModelProjection } from './readModelProjection.ts';
 import { ReadModelStore } from './readModelStore.ts';
 import { StageLogProjection } from './stageLogProjection.ts';
 import { StateProjection } from './stateProjection.ts';
 
 export interface ProjectionsOptions {
   store: EventStore;
-  /** `<dataDir>/readmodel` holds the read model and every projection's checkpoint. */
+  /** `<dataDir>/readmodel` holds the read model, every projection's checkpoint and the writer lease. */
   dataDir: string;
   runsDir: string;
   logger?: Logger;
   batchSize?: number;
-  /**
-   * For a rebuild into a fresh location: the read model generation to write (default: the active one) and
-   * the checkpoint keys of the file projections (default `jsonl` and `state`).
-   */
-  generation?: number;
-  checkpointNames?: { jsonl?: string; state?: string; logs?: string };
-}
-
-/** The projections as the API sees them (structurally the API's `ProjectionsPort`). */
-export interface ProjectionsPort {
-  /** true once every projection applied `position`; false after `timeoutMs`. */
-  waitForPosition(position: string, timeoutMs: number): Promise<boolean>;
-  /** Called after each applied batch; returns the unsubscribe function. */
-  onApplied(listener: (position: string) => void): () => void;
-  checkpoint(): Promise<string | null>;
+  /** How long the writer lease lasts without renewal. Default 15 s. */
+  leaseTtlMs?: number;
+  /** How often the lease is checked for a handover request (and renewed). Default 200 ms. */
+  checkIntervalMs?: number;
 }
 
 export interface Projections {
@@ -38,50 +29,51 @@ export interface Projections {
   /** Queries (polling, listings); reads whichever generation is active. */
   readModel: ReadModel;
   readModelStore: ReadModelStore;
-  jsonl: JsonlProjection;
-  state: StateProjection;
-  readmodel: ReadModelProjection;
-  logs: StageLogProjection;
-  /** Stops the runner, closes the projections and the read model env (not the event store). */
+  /**
+   * Runs the projections under the writer lease (docs/decisions/0007), as `operator serve` does: taken at
+   * once when free, handed over to a rebuild's swap when asked. Without it the runner is started by hand.
+   */
+  start(): void;
+  /** Stops the runner, gives the lease up, closes the projections and the read model env (not the event store). */
   close(): Promise<void>;
 }
 
-/** Wires the four projections (jsonl, state, readmodel, logs: fed in that order) and their runner. */
+/**
+ * Wires the four projections (jsonl, state, readmodel, logs: fed in that order), their runner and its
+ * writer lease. The read model projection follows whichever generation is active, so after a rebuild's swap
+ * the runner writes the new one.
+ */
 export function createProjections(options: ProjectionsOptions): Projections {
-  const readModelStore = ReadModelStore.open(options.dataDir);
   const logger = options.logger?.child({ component: 'projections' });
-  const jsonl = new JsonlProjection({
+  const readModelStore = ReadModelStore.open(options.dataDir);
+  // A rebuild swaps in generation 1 or 2. Their tables are opened now: a query's read transaction cannot use
+  // a database this process opens after the transaction began, so the first query after a swap would fail
+  // if the new generation were opened lazily.
+  for (const generation of new Set([readModelStore.generation(), 1, 2])) readModelStore.tables(generation);
+  const files = {
     runsDir: options.runsDir,
     checkpoints: readModelStore.checkpoints,
     store: options.store,
     logger,
-    name: options.checkpointNames?.jsonl,
-  });
-  const state = new StateProjection({
-    runsDir: options.runsDir,
-    checkpoints: readModelStore.checkpoints,
-    store: options.store,
-    logger,
-    name: options.checkpointNames?.state,
-  });
-  const logs = new StageLogProjection({
-    runsDir: options.runsDir,
-    checkpoints: readModelStore.checkpoints,
-    store: options.store,
-    logger,
-    name: options.checkpointNames?.logs,
-  });
-  const readmodel = new ReadModelProjection({
-    store: readModelStore,
-    generation: options.generation,
-    logger,
-  });
+  };
+  const jsonl = new JsonlProjection(files);
+  const state = new StateProjection(files);
+  const logs = new StageLogProjection(files);
   const runner = new ProjectionRunner({
     store: options.store,
-    projections: [jsonl, state, readmodel, logs],
+    projections: [jsonl, state, new ActiveGenerationReadModel(readModelStore, logger), logs],
     logger,
     batchSize: options.batchSize,
   });
+  const lease = new ProjectionWriterLease({
+    readModelStore,
+    runner,
+    fileProjections: [jsonl, state, logs],
+    logger,
+    leaseTtlMs: options.leaseTtlMs,
+    checkIntervalMs: options.checkIntervalMs,
+  });
+  let closed = false;
   return {
     runner,
     port: {
@@ -91,11 +83,11 @@ export function createProjections(options: ProjectionsOptions): Projections {
     },
     readModel: new ReadModel(readModelStore),
     readModelStore,
-    jsonl,
-    state,
-    readmodel,
-    logs,
+    start: () => lease.start(),
     async close() {
+      if (closed) return;
+      closed = true;
+      await lease.close();
       await runner.close();
       await readModelStore.close();
     },

@@ -1,4 +1,4 @@
-export type { Projections, ProjectionsOptions, ProjectionsPort } from './createProjections.ts';
+export type { Projections, ProjectionsOptions } from './createProjections.ts';
 export { createProjections } from './createProjections.ts';
 export type { EventSearchOptions, EventSearchPage, EventSearchQuery } from './eventSearch.ts';
 export { EventSearch, SearchIndexBuildingError } from './eventSearch.ts';
@@ -17,8 +17,8 @@ export {
   toGateFile,
   toStateFile,
 } from './jobFold.ts';
-export type { JobSummary } from './jobSummary.ts';
-export { toJobSummary } from './jobSummary.ts';
+export type { JobListRow, JobSummary } from './jobSummary.ts';
+export { jobListRowSchema, jobSummarySchema, toJobSummary } from './jobSummary.ts';
 export type { JsonlProjectionOptions } from './jsonlProjection.ts';
 export { JsonlProjection } from './jsonlProjection.ts';
 export type { JsonlTail } from './jsonlTail.ts';
@@ -32,6 +32,7 @@ export type {
   ProjectionStatus,
 } from './projectionRunner.ts';
 export { ProjectionRunner } from './projectionRunner.ts';
+export type { ProjectionsPort } from './projectionsPort.ts';
 export { InvalidQueryError, isInvalidQueryError, ReadModel } from './readModel.ts';
 export type { ReadModelProjectionOptions } from './readModelProjection.ts';
 export { CheckpointConflictError, ReadModelProjection } from './readModelProjection.ts';

@@ -1,36 +1,59 @@
-import type { EventType, JobEvent, JobStatus, Payload } from '../domain/events.ts';
+import { z } from 'zod';
+import type { JobEvent } from '../domain/events.ts';
+import { EVENT_TYPES, JOB_STATUSES, payloadSchema } from '../domain/events.ts';
 import type { JobState } from '../domain/jobState.ts';
 
-/**
- * A row of the read model's jobs table: what a listing shows, without the stages and gates. (A type, not
- * an interface, so that it is assignable to index-signature shapes such as the API's.)
- */
-export type JobSummary = {
-  job_id: string;
-  /** The pipeline's name. */
-  pipeline: string | null;
-  /** Never `none`: a row exists once the job has an event. */
-  status: JobStatus;
-  current_stage: string | null;
-  paused_gate: string | null;
-  /** seq of the last event. */
-  seq: number;
-  /** position of the last event. */
-  head_position: string;
-  event_count: number;
-  stages_total: number;
-  stages_completed: number;
-  last_event_type: EventType;
-  last_message: string;
-  created_at: string | null;
-  started_at: string | null;
-  updated_at: string | null;
-  finished_at: string | null;
-  reason: string | null;
-  failure_code: string | null;
-  params: Payload;
-};
+const time = z.string().nullable();
 
+/**
+ * A job as listings, `GET /jobs/{id}`, command answers and the CLI show it: a row of the read model's jobs
+ * table (what a listing shows, without the stages and gates), plus the queue facts the serving process adds.
+ * The one description of the shape: the type, the OpenAPI document and the CLI's reading derive from it.
+ */
+export const jobSummarySchema = z.object({
+  job_id: z.string(),
+  pipeline: z.string().nullable().describe("the pipeline's name"),
+  status: z.enum(JOB_STATUSES).describe('never `none`: a row exists once the job has an event'),
+  current_stage: z.string().nullable(),
+  paused_gate: z.string().nullable().describe('the gate the job is paused at, if any'),
+  seq: z.number().int().describe('seq of the last event (the ETag of `GET /jobs/{id}`)'),
+  head_position: z.string().describe('store position of the last event'),
+  event_count: z.number().int(),
+  stages_total: z.number().int(),
+  stages_completed: z.number().int(),
+  last_event_type: z.enum(EVENT_TYPES),
+  last_message: z.string(),
+  created_at: time,
+  started_at: time,
+  updated_at: time,
+  finished_at: time,
+  reason: z.string().nullable().describe('why the job failed or was canceled'),
+  failure_code: z
+    .string()
+    .nullable()
+    .describe('the `code` of the `job_failed` payload (`stage_failed`, `gate_rejected`, ...), else null'),
+  params: payloadSchema.describe('the job parameters (left out of listing rows)'),
+  queue_position: z
+    .number()
+    .int()
+    .nullable()
+    .optional()
+    .describe('1 for the next queued job to start; only from a process that knows the queue'),
+  lane: z
+    .number()
+    .int()
+    .nullable()
+    .optional()
+    .describe('the lane the job holds while it holds one; only from a process that knows the queue'),
+});
+
+export type JobSummary = z.infer<typeof jobSummarySchema>;
+
+/** A listing row: the summary without `params` (up to the payload limit each), so a page stays small. */
+export const jobListRowSchema = jobSummarySchema.omit({ params: true });
+export type JobListRow = z.infer<typeof jobListRowSchema>;
+
+/** The summary of a job folded up to `last`, its last event. */
 export function toJobSummary(jobId: string, state: JobState, last: JobEvent): JobSummary {
   return {
     job_id: jobId,

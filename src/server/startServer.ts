@@ -16,9 +16,8 @@ import { pipelineDefinition, usesDefaultToken } from '../infra/config/loadConfig
 import type { EventStore } from '../infra/eventstore/eventStore.ts';
 import { JobCommandHandler } from '../infra/eventstore/jobCommandHandler.ts';
 import { logStoredEvent } from '../infra/logging/logger.ts';
-import { EventSearch } from '../projections/index.ts';
+import { createProjections, EventSearch } from '../projections/index.ts';
 import { JobGaugeFacts } from '../projections/jobGaugeFacts.ts';
-import { LiveProjections } from '../projections/liveProjections.ts';
 import { scheduleRetentionSweep } from '../retention/retentionSweep.ts';
 import type { RunnerClock } from '../runner/index.ts';
 import { PipelineRunner, QueueView, systemClock } from '../runner/index.ts';
@@ -76,7 +75,7 @@ export async function startServer(options: StartServerOptions): Promise<RunningS
   const store = options.store ?? (await openStore(config));
   const metrics = new Metrics();
   // Projections run while this process holds the writer lease (a rebuild borrows it for its swap).
-  const projections = new LiveProjections({
+  const projections = createProjections({
     store,
     dataDir: config.storage.data_dir,
     runsDir: config.storage.runs_dir,
