@@ -1,4 +1,6 @@
+import { rm, writeFile } from 'node:fs/promises';
 import { request } from 'node:http';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { ExecutionContext } from 'ava';
 import test from 'ava';
@@ -8,6 +10,12 @@ import { ARTIFACTS, type LaunchedChromium, launchChromium, signIn } from '../hel
 import { createJob, jobEvents, waitFor } from '../helpers/runnerHarness.ts';
 import type { TestServer } from '../helpers/testServer.ts';
 import { json, startTestServer, TOKENS } from '../helpers/testServer.ts';
+
+/**
+ * The demo build prints nothing until this file exists: the stage log test opens the page first, so the
+ * stage is still running when the page looks at it, however slow the machine.
+ */
+const BUILD_GO = join(tmpdir(), `operator-ui-build-go-${process.pid}`);
 
 /** `external` is driven over the API like an outside worker; `demo` runs real commands under the runner. */
 const CONFIG: Partial<ConfigInput> = {
@@ -21,7 +29,10 @@ const CONFIG: Partial<ConfigInput> = {
     demo: {
       description: 'build, review, ship',
       stages: [
-        { name: 'build', run: 'for i in 1 2 3 4; do echo "building part $i"; sleep 0.3; done' },
+        {
+          name: 'build',
+          run: `while [ ! -e '${BUILD_GO}' ]; do sleep 0.1; done; for i in 1 2 3 4; do echo "building part $i"; sleep 0.3; done`,
+        },
         { name: 'review', run: 'echo "release notes ready"', gate: { timeout: '1h' } },
         { name: 'ship', run: 'echo shipped' },
       ],
@@ -43,6 +54,7 @@ test.before(async () => {
 test.after.always(async () => {
   await chrome?.close();
   await server?.stop();
+  await rm(BUILD_GO, { force: true });
 });
 
 type Role = keyof typeof TOKENS;
@@ -420,6 +432,8 @@ test('a failed stage shows its error; Resume restarts it; errors from the API ar
 test('the stage log follows a running stage live, each line once', async (t) => {
   const id = await createJob(server, 'demo', { release: '2.0' });
   const page = await signedIn('operator', `#/jobs/${id}`);
+  await stageStatus(page, 'build', 'running');
+  await writeFile(BUILD_GO, '');
   await page.waitForFunction(() =>
     document.querySelector('#stage-log')?.textContent?.includes('building part 1'),
   );
