@@ -1,5 +1,7 @@
+import { randomUUID } from 'node:crypto';
 import test from 'ava';
 import { openEsdbEventStore } from '../../src/infra/eventstore/esdb/index.ts';
+import { EventStoreClosedError } from '../../src/infra/eventstore/storeErrors.ts';
 import type { EsdbDouble } from '../helpers/esdbDouble/esdbDouble.ts';
 import { startEsdbDouble } from '../helpers/esdbDouble/esdbDouble.ts';
 import { defineEventStoreContract } from './eventStoreContract.ts';
@@ -45,3 +47,14 @@ const esdbFactory = async () => {
 defineEventStoreContract(external ? 'eventstoredb' : 'eventstoredb (gRPC double)', esdbFactory);
 defineWebhookStreamsContract(external ? 'eventstoredb' : 'eventstoredb (gRPC double)', esdbFactory);
 defineLogStreamsContract(external ? 'eventstoredb' : 'eventstoredb (gRPC double)', esdbFactory);
+
+// Serial tests run before the concurrent suite: closing this store's client cannot reject another's appends.
+test.serial('eventstoredb: a call after close() throws the port EventStoreClosedError', async (t) => {
+  const store = await openEsdbEventStore({ connectionString: await connectionString() });
+  await store.close();
+  const late = await t.throwsAsync(
+    store.append('contract-closed', [{ id: randomUUID(), type: 'e', data: {} }]),
+  );
+  t.true(late instanceof EventStoreClosedError, `got ${String(late)}`);
+  t.like(late, { code: 'event_store_closed', kind: 'unavailable' });
+});
