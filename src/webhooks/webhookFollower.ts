@@ -1,7 +1,7 @@
 import type { Logger } from 'pino';
 import type { EventStore, RecordedEvent } from '../infra/eventstore/eventStore.ts';
 import { JOB_STREAM_PREFIX } from '../infra/eventstore/eventStore.ts';
-import type { FollowOptions, LogBatch } from '../infra/eventstore/followLog.ts';
+import type { FollowOptions, LogFollow } from '../infra/eventstore/followLog.ts';
 import { followLog, followStream } from '../infra/eventstore/followLog.ts';
 import { toJobEvent } from '../infra/eventstore/jobEvents.ts';
 import { ReachWaiters } from '../infra/reachWaiters.ts';
@@ -67,7 +67,7 @@ export class WebhookFollower {
     }
   }
 
-  #follow(signal: AbortSignal): AsyncGenerator<LogBatch<WebhookFeedItem>, void, undefined> {
+  #follow(signal: AbortSignal): LogFollow<WebhookFeedItem> {
     const { store, log, webhookStore } = this.#o;
     const options: FollowOptions<WebhookFeedItem> = {
       signal,

@@ -91,7 +91,7 @@ test('goes live after catching up: appends arrive in order, in batches no larger
   t.true([...before, ...after].every((b) => b.events.length <= 10));
   t.false(caughtUp(after));
   abort.abort();
-  await batches.return(undefined);
+  await batches.return();
 });
 
 test("decode shapes the events, skips what it declines, and a batch's last counts the skipped", async (t) => {
@@ -109,7 +109,7 @@ test("decode shapes the events, skips what it declines, and a batch's last count
   );
   t.is(seen.filter((b) => b.last !== null).at(-1)?.last, positions.at(-1) as string);
   abort.abort();
-  await batches.return(undefined);
+  await batches.return();
 });
 
 /** The real store, but its first `$all` subscription fails after `failAfter` events. */
@@ -164,7 +164,7 @@ test('a store error reopens after the last event read, after the backoff: no gap
   t.deepEqual(failing.opened, ['start', positions[4]]);
   t.true(Date.now() - started >= 55, 'the reopening waited for the backoff');
   abort.abort();
-  await batches.return(undefined);
+  await batches.return();
 });
 
 test('an event decode cannot read is retried with doubling waits, not skipped', async (t) => {
@@ -189,7 +189,7 @@ test('an event decode cannot read is retried with doubling waits, not skipped', 
   );
   t.deepEqual(retries, [5, 10]);
   abort.abort();
-  await batches.return(undefined);
+  await batches.return();
 });
 
 test('abort ends a follow waiting for live events, and closes its subscription', async (t) => {
@@ -230,5 +230,20 @@ test('followStream follows one stream from a revision', async (t) => {
     [3],
   );
   abort.abort();
-  await batches.return(undefined);
+  await batches.return();
+});
+
+test('leaving a for-await loop ends the follow and closes its subscription', async (t) => {
+  const store = await openTemp(t);
+  await append(store, 'job-a', 3);
+  const failing = new FailingOnce(store, Number.POSITIVE_INFINITY);
+  const never = new AbortController();
+  let seen = 0;
+  for await (const batch of followLog(failing as unknown as EventStore, { signal: never.signal })) {
+    seen += batch.events.length;
+    if (batch.caughtUp) break;
+  }
+  t.is(seen, 3);
+  t.true(failing.closed >= 1);
+  t.false(never.signal.aborted);
 });

@@ -22,6 +22,12 @@ export interface LogBatch<T = RecordedEvent> {
   caughtUp?: { position: string | null };
 }
 
+/** The batches of a follow; `return()` (a `break` out of `for await`) ends it as aborting its signal does. */
+export interface LogFollow<T> extends AsyncIterableIterator<LogBatch<T>> {
+  next(): Promise<IteratorResult<LogBatch<T>, undefined>>;
+  return(): Promise<IteratorResult<LogBatch<T>, undefined>>;
+}
+
 export interface FollowOptions<T> {
   /**
    * Turns each event into what the consumer takes, or `undefined` to skip it. It runs as events are read;
@@ -58,10 +64,7 @@ export interface FollowStreamOptions<T = RecordedEvent> extends FollowOptions<T>
  * goes out at once. A store error reopens the subscription after the last event read, after a wait (capped
  * doubling, reset by progress): nothing is skipped or repeated.
  */
-export function followLog<T = RecordedEvent>(
-  store: EventStore,
-  options: FollowLogOptions<T>,
-): AsyncGenerator<LogBatch<T>, void, undefined> {
+export function followLog<T = RecordedEvent>(store: EventStore, options: FollowLogOptions<T>): LogFollow<T> {
   let from = options.from ?? 'start';
   const filter = options.filter ? { filter: options.filter } : {};
   return follow(
@@ -78,7 +81,7 @@ export function followStream<T = RecordedEvent>(
   store: EventStore,
   stream: string,
   options: FollowStreamOptions<T>,
-): AsyncGenerator<LogBatch<T>, void, undefined> {
+): LogFollow<T> {
   let from = options.from ?? 'start';
   return follow(
     () => store.subscribeToStream(stream, { fromRevision: from }),
@@ -102,24 +105,31 @@ function isAfter(a: string, b: string): boolean {
   return a.length !== b.length ? a.length > b.length : a > b;
 }
 
-async function* follow<T>(
+function follow<T>(
   open: () => Subscription,
   advance: (item: SubscriptionItem) => void,
   options: FollowOptions<T>,
-): AsyncGenerator<LogBatch<T>, void, undefined> {
+): LogFollow<T> {
   const stop = new AbortController();
   const onAbort = () => stop.abort();
   if (options.signal.aborted) stop.abort();
   else options.signal.addEventListener('abort', onAbort, { once: true });
   const feed = new LogBatchFeed<T>(options.maxBatch ?? 500, stop.signal);
-  const reading = read(open, advance, feed, stop.signal, options);
-  try {
-    for (let batch = await feed.take(); batch !== null; batch = await feed.take()) yield batch;
-  } finally {
-    stop.abort();
-    options.signal.removeEventListener('abort', onAbort);
-    await reading;
-  }
+  const reading = read(open, advance, feed, stop.signal, options).finally(() =>
+    options.signal.removeEventListener('abort', onAbort),
+  );
+  feed.ended = reading.then(() => ({ done: true, value: undefined }));
+  // A plain iterator, not an async generator: a batch reaches the consumer without the generator's hops.
+  return {
+    next: () => feed.take(),
+    return: () => {
+      stop.abort();
+      return feed.ended;
+    },
+    [Symbol.asyncIterator]() {
+      return this;
+    },
+  };
 }
 
 /** Reads the store into `feed` until `signal` aborts, reopening after errors. */

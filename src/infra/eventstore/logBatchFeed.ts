@@ -1,5 +1,9 @@
 import type { LogBatch } from './followLog.ts';
 
+export type LogBatchResult<T> = IteratorResult<LogBatch<T>, undefined>;
+
+const DONE: IteratorReturnResult<undefined> = { done: true, value: undefined };
+
 /**
  * The hand-over between the reader of a store subscription and the consumer of `followLog`. The reader
  * pushes events one by one without awaiting anything (no promise per event); the consumer takes the whole
@@ -16,8 +20,10 @@ export class LogBatchFeed<T> {
   #turnPending = false;
   /** The subscription has reached the end of the log: events now come as they are appended. */
   #live = false;
-  #taker: (() => void) | undefined;
+  #taker: ((result: LogBatchResult<T> | Promise<LogBatchResult<T>>) => void) | undefined;
   #room: (() => void) | undefined;
+  /** What `take` answers once the signal aborted: done, once the reader has closed its subscription. */
+  ended: Promise<LogBatchResult<T>> = Promise.resolve(DONE);
 
   constructor(
     private readonly maxBatch: number,
@@ -26,7 +32,7 @@ export class LogBatchFeed<T> {
     signal.addEventListener(
       'abort',
       () => {
-        this.#wakeTaker();
+        this.#wake();
         this.#makeRoom();
       },
       { once: true },
@@ -45,14 +51,14 @@ export class LogBatchFeed<T> {
     if (quiet && this.#live && this.#taker !== undefined) {
       // The first live event after a quiet spell goes out now; the rest of this turn's follow in one batch.
       this.#due = true;
-      this.#wakeTaker();
+      this.#wake();
     }
     this.#armTurn();
     return undefined;
   }
 
-  /** The subscription reached the end of the log at `position`: the batch is due; resolves once taken. */
-  end(position: string | null): Promise<void> {
+  /** The subscription reached the end of the log at `position`: the batch is due; a promise until it is taken. */
+  end(position: string | null): Promise<void> | undefined {
     this.#caughtUp = { position };
     this.#live = true;
     return this.#handOver();
@@ -63,33 +69,51 @@ export class LogBatchFeed<T> {
     this.#live = false;
   }
 
-  /** The next batch once it is due; null once the signal aborted. */
-  async take(): Promise<LogBatch<T> | null> {
-    while (!this.signal.aborted) {
-      if (this.#due && (this.#read > 0 || this.#caughtUp !== undefined)) {
-        const batch: LogBatch<T> =
-          this.#caughtUp === undefined
-            ? { events: this.#events, last: this.#last }
-            : { events: this.#events, last: this.#last, caughtUp: this.#caughtUp };
-        this.#events = [];
-        this.#last = null;
-        this.#read = 0;
-        this.#caughtUp = undefined;
-        this.#due = false;
-        this.#makeRoom();
-        return batch;
-      }
-      await new Promise<void>((resolve) => {
-        this.#taker = resolve;
-      });
-    }
-    return null;
+  /** The next batch once it is due; done once the signal aborted. */
+  take(): Promise<LogBatchResult<T>> {
+    if (this.signal.aborted) return this.ended;
+    const batch = this.#takeDue();
+    if (batch) return Promise.resolve({ done: false, value: batch });
+    return new Promise((resolve) => {
+      this.#taker = resolve;
+    });
   }
 
-  #handOver(): Promise<void> {
+  #takeDue(): LogBatch<T> | undefined {
+    if (!this.#due || (this.#read === 0 && this.#caughtUp === undefined)) return undefined;
+    const batch: LogBatch<T> =
+      this.#caughtUp === undefined
+        ? { events: this.#events, last: this.#last }
+        : { events: this.#events, last: this.#last, caughtUp: this.#caughtUp };
+    this.#events = [];
+    this.#last = null;
+    this.#read = 0;
+    this.#caughtUp = undefined;
+    this.#due = false;
+    this.#makeRoom();
+    return batch;
+  }
+
+  /** Hands the batch to a waiting consumer if it is due (or the end if the signal aborted). */
+  #wake(): void {
+    const taker = this.#taker;
+    if (taker === undefined) return;
+    if (this.signal.aborted) {
+      this.#taker = undefined;
+      taker(this.ended);
+      return;
+    }
+    const batch = this.#takeDue();
+    if (batch === undefined) return;
+    this.#taker = undefined;
+    taker({ done: false, value: batch });
+  }
+
+  #handOver(): Promise<void> | undefined {
     this.#due = true;
-    this.#wakeTaker();
-    if (this.signal.aborted) return Promise.resolve();
+    this.#wake();
+    const taken = this.#read === 0 && this.#caughtUp === undefined;
+    if (taken || this.signal.aborted) return undefined;
     return new Promise((resolve) => {
       this.#room = resolve;
     });
@@ -105,14 +129,8 @@ export class LogBatchFeed<T> {
     this.#turnPending = false;
     if (this.#read === 0) return;
     this.#due = true;
-    this.#wakeTaker();
+    this.#wake();
   };
-
-  #wakeTaker(): void {
-    const wake = this.#taker;
-    this.#taker = undefined;
-    wake?.();
-  }
 
   #makeRoom(): void {
     const room = this.#room;
