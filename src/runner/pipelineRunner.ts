@@ -13,14 +13,14 @@ import type { EventStore } from '../infra/eventstore/eventStore.ts';
 import { JOB_STREAM_PREFIX } from '../infra/eventstore/eventStore.ts';
 import { followLog } from '../infra/eventstore/followLog.ts';
 import type { CommandResult, JobCommandHandler } from '../infra/eventstore/jobCommandHandler.ts';
-import { toJobEvent } from '../infra/eventstore/jobEvents.ts';
 import { gateDeadlines } from './gateDeadline.ts';
 import type { GateTimers } from './gateTimers.ts';
 import type { QueueInfo } from './jobBook.ts';
 import { JobBook } from './jobBook.ts';
 import { recoverOrphans } from './orphanRecovery.ts';
-import { QUEUE_FRONT_STREAM, queueFrontRequest } from './queueFront.ts';
+import { QUEUE_FRONT_STREAM } from './queueFront.ts';
 import type { QueueInfoPort } from './queueInfoPort.ts';
+import { readQueueLog } from './queueLogItem.ts';
 import type { RunnerClock } from './runnerClock.ts';
 import { systemClock } from './runnerClock.ts';
 import { RUNNER, RunnerCommands } from './runnerCommands.ts';
@@ -128,7 +128,9 @@ export class PipelineRunner implements QueueInfoPort {
 
   /** Starts following the log in the background; returns at once. */
   start(): void {
-    this.#loop ??= this.#follow();
+    this.#loop ??= this.#follow().catch((error: unknown) =>
+      this.#logger.error({ err: error }, 'runner: stopped following the log'),
+    );
   }
 
   /**
@@ -187,16 +189,17 @@ export class PipelineRunner implements QueueInfoPort {
       from: 'start',
       filter: { streamNamePrefix: [JOB_STREAM_PREFIX, QUEUE_FRONT_STREAM] },
       signal: this.#abort.signal,
+      decode: readQueueLog,
       onError: (error, retryInMs) =>
         this.#logger.error({ err: error, retry_in_ms: retryInMs }, 'runner: subscription failed, reopening'),
     });
     for await (const batch of batches) {
-      for (const recorded of batch.events) {
-        const front = queueFrontRequest(recorded);
-        if (front) {
-          this.#book.toFront(front.job_id, BigInt(recorded.position), front.requested_by);
+      for (const item of batch.events) {
+        if (item.kind === 'job') this.#onEvent(item.event);
+        else {
+          this.#book.toFront(item.request.job_id, item.at, item.request.requested_by);
           this.#steps.lanesChanged();
-        } else if (recorded.streamId.startsWith(JOB_STREAM_PREFIX)) this.#onEvent(toJobEvent(recorded));
+        }
       }
       if (batch.caughtUp) this.#onCaughtUp();
     }

@@ -1,13 +1,15 @@
-import { setTimeout as sleep } from 'node:timers/promises';
 import type { Logger } from 'pino';
 import type { JobState } from '../domain/jobState.ts';
-import type { EventStore, RecordedEvent, Subscription } from '../infra/eventstore/eventStore.ts';
+import type { EventStore } from '../infra/eventstore/eventStore.ts';
 import { JOB_STREAM_PREFIX } from '../infra/eventstore/eventStore.ts';
-import { toJobEvent } from '../infra/eventstore/jobEvents.ts';
+import { followLog } from '../infra/eventstore/followLog.ts';
+import { pause, RetryDelay } from '../infra/retryDelay.ts';
 import type { QueueInfo } from './jobBook.ts';
 import { JobBook } from './jobBook.ts';
-import { QUEUE_FRONT_STREAM, queueFrontRequest } from './queueFront.ts';
+import { QUEUE_FRONT_STREAM } from './queueFront.ts';
 import type { QueueInfoPort } from './queueInfoPort.ts';
+import type { QueueLogItem } from './queueLogItem.ts';
+import { readQueueLog } from './queueLogItem.ts';
 
 export interface QueueViewOptions {
   store: EventStore;
@@ -29,7 +31,6 @@ export class QueueView implements QueueInfoPort {
   readonly #o: QueueViewOptions;
   readonly #book: JobBook;
   readonly #abort = new AbortController();
-  #subscription: Subscription | null = null;
   #loop: Promise<void> | null = null;
   #caughtUp = false;
 
@@ -44,7 +45,6 @@ export class QueueView implements QueueInfoPort {
 
   async stop(): Promise<void> {
     this.#abort.abort();
-    await this.#subscription?.close().catch(() => {});
     await this.#loop;
   }
 
@@ -54,45 +54,47 @@ export class QueueView implements QueueInfoPort {
 
   async #follow(): Promise<void> {
     const signal = this.#abort.signal;
-    let from = 'start';
-    for (let delay = 100; !signal.aborted; delay = Math.min(delay * 2, 10_000)) {
-      const subscription = this.#o.store.subscribeToAll({
-        fromPosition: from,
-        filter: { streamNamePrefix: [JOB_STREAM_PREFIX, QUEUE_FRONT_STREAM] },
-      });
-      this.#subscription = subscription;
-      try {
-        for await (const item of subscription) {
-          if (signal.aborted) break;
-          if (item.kind === 'caught_up') {
-            this.#caughtUp = true;
-            continue;
-          }
-          await this.#fold(item.event);
-          from = item.event.position;
-          delay = 100;
-        }
-      } catch (error) {
-        if (!signal.aborted)
-          this.#o.logger?.error(
-            { err: error, retry_in_ms: delay },
-            'queue view: subscription failed, reopening',
-          );
-      } finally {
-        await subscription.close().catch(() => {});
-      }
-      await sleep(delay, undefined, { signal }).catch(() => {});
+    const batches = followLog(this.#o.store, {
+      filter: { streamNamePrefix: [JOB_STREAM_PREFIX, QUEUE_FRONT_STREAM] },
+      signal,
+      decode: readQueueLog,
+      onError: (error, retryInMs) =>
+        this.#o.logger?.error(
+          { err: error, retry_in_ms: retryInMs },
+          'queue view: subscription failed, reopening',
+        ),
+    });
+    for await (const batch of batches) {
+      for (const item of batch.events) if (!(await this.#foldWithRetry(item, signal))) return;
+      if (batch.caughtUp) this.#caughtUp = true;
     }
   }
 
-  async #fold(recorded: RecordedEvent): Promise<void> {
-    const front = queueFrontRequest(recorded);
-    if (front) {
-      this.#book.toFront(front.job_id, BigInt(recorded.position), front.requested_by);
+  /** A job the fold must load from its stream is loaded again after a wait until it can be; false: stopped. */
+  async #foldWithRetry(item: QueueLogItem, signal: AbortSignal): Promise<boolean> {
+    const delay = new RetryDelay();
+    for (;;) {
+      try {
+        await this.#fold(item);
+        return true;
+      } catch (error) {
+        const retryInMs = delay.next();
+        this.#o.logger?.error(
+          { err: error, retry_in_ms: retryInMs },
+          'queue view: cannot load a job, retrying',
+        );
+        await pause(retryInMs, signal);
+        if (signal.aborted) return false;
+      }
+    }
+  }
+
+  async #fold(item: QueueLogItem): Promise<void> {
+    if (item.kind === 'front') {
+      this.#book.toFront(item.request.job_id, item.at, item.request.requested_by);
       return;
     }
-    if (!recorded.streamId.startsWith(JOB_STREAM_PREFIX)) return;
-    const event = toJobEvent(recorded);
+    const event = item.event;
     if (this.#book.apply(event) === 'gap')
       this.#book.put(event.job_id, await this.#o.load(event.job_id), BigInt(event.position));
   }
