@@ -106,12 +106,24 @@ export class LiveTail {
         ),
     });
     for await (const batch of batches) {
-      for (const wire of batch.events) this.push(wire);
+      this.pushAll(batch.events);
       if (batch.caughtUp && this.head === null) {
         const position = batch.caughtUp.position;
         this.head = position === null ? -1n : BigInt(position);
         this.coveredAfter = this.head;
         this.readyResolve();
+      }
+    }
+  }
+
+  /** A follower that throws is logged; the later events still reach everyone (the tail goes on). */
+  private pushAll(events: readonly WireEvent[]): void {
+    let next = 0;
+    while (next < events.length) {
+      try {
+        while (next < events.length) this.push(events[next++] as WireEvent);
+      } catch (error) {
+        this.options.logger?.error({ err: error }, 'live tail: a follower failed');
       }
     }
   }
