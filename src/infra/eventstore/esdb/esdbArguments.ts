@@ -1,9 +1,10 @@
 import type { EventData, StreamMetadata } from '../eventStore.ts';
+import { assertMetadataMaxCount } from '../portArguments.ts';
 import { InvalidEventStoreArgumentError } from '../storeErrors.ts';
 
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+export { assertPrefixes, isRevision, maxCountOption, revisionOption } from '../portArguments.ts';
 
-export const isRevision = (n: unknown): n is number => Number.isSafeInteger(n) && (n as number) >= 0;
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 /** `$`-prefixed names are EventStoreDB's own streams (and `$$x` is the metadata of `x`). */
 export function assertStreamName(stream: string): void {
@@ -30,31 +31,10 @@ export function assertEvents(events: readonly EventData[]): void {
   }
 }
 
-export function revisionOption(value: number | 'start' | 'end' | undefined, fallback: 'start' | 'end') {
-  const v = value ?? fallback;
-  if (v === 'start' || v === 'end' || isRevision(v)) return v;
-  throw new InvalidEventStoreArgumentError(`invalid revision ${String(value)}`);
-}
-
-/** `undefined` means no limit. */
-export function maxCountOption(maxCount: number | undefined): number {
-  if (maxCount === undefined) return Number.POSITIVE_INFINITY;
-  if (isRevision(maxCount)) return maxCount;
-  throw new InvalidEventStoreArgumentError(
-    `maxCount must be a non-negative integer, got ${String(maxCount)}`,
-  );
-}
-
 /** The server takes both as whole numbers of at least 1 (docs: Streams › reserved names). */
 export function assertStreamMetadata(metadata: StreamMetadata): void {
   const { maxAge, maxCount } = metadata ?? {};
   if (maxAge !== undefined && !(Number.isSafeInteger(maxAge) && maxAge > 0))
     throw new InvalidEventStoreArgumentError('maxAge must be a positive whole number of seconds');
-  if (maxCount !== undefined && !(Number.isSafeInteger(maxCount) && maxCount > 0))
-    throw new InvalidEventStoreArgumentError('maxCount must be a positive integer');
-}
-
-export function assertPrefixes(prefixes: readonly string[] | undefined): void {
-  if (prefixes !== undefined && !(Array.isArray(prefixes) && prefixes.every((p) => typeof p === 'string')))
-    throw new InvalidEventStoreArgumentError('filter.streamNamePrefix must be an array of strings');
+  assertMetadataMaxCount(maxCount);
 }
