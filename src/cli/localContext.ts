@@ -55,3 +55,21 @@ export async function openLocalStore(config: Config): Promise<EventStore> {
 export function openLocalReadModel(config: Config): ReadModelStore {
   return ReadModelStore.open(config.storage.data_dir);
 }
+
+/**
+ * Runs `work` with the configured store and the read model open, and closes both after it, whatever it did.
+ * The maintenance commands (status, verify, retention) all read or change both.
+ */
+export async function withLocalStores<T>(
+  config: Config,
+  work: (store: EventStore, readModelStore: ReadModelStore) => Promise<T>,
+): Promise<T> {
+  const store = await openLocalStore(config);
+  const readModelStore = openLocalReadModel(config);
+  try {
+    return await work(store, readModelStore);
+  } finally {
+    await readModelStore.close();
+    await store.close();
+  }
+}

@@ -1,13 +1,7 @@
 import { Command } from 'commander';
 import { projectionsStatus } from '../projections/maintenance/projectionsStatus.ts';
 import type { LocalOptions } from './localContext.ts';
-import {
-  LOCAL_HELP,
-  localConfig,
-  openLocalReadModel,
-  openLocalStore,
-  withLocalOptions,
-} from './localContext.ts';
+import { LOCAL_HELP, localConfig, withLocalOptions, withLocalStores } from './localContext.ts';
 import { formatTable, printJson } from './output.ts';
 
 /** `operator projections status`: checkpoints, lag and last errors. */
@@ -21,9 +15,7 @@ export function projectionsStatusCommand(): Command {
     )
     .action(async (opts: LocalOptions & { json?: boolean }) => {
       const config = localConfig(opts);
-      const store = await openLocalStore(config);
-      const rms = openLocalReadModel(config);
-      try {
+      await withLocalStores(config, async (store, rms) => {
         const status = await projectionsStatus(store, rms);
         if (opts.json) {
           printJson(status);
@@ -46,9 +38,6 @@ export function projectionsStatusCommand(): Command {
         process.stdout.write(
           `read model generation ${status.generation}; writer: ${w ? `${w.role} pid ${w.pid} on ${w.host}` : 'none (no server is projecting)'}${status.rebuild ? `; ${status.rebuild.role} in progress (pid ${status.rebuild.pid})` : ''}\n`,
         );
-      } finally {
-        await rms.close();
-        await store.close();
-      }
+      });
     });
 }

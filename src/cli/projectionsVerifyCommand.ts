@@ -6,13 +6,7 @@ import { PROJECTION_NAMES } from '../projections/maintenance/rebuildProjections.
 import { verifyProjections } from '../projections/maintenance/verifyProjections.ts';
 import { usageError } from './cliError.ts';
 import type { LocalOptions } from './localContext.ts';
-import {
-  LOCAL_HELP,
-  localConfig,
-  openLocalReadModel,
-  openLocalStore,
-  withLocalOptions,
-} from './localContext.ts';
+import { LOCAL_HELP, localConfig, withLocalOptions, withLocalStores } from './localContext.ts';
 import { LineWriter, printJson } from './output.ts';
 
 /** `operator projections verify`: recompute from the store, diff against runs/ and the read model. */
@@ -32,9 +26,7 @@ export function projectionsVerifyCommand(): Command {
         );
       const names: ProjectionName[] = name === undefined ? [...PROJECTION_NAMES] : [name as ProjectionName];
       const config = localConfig(opts);
-      const store = await openLocalStore(config);
-      const rms = openLocalReadModel(config);
-      try {
+      await withLocalStores(config, async (store, rms) => {
         const report = await verifyProjections({
           store,
           readModelStore: rms,
@@ -56,10 +48,7 @@ export function projectionsVerifyCommand(): Command {
             : `verify: ${report.differences.length} difference${report.differences.length === 1 ? '' : 's'} in ${jobs} job${jobs === 1 ? '' : 's'} (${checked})\n`,
         );
         await out.flush();
-      } finally {
-        await rms.close();
-        await store.close();
-      }
+      });
     });
 }
 

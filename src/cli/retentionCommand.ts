@@ -2,13 +2,7 @@ import { Command } from 'commander';
 import { runRetention } from '../retention/runRetention.ts';
 import { usageError } from './cliError.ts';
 import type { LocalOptions } from './localContext.ts';
-import {
-  LOCAL_HELP,
-  localConfig,
-  openLocalReadModel,
-  openLocalStore,
-  withLocalOptions,
-} from './localContext.ts';
+import { LOCAL_HELP, localConfig, withLocalOptions, withLocalStores } from './localContext.ts';
 import { formatTable, printJson } from './output.ts';
 
 interface RetentionOptions extends LocalOptions {
@@ -49,9 +43,7 @@ export function retentionCommand(): Command {
           throw usageError('--action must be delete or archive');
         const now = opts.now === undefined ? new Date() : new Date(opts.now);
         if (Number.isNaN(now.getTime())) throw usageError('--now must be an ISO date-time');
-        const store = await openLocalStore(config);
-        const rms = openLocalReadModel(config);
-        try {
+        await withLocalStores(config, async (store, rms) => {
           const result = await runRetention({
             store,
             readModelStore: rms,
@@ -78,10 +70,7 @@ export function retentionCommand(): Command {
           process.stdout.write(
             `retention: ${verb} ${result.swept.length} job(s) that ended before ${result.cutoff} (${days} days); kept ${result.kept_active} not ended, ${result.kept_recent} ended since${result.failed.length ? `; ${result.failed.length} failed` : ''}\n`,
           );
-        } finally {
-          await rms.close();
-          await store.close();
-        }
+        });
       }),
   );
   return retention;
