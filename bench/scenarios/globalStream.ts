@@ -68,8 +68,8 @@ async function driveDemoJobs(
   let nextJob = started;
   while (performance.now() < createUntil + drainMs) {
     const creating = performance.now() < createUntil;
-    // Every job due by now (a slow round on a busy machine does not lower the rate).
-    while (creating && performance.now() >= nextJob) {
+    // Every job due by now (a slow round on a busy machine does not lower the rate), never past the window.
+    while (performance.now() < createUntil && performance.now() >= nextJob) {
       const res = await api(base, '/jobs', { method: 'POST', body: JSON.stringify({ pipeline: 'demo' }) });
       if (res.status !== 201) throw new Error(`POST /jobs: ${res.status} ${await res.text()}`);
       created.add(((await res.json()) as { job: { job_id: string } }).job.job_id);
