@@ -79,3 +79,16 @@ export function streamUrl(path, query = {}) {
 }
 
 export const jobPath = (/** @type {string} */ id) => `/jobs/${encodeURIComponent(id)}`;
+
+/**
+ * A live feed's `onFailure`: asks `/me` at most every 5 s, so a revoked token shows the sign-in (through
+ * `onUnauthorized`) instead of a feed that keeps retrying.
+ */
+export function authProbe() {
+  let last = 0;
+  return () => {
+    if (Date.now() - last < 5000) return;
+    last = Date.now();
+    api('/me').catch(() => {});
+  };
+}

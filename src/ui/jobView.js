@@ -1,7 +1,7 @@
 // A job page: header, actions, the gate decision, the stage timeline, the stage log and the event list. The
 // job's events come from one live feed; its stages and gates are the server's folded state, asked for again
 // whenever an event arrives.
-import { ApiError, api, jobPath, post, streamUrl } from './api.js';
+import { ApiError, api, authProbe, jobPath, post, streamUrl } from './api.js';
 import { TERMINAL_STATUSES } from './catalogue.js';
 import { formatDuration, h, refreshTimes, relativeTime, replaceChildren, statusBadge } from './dom.js';
 import { EventFilter } from './eventFilter.js';
@@ -138,7 +138,6 @@ export function mountJobView(root, jobId, context) {
     }, 300);
   };
 
-  let lastAuthCheck = 0;
   const feed = new LiveFeed({
     cursor: '-1',
     streamUrl: (cursor) => streamUrl(`${jobPath(jobId)}/events/stream`, { after: cursor ?? '-1' }),
@@ -160,11 +159,7 @@ export function mountJobView(root, jobId, context) {
       refreshSummary();
     },
     onState: context.setConnection,
-    onFailure: () => {
-      if (Date.now() - lastAuthCheck < 5000) return;
-      lastAuthCheck = Date.now();
-      api('/me').catch(() => {});
-    },
+    onFailure: authProbe(),
     poll: async (cursor, signal) => {
       const page = await api(`${jobPath(jobId)}/events?after=${cursor ?? -1}&wait=25&limit=1000`, { signal });
       return page.events;

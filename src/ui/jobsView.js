@@ -1,6 +1,6 @@
 // The jobs list: a page of jobs kept current from the all-jobs event stream, a status filter and the
 // new-job form.
-import { ApiError, api, jobPath, streamUrl } from './api.js';
+import { ApiError, api, authProbe, jobPath, streamUrl } from './api.js';
 import { JOB_STATUSES } from './catalogue.js';
 import { h, refreshTimes, relativeTime, replaceChildren, statusBadge } from './dom.js';
 import { jobsChart } from './jobsChart.js';
@@ -152,7 +152,6 @@ export function mountJobsView(root, context) {
   const chart = jobsChart();
   const ops = context.canOperate ? opsStrip() : null;
   let firstConnect = true;
-  let lastAuthCheck = 0;
   const feed = new LiveFeed({
     streamUrl: (cursor) => streamUrl('/events/stream', { after: cursor ?? undefined }),
     cursorOf: (event) => event.position,
@@ -171,11 +170,7 @@ export function mountJobsView(root, context) {
       firstConnect = false;
     },
     onState: context.setConnection,
-    onFailure: () => {
-      if (Date.now() - lastAuthCheck < 5000) return;
-      lastAuthCheck = Date.now();
-      api('/me').catch(() => {});
-    },
+    onFailure: authProbe(),
     poll: async (cursor, signal) => {
       if (cursor === null) {
         await loadList(signal);
