@@ -6,7 +6,7 @@ import fc from 'fast-check';
 import type { JobEvent } from '../../src/domain/events.ts';
 import { EVENT_TYPES, JOB_STATUSES, toCanonicalJson } from '../../src/domain/events.ts';
 import type { EventSearchQuery } from '../../src/projections/eventSearch.ts';
-import { EventSearch } from '../../src/projections/eventSearch.ts';
+import { EventSearch, SearchIndexBuildingError } from '../../src/projections/eventSearch.ts';
 import { ReadModelProjection, ReadModelStore } from '../../src/projections/index.ts';
 import { removeJobRows } from '../../src/retention/removeJobRows.ts';
 
@@ -317,7 +317,8 @@ test('retention removes a job from the search index too; an older generation get
   await t1.eventsByField.clearAsync();
   await t1.checkpoints.remove('search_index');
   const error = t.throws(() => new EventSearch(store).search({ limit: 5 }));
-  t.is((error as { status?: number }).status, 503);
+  t.true(error instanceof SearchIndexBuildingError);
+  t.is((error as SearchIndexBuildingError).kind, 'unavailable');
   const reopened = new ReadModelProjection({ store });
   await reopened.checkpoint();
   t.deepEqual(
