@@ -2,9 +2,9 @@ import type { JobEvent } from '../domain/events.ts';
 import { toCanonicalJson } from '../domain/events.ts';
 import { evolve, initialState } from '../domain/jobDecider.ts';
 import type { GateState, JobState } from '../domain/jobState.ts';
+import { isSafeName } from '../infra/files/runsLayout.ts';
 import type { JobSummary } from './jobSummary.ts';
 import { toJobSummary } from './jobSummary.ts';
-import { isSafeName } from '../infra/files/runsLayout.ts';
 
 /** `runs/<id>/state.json`: the folded state, with the job id and the seq of the last event it reflects. */
 export type StateFile = JobState & { job_id: string; seq: number };
