@@ -110,23 +110,50 @@ export function errorMiddleware(logger: Logger) {
         logger.warn({ err: error, requestId }, 'error after the response started');
         return;
       }
-      const known = asOperatorError(error);
-      if (known) {
-        // A full disk is not a fault of the request, and not a bug: the client may retry once space is freed.
-        // One warn line per refused request, without the stack, so a full disk does not also flood the log.
-        if (known.kind === 'storage_full')
-          logger.warn({ requestId, method: ctx.method, reason: rootMessage(error) }, 'storage full');
-        sendError(ctx, statusOf(known), known.code, known.message, known.details);
-        return;
-      }
-      const status = (error as { status?: unknown }).status;
-      const expose = (error as { expose?: unknown }).expose;
-      if (typeof status === 'number' && status >= 400 && status < 500 && expose !== false) {
-        sendError(ctx, status, 'bad_request', (error as Error).message || 'bad request');
-        return;
-      }
-      logger.error({ err: error, requestId, method: ctx.method }, 'request failed');
-      sendError(ctx, STATUS_OF_KIND.internal, 'internal', `internal error (request id ${requestId})`);
+      const answer = errorAnswer(error, { logger, requestId, method: ctx.method });
+      ctx.status = answer.status;
+      ctx.body = answer.body;
     }
+  };
+}
+
+export interface ErrorAnswer {
+  status: number;
+  body: z.infer<typeof errorBodySchema>;
+}
+
+/**
+ * The status and body a thrown value answers with, for koa's middleware and for the streams served before
+ * koa alike: an operator error (a bare full-disk refusal included) its kind's status; a library's exposed
+ * client error (http-errors style) its own 4xx as `bad_request`; anything else 500 with the request id. A
+ * full disk is logged as one warn line without the stack (it is not a bug, and must not flood the log);
+ * a 500 with the error.
+ */
+export function errorAnswer(
+  error: unknown,
+  context: { logger: Logger; requestId: string; method: string },
+): ErrorAnswer {
+  const { logger, requestId, method } = context;
+  const known = asOperatorError(error);
+  if (known) {
+    if (known.kind === 'storage_full')
+      logger.warn({ requestId, method, reason: rootMessage(error) }, 'storage full');
+    const { code, message, details } = known;
+    return {
+      status: statusOf(known),
+      body: { error: { code, message, ...(details === undefined ? {} : { details }) } },
+    };
+  }
+  const status = (error as { status?: unknown }).status;
+  const expose = (error as { expose?: unknown }).expose;
+  if (typeof status === 'number' && status >= 400 && status < 500 && expose !== false)
+    return {
+      status,
+      body: { error: { code: 'bad_request', message: (error as Error).message || 'bad request' } },
+    };
+  logger.error({ err: error, requestId, method }, 'request failed');
+  return {
+    status: STATUS_OF_KIND.internal,
+    body: { error: { code: 'internal', message: `internal error (request id ${requestId})` } },
   };
 }

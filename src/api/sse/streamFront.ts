@@ -2,13 +2,11 @@ import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, OutgoingHttpHeaders, ServerResponse } from 'node:http';
 import { parse as parseQuery } from 'node:querystring';
 import type { z } from 'zod';
-import { isOperatorError } from '../../domain/errors.ts';
-import { isStorageFullError } from '../../infra/files/storageFull.ts';
 import type { ApiDeps } from '../apiDeps.ts';
 import type { TokenAuthenticator } from '../auth.ts';
 import { mayActAs, principalFor, requestToken } from '../auth.ts';
 import { corsAllows, corsHeaders } from '../cors.ts';
-import { forbidden, invalidInput, STATUS_OF_KIND, statusOf } from '../errors.ts';
+import { errorAnswer, forbidden, invalidInput } from '../errors.ts';
 import { logRequest } from '../requestLog.ts';
 import { allStreamQuery, jobIdParams, jobStreamQuery } from '../schemas.ts';
 import { TooManyStreamsError } from './sseHub.ts';
@@ -22,12 +20,6 @@ export interface StreamFrontOptions {
   prefix: string;
   auth: TokenAuthenticator;
   openers: StreamOpeners;
-}
-
-interface ErrorAnswer {
-  status: number;
-  body: { error: { code: string; message: string; details?: unknown } };
-  retryAfter?: number;
 }
 
 /**
@@ -137,64 +129,19 @@ export class StreamFront {
       logger.warn({ err: error, requestId }, 'error after the response started');
       return res.statusCode;
     }
-    const answer = errorAnswer(error, requestId, (fault) => {
-      if (fault === 'storage_full')
-        logger.warn({ requestId, method: 'GET', reason: (error as Error).message }, 'storage full');
-      else logger.error({ err: error, requestId, method: 'GET' }, 'request failed');
-    });
+    const answer = errorAnswer(error, { logger, requestId, method: 'GET' });
+    const retryAfter = error instanceof TooManyStreamsError ? error.retryAfterSeconds : undefined;
     const body = JSON.stringify(answer.body);
     res
       .writeHead(answer.status, {
         ...headers,
-        ...(answer.retryAfter === undefined ? {} : { 'Retry-After': String(answer.retryAfter) }),
+        ...(retryAfter === undefined ? {} : { 'Retry-After': String(retryAfter) }),
         'Content-Type': 'application/json; charset=utf-8',
         'Content-Length': Buffer.byteLength(body),
       })
       .end(body);
     return answer.status;
   }
-}
-
-/**
- * The status and body an error answers with: an operator error its kind's status (`statusOf`), a full disk
- * 507, anything else 500 (`report` is told of both, to log them).
- */
-function errorAnswer(
-  error: unknown,
-  requestId: string,
-  report: (fault: 'storage_full' | 'internal') => void,
-): ErrorAnswer {
-  if (isOperatorError(error)) {
-    const { code, message, details } = error;
-    return {
-      status: statusOf(error),
-      body: { error: { code, message, ...(details === undefined ? {} : { details }) } },
-      ...(error instanceof TooManyStreamsError ? { retryAfter: error.retryAfterSeconds } : {}),
-    };
-  }
-  // A client error of a library (http-errors style) keeps its status, as in koa.
-  const status = (error as { status?: unknown }).status;
-  if (
-    typeof status === 'number' &&
-    status >= 400 &&
-    status < 500 &&
-    (error as { expose?: unknown }).expose !== false
-  )
-    return {
-      status,
-      body: { error: { code: 'bad_request', message: (error as Error).message || 'bad request' } },
-    };
-  if (isStorageFullError(error)) {
-    report('storage_full');
-    const message = 'the server is out of storage space: try again later';
-    return {
-      status: STATUS_OF_KIND.storage_full,
-      body: { error: { code: 'insufficient_storage', message } },
-    };
-  }
-  report('internal');
-  const message = `internal error (request id ${requestId})`;
-  return { status: STATUS_OF_KIND.internal, body: { error: { code: 'internal', message } } };
 }
 
 function parse<S extends z.ZodType>(where: string, schema: S, value: unknown): z.output<S> {
