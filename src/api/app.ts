@@ -12,8 +12,8 @@ import { buildOpenApi } from './openapi.ts';
 import { logRequest } from './requestLog.ts';
 import type { AnyRoute } from './route.ts';
 import { jobRoutes } from './routes/jobRoutes.ts';
-import { logRoutes } from './routes/logRoutes.ts';
 import { jobStateRoutes } from './routes/jobStateRoutes.ts';
+import { logRoutes } from './routes/logRoutes.ts';
 import { meRoutes } from './routes/meRoutes.ts';
 import { opsRoutes } from './routes/opsRoutes.ts';
 import { pipelineRoutes } from './routes/pipelineRoutes.ts';
@@ -58,10 +58,10 @@ export function createApp(deps: ApiDeps, extraRoutes: (deps: ApiDeps) => AnyRout
   routes.push(
     ...systemRoutes(deps, openapiDoc),
     ...jobRoutes(deps),
+    ...jobStateRoutes(deps),
     ...pollingRoutes(deps),
     ...streamRoutes(deps),
     ...logRoutes(deps),
-    ...jobStateRoutes(deps),
     ...meRoutes(),
     ...pipelineRoutes(deps),
     ...opsRoutes(deps),
