@@ -1,7 +1,7 @@
 import type { Logger } from 'pino';
 import type { JobEvent } from '../domain/events.ts';
-import { isAtOrBelow } from './positions.ts';
 import { isSafeName } from '../infra/files/runsLayout.ts';
+import { isAtOrBelow } from './positions.ts';
 
 /**
  * The batch's events above `checkpoint`, by job, in seq order. With `safeIdsOnly`, events of a job whose

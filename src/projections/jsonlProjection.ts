@@ -3,14 +3,14 @@ import { mkdir } from 'node:fs/promises';
 import type { Logger } from 'pino';
 import type { JobEvent } from '../domain/events.ts';
 import type { EventStore } from '../infra/eventstore/eventStore.ts';
+import { ensureDir, fsyncDir } from '../infra/files/durableFiles.ts';
 import { openPrivateFile, PRIVATE_DIR_MODE } from '../infra/files/privateFile.ts';
+import { runPaths } from '../infra/files/runsLayout.ts';
 import { LruMap } from '../infra/lruMap.ts';
 import type { CheckpointStore } from './checkpointStore.ts';
-import { ensureDir, fsyncDir } from '../infra/files/durableFiles.ts';
 import { jsonlLine } from './jobFold.ts';
 import { repairJsonlTail } from './jsonlTail.ts';
 import { PerJobFileProjection } from './perJobFileProjection.ts';
-import { runPaths } from '../infra/files/runsLayout.ts';
 import { withGapsFilled } from './storeGaps.ts';
 
 export interface JsonlProjectionOptions {

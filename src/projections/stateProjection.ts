@@ -4,13 +4,13 @@ import type { JobEvent } from '../domain/events.ts';
 import { initialState } from '../domain/jobDecider.ts';
 import type { JobState } from '../domain/jobState.ts';
 import type { EventStore } from '../infra/eventstore/eventStore.ts';
+import { ensureDir, writeFileAtomic } from '../infra/files/durableFiles.ts';
 import { PRIVATE_DIR_MODE } from '../infra/files/privateFile.ts';
+import { isSafeName, runPaths } from '../infra/files/runsLayout.ts';
 import { LruMap } from '../infra/lruMap.ts';
 import type { CheckpointStore } from './checkpointStore.ts';
-import { ensureDir, writeFileAtomic } from '../infra/files/durableFiles.ts';
 import { fileJson, foldEvents, toGateFile, toStateFile } from './jobFold.ts';
 import { PerJobFileProjection } from './perJobFileProjection.ts';
-import { isSafeName, runPaths } from '../infra/files/runsLayout.ts';
 import { readJobEvents, withGapsFilled } from './storeGaps.ts';
 
 export interface StateProjectionOptions {

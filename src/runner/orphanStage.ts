@@ -1,7 +1,7 @@
 import { readFile, rm } from 'node:fs/promises';
 import type { Logger } from 'pino';
-import { groupMembers, hasEnvironment, terminateGroup } from './processGroup.ts';
 import type { StagePaths } from '../infra/files/runsLayout.ts';
+import { groupMembers, hasEnvironment, terminateGroup } from './processGroup.ts';
 
 export interface OrphanReport {
   /** The process group the pid file named, or null when there was none. */

@@ -7,9 +7,9 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { formatDuration } from '../domain/jobDecider.ts';
 import type { EventStore } from '../infra/eventstore/eventStore.ts';
 import { openPrivateFile } from '../infra/files/privateFile.ts';
+import type { StagePaths } from '../infra/files/runsLayout.ts';
 import { signalGroup } from './processGroup.ts';
 import { StageLog } from './stageLog.ts';
-import type { StagePaths } from '../infra/files/runsLayout.ts';
 import { displayName, prepareStageRunDir } from './stageRunDir.ts';
 
 export interface StageCommand {

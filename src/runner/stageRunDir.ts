@@ -1,7 +1,7 @@
 import { lstat, mkdir } from 'node:fs/promises';
 import { relative } from 'node:path';
-import { PRIVATE_DIR_MODE, UnsafeFileError } from '../infra/files/privateFile.ts';
 import { writeFileAtomic } from '../infra/files/durableFiles.ts';
+import { PRIVATE_DIR_MODE, UnsafeFileError } from '../infra/files/privateFile.ts';
 import type { StagePaths } from '../infra/files/runsLayout.ts';
 
 /**

@@ -1,12 +1,12 @@
 import test from 'ava';
 import type { JobState } from '../../../src/domain/jobState.ts';
 import type { StageDefinition } from '../../../src/domain/pipeline.ts';
+import { stagePaths } from '../../../src/infra/files/runsLayout.ts';
 import {
   JOB_PARAMS_ENV_MAX_BYTES,
   serverEnvironment,
   stageEnvironment,
 } from '../../../src/runner/stageCommands.ts';
-import { stagePaths } from '../../../src/infra/files/runsLayout.ts';
 
 const paths = stagePaths('/srv/runs', 'j_1', 'build');
 const state = { job_id: 'j_1' } as JobState;

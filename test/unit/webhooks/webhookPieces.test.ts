@@ -2,8 +2,8 @@ import { createHmac } from 'node:crypto';
 import test from 'ava';
 import { afterAttempt, redelivered } from '../../../src/webhooks/deliveryOutcome.ts';
 import { retrySchedule, withJitter } from '../../../src/webhooks/retrySchedule.ts';
-import { generateWebhookSecret, signWebhook } from '../../../src/webhooks/webhookSignature.ts';
 import type { WebhookDelivery } from '../../../src/webhooks/webhookRecords.ts';
+import { generateWebhookSecret, signWebhook } from '../../../src/webhooks/webhookSignature.ts';
 import { testEndpoint } from '../../helpers/webhookFixtures.ts';
 
 test('the default schedule doubles from 5 s, caps at 6 h and fits in about a day', (t) => {
