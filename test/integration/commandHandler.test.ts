@@ -102,7 +102,7 @@ test('with an explicit expected seq there is no retry: a stale seq is a conflict
     handler.handle('job-d', { type: 'start_job', actor: 'a', ts: ts() }, { expectedSeq: 4 }),
   );
   t.is((error as { code?: string }).code, 'stale_seq');
-  t.is((error as { status?: number }).status, 409);
+  t.is((error as { kind?: string }).kind, 'conflict');
   const ok = await handler.handle('job-d', { type: 'start_job', actor: 'a', ts: ts() }, { expectedSeq: 0 });
   t.is(ok.state.status, 'running');
 });
