@@ -36,17 +36,26 @@ function record(name, ok, ms) {
   console.log(`${ok ? 'ok' : 'FAILED'}: ${name} (${(ms / 1000).toFixed(1)}s)`);
 }
 
-function ensureChromium() {
-  if (existsSync('/usr/bin/chromium')) return true;
-  if (process.getuid?.() === 0) {
-    console.log('browser tier: installing Debian chromium (apt-get install -y chromium)');
-    spawnSync('apt-get', ['update'], { stdio: 'inherit' });
-    spawnSync('apt-get', ['install', '-y', '--no-install-recommends', 'chromium'], {
-      stdio: 'inherit',
-      env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' },
-    });
-  }
-  return existsSync('/usr/bin/chromium');
+/** Debian packages some tiers drive, by the file each provides: chromium (browser), docker-compose (unit), prometheus (e2e). */
+const DEBIAN_TOOLS = [
+  ['/usr/bin/chromium', 'chromium'],
+  ['/usr/bin/docker-compose', 'docker-compose'],
+  ['/usr/bin/prometheus', 'prometheus'],
+  ['/usr/bin/promtool', 'prometheus'],
+];
+
+/**
+ * Installs the missing ones in one apt-get run before any tier starts (as root, as CI runs), so two tiers
+ * running side by side never wait on each other for the dpkg lock. A tier whose tool is still missing
+ * fails on its own, loudly.
+ */
+function ensureDebianTools() {
+  const missing = [...new Set(DEBIAN_TOOLS.filter(([file]) => !existsSync(file)).map(([, pkg]) => pkg))];
+  if (missing.length === 0 || process.getuid?.() !== 0) return;
+  console.log(`installing Debian packages the tests drive: ${missing.join(', ')}`);
+  const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
+  spawnSync('apt-get', ['update'], { stdio: 'inherit', env });
+  spawnSync('apt-get', ['install', '-y', '--no-install-recommends', ...missing], { stdio: 'inherit', env });
 }
 
 function runTier(tier, files) {
@@ -72,14 +81,17 @@ function runTier(tier, files) {
         else counts.passed += 1;
       }
     };
+    const output = [];
     child.stdout.on('data', (chunk) => {
-      process.stdout.write(chunk);
+      output.push(chunk);
       buffer += chunk.toString();
       const lines = buffer.split('\n');
       buffer = lines.pop() ?? '';
       for (const line of lines) onLine(line);
     });
     child.on('close', (code) => {
+      // Tiers run side by side: each prints its TAP output whole, when it ends, so the lines stay together.
+      process.stdout.write(Buffer.concat(output));
       if (buffer) onLine(buffer);
       if (code !== 0 && counts.failed === 0) {
         counts.failed += 1;
@@ -100,19 +112,37 @@ function runTier(tier, files) {
 const wants = (name) => only.length === 0 || only.includes(name);
 if (wants('lint')) runStep('lint (biome check)', 'npx', ['biome', 'check', '.']);
 if (wants('types')) runStep('types (tsc --noEmit)', 'npx', ['tsc', '--noEmit', '-p', '.']);
-for (const tier of tiers) {
-  if (!wants(tier)) continue;
-  const files = listTests(join(root, 'test', tier)).sort();
-  if (files.length === 0) {
-    console.log(`tier ${tier}: no test files`);
-    continue;
+/**
+ * The tiers run in two lanes side by side (the machine has two cores, and most of a tier's time is spent
+ * waiting on servers, child processes and timers): the fast tiers and then the integration tier in one,
+ * the tiers that start whole servers and a browser in the other. Within a tier, files and tests run as
+ * before.
+ */
+const lanes = [
+  ['unit', 'contract', 'integration'],
+  ['e2e', 'security', 'browser'],
+];
+
+async function runLane(lane) {
+  for (const tier of lane) {
+    if (!wants(tier)) continue;
+    const files = listTests(join(root, 'test', tier)).sort();
+    if (files.length === 0) {
+      console.log(`tier ${tier}: no test files`);
+      continue;
+    }
+    if (tier === 'browser' && !existsSync('/usr/bin/chromium')) {
+      record('browser tier: /usr/bin/chromium is missing and could not be installed', false, 0);
+      continue;
+    }
+    await runTier(tier, files);
   }
-  if (tier === 'browser' && !ensureChromium()) {
-    record('browser tier: /usr/bin/chromium is missing and could not be installed', false, 0);
-    continue;
-  }
-  await runTier(tier, files);
 }
+
+const testing = tiers.some(wants);
+if (testing) ensureDebianTools();
+if (lanes.flat().sort().join() !== [...tiers].sort().join()) throw new Error('every tier must be in a lane');
+await Promise.all(lanes.map(runLane));
 
 if (failures.length > 0) {
   console.log('\nfailures:');
