@@ -1,36 +1,19 @@
 import type { FileHandle } from 'node:fs/promises';
 import { mkdir } from 'node:fs/promises';
-import type { Logger } from 'pino';
 import type { JobEvent } from '../domain/events.ts';
-import type { EventStore } from '../infra/eventstore/eventStore.ts';
 import { ensureDir, fsyncDir } from '../infra/files/durableFiles.ts';
 import { openPrivateFile, PRIVATE_DIR_MODE } from '../infra/files/privateFile.ts';
 import { runPaths } from '../infra/files/runsLayout.ts';
 import { LruMap } from '../infra/lruMap.ts';
-import type { CheckpointStore } from './checkpointStore.ts';
 import { jsonlLine } from './jobFold.ts';
 import { repairJsonlTail } from './jsonlTail.ts';
+import type { PerJobFileProjectionOptions } from './perJobFileProjection.ts';
 import { PerJobFileProjection } from './perJobFileProjection.ts';
 import { withGapsFilled } from './storeGaps.ts';
 
-export interface JsonlProjectionOptions {
-  runsDir: string;
-  /** Where the checkpoint lives (the read model env's `checkpoints` db). */
-  checkpoints: CheckpointStore;
-  /** Read back when a job's file lacks events before the batch's (see `withGapsFilled`). */
-  store: EventStore;
-  logger?: Logger;
-  /** Checkpoint key; default `jsonl`. A rebuild into another runs dir uses its own. */
-  name?: string;
+export interface JsonlProjectionOptions extends PerJobFileProjectionOptions {
   /** Jobs whose last seq is kept in memory; others re-read their file's tail. Default 10 000. */
   cacheSize?: number;
-  /** Files written at once. Default 16. */
-  concurrency?: number;
-  /**
-   * Default true. False for a rebuild's aside copy, which nobody reads before it is swapped in: no fsync
-   * per file and batch; the rebuild syncs the whole copy once before the swap.
-   */
-  sync?: boolean;
 }
 
 /**

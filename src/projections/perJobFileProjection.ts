@@ -1,5 +1,6 @@
 import type { Logger } from 'pino';
 import type { JobEvent } from '../domain/events.ts';
+import type { EventStore } from '../infra/eventstore/eventStore.ts';
 import type { CheckpointStore } from './checkpointStore.ts';
 import { groupByJob } from './groupByJob.ts';
 import { mapLimit } from './mapLimit.ts';
@@ -7,11 +8,23 @@ import { maxPosition } from './positions.ts';
 import type { Projection } from './projection.ts';
 
 export interface PerJobFileProjectionOptions {
+  runsDir: string;
   /** Where the checkpoint lives (the read model env's `checkpoints` db). */
   checkpoints: CheckpointStore;
+  /** Read back when a job's file lacks events before the batch's, or its state is neither cached nor readable. */
+  store: EventStore;
   logger?: Logger;
+  /** Checkpoint key; default the projection's name. A rebuild into another runs dir uses its own. */
+  name?: string;
+  /** Jobs whose last seq or state is kept in memory. */
+  cacheSize?: number;
   /** Jobs written at once. Default 16. */
   concurrency?: number;
+  /**
+   * Default true. False for a rebuild's aside copy, which nobody reads before it is swapped in: no fsync
+   * per file and batch; the rebuild syncs the whole copy once before the swap.
+   */
+  sync?: boolean;
 }
 
 /**

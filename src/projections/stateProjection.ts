@@ -1,32 +1,19 @@
 import { mkdir, readFile } from 'node:fs/promises';
-import type { Logger } from 'pino';
 import type { JobEvent } from '../domain/events.ts';
 import { initialState } from '../domain/jobDecider.ts';
 import type { JobState } from '../domain/jobState.ts';
-import type { EventStore } from '../infra/eventstore/eventStore.ts';
 import { ensureDir, writeFileAtomic } from '../infra/files/durableFiles.ts';
 import { PRIVATE_DIR_MODE } from '../infra/files/privateFile.ts';
 import { isSafeName, runPaths } from '../infra/files/runsLayout.ts';
 import { LruMap } from '../infra/lruMap.ts';
-import type { CheckpointStore } from './checkpointStore.ts';
 import { fileJson, foldEvents, toGateFile, toStateFile } from './jobFold.ts';
+import type { PerJobFileProjectionOptions } from './perJobFileProjection.ts';
 import { PerJobFileProjection } from './perJobFileProjection.ts';
 import { readJobEvents, withGapsFilled } from './storeGaps.ts';
 
-export interface StateProjectionOptions {
-  runsDir: string;
-  checkpoints: CheckpointStore;
-  /** Read when a job's state is neither cached nor in a readable `state.json`. */
-  store: EventStore;
-  logger?: Logger;
-  /** Checkpoint key; default `state`. */
-  name?: string;
+export interface StateProjectionOptions extends PerJobFileProjectionOptions {
   /** Job states kept in memory. Default 1 000. */
   cacheSize?: number;
-  /** Jobs written at once. Default 16. */
-  concurrency?: number;
-  /** Default true. False for a rebuild's aside copy: see `JsonlProjectionOptions.sync`. */
-  sync?: boolean;
 }
 
 interface Loaded {
