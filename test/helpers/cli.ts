@@ -20,6 +20,8 @@ export interface CliResult {
   stdout: string;
   stderr: string;
   ms: number;
+  /** From the first stdout chunk to the last: what the command took once it was running (0 with no output). */
+  outputMs: number;
 }
 
 export interface CliOptions {
@@ -42,6 +44,8 @@ export class CliProcess {
   stderr = '';
   readonly exited: Promise<CliResult>;
   readonly #started = Date.now();
+  #firstOutput: number | null = null;
+  #lastOutput: number | null = null;
   #listeners = new Set<() => void>();
 
   constructor(args: readonly string[], options: CliOptions = {}) {
@@ -51,6 +55,8 @@ export class CliProcess {
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     this.child.stdout?.on('data', (chunk: Buffer) => {
+      this.#lastOutput = Date.now();
+      this.#firstOutput ??= this.#lastOutput;
       this.stdout += chunk.toString();
       for (const listener of this.#listeners) listener();
     });
@@ -63,7 +69,8 @@ export class CliProcess {
       this.child.once('close', (code) => {
         clearTimeout(timeout);
         for (const listener of this.#listeners) listener();
-        resolve({ code, stdout: this.stdout, stderr: this.stderr, ms: Date.now() - this.#started });
+        const outputMs = (this.#lastOutput ?? 0) - (this.#firstOutput ?? 0);
+        resolve({ code, stdout: this.stdout, stderr: this.stderr, ms: Date.now() - this.#started, outputMs });
       });
     });
   }

@@ -202,7 +202,11 @@ test('events replay: the history in order, with its original timing scaled by --
     world.remote('events', 'replay', 'ev-a', '--speed', '1x', '--max-gap', '0.05', '--json'),
   );
   t.deepEqual(lines(capped.stdout), all);
-  t.true(capped.ms < span / 2, `capped replay took ${capped.ms} ms for a ${span} ms history`);
+  // From the first line printed to the last: the process's start-up (slow on a busy machine) is not replay.
+  t.true(
+    capped.outputMs < span / 2,
+    `capped replay printed for ${capped.outputMs} ms over a ${span} ms history`,
+  );
   const human = await runCli(
     world.remote('events', 'replay', 'ev-a', '--speed', '1000', '--type', 'gate_approved'),
   );

@@ -249,8 +249,10 @@ test('rebuild under load: a poller never sees a missing or half-state job, and v
   })();
   await sleep(200);
   const pollsBefore = polls;
+  const appendedBefore = appended;
   const rebuild = await runCli(world.local('projections', 'rebuild', '--all', '--batch-size', '10'));
   const pollsDuring = polls - pollsBefore;
+  const appendedDuring = appended - appendedBefore;
   await sleep(300);
   stop = true;
   await Promise.all([appender, poller]);
@@ -260,10 +262,11 @@ test('rebuild under load: a poller never sees a missing or half-state job, and v
     rebuild.stderr,
     /caught up; asking the projection writer \(serve pid \d+ on \S+\) to pause for the swap/,
   );
-  t.log(rebuild.stdout.trim(), `| ${pollsDuring} polls during the rebuild, ${appended} jobs appended`);
+  t.log(rebuild.stdout.trim(), `| ${pollsDuring} polls and ${appendedDuring} jobs driven during the rebuild`);
   t.deepEqual(violations, []);
   t.true(pollsDuring > 10, `${pollsDuring} polls during the rebuild`);
-  t.true(appended > 3, `${appended} jobs appended during the rebuild`);
+  // Writes went on while the rebuild ran (a faster rebuild leaves room for fewer of them: at least one job).
+  t.true(appendedDuring >= 1, `${appendedDuring} jobs driven through their commands during the rebuild`);
   t.true(world.logLines.some((l) => l.includes('writer lease handed over')));
   await settle(world);
   const verify = await runCli(world.local('projections', 'verify'));
