@@ -7,7 +7,7 @@ import { EVENT_TYPES, type JobEvent } from '../../src/domain/events.ts';
 import { evolve, initialState } from '../../src/domain/jobDecider.ts';
 import type { JobState } from '../../src/domain/jobState.ts';
 import type { PipelineDefinition } from '../../src/domain/pipeline.ts';
-import { type LaunchedChromium, launchChromium, signIn } from '../helpers/chromium.ts';
+import { type LaunchedChromium, launchChromium, recordPageProblems, signIn } from '../helpers/chromium.ts';
 import { JobTraffic } from '../helpers/jobTraffic.ts';
 import { jobEvents, waitFor } from '../helpers/runnerHarness.ts';
 import type { TestServer } from '../helpers/testServer.ts';
@@ -138,13 +138,7 @@ test.afterEach('no page error', (t) => {
 
 async function newPage(hash: string): Promise<Page> {
   const page = await browser.newPage();
-  page.on('pageerror', (error) => problems.push(`page error: ${error.message}`));
-  page.on('console', (message) => {
-    if (message.type() === 'error') problems.push(`console error: ${message.text()}`);
-  });
-  page.on('response', (response) => {
-    if (response.status() >= 400) problems.push(`${response.status()} ${response.url()}`);
-  });
+  recordPageProblems(page, problems);
   return signIn(page, server.url, TOKENS.viewer, hash);
 }
 

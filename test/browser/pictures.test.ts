@@ -5,7 +5,13 @@ import test from 'ava';
 import type { BrowserContext, Page } from 'playwright-core';
 import type { JobEvent } from '../../src/domain/events.ts';
 import type { ConfigInput } from '../../src/infra/config/configSchema.ts';
-import { ARTIFACTS, type LaunchedChromium, launchChromium, signIn } from '../helpers/chromium.ts';
+import {
+  ARTIFACTS,
+  type LaunchedChromium,
+  launchChromium,
+  recordPageProblems,
+  signIn,
+} from '../helpers/chromium.ts';
 import type { ManualClock } from '../helpers/runnerHarness.ts';
 import { createJob, jobEvents, manualClock, waitFor } from '../helpers/runnerHarness.ts';
 import type { TestServer } from '../helpers/testServer.ts';
@@ -70,13 +76,7 @@ test.afterEach('no page error, console error or failed request', (t) => {
 
 async function newPage(): Promise<Page> {
   const page = await browser.newPage();
-  page.on('pageerror', (error) => problems.push(`page error: ${error.message}`));
-  page.on('console', (message) => {
-    if (message.type() === 'error') problems.push(`console error: ${message.text()}`);
-  });
-  page.on('response', (response) => {
-    if (response.status() >= 400) problems.push(`${response.status()} ${response.url()}`);
-  });
+  recordPageProblems(page, problems);
   return page;
 }
 

@@ -63,3 +63,15 @@ export async function signIn(page: Page, baseUrl: string, token: string, hash = 
   await page.waitForSelector('#who:not([hidden])');
   return page;
 }
+
+/** Records into `problems` every page error, console error and answer of 400 or more the page meets. */
+export function recordPageProblems(page: Page, problems: string[]): Page {
+  page.on('pageerror', (error) => problems.push(`page error: ${error.message}`));
+  page.on('console', (message) => {
+    if (message.type() === 'error') problems.push(`console error: ${message.text()}`);
+  });
+  page.on('response', (response) => {
+    if (response.status() >= 400) problems.push(`${response.status()} ${response.url()}`);
+  });
+  return page;
+}

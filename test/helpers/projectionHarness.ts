@@ -2,7 +2,7 @@ import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import type { EventStore } from '../../src/infra/eventstore/eventStore.ts';
-import type { Projections } from '../../src/projections/index.ts';
+import type { GenerationTables, Projections } from '../../src/projections/index.ts';
 import { createProjections } from '../../src/projections/index.ts';
 import { JobTraffic } from './jobTraffic.ts';
 import { MemoryEventStore } from './memoryEventStore.ts';
@@ -77,4 +77,17 @@ export async function readTree(dir: string): Promise<Map<string, string>> {
   };
   await walk(dir);
   return new Map([...out].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
+}
+
+/** Each table of a read model generation (its `generation` marker left out) as `[key, value]` JSON rows, in key order. */
+export function generationRows(tables: GenerationTables): Record<string, string[]> {
+  const out: Record<string, string[]> = {};
+  for (const [name, db] of Object.entries(tables)) {
+    if (name === 'generation') continue;
+    const rows: string[] = [];
+    for (const { key, value } of (db as GenerationTables['events']).getRange({}))
+      rows.push(JSON.stringify([key, value]));
+    out[name] = rows;
+  }
+  return out;
 }

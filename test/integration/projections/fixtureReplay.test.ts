@@ -9,7 +9,6 @@ import type { EventStore } from '../../../src/infra/eventstore/eventStore.ts';
 import { jobStreamName } from '../../../src/infra/eventstore/eventStore.ts';
 import { toJobEvent } from '../../../src/infra/eventstore/jobEvents.ts';
 import { openLmdbEventStore } from '../../../src/infra/eventstore/lmdb/index.ts';
-import type { GenerationTables } from '../../../src/projections/index.ts';
 import { createProjections, ReadModelStore } from '../../../src/projections/index.ts';
 import {
   PROJECTION_NAMES,
@@ -19,7 +18,7 @@ import type { FixtureCommand } from '../../fixtures/eventLog/fixtureCommands.ts'
 import type { FixtureRecord } from '../../fixtures/eventLog/fixtureLog.ts';
 import { loadFixtureRecords, readJsonl, runFixtureCommands } from '../../fixtures/eventLog/fixtureLog.ts';
 import { allJobEvents } from '../../helpers/jobTraffic.ts';
-import { readTree } from '../../helpers/projectionHarness.ts';
+import { generationRows, readTree } from '../../helpers/projectionHarness.ts';
 
 /*
  * A log stored by older code (test/fixtures/eventLog/<name>-log.jsonl; v1 was committed before job_resumed
@@ -75,18 +74,6 @@ async function foldStream(store: EventStore, jobId: string): Promise<JobState> {
   return state;
 }
 
-function tableRows(tables: GenerationTables): Record<string, string[]> {
-  const out: Record<string, string[]> = {};
-  for (const [name, db] of Object.entries(tables)) {
-    if (name === 'generation') continue;
-    const rows: string[] = [];
-    for (const { key, value } of (db as GenerationTables['events']).getRange({}))
-      rows.push(JSON.stringify([key, value]));
-    out[name] = rows;
-  }
-  return out;
-}
-
 interface Snapshot {
   files: Map<string, string>;
   rows: Record<string, string[]>;
@@ -95,7 +82,7 @@ interface Snapshot {
 async function readModelRows(dataDir: string): Promise<Record<string, string[]>> {
   const rms = ReadModelStore.open(dataDir);
   try {
-    return tableRows(rms.tables());
+    return generationRows(rms.tables());
   } finally {
     await rms.close();
   }

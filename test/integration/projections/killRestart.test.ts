@@ -7,7 +7,6 @@ import { fileURLToPath } from 'node:url';
 import test from 'ava';
 import type { JobEvent } from '../../../src/domain/events.ts';
 import { openLmdbEventStore } from '../../../src/infra/eventstore/lmdb/index.ts';
-import type { GenerationTables } from '../../../src/projections/index.ts';
 import {
   canonicalJson,
   comparePositions,
@@ -18,7 +17,7 @@ import {
   ReadModelStore,
 } from '../../../src/projections/index.ts';
 import { allJobEvents, JobTraffic } from '../../helpers/jobTraffic.ts';
-import { readTree } from '../../helpers/projectionHarness.ts';
+import { generationRows, readTree } from '../../helpers/projectionHarness.ts';
 
 const worker = fileURLToPath(new URL('../../helpers/projectionWorker.ts', import.meta.url));
 const JOBS = 2300; // about 20 000 events
@@ -113,18 +112,6 @@ async function tearSomeFiles(
     torn++;
   }
   return torn;
-}
-
-function tableEntries(t: GenerationTables): Record<string, string[]> {
-  const out: Record<string, string[]> = {};
-  for (const [name, db] of Object.entries(t)) {
-    if (name === 'generation') continue;
-    const rows: string[] = [];
-    for (const { key, value } of (db as GenerationTables['events']).getRange({}))
-      rows.push(JSON.stringify([key, value]));
-    out[name] = rows;
-  }
-  return out;
 }
 
 test('SIGKILLed runs converge to a fresh rebuild: same files, same read model rows, no duplicate, no torn line', async (t) => {
@@ -224,7 +211,7 @@ test('SIGKILLed runs converge to a fresh rebuild: same files, same read model ro
       t.is(s.checkpoints.get('jsonl'), lastPosition);
       t.is(s.checkpoints.get('state'), lastPosition);
     }
-    const [rowsA, rowsB] = [tableEntries(a.tables()), tableEntries(b.tables())];
+    const [rowsA, rowsB] = [generationRows(a.tables()), generationRows(b.tables())];
     for (const table of Object.keys(rowsB)) {
       t.is(rowsA[table]?.length, rowsB[table]?.length, table);
       t.true(
