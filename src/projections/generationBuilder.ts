@@ -3,6 +3,8 @@ import { evolve, initialState } from '../domain/jobDecider.ts';
 import type { JobState } from '../domain/jobState.ts';
 import { LruMap } from '../infra/lruMap.ts';
 import { groupByJob } from './groupByJob.ts';
+import type { FoldResult } from './jobFold.ts';
+import { foldEvents } from './jobFold.ts';
 import type { JobSummary } from './jobSummary.ts';
 import { toJobSummary } from './jobSummary.ts';
 import { maxPosition } from './positions.ts';
@@ -19,6 +21,11 @@ export interface GenerationBuilderOptions {
   generation: number;
   /** Jobs whose state and summary are kept in memory; others are read back from the rows. Default 2,000. */
   cacheSize?: number;
+  /**
+   * Called with each job's fold of a batch (its state after the batch's events, and the gates they changed),
+   * inside the write transaction: for a rebuild's state files, folded once with the rows.
+   */
+  onJobFolded?(jobId: string, fold: FoldResult): void;
 }
 
 interface JobRows {
@@ -40,6 +47,7 @@ export class GenerationBuilder implements Projection {
   readonly #store: ReadModelStore;
   /** The last rows written of recent jobs: most batches then read no row back. */
   readonly #jobs: LruMap<string, JobRows>;
+  readonly #onJobFolded: GenerationBuilderOptions['onJobFolded'];
   #checkpoint: string | null = null;
   #inFlight: Promise<unknown> = Promise.resolve();
   #first = true;
@@ -48,6 +56,7 @@ export class GenerationBuilder implements Projection {
     this.#store = options.store;
     this.#tables = options.store.tables(options.generation);
     this.#jobs = new LruMap(options.cacheSize ?? 2000);
+    this.#onJobFolded = options.onJobFolded;
   }
 
   get generation(): number {
@@ -98,17 +107,30 @@ export class GenerationBuilder implements Projection {
       state: t.states.get(jobId) ?? initialState(),
       summary: t.jobs.get(jobId),
     };
-    let state = before.state;
-    let lastEvent: JobEvent | undefined;
-    for (const e of events) {
-      if (e.seq <= state.seq) continue;
-      state = evolve(state, e);
-      writeEventRows(t, e, APPENDING_ROW_WRITER);
-      lastEvent = e;
-    }
+    const fresh = eventsAfter(events, before.state.seq);
+    const lastEvent = fresh.at(-1);
     if (!lastEvent) return;
+    let state = before.state;
+    if (this.#onJobFolded) {
+      const fold = foldEvents(state, fresh);
+      state = fold.state;
+      this.#onJobFolded(jobId, fold);
+    } else for (const e of fresh) state = evolve(state, e);
+    for (const e of fresh) writeEventRows(t, e, APPENDING_ROW_WRITER);
     const summary = toJobSummary(jobId, state, lastEvent);
     writeJobRows(t, jobId, state, summary, before.summary, APPENDING_ROW_WRITER);
     this.#jobs.set(jobId, { state, summary });
   }
+}
+
+/** The events whose seq is above `seq` and above every seq before them (a replayed event is skipped). */
+function eventsAfter(events: readonly JobEvent[], seq: number): JobEvent[] {
+  const out: JobEvent[] = [];
+  let last = seq;
+  for (const e of events) {
+    if (e.seq <= last) continue;
+    out.push(e);
+    last = e.seq;
+  }
+  return out;
 }

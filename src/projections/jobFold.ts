@@ -27,12 +27,8 @@ export function foldEvents(state: JobState, events: readonly JobEvent[]): FoldRe
   let current = state;
   for (const event of events) {
     const next = evolve(current, event);
-    for (const [name, gate] of Object.entries(next.gates)) {
-      const before = current.gates[name];
-      if (gate === before || (before !== undefined && sameJson(gate, before))) continue;
-      if (before === undefined && gate.status === 'pending') continue;
-      gateWrites.set(name, event.seq);
-    }
+    // The fold keeps the gates object when no gate changed: most events compare nothing.
+    if (next.gates !== current.gates) noteGateChanges(current.gates, next.gates, event.seq, gateWrites);
     current = next;
   }
   return { state: current, gateWrites };
@@ -126,6 +122,48 @@ export function expectedReadModelJob(
   return { summary: toJobSummary(jobId, state, last), state, events: events.map(canonicalJson) };
 }
 
-function sameJson(a: unknown, b: unknown): boolean {
+function noteGateChanges(
+  before: JobState['gates'],
+  after: JobState['gates'],
+  seq: number,
+  gateWrites: Map<string, number>,
+): void {
+  for (const [name, gate] of Object.entries(after)) {
+    const previous = before[name];
+    if (gate === previous || (previous !== undefined && sameJson(gate, previous))) continue;
+    if (previous === undefined && gate.status === 'pending') continue;
+    gateWrites.set(name, seq);
+  }
+}
+
+/**
+ * Whether two values serialise to the same JSON text. A gate is a flat object of scalars: those are compared
+ * key by key, in order; anything else is compared as text.
+ */
+function sameJson(a: object, b: object): boolean {
+  const keys = Object.keys(a);
+  const otherKeys = Object.keys(b);
+  if (keys.length === otherKeys.length) {
+    let i = 0;
+    for (; i < keys.length; i++) {
+      const key = keys[i] as string;
+      if (key !== otherKeys[i]) break;
+      const x = (a as Record<string, unknown>)[key];
+      const y = (b as Record<string, unknown>)[key];
+      if (!isJsonScalar(x) || !isJsonScalar(y)) break;
+      if (x !== y) return false;
+    }
+    if (i === keys.length) return true;
+  }
   return JSON.stringify(a) === JSON.stringify(b);
+}
+
+/** A value whose JSON text is the same for two values exactly when they are `===`. */
+function isJsonScalar(value: unknown): boolean {
+  return (
+    value === null ||
+    typeof value === 'string' ||
+    typeof value === 'boolean' ||
+    (typeof value === 'number' && Number.isFinite(value) && !Object.is(value, -0))
+  );
 }

@@ -102,12 +102,22 @@ export class LmdbLeases {
 
   /** Extends `me`'s lease; false when `me` no longer holds it. Keeps a pending request. */
   renew(name: string, me: LeaseHolder, ttlMs: number): boolean {
-    return this.db.transactionSync(() => {
-      const current = this.read(name);
-      if (!current || current.owner !== me.owner) return false;
-      this.#write(name, { ...current, expires_at: this.now() + ttlMs });
-      return true;
-    });
+    return this.db.transactionSync(() => this.#renewIn(name, me, ttlMs));
+  }
+
+  /**
+   * `renew` in an asynchronous write transaction: the calling thread does not wait for LMDB's write lock,
+   * which another thread of the process (a rebuild's read model thread) may hold for a long transaction.
+   */
+  renewLater(name: string, me: LeaseHolder, ttlMs: number): Promise<boolean> {
+    return this.db.transaction(() => this.#renewIn(name, me, ttlMs));
+  }
+
+  #renewIn(name: string, me: LeaseHolder, ttlMs: number): boolean {
+    const current = this.read(name);
+    if (!current || current.owner !== me.owner) return false;
+    this.#write(name, { ...current, expires_at: this.now() + ttlMs });
+    return true;
   }
 
   /** Gives the lease up, if `me` holds it. */

@@ -5,16 +5,23 @@ import { GenerationBuilder } from '../generationBuilder.ts';
 import { parseCanonicalJson } from '../jobFold.ts';
 import { ReadModelStore } from '../readModelStore.ts';
 import type { GenerationReply, GenerationRequest, GenerationThreadData } from './generationWorker.ts';
+import { StagedStateFiles } from './stagedStateFiles.ts';
 
 /**
  * The worker thread of `GenerationWorker`: fills one read model generation with a `GenerationBuilder`
- * from the canonical JSON lines the rebuild sends, one request at a time, one reply per request.
+ * from the canonical JSON lines the rebuild sends, one request at a time, one reply per request; with a
+ * `stateDir`, writes the state files there from the same folds.
  */
 const data = workerData as GenerationThreadData;
 const port = parentPort;
 if (!port) throw new Error('generationThread runs in a worker thread');
 const store = ReadModelStore.open(data.dataDir);
-const builder = new GenerationBuilder({ store, generation: data.generation });
+const stateFiles = data.stateDir ? new StagedStateFiles(data.stateDir) : null;
+const builder = new GenerationBuilder({
+  store,
+  generation: data.generation,
+  onJobFolded: stateFiles ? (jobId, fold) => stateFiles.add(jobId, fold) : undefined,
+});
 let queue: Promise<void> = Promise.resolve();
 
 port.on('message', (request: GenerationRequest) => {
@@ -33,10 +40,14 @@ async function handle(request: GenerationRequest): Promise<void> {
 async function answer(request: GenerationRequest): Promise<GenerationReply> {
   switch (request.kind) {
     case 'apply':
+      // Resolves once the previous batch is committed, its folds queued: their files are written while
+      // this batch's transaction runs.
       await builder.apply(parseLines(request.lines));
+      stateFiles?.writeQueued();
       return { kind: 'applied' };
     case 'flush':
       await builder.flush();
+      stateFiles?.writeQueued();
       return { kind: 'flushed', checkpoint: await builder.checkpoint() };
     case 'close':
       await builder.close();

@@ -6,6 +6,8 @@ import { canonicalJson, comparePositions } from '../index.ts';
 export interface GenerationThreadData {
   dataDir: string;
   generation: number;
+  /** Where the thread writes the state files (`StagedStateFiles`) from its folds; null: it does not. */
+  stateDir: string | null;
 }
 
 export type GenerationRequest = { kind: 'apply'; lines: string } | { kind: 'flush' } | { kind: 'close' };

@@ -90,9 +90,10 @@ export async function rebuildProjections(options: RebuildOptions): Promise<Rebui
   let holdsWriter = false;
   let built: Built | undefined;
   const staging = stagingDir(options.runsDir);
+  // Asynchronous: the read model thread holds LMDB's write lock for most of the build.
   const renew = setInterval(() => {
-    leases.renew(REBUILD_LEASE, me, ttl);
-    if (holdsWriter) leases.renew(WRITER_LEASE, me, ttl);
+    leases.renewLater(REBUILD_LEASE, me, ttl).catch(() => {});
+    if (holdsWriter) leases.renewLater(WRITER_LEASE, me, ttl).catch(() => {});
   }, ttl / 3);
   try {
     if (!leases.tryAcquire(REBUILD_LEASE, me, ttl))
@@ -194,6 +195,8 @@ interface Built {
   generation: GenerationWorker | null;
   /** Where the file projections keep their checkpoints until the swap publishes them. */
   checkpoints: StagedCheckpoints;
+  /** The state files are written by the read model thread: their checkpoint is the generation's. */
+  stateOnThread: boolean;
 }
 
 /**
@@ -218,13 +221,22 @@ function buildProjections(
   const projections: Projection[] = [];
   if (names.includes('jsonl'))
     projections.push(new JsonlProjection({ ...common, name: STAGED_CHECKPOINT.jsonl }));
-  if (names.includes('state'))
+  // With the read model, the state files are written on its thread from the folds it makes anyway.
+  const stateOnThread = names.includes('state') && generation !== null;
+  if (names.includes('state') && !stateOnThread)
     projections.push(new StateProjection({ ...common, name: STAGED_CHECKPOINT.state, cacheSize: 2000 }));
-  const builder = generation === null ? null : new GenerationWorker({ dataDir: options.dataDir, generation });
+  const builder =
+    generation === null
+      ? null
+      : new GenerationWorker({
+          dataDir: options.dataDir,
+          generation,
+          stateDir: stateOnThread ? staging : null,
+        });
   if (builder) projections.push(builder);
   if (names.includes('logs'))
     projections.push(new StageLogProjection({ ...common, name: STAGED_CHECKPOINT.logs }));
-  return { projections, generation: builder, checkpoints };
+  return { projections, generation: builder, checkpoints, stateOnThread };
 }
 
 /**
@@ -233,6 +245,8 @@ function buildProjections(
  */
 async function makeDurable(built: Built, staging: string | null): Promise<string | null> {
   const position = (await built.generation?.flush()) ?? null;
+  if (built.stateOnThread && position !== null)
+    await built.checkpoints.set(STAGED_CHECKPOINT.state, position);
   if (staging !== null) await syncTree(staging);
   return position;
 }
