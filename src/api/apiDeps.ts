@@ -21,6 +21,11 @@ export interface JobReadModel {
     jobId: string,
     query: { after?: number; since?: string; limit: number },
   ): { events: string[]; next_after: number | null; head: number };
+  /** `jobEvents` of a job the read model knows, in the same snapshot as its row; undefined otherwise. */
+  knownJobEvents(
+    jobId: string,
+    query: { after?: number; since?: string; limit: number },
+  ): { events: string[]; next_after: number | null; head: number } | undefined;
   /** The earliest event (by time) at or after `since` (its position), and the read model's checkpoint. */
   positionSince(since: string): { first: string | null; checkpoint: string | null };
   eventsAfterPosition(

@@ -3,6 +3,7 @@ import { OperatorError } from '../domain/errors.ts';
 import type { JobState } from '../domain/jobState.ts';
 import type { JobSummary } from './jobSummary.ts';
 import { padPosition, unpadPosition } from './positions.ts';
+import { headOf, jobEventsPage } from './readModelJobEvents.ts';
 import type {
   GlobalEventsFilter,
   GlobalEventsPage,
@@ -105,37 +106,21 @@ export class ReadModel {
    * them in order); it starts at the earliest event at or after `since` and then follows seq.
    */
   jobEvents(jobId: string, query: JobEventsQuery): JobEventsPage {
-    const limit = pageSize(query.limit);
-    if (query.after !== undefined && (!Number.isInteger(query.after) || query.after < -1))
-      throw new InvalidQueryError('invalid_after', 'after must be an integer seq >= -1', {
-        after: query.after,
-      });
-    if (query.after === undefined && query.since !== undefined && !isValidTs(query.since))
-      throw new InvalidQueryError('invalid_since', 'since must be an ISO date-time', { since: query.since });
+    const checked = checkedJobEventsQuery(query);
+    return this.#read((t, transaction) =>
+      jobEventsPage(t, transaction, jobId, checked, pageSize(query.limit)),
+    );
+  }
+
+  /**
+   * `jobEvents` of a job the read model has a row for, read in the same snapshot as that row; undefined
+   * for a job it does not know (one read transaction where `getJob` then `jobEvents` took two).
+   */
+  knownJobEvents(jobId: string, query: JobEventsQuery): JobEventsPage | undefined {
     return this.#read((t, transaction) => {
-      const head = headOf(t, transaction, jobId);
-      let events: string[];
-      if (query.after !== undefined) {
-        events = eventsFrom(t, transaction, jobId, query.after + 1, limit);
-      } else if (query.since !== undefined) {
-        const first = firstSeqSince(t, transaction, jobId, normalizeTs(query.since));
-        events = first === null ? [] : eventsFrom(t, transaction, jobId, first, limit);
-      } else {
-        events = [
-          ...t.events
-            .getRange({
-              start: [jobId, Number.MAX_SAFE_INTEGER],
-              end: [jobId, -1],
-              reverse: true,
-              limit,
-              transaction,
-            })
-            .map(({ value }) => value),
-        ].reverse();
-      }
-      const lastSeq = events.length > 0 ? seqOf(events.at(-1) as string) : null;
-      const next_after = lastSeq ?? query.after ?? (head >= 0 ? head : null);
-      return { events, next_after, head };
+      if (!hasJob(t, transaction, jobId)) return undefined;
+      const checked = checkedJobEventsQuery(query);
+      return jobEventsPage(t, transaction, jobId, checked, pageSize(query.limit));
     });
   }
 
@@ -213,52 +198,20 @@ export class ReadModel {
   }
 }
 
-function headOf(t: GenerationTables, transaction: Transaction, jobId: string): number {
-  for (const { key } of t.events.getRange({
-    start: [jobId, Number.MAX_SAFE_INTEGER],
-    end: [jobId, -1],
-    reverse: true,
-    limit: 1,
-    transaction,
-  }))
-    return key[1];
-  return -1;
-}
+/** Whether the jobs table has a row for the job, without decoding it (lmdb: no value means any value). */
+const hasJob = (t: GenerationTables, transaction: Transaction, jobId: string): boolean =>
+  t.jobs.doesExist(jobId, undefined as unknown as JobSummary, { transaction });
 
-function eventsFrom(
-  t: GenerationTables,
-  transaction: Transaction,
-  jobId: string,
-  fromSeq: number,
-  limit: number,
-): string[] {
-  return [
-    ...t.events
-      .getRange({ start: [jobId, fromSeq], end: [jobId, Number.MAX_SAFE_INTEGER], limit, transaction })
-      .map(({ value }) => value),
-  ];
-}
-
-function firstSeqSince(
-  t: GenerationTables,
-  transaction: Transaction,
-  jobId: string,
-  since: string,
-): number | null {
-  for (const { value } of t.eventsByTs.getRange({
-    start: [jobId, since],
-    end: [jobId, MAX_KEY],
-    limit: 1,
-    transaction,
-  }))
-    return value;
-  return null;
-}
-
-/** The seq of a canonical event JSON, without parsing it all: `seq` follows `id` and `job_id`. */
-function seqOf(json: string): number {
-  const match = /,"seq":(\d+),/.exec(json);
-  return match ? Number(match[1]) : (JSON.parse(json) as { seq: number }).seq;
+/** The query with `since` normalised; an unreadable cursor or bound is an `InvalidQueryError`. */
+function checkedJobEventsQuery(query: JobEventsQuery): JobEventsQuery {
+  if (query.after !== undefined && (!Number.isInteger(query.after) || query.after < -1))
+    throw new InvalidQueryError('invalid_after', 'after must be an integer seq >= -1', {
+      after: query.after,
+    });
+  if (query.after !== undefined || query.since === undefined) return query;
+  if (!isValidTs(query.since))
+    throw new InvalidQueryError('invalid_since', 'since must be an ISO date-time', { since: query.since });
+  return { ...query, since: normalizeTs(query.since) };
 }
 
 /** At least 1 (an LMDB range with `limit: 0` is not empty). */

@@ -50,16 +50,15 @@ export function pollingRoutes(deps: ApiDeps): AnyRoute[] {
         ...errorResponses(400, 401, 404),
       },
       handler: async (ctx, { params, query }) => {
-        if (!deps.readModel.getJob(params.id)) throw notFound(`job ${params.id} not found`);
         const limit = query.limit ?? DEFAULT_LIMIT;
-        const ask = () =>
-          deps.readModel.jobEvents(params.id, { after: query.after, since: query.since, limit });
-        let page = ask();
+        const cursor = { after: query.after, since: query.since, limit };
+        let page = deps.readModel.knownJobEvents(params.id, cursor);
+        if (!page) throw notFound(`job ${params.id} not found`);
         const deadline = Date.now() + (query.wait ?? 0) * 1000;
         const hasCursor = query.after !== undefined || query.since !== undefined;
         while (page.events.length === 0 && hasCursor && Date.now() < deadline && !ctx.req.destroyed) {
           await nextBatch(deps, ctx, deadline - Date.now());
-          page = ask();
+          page = deps.readModel.jobEvents(params.id, cursor);
         }
         ctx.type = 'application/json';
         ctx.body = `{"job_id":${JSON.stringify(params.id)},"events":${eventsArray(page.events, query.names)},"next_after":${page.next_after},"head":${page.head},"limit":${limit}}`;

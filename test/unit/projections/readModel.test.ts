@@ -37,8 +37,13 @@ test('jobEvents: latest, after, since, limit; rows are the canonical JSON', asyn
   const first = rm.jobEvents('r', { after: -1, limit: 4 });
   t.deepEqual(seqsOf(first.events), [0, 1, 2, 3]);
   t.is(first.next_after, 3);
+  t.is(first.head, head, 'a full page ends before the head: the head is read, not taken from the page');
   const second = rm.jobEvents('r', { after: first.next_after as number, limit: 4 });
   t.deepEqual(seqsOf(second.events), [4, 5, 6, 7]);
+  const tail = rm.jobEvents('r', { after: head - 2, limit: 4 });
+  t.deepEqual(seqsOf(tail.events), [head - 1, head]);
+  t.is(tail.head, head);
+  t.is(rm.jobEvents('r', { after: head - 4, limit: 4 }).head, head, 'a page that exactly reaches the head');
   const end = rm.jobEvents('r', { after: head, limit: 4 });
   t.deepEqual(end, { events: [], next_after: head, head });
 
@@ -60,6 +65,18 @@ test('jobEvents: latest, after, since, limit; rows are the canonical JSON', asyn
   t.deepEqual(rm.jobEvents('nobody', { limit: 5 }), { events: [], next_after: null, head: -1 });
   t.throws(() => rm.jobEvents('r', { since: 'yesterday', limit: 5 }), { instanceOf: InvalidQueryError });
   t.throws(() => rm.jobEvents('r', { after: 1.5, limit: 5 }), { instanceOf: InvalidQueryError });
+
+  // knownJobEvents: the same pages for a job with a row, undefined for one without
+  for (const query of [
+    { limit: 3 },
+    { after: 2, limit: 4 },
+    { after: head, limit: 4 },
+    { since: pause.ts, limit: 2 },
+  ])
+    t.deepEqual(rm.knownJobEvents('r', query), rm.jobEvents('r', query));
+  t.is(rm.knownJobEvents('nobody', { limit: 5 }), undefined);
+  t.is(rm.knownJobEvents('nobody', { after: 1.5, limit: 5 }), undefined);
+  t.throws(() => rm.knownJobEvents('r', { since: 'yesterday', limit: 5 }), { instanceOf: InvalidQueryError });
 });
 
 test('listJobs: newest first, status filter, cursor pages', async (t) => {
