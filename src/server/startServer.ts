@@ -97,7 +97,7 @@ export async function startServer(options: StartServerOptions): Promise<RunningS
     stuckTimeoutSeconds: config.streaming.stuck_timeout_seconds,
     maxBufferedBytes: config.streaming.max_buffered_bytes,
     onOpen: () => metrics.sseConnections.inc(),
-    onFrameSent: () => metrics.sseFramesSent.inc(),
+    onFramesSent: (frames) => metrics.sseFramesSent.inc(frames),
     onClose: (session) => {
       metrics.sseConnections.dec();
       if (session.closeReason?.startsWith('client stopped reading')) {

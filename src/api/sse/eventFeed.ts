@@ -1,15 +1,13 @@
 import type { JobStatus } from '../../domain/events.ts';
 import { isTerminal } from '../../domain/events.ts';
-import type { EventStore, RecordedEvent } from '../../infra/eventstore/eventStore.ts';
-import { JOB_STREAM_PREFIX, jobStreamName } from '../../infra/eventstore/eventStore.ts';
+import type { EventStore } from '../../infra/eventstore/eventStore.ts';
 import { toJobEvent } from '../../infra/eventstore/jobEvents.ts';
+import { BATCH, readAllAfter, readStreamAfter, statusAt } from './feedReads.ts';
 import type { AllFollower, JobFollower, LiveTail } from './liveTail.ts';
-import { WireEvent } from './liveTail.ts';
 import type { SessionFeed, SseSession } from './sseSession.ts';
-import type { WireStyle } from './wireFrames.ts';
-import { controlFrame } from './wireFrames.ts';
-
-const BATCH = 256;
+import { FrameRun } from './sseSession.ts';
+import type { WireBatch, WireStyle } from './wireFrames.ts';
+import { controlFrame, joinFrames, WireEvent } from './wireFrames.ts';
 
 /** One handler for every feed of the process (no closure per connection). */
 export type FeedErrorHandler = (error: unknown, session: SseSession) => void;
@@ -21,8 +19,8 @@ export interface AllFeedFilter {
 
 /**
  * One all-jobs stream's cursor: history from the store after `cursor` (exclusive; -1 = from the start), then
- * the ring of the live tail, then the tail's own fan-out loop, which writes each new event's shared frame to
- * every follower that keeps up. The feed leaves that loop only while its socket is full (it waits for
+ * the ring of the live tail, then the tail's own fan-out loop, which writes the new events' shared chunk (one
+ * write however many events a commit or a batch of the log brought) to every follower that keeps up. The feed leaves that loop only while its socket is full (it waits for
  * `drain`, then catches up from the ring and joins again); each event is written once, in position order.
  * While it follows, a connection holds only this object: its session, its cursor, its filter.
  */
@@ -56,11 +54,23 @@ export class AllJobsFeed implements AllFollower, SessionFeed {
     this.following = false;
   }
 
-  onAnyEvent(wire: WireEvent): void {
-    if (wire.positionValue <= this.cursor) return;
-    this.cursor = wire.positionValue;
-    if (!this.matches(wire)) return;
-    const written = this.session.write(wire.frame('all', this.style));
+  onAnyEvents(batch: WireBatch): void {
+    const last = batch.last.positionValue;
+    if (last <= this.cursor) return;
+    const { types, jobId } = this.filter;
+    let written: 'ok' | 'blocked' | 'closed';
+    if (!types && !jobId && batch.first.positionValue > this.cursor) {
+      written = this.session.write(batch.chunk('all', this.style), batch.events.length);
+    } else {
+      const frames: Buffer[] = [];
+      for (const wire of batch.events)
+        if (wire.positionValue > this.cursor && this.matches(wire))
+          frames.push(wire.frame('all', this.style));
+      this.cursor = last;
+      if (frames.length === 0) return;
+      written = this.session.write(joinFrames(frames), frames.length);
+    }
+    this.cursor = last;
     if (written === 'ok') return;
     this.stop();
     if (written === 'blocked') this.session.whenDrained(() => this.run());
@@ -80,10 +90,13 @@ export class AllJobsFeed implements AllFollower, SessionFeed {
           await tail.waitBeyond(this.cursor, session.signal);
           continue;
         }
+        const frames = new FrameRun(session);
         for (const wire of batch) {
           this.cursor = wire.positionValue;
-          if (this.matches(wire) && !(await session.send(wire.frame('all', this.style)))) return;
+          if (this.matches(wire) && frames.add(wire.frame('all', this.style)) && !(await frames.flush()))
+            return;
         }
+        if (!(await frames.flush())) return;
         continue;
       }
       await tail.ready;
@@ -95,11 +108,14 @@ export class AllJobsFeed implements AllFollower, SessionFeed {
         if (!tail.covers(this.cursor)) await tail.waitBeyond(this.cursor, session.signal);
         continue;
       }
+      const frames = new FrameRun(session);
       for (const recorded of history) {
         const wire = new WireEvent(toJobEvent(recorded));
         this.cursor = wire.positionValue;
-        if (this.matches(wire) && !(await session.send(wire.frame('all', this.style)))) return;
+        if (this.matches(wire) && frames.add(wire.frame('all', this.style)) && !(await frames.flush()))
+          return;
       }
+      if (!(await frames.flush())) return;
     }
   }
 }
@@ -146,7 +162,17 @@ export class JobStreamFeed implements JobFollower, SessionFeed {
     this.following = false;
   }
 
-  onJobEvent(wire: WireEvent): void {
+  onJobEvents(batch: WireBatch): void {
+    const { events } = batch;
+    if (batch.first.event.seq !== this.seq + 1 || !batch.isJobRun) {
+      for (const wire of events) if (this.following) this.onJobEvent(wire);
+      return;
+    }
+    this.delivered(batch.last);
+    this.wrote(this.session.write(batch.chunk('job', this.style), events.length), batch.last.event.status);
+  }
+
+  private onJobEvent(wire: WireEvent): void {
     const seq = wire.event.seq;
     if (seq <= this.seq) return;
     if (seq !== this.seq + 1) {
@@ -155,14 +181,16 @@ export class JobStreamFeed implements JobFollower, SessionFeed {
       this.run();
       return;
     }
-    this.seq = seq;
-    this.lastStatus = wire.event.status;
-    this.at = wire.positionValue;
-    const written = this.session.write(wire.frame('job', this.style));
-    if (written === 'ok' && !isTerminal(wire.event.status)) return;
+    this.delivered(wire);
+    this.wrote(this.session.write(wire.frame('job', this.style)), wire.event.status);
+  }
+
+  /** After a write from the tail's loop: stay in it, or leave to wait for a drain or to end the stream. */
+  private wrote(written: 'ok' | 'blocked' | 'closed', status: JobStatus): void {
+    if (written === 'ok' && !isTerminal(status)) return;
     this.stop();
     if (written === 'closed') return;
-    if (isTerminal(wire.event.status)) this.finish();
+    if (isTerminal(status)) this.finish();
     else this.session.whenDrained(() => this.run());
   }
 
@@ -170,11 +198,17 @@ export class JobStreamFeed implements JobFollower, SessionFeed {
     this.session.end(controlFrame('end', { job_id: this.jobId, seq: this.seq }, this.seq));
   }
 
-  private async send(wire: WireEvent): Promise<boolean> {
+  /** Moves the resume point past `wire`; its frame is written (or about to be, in a run). */
+  private delivered(wire: WireEvent): void {
     this.seq = wire.event.seq;
     this.lastStatus = wire.event.status;
     this.at = wire.positionValue;
-    return this.session.send(wire.frame('job', this.style));
+  }
+
+  /** Takes `wire` as delivered and adds its frame to `frames`; true when the run is full (flush it). */
+  private take(wire: WireEvent, frames: FrameRun): boolean {
+    this.delivered(wire);
+    return frames.add(wire.frame('job', this.style));
   }
 
   private async catchUp(): Promise<void> {
@@ -189,9 +223,11 @@ export class JobStreamFeed implements JobFollower, SessionFeed {
         // Every event of this job up to `seen` is delivered once the stream has been read to its end.
         const seen = tail.position();
         const history = await readStreamAfter(this.store, this.jobId, this.seq);
+        const frames = new FrameRun(session);
         for (const recorded of history) {
-          if (!(await this.send(new WireEvent(toJobEvent(recorded))))) return;
+          if (this.take(new WireEvent(toJobEvent(recorded)), frames) && !(await frames.flush())) return;
         }
+        if (!(await frames.flush())) return;
         this.at = null;
         if (history.length === BATCH) continue;
         if (this.lastStatus && isTerminal(this.lastStatus)) {
@@ -213,6 +249,7 @@ export class JobStreamFeed implements JobFollower, SessionFeed {
           await tail.waitBeyond(cursor, session.signal);
           continue;
         }
+        const frames = new FrameRun(session);
         for (const wire of batch) {
           if (wire.event.job_id !== this.jobId || wire.event.seq <= this.seq) {
             cursor = wire.positionValue;
@@ -220,48 +257,18 @@ export class JobStreamFeed implements JobFollower, SessionFeed {
           }
           if (wire.event.seq !== this.seq + 1) {
             gap = true; // the ring does not hold what came before: read the stream again
-            this.at = null;
             break;
           }
           cursor = wire.positionValue;
-          if (!(await this.send(wire))) return;
+          if (this.take(wire, frames) && !(await frames.flush())) return;
           if (isTerminal(wire.event.status)) {
-            this.finish();
+            if (await frames.flush()) this.finish();
             return;
           }
         }
+        if (!(await frames.flush())) return;
+        if (gap) this.at = null;
       }
     }
   }
-}
-
-async function statusAt(store: EventStore, jobId: string, seq: number): Promise<JobStatus | null> {
-  for await (const recorded of store.readStream(jobStreamName(jobId), { fromRevision: seq, maxCount: 1 })) {
-    return toJobEvent(recorded).status;
-  }
-  return null;
-}
-
-async function readAllAfter(store: EventStore, cursor: bigint): Promise<RecordedEvent[]> {
-  const out: RecordedEvent[] = [];
-  const fromPosition = cursor < 0n ? 'start' : cursor.toString();
-  for await (const recorded of store.readAll({
-    fromPosition,
-    maxCount: BATCH + 1,
-    filter: { streamNamePrefix: [JOB_STREAM_PREFIX] },
-  })) {
-    if (BigInt(recorded.position) > cursor) out.push(recorded);
-  }
-  return out.slice(0, BATCH);
-}
-
-async function readStreamAfter(store: EventStore, jobId: string, seq: number): Promise<RecordedEvent[]> {
-  const out: RecordedEvent[] = [];
-  for await (const recorded of store.readStream(jobStreamName(jobId), {
-    fromRevision: seq + 1,
-    maxCount: BATCH,
-  })) {
-    out.push(recorded);
-  }
-  return out;
 }

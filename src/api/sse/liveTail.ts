@@ -1,49 +1,21 @@
 import type { Logger } from 'pino';
-import type { JobEvent } from '../../domain/events.ts';
-import { toCanonicalJson } from '../../domain/events.ts';
 import type { EventStore } from '../../infra/eventstore/eventStore.ts';
 import { JOB_STREAM_PREFIX } from '../../infra/eventstore/eventStore.ts';
 import { followLog } from '../../infra/eventstore/followLog.ts';
 import { toJobEvent } from '../../infra/eventstore/jobEvents.ts';
-import type { WireStyle } from './wireFrames.ts';
-import { eventFrame } from './wireFrames.ts';
+import { WireBatch, WireEvent } from './wireFrames.ts';
 
 /**
- * An event as the SSE layer holds it: serialised once, each of its frames built once (on first use) and
- * shared by every client that reads the same scope in the same style.
+ * A session keeping up with one job: told the new events of that job (one or more, consecutive in the log
+ * order of that job), in the tail's own loop.
  */
-export class WireEvent {
-  readonly json: string;
-  readonly positionValue: bigint;
-  /** Indexed by scope (job / all) x names (canonical / alias) x named (no / yes). */
-  private readonly frames: (Buffer | undefined)[] = [];
-
-  constructor(readonly event: JobEvent) {
-    this.json = toCanonicalJson(event);
-    this.positionValue = BigInt(event.position);
-  }
-
-  /** The frame of a per-job stream (`id:` = seq) or of the all-jobs stream (`id:` = global position). */
-  frame(scope: 'job' | 'all', style: WireStyle): Buffer {
-    const index = (scope === 'job' ? 0 : 4) + (style.names === 'alias' ? 2 : 0) + (style.named ? 1 : 0);
-    let frame = this.frames[index];
-    if (!frame) {
-      const id = scope === 'job' ? this.event.seq : this.event.position;
-      frame = Buffer.from(eventFrame(id, this.event.type, this.json, style));
-      this.frames[index] = frame;
-    }
-    return frame;
-  }
-}
-
-/** A session keeping up with one job: told each new event of that job, in the tail's own loop. */
 export interface JobFollower {
-  onJobEvent(wire: WireEvent): void;
+  onJobEvents(batch: WireBatch): void;
 }
 
-/** A session keeping up with every job: told each new event, in the tail's own loop. */
+/** A session keeping up with every job: told the new events (one or more, in log order), in the tail's own loop. */
 export interface AllFollower {
-  onAnyEvent(wire: WireEvent): void;
+  onAnyEvents(batch: WireBatch): void;
 }
 
 export interface LiveTailOptions {
@@ -116,33 +88,78 @@ export class LiveTail {
     }
   }
 
-  /** A follower that throws is logged; the later events still reach everyone (the tail goes on). */
+  /**
+   * Puts new events in the ring, then hands each follower that keeps up all of them at once (one batch per
+   * job for job streams, one for the all-jobs stream). A follower that throws is logged; the others still
+   * get the batch (the tail goes on).
+   */
   private pushAll(events: readonly WireEvent[]): void {
-    let next = 0;
-    while (next < events.length) {
-      try {
-        while (next < events.length) this.push(events[next++] as WireEvent);
-      } catch (error) {
-        this.options.logger?.error({ err: error }, 'live tail: a follower failed');
+    const fresh = this.admit(events);
+    if (fresh.length === 0) return;
+    if (this.jobFollowers.size > 0) this.fanOutJobs(fresh);
+    if (this.allFollowers.size > 0) {
+      const batch = new WireBatch(fresh);
+      for (const follower of this.allFollowers) {
+        try {
+          follower.onAnyEvents(batch);
+        } catch (error) {
+          this.followerFailed(error);
+        }
       }
     }
-  }
-
-  private push(wire: WireEvent): void {
-    if (this.head !== null && wire.positionValue <= this.head) return;
-    this.ring.push(wire);
-    this.head = wire.positionValue;
-    if (this.ring.length > this.ringSize) {
-      const evicted = this.ring.splice(0, this.ring.length - this.ringSize);
-      this.coveredAfter = evicted[evicted.length - 1]!.positionValue;
-    }
-    const followers = this.jobFollowers.get(wire.event.job_id);
-    if (followers) for (const follower of followers) follower.onJobEvent(wire);
-    for (const follower of this.allFollowers) follower.onAnyEvent(wire);
     if (this.waiters.size === 0) return;
     const waiters = this.waiters;
     this.waiters = new Set();
     for (const wake of waiters) wake();
+  }
+
+  /** The events after the head, now in the ring; the ring drops its oldest beyond its size. */
+  private admit(events: readonly WireEvent[]): WireEvent[] {
+    const fresh: WireEvent[] = [];
+    for (const wire of events) {
+      if (this.head !== null && wire.positionValue <= this.head) continue;
+      this.ring.push(wire);
+      this.head = wire.positionValue;
+      fresh.push(wire);
+    }
+    if (this.ring.length > this.ringSize) {
+      const evicted = this.ring.splice(0, this.ring.length - this.ringSize);
+      this.coveredAfter = evicted[evicted.length - 1]!.positionValue;
+    }
+    return fresh;
+  }
+
+  private fanOutJobs(fresh: WireEvent[]): void {
+    if (fresh.length === 1) {
+      this.fanOutJob(fresh[0]!.event.job_id, fresh);
+      return;
+    }
+    const byJob = new Map<string, WireEvent[]>();
+    for (const wire of fresh) {
+      const jobId = wire.event.job_id;
+      if (!this.jobFollowers.has(jobId)) continue;
+      const events = byJob.get(jobId);
+      if (events) events.push(wire);
+      else byJob.set(jobId, [wire]);
+    }
+    for (const [jobId, events] of byJob) this.fanOutJob(jobId, events);
+  }
+
+  private fanOutJob(jobId: string, events: WireEvent[]): void {
+    const followers = this.jobFollowers.get(jobId);
+    if (!followers) return;
+    const batch = new WireBatch(events);
+    for (const follower of followers) {
+      try {
+        follower.onJobEvents(batch);
+      } catch (error) {
+        this.followerFailed(error);
+      }
+    }
+  }
+
+  private followerFailed(error: unknown): void {
+    this.options.logger?.error({ err: error }, 'live tail: a follower failed');
   }
 
   /**

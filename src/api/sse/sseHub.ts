@@ -50,10 +50,27 @@ export class SseHub implements SessionCloseListener {
   private readonly perOwner = new Map<string, number>();
   private readonly timer: NodeJS.Timeout;
   private closing = false;
+  /** What every session is given: the buffer bound, and frame counts summed here. */
+  private readonly sessionOptions: SseSessionOptions;
+  /** Frames written since the counts were last passed on (once per turn, not per write). */
+  private framesUncounted = 0;
 
   constructor(private readonly options: SseHubOptions) {
     this.timer = setInterval(() => this.tick(), options.heartbeatSeconds * 1000);
     this.timer.unref();
+    const { onFramesSent } = options;
+    const passOn = () => {
+      const frames = this.framesUncounted;
+      this.framesUncounted = 0;
+      onFramesSent?.(frames);
+    };
+    this.sessionOptions = {
+      maxBufferedBytes: options.maxBufferedBytes,
+      onFramesSent: (frames) => {
+        if (this.framesUncounted === 0) queueMicrotask(passOn);
+        this.framesUncounted += frames;
+      },
+    };
   }
 
   get size(): number {
@@ -89,7 +106,7 @@ export class SseHub implements SessionCloseListener {
         { open: this.sessions.size, limit: limits.total, scope: 'server' },
         limits.retryAfterSeconds,
       );
-    const session = new SseSession(res, this.options, owner, options.heartbeat, this);
+    const session = new SseSession(res, this.sessionOptions, owner, options.heartbeat, this);
     this.sessions.add(session);
     this.perOwner.set(owner, mine + 1);
     this.options.onOpen?.();

@@ -1,12 +1,12 @@
 import type { OutgoingHttpHeaders, ServerResponse } from 'node:http';
 import type { WireStyle } from './wireFrames.ts';
-import { controlFrame } from './wireFrames.ts';
+import { controlFrame, joinFrames } from './wireFrames.ts';
 
 export interface SseSessionOptions {
   /** Bytes the socket may hold unsent before the client counts as stuck and is cut off. */
   maxBufferedBytes: number;
-  /** Told each frame `send` wrote (metrics); heartbeats are not counted. */
-  onFrameSent?: () => void;
+  /** Told how many frames each write carried (metrics); heartbeats are not counted. */
+  onFramesSent?: (frames: number) => void;
 }
 
 /** What one session's heartbeats look like: the stream's job (null: every job) in the client's style. */
@@ -103,24 +103,25 @@ export class SseSession {
   }
 
   /**
-   * Writes one frame without waiting: 'ok', 'blocked' (written, but the socket is full: wait for
-   * `whenDrained` before the next) or 'closed' (not written).
+   * Writes a chunk (one frame, or `frames` frames joined) without waiting: 'ok', 'blocked' (written, but the
+   * socket is full: wait for `whenDrained` before the next) or 'closed' (not written).
    */
-  write(frame: Buffer | string): 'ok' | 'blocked' | 'closed' {
+  write(chunk: Buffer | string, frames = 1): 'ok' | 'blocked' | 'closed' {
     if (this.isClosed) return 'closed';
+    const { res, options } = this;
     // Writers wait for drains, so anything still queued here is heartbeats and frames the client never took.
-    if (this.res.writableLength > this.options.maxBufferedBytes) {
+    if (res.writableLength > options.maxBufferedBytes) {
       this.cutOff('client stopped reading (send buffer over its bound)');
       return 'closed';
     }
-    const flushed = this.res.write(frame);
-    this.options.onFrameSent?.();
+    const flushed = res.write(chunk);
+    options.onFramesSent?.(frames);
     return flushed ? 'ok' : 'blocked';
   }
 
-  /** Writes one frame; resolves false when the session is gone. */
-  async send(frame: Buffer | string): Promise<boolean> {
-    const written = this.write(frame);
+  /** Writes a chunk (as `write`), waiting for a drain when the socket is full; resolves false when the session is gone. */
+  async send(chunk: Buffer | string, frames = 1): Promise<boolean> {
+    const written = this.write(chunk, frames);
     if (written === 'closed') return false;
     if (written === 'blocked') await new Promise<void>((resolve) => this.whenDrained(resolve));
     return !this.isClosed;
@@ -178,5 +179,35 @@ export class SseSession {
     this.abort?.abort();
     // A writer waiting for a drain learns the session is gone.
     this.drainedNow();
+  }
+}
+
+/**
+ * Frames a catch-up gathers into one write: `add` says when they reach about a socket's high-water mark
+ * (then `flush`), so a session holds no more unsent than it would frame by frame, in far fewer writes.
+ */
+export class FrameRun {
+  private frames: Buffer[] = [];
+  private bytes = 0;
+
+  constructor(
+    private readonly session: SseSession,
+    private readonly limit = 16_384,
+  ) {}
+
+  /** Adds a frame; true when the run is full and should be flushed. */
+  add(frame: Buffer): boolean {
+    this.frames.push(frame);
+    this.bytes += frame.length;
+    return this.bytes >= this.limit;
+  }
+
+  /** Writes the frames gathered (if any) as `send` does; resolves false when the session is gone. */
+  async flush(): Promise<boolean> {
+    const { frames } = this;
+    if (frames.length === 0) return !this.session.closed;
+    this.frames = [];
+    this.bytes = 0;
+    return this.session.send(joinFrames(frames), frames.length);
   }
 }
