@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// Runs every check of the project: lint, types, then each ava tier over TAP, and ends with the one
+// Runs every check of the project: lint and types beside each ava tier over TAP, and ends with the one
 // plain line CI reads: `N passed, N failed, N skipped`. Exit code is non-zero on any failure.
 import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, readdirSync, statSync } from 'node:fs';
@@ -20,11 +20,20 @@ function listTests(dir) {
   });
 }
 
+/** Runs one check beside the tiers; its output is printed whole when it ends, so lines stay together. */
 function runStep(name, cmd, args) {
-  const started = Date.now();
-  const res = spawnSync(cmd, args, { cwd: root, stdio: 'inherit' });
-  const ok = res.status === 0;
-  record(name, ok, Date.now() - started);
+  return new Promise((resolve) => {
+    const started = Date.now();
+    const child = spawn(cmd, args, { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] });
+    const output = [];
+    child.stdout.on('data', (chunk) => output.push(chunk));
+    child.stderr.on('data', (chunk) => output.push(chunk));
+    child.on('close', (code) => {
+      process.stdout.write(Buffer.concat(output));
+      record(name, code === 0, Date.now() - started);
+      resolve();
+    });
+  });
 }
 
 function record(name, ok, ms) {
@@ -110,8 +119,6 @@ function runTier(tier, files) {
 }
 
 const wants = (name) => only.length === 0 || only.includes(name);
-if (wants('lint')) runStep('lint (biome check)', 'npx', ['biome', 'check', '.']);
-if (wants('types')) runStep('types (tsc --noEmit)', 'npx', ['tsc', '--noEmit', '-p', '.']);
 /**
  * The tiers run in two lanes side by side (the machine has two cores, and most of a tier's time is spent
  * waiting on servers, child processes and timers): the fast tiers and then the integration tier in one,
@@ -142,7 +149,12 @@ async function runLane(lane) {
 const testing = tiers.some(wants);
 if (testing) ensureDebianTools();
 if (lanes.flat().sort().join() !== [...tiers].sort().join()) throw new Error('every tier must be in a lane');
-await Promise.all(lanes.map(runLane));
+/** Lint and types run one after the other, beside the two lanes: the tiers spend most of their time waiting. */
+async function runChecks() {
+  if (wants('lint')) await runStep('lint (biome check)', 'npx', ['biome', 'check', '.']);
+  if (wants('types')) await runStep('types (tsc --noEmit)', 'npx', ['tsc', '--noEmit', '-p', '.']);
+}
+await Promise.all([runChecks(), ...lanes.map(runLane)]);
 
 if (failures.length > 0) {
   console.log('\nfailures:');
