@@ -17,7 +17,7 @@ import { JOB_STREAM_PREFIX, jobStreamName } from '../../src/infra/eventstore/eve
 import { toEventData, toJobEvent } from '../../src/infra/eventstore/jobEvents.ts';
 import { createLogger } from '../../src/infra/logging/logger.ts';
 import { startServer } from '../../src/server/startServer.ts';
-import { appendNext, CycleJob, seedCycleJob } from './cycleJob.ts';
+import { appendNext, CycleJob, seedCycleJob, startNext } from './cycleJob.ts';
 import { emit, measuredRss, serveRpc } from './rpc.ts';
 import { Samples, sleep, summarize } from './stats.ts';
 
@@ -99,6 +99,8 @@ const cycleJob = (jobId: string) => {
   return job;
 };
 const nowNs = () => process.hrtime.bigint().toString();
+/** Appends `drive` keeps in flight at most (a producer that waits for none would hold unbounded memory). */
+const MAX_IN_FLIGHT = 64;
 
 serveRpc(
   {
@@ -120,10 +122,12 @@ serveRpc(
       return { head, reached };
     },
     /**
-     * Appends the cycle job's next command `rate` times a second for `durationMs` (decide on the state held
-     * here, append with the expected revision: the command path without re-reading the stream). Stage events
-     * carry `t_ns`, the monotonic clock (CLOCK_MONOTONIC, shared by every process of the machine) taken just
-     * before the append.
+     * Appends the cycle job's next command `eventsPerSecond` times a second for `durationMs`, open loop as a
+     * producer at that rate would: each command is decided on the state held here (folded as soon as it is
+     * appended, before its commit) and appended with the next expected revision while earlier commits are
+     * still in flight (the store runs its write transactions in call order), at most `MAX_IN_FLIGHT` at once;
+     * the first failed append stops the drive. Stage events carry `t_ns`, the monotonic clock
+     * (CLOCK_MONOTONIC, shared by every process of the machine) taken just before their append.
      */
     drive: async (p) => {
       const job = cycleJob(String(p.jobId));
@@ -133,33 +137,51 @@ serveRpc(
       const appendMs = new Samples();
       /** For each measured seq: t_ns to the append's resolution (the durable commit), in ms. */
       const commitMs: Record<number, number> = {};
+      const inFlight = new Set<Promise<void>>();
+      let failure: { error: unknown } | null = null;
       let events = 0;
       let measured = 0;
       let late = 0;
+      let peakInFlight = 0;
       const started = performance.now();
-      for (let due = started; due - started < durationMs; ) {
+      for (let due = started; due - started < durationMs && !failure; ) {
         const wait = due - performance.now();
         if (wait > 0) await sleep(wait);
         else if (wait < -50) late++;
+        while (inFlight.size >= MAX_IN_FLIGHT && !failure) await Promise.race(inFlight);
+        if (failure) break;
         const sent = process.hrtime.bigint();
         const payload = padding === undefined ? { t_ns: String(sent) } : { t_ns: String(sent), pad: padding };
-        const r = await appendNext(deps.store, job, payload);
-        const committed = Number(process.hrtime.bigint() - sent) / 1e6;
-        appendMs.push(committed);
-        events += r.events.length;
-        const firstSeq = job.state.seq - r.events.length + 1;
-        for (const [k, e] of r.events.entries()) {
-          if (e.type !== 'stage_started' && e.type !== 'stage_completed') continue;
-          measured++;
-          commitMs[firstSeq + k] = committed;
-        }
-        due += r.events.length * msPerEvent;
+        const next = startNext(deps.store, job, payload);
+        const stageSeqs: number[] = [];
+        for (const [k, e] of next.events.entries())
+          if (e.type === 'stage_started' || e.type === 'stage_completed') stageSeqs.push(next.firstSeq + k);
+        const settled: Promise<void> = next.committed.then(
+          () => {
+            const committed = Number(process.hrtime.bigint() - sent) / 1e6;
+            appendMs.push(committed);
+            for (const seq of stageSeqs) commitMs[seq] = committed;
+          },
+          (error: unknown) => {
+            failure ??= { error };
+          },
+        );
+        inFlight.add(settled);
+        void settled.finally(() => inFlight.delete(settled));
+        peakInFlight = Math.max(peakInFlight, inFlight.size);
+        events += next.events.length;
+        measured += stageSeqs.length;
+        due += next.events.length * msPerEvent;
       }
+      // The rate held is that of the appends issued; their commits may still be landing.
       const seconds = (performance.now() - started) / 1000;
+      await Promise.all(inFlight);
+      if (failure) throw (failure as { error: unknown }).error;
       return {
         events,
         measured,
         late,
+        peakInFlight,
         eventsPerSecond: events / seconds,
         seq: job.state.seq,
         appendMs: summarize(appendMs.values()),

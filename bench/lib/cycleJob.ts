@@ -109,6 +109,28 @@ export async function appendNext(
 }
 
 /**
+ * Decides the next command on the state held here, folds its events at once (optimistically) and starts
+ * their append with the expected revision, without waiting for the commit: the store queues its write
+ * transactions in call order, so the next command can be decided and appended while this one commits.
+ * `committed` rejects (and the state held here is then ahead of the store) when the append fails.
+ */
+export function startNext(
+  store: EventStore,
+  job: CycleJob,
+  payload: Payload = {},
+): { events: NewJobEvent[]; firstSeq: number; committed: Promise<unknown> } {
+  const events = job.decideNext(payload);
+  const data = events.map((e) => toEventData(e, randomUUID()));
+  const expectedRevision = job.expectedRevision();
+  const committed = store.append(jobStreamName(job.jobId), data, { expectedRevision });
+  job.applied(
+    events,
+    data.map((d) => d.id),
+  );
+  return { events, firstSeq: job.state.seq - events.length + 1, committed };
+}
+
+/**
  * Appends a cycle job of about `totalEvents` events (ending it with an approval when `finish`), `chunk`
  * events per atomic append. Returns the number of events written and the last position.
  */
