@@ -49,10 +49,46 @@ async function api(base: string, path: string, init: RequestInit = {}): Promise<
   });
 }
 
+/** `POST /jobs` the driver keeps in flight at most. */
+const MAX_POSTS_IN_FLIGHT = 16;
+
 /**
- * Real jobs through the runner: a new demo job every `everyMs` for `seconds`, each gate approved over the
- * API as soon as the job pauses at it (as a person watching would, at once), until every job created has
- * finished or `drainMs` passed after the last one.
+ * Creates a demo job every `everyMs` for `seconds`, open loop as a producer at that rate would: a POST is
+ * sent when it is due whether or not the earlier ones have answered (their durable commits), at most
+ * `MAX_POSTS_IN_FLIGHT` at once; the first failed POST stops it.
+ */
+async function createJobs(
+  base: string,
+  seconds: number,
+  everyMs: number,
+  created: Set<string>,
+): Promise<void> {
+  const started = performance.now();
+  const posts = new Set<Promise<void>>();
+  let failure: { error: unknown } | null = null;
+  for (let due = started; due < started + seconds * 1000 && !failure; due += everyMs) {
+    const wait = due - performance.now();
+    if (wait > 0) await sleep(wait);
+    while (posts.size >= MAX_POSTS_IN_FLIGHT && !failure) await Promise.race(posts);
+    if (failure) break;
+    const post = (async () => {
+      const res = await api(base, '/jobs', { method: 'POST', body: JSON.stringify({ pipeline: 'demo' }) });
+      if (res.status !== 201) throw new Error(`POST /jobs: ${res.status} ${await res.text()}`);
+      created.add(((await res.json()) as { job: { job_id: string } }).job.job_id);
+    })().catch((error: unknown) => {
+      failure ??= { error };
+    });
+    posts.add(post);
+    void post.finally(() => posts.delete(post));
+  }
+  await Promise.all(posts);
+  if (failure) throw (failure as { error: unknown }).error;
+}
+
+/**
+ * Real jobs through the runner: a new demo job every `everyMs` for `seconds` (`createJobs`, open loop), each
+ * gate approved over the API as soon as the job pauses at it (as a person watching would, at once), until
+ * every job created has finished or `drainMs` passed after the last one.
  */
 async function driveDemoJobs(
   base: string,
@@ -61,20 +97,17 @@ async function driveDemoJobs(
   drainMs: number,
 ): Promise<Driven> {
   const started = performance.now();
-  const createUntil = started + seconds * 1000;
   const created = new Set<string>();
   const finished = new Set<string>();
   let approvals = 0;
-  let nextJob = started;
-  while (performance.now() < createUntil + drainMs) {
-    const creating = performance.now() < createUntil;
-    // Every job due by now (a slow round on a busy machine does not lower the rate), never past the window.
-    while (performance.now() < createUntil && performance.now() >= nextJob) {
-      const res = await api(base, '/jobs', { method: 'POST', body: JSON.stringify({ pipeline: 'demo' }) });
-      if (res.status !== 201) throw new Error(`POST /jobs: ${res.status} ${await res.text()}`);
-      created.add(((await res.json()) as { job: { job_id: string } }).job.job_id);
-      nextJob += everyMs;
-    }
+  let creating = true;
+  const creator = createJobs(base, seconds, everyMs, created).finally(() => {
+    creating = false;
+  });
+  // Surfaces a failed POST at once; the loop below stops when `creating` turns false.
+  creator.catch(() => {});
+  const deadline = started + seconds * 1000 + drainMs;
+  while (creating || performance.now() < deadline) {
     const listed = (await (await api(base, '/jobs?limit=1000')).json()) as {
       jobs: { job_id: string; status: string; paused_gate: string | null }[];
     };
@@ -95,6 +128,7 @@ async function driveDemoJobs(
     if (!creating && [...created].every((id) => finished.has(id))) break;
     await sleep(100);
   }
+  await creator;
   return {
     created: created.size,
     finished: [...created].filter((id) => finished.has(id)).length,
@@ -174,7 +208,7 @@ export async function globalStreamScenario(options: ScenarioOptions): Promise<Sc
   const what = `${driven.created} demo jobs through the runner (${driven.finished} finished), ${events.length} events (${rate.toFixed(0)}/s) to ${CLIENTS} clients`;
   return {
     notes: [
-      `Global stream: ${CLIENTS} clients on \`GET /api/v1/events/stream\` while a demo job (conf/operator.yaml's pipeline, stage processes run by the runner) is created every ${everyMs} ms for ${seconds} s and each gate is approved over the API as soon as its job pauses; latency from each event's durable commit (the server's clock when the store's append resolved; CLOCK_MONOTONIC, shared by the processes) and from its \`ts\` (wall clock, ms). The bare node:http server then replays the same frames at the same offsets to ${CLIENTS} clients of its own; its latency runs from its write.`,
+      `Global stream: ${CLIENTS} clients on \`GET /api/v1/events/stream\` while a demo job (conf/operator.yaml's pipeline, stage processes run by the runner) is created every ${everyMs} ms for ${seconds} s (open loop: each POST is sent when due, whether or not the earlier ones have answered, at most ${MAX_POSTS_IN_FLIGHT} in flight) and each gate is approved over the API as soon as its job pauses; latency from each event's durable commit (the server's clock when the store's append resolved; CLOCK_MONOTONIC, shared by the processes) and from its \`ts\` (wall clock, ms). The bare node:http server then replays the same frames at the same offsets to ${CLIENTS} clients of its own; its latency runs from its write.`,
     ],
     rows: [
       {
