@@ -20,7 +20,8 @@ import { allJobEvents, JobTraffic } from '../../helpers/jobTraffic.ts';
 import { generationRows, readTree } from '../../helpers/projectionHarness.ts';
 
 const worker = fileURLToPath(new URL('../../helpers/projectionWorker.ts', import.meta.url));
-const JOBS = 2300; // about 20 000 events
+// About 8,700 events: four kill rounds stop within their first 1,500 events, so the last run still has work.
+const JOBS = 1000;
 const KILL_ROUNDS = 4;
 const BATCH = 100;
 
@@ -127,7 +128,7 @@ test('SIGKILLed runs converge to a fresh rebuild: same files, same read model ro
   const events = await allJobEvents(store);
   const head = (await store.headPosition()) as string;
   await store.close();
-  t.true(events.length > 15_000, `${events.length} events`);
+  t.true(events.length > 7_000, `${events.length} events`);
   const byJob = new Map<string, JobEvent[]>();
   for (const e of events) byJob.set(e.job_id, [...(byJob.get(e.job_id) ?? []), e]);
 
