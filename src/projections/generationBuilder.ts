@@ -3,8 +3,6 @@ import { evolve, initialState } from '../domain/jobDecider.ts';
 import type { JobState } from '../domain/jobState.ts';
 import { LruMap } from '../infra/lruMap.ts';
 import { groupByJob } from './groupByJob.ts';
-import type { FoldResult } from './jobFold.ts';
-import { foldEvents } from './jobFold.ts';
 import type { JobSummary } from './jobSummary.ts';
 import { toJobSummary } from './jobSummary.ts';
 import { maxPosition } from './positions.ts';
@@ -21,11 +19,14 @@ export interface GenerationBuilderOptions {
   generation: number;
   /** Jobs whose state and summary are kept in memory; others are read back from the rows. Default 2,000. */
   cacheSize?: number;
-  /**
-   * Called with each job's fold of a batch (its state after the batch's events, and the gates they changed),
-   * inside the write transaction: for a rebuild's state files, folded once with the rows.
-   */
-  onJobFolded?(jobId: string, fold: FoldResult): void;
+}
+
+/** What the caller of `apply` may already have for a batch, so that the builder need not compute it. */
+export interface KnownForBatch {
+  /** Each event's canonical JSON (else serialised here). */
+  texts?: ReadonlyMap<JobEvent, string>;
+  /** Jobs' states after the batch's events (a rebuild's state files fold them too); others are folded here. */
+  states?: ReadonlyMap<string, JobState>;
 }
 
 interface JobRows {
@@ -47,7 +48,6 @@ export class GenerationBuilder implements Projection {
   readonly #store: ReadModelStore;
   /** The last rows written of recent jobs: most batches then read no row back. */
   readonly #jobs: LruMap<string, JobRows>;
-  readonly #onJobFolded: GenerationBuilderOptions['onJobFolded'];
   #checkpoint: string | null = null;
   #inFlight: Promise<unknown> = Promise.resolve();
   #first = true;
@@ -56,7 +56,6 @@ export class GenerationBuilder implements Projection {
     this.#store = options.store;
     this.#tables = options.store.tables(options.generation);
     this.#jobs = new LruMap(options.cacheSize ?? 2000);
-    this.#onJobFolded = options.onJobFolded;
   }
 
   get generation(): number {
@@ -67,7 +66,7 @@ export class GenerationBuilder implements Projection {
     return this.#checkpoint;
   }
 
-  async apply(batch: readonly JobEvent[]): Promise<void> {
+  async apply(batch: readonly JobEvent[], known: KnownForBatch = {}): Promise<void> {
     const last = batch.at(-1);
     if (!last) return;
     await this.#inFlight;
@@ -85,7 +84,7 @@ export class GenerationBuilder implements Projection {
         t.checkpoints.putSync(SEARCH_INDEX_MARKER, SEARCH_INDEX_VERSION);
         t.checkpoints.putSync(TIME_INDEX_MARKER, TIME_INDEX_VERSION);
       }
-      for (const [jobId, events] of byJob) this.#writeJob(jobId, events);
+      for (const [jobId, events] of byJob) this.#writeJob(jobId, events, known);
       t.checkpoints.putSync(READ_MODEL_CHECKPOINT, checkpoint);
     });
   }
@@ -101,7 +100,7 @@ export class GenerationBuilder implements Projection {
     this.#jobs.clear();
   }
 
-  #writeJob(jobId: string, events: readonly JobEvent[]): void {
+  #writeJob(jobId: string, events: readonly JobEvent[], known: KnownForBatch): void {
     const t = this.#tables;
     const before = this.#jobs.get(jobId) ?? {
       state: t.states.get(jobId) ?? initialState(),
@@ -110,13 +109,12 @@ export class GenerationBuilder implements Projection {
     const fresh = eventsAfter(events, before.state.seq);
     const lastEvent = fresh.at(-1);
     if (!lastEvent) return;
-    let state = before.state;
-    if (this.#onJobFolded) {
-      const fold = foldEvents(state, fresh);
-      state = fold.state;
-      this.#onJobFolded(jobId, fold);
-    } else for (const e of fresh) state = evolve(state, e);
-    for (const e of fresh) writeEventRows(t, e, APPENDING_ROW_WRITER);
+    let state = known.states?.get(jobId);
+    if (state?.seq !== lastEvent.seq) {
+      state = before.state;
+      for (const e of fresh) state = evolve(state, e);
+    }
+    for (const e of fresh) writeEventRows(t, e, APPENDING_ROW_WRITER, known.texts?.get(e));
     const summary = toJobSummary(jobId, state, lastEvent);
     writeJobRows(t, jobId, state, summary, before.summary, APPENDING_ROW_WRITER);
     this.#jobs.set(jobId, { state, summary });

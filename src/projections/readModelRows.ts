@@ -44,11 +44,19 @@ export const SYNC_ROW_WRITER: RowWriter = {
   },
 };
 
-/** The rows one event adds to a generation: the event itself and every index keyed by it. */
-export function writeEventRows(t: GenerationTables, e: JobEvent, w: RowWriter): void {
+/**
+ * The rows one event adds to a generation: the event itself (`json`, its canonical JSON) and every index
+ * keyed by it.
+ */
+export function writeEventRows(
+  t: GenerationTables,
+  e: JobEvent,
+  w: RowWriter,
+  json: string = canonicalJson(e),
+): void {
   const position = padPosition(e.position);
   const ref: [string, number] = [e.job_id, e.seq];
-  w.put(t.events, ref, canonicalJson(e));
+  w.put(t.events, ref, json);
   w.put(t.eventsByTs, [e.job_id, normalizeTs(e.ts), e.seq], e.seq);
   w.put(t.positions, position, [e.job_id, e.seq, e.type], true);
   w.put(t.jobPositions, [e.job_id, position], [e.seq, e.type]);

@@ -14,6 +14,8 @@ import { readJobEvents, withGapsFilled } from './storeGaps.ts';
 export interface StateProjectionOptions extends PerJobFileProjectionOptions {
   /** Job states kept in memory. Default 1 000. */
   cacheSize?: number;
+  /** Called with a job's state once its files for a batch are written (a rebuild hands it to the read model). */
+  onJobFolded?(jobId: string, state: JobState): void;
 }
 
 interface Loaded {
@@ -79,6 +81,7 @@ export class StateProjection extends PerJobFileProjection {
       }
       await writeFileAtomic(paths.state, fileJson(toStateFile(jobId, state)), { sync });
       this.#cache.set(jobId, state);
+      this.#options.onJobFolded?.(jobId, state);
     } catch (e) {
       this.#cache.delete(jobId);
       throw e;

@@ -1,27 +1,21 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import type { JobEvent } from '../../domain/events.ts';
+import type { JobState } from '../../domain/jobState.ts';
 // Not the projections' index: a thread starts faster loading only what it runs.
 import { GenerationBuilder } from '../generationBuilder.ts';
-import { parseCanonicalJson } from '../jobFold.ts';
 import { ReadModelStore } from '../readModelStore.ts';
 import type { GenerationReply, GenerationRequest, GenerationThreadData } from './generationWorker.ts';
-import { StagedStateFiles } from './stagedStateFiles.ts';
 
 /**
  * The worker thread of `GenerationWorker`: fills one read model generation with a `GenerationBuilder`
- * from the canonical JSON lines the rebuild sends, one request at a time, one reply per request; with a
- * `stateDir`, writes the state files there from the same folds.
+ * from the canonical JSON lines the rebuild sends (with the job states its state files folded), one request
+ * at a time, one reply per request.
  */
 const data = workerData as GenerationThreadData;
 const port = parentPort;
 if (!port) throw new Error('generationThread runs in a worker thread');
 const store = ReadModelStore.open(data.dataDir);
-const stateFiles = data.stateDir ? new StagedStateFiles(data.stateDir) : null;
-const builder = new GenerationBuilder({
-  store,
-  generation: data.generation,
-  onJobFolded: stateFiles ? (jobId, fold) => stateFiles.add(jobId, fold) : undefined,
-});
+const builder = new GenerationBuilder({ store, generation: data.generation });
 let queue: Promise<void> = Promise.resolve();
 
 port.on('message', (request: GenerationRequest) => {
@@ -39,15 +33,14 @@ async function handle(request: GenerationRequest): Promise<void> {
 
 async function answer(request: GenerationRequest): Promise<GenerationReply> {
   switch (request.kind) {
-    case 'apply':
-      // Resolves once the previous batch is committed, its folds queued: their files are written while
-      // this batch's transaction runs.
-      await builder.apply(parseLines(request.lines));
-      stateFiles?.writeQueued();
+    case 'apply': {
+      const [events, texts] = parseLines(request.lines);
+      const states = new Map(JSON.parse(request.states) as [string, JobState][]);
+      await builder.apply(events, { texts, states });
       return { kind: 'applied' };
+    }
     case 'flush':
       await builder.flush();
-      stateFiles?.writeQueued();
       return { kind: 'flushed', checkpoint: await builder.checkpoint() };
     case 'close':
       await builder.close();
@@ -56,13 +49,20 @@ async function answer(request: GenerationRequest): Promise<GenerationReply> {
   }
 }
 
-/** One event per line, each keeping its text: the `events` row is that text, not a second serialisation. */
-function parseLines(lines: string): JobEvent[] {
+/**
+ * One event per line, each with its text: the `events` row is that text, not a second serialisation. A
+ * plain map per batch, not `parseCanonicalJson`'s weak map, whose entries cost the collector more.
+ */
+function parseLines(lines: string): [JobEvent[], Map<JobEvent, string>] {
   const events: JobEvent[] = [];
+  const texts = new Map<JobEvent, string>();
   let start = 0;
   for (let end = lines.indexOf('\n'); end !== -1; end = lines.indexOf('\n', start)) {
-    events.push(parseCanonicalJson(lines.slice(start, end)));
+    const text = lines.slice(start, end);
+    const event = JSON.parse(text) as JobEvent;
+    events.push(event);
+    texts.set(event, text);
     start = end + 1;
   }
-  return events;
+  return [events, texts];
 }

@@ -1,22 +1,35 @@
 import { Worker } from 'node:worker_threads';
 import type { JobEvent } from '../../domain/events.ts';
+import type { JobState } from '../../domain/jobState.ts';
 import type { Projection } from '../index.ts';
 import { canonicalJson, comparePositions } from '../index.ts';
 
 export interface GenerationThreadData {
   dataDir: string;
   generation: number;
-  /** Where the thread writes the state files (`StagedStateFiles`) from its folds; null: it does not. */
-  stateDir: string | null;
 }
 
-export type GenerationRequest = { kind: 'apply'; lines: string } | { kind: 'flush' } | { kind: 'close' };
+export interface GenerationWorkerOptions extends GenerationThreadData {
+  /**
+   * Job states after the batch being applied, as the rebuild's state projection folded them (it runs first):
+   * sent with the batch and emptied, so that the thread folds only the jobs missing from it.
+   */
+  foldedStates?: Map<string, JobState>;
+}
+
+export type GenerationRequest =
+  | { kind: 'apply'; lines: string /** JSON of [job id, state] pairs. */; states: string }
+  | { kind: 'flush' }
+  | { kind: 'close' };
 
 export type GenerationReply =
   | { kind: 'applied' }
   | { kind: 'flushed'; checkpoint: string | null }
   | { kind: 'closed' }
   | { kind: 'failed'; message: string; stack?: string };
+
+/** The read model thread's young generation (V8's default is a few times smaller). */
+const YOUNG_GENERATION_MB = 64;
 
 /** Batches sent and not yet applied by the thread: one being written, one waiting. */
 const MAX_IN_FLIGHT = 2;
@@ -34,10 +47,12 @@ export class GenerationWorker implements Projection {
   readonly #worker: Worker;
   readonly #waiting: { resolve(reply: GenerationReply): void; reject(error: Error): void }[] = [];
   readonly #applies = new Set<Promise<GenerationReply>>();
+  readonly #foldedStates: Map<string, JobState> | undefined;
   #checkpoint: string | null = null;
   #failure: Error | null = null;
 
-  constructor(data: GenerationThreadData) {
+  constructor({ foldedStates, ...data }: GenerationWorkerOptions) {
+    this.#foldedStates = foldedStates;
     this.#worker = new Worker(BOOTSTRAP, {
       eval: true,
       workerData: {
@@ -46,6 +61,9 @@ export class GenerationWorker implements Projection {
         entry: new URL('./generationThread.ts', import.meta.url).href,
       },
       execArgv: profilerFlags(process.execArgv),
+      // A batch's events live until its transaction ends: in a young generation this size most of them die
+      // there, instead of being promoted and marked. Fixed, so memory stays flat in log size.
+      resourceLimits: { maxYoungGenerationSizeMb: YOUNG_GENERATION_MB },
     });
     this.#worker.on('message', (reply: GenerationReply) => {
       if (reply.kind === 'failed')
@@ -67,7 +85,9 @@ export class GenerationWorker implements Projection {
     while (this.#applies.size >= MAX_IN_FLIGHT) await Promise.race(this.#applies);
     let lines = '';
     for (const event of batch) lines += `${canonicalJson(event)}\n`;
-    const applied = this.#request({ kind: 'apply', lines });
+    const states = JSON.stringify(this.#foldedStates ? [...this.#foldedStates] : []);
+    this.#foldedStates?.clear();
+    const applied = this.#request({ kind: 'apply', lines, states });
     this.#applies.add(applied);
     // A failure surfaces from the next call (or flush): here it must not be an unhandled rejection.
     applied.then(

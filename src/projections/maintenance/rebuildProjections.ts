@@ -1,6 +1,7 @@
 import { mkdir, rm } from 'node:fs/promises';
 import type { Logger } from 'pino';
 import { OperatorError } from '../../domain/errors.ts';
+import type { JobState } from '../../domain/jobState.ts';
 import type { EventStore } from '../../infra/eventstore/eventStore.ts';
 import { PRIVATE_DIR_MODE } from '../../infra/files/privateFile.ts';
 import { stagingDir } from '../../infra/files/runsLayout.ts';
@@ -195,8 +196,6 @@ interface Built {
   generation: GenerationWorker | null;
   /** Where the file projections keep their checkpoints until the swap publishes them. */
   checkpoints: StagedCheckpoints;
-  /** The state files are written by the read model thread: their checkpoint is the generation's. */
-  stateOnThread: boolean;
 }
 
 /**
@@ -221,22 +220,23 @@ function buildProjections(
   const projections: Projection[] = [];
   if (names.includes('jsonl'))
     projections.push(new JsonlProjection({ ...common, name: STAGED_CHECKPOINT.jsonl }));
-  // With the read model, the state files are written on its thread from the folds it makes anyway.
-  const stateOnThread = names.includes('state') && generation !== null;
-  if (names.includes('state') && !stateOnThread)
-    projections.push(new StateProjection({ ...common, name: STAGED_CHECKPOINT.state, cacheSize: 2000 }));
+  // The read model thread takes the states the state files fold: each event is folded once.
+  const foldedStates = new Map<string, JobState>();
   const builder =
-    generation === null
-      ? null
-      : new GenerationWorker({
-          dataDir: options.dataDir,
-          generation,
-          stateDir: stateOnThread ? staging : null,
-        });
+    generation === null ? null : new GenerationWorker({ dataDir: options.dataDir, generation, foldedStates });
+  if (names.includes('state'))
+    projections.push(
+      new StateProjection({
+        ...common,
+        name: STAGED_CHECKPOINT.state,
+        cacheSize: 2000,
+        onJobFolded: builder ? (jobId, state) => foldedStates.set(jobId, state) : undefined,
+      }),
+    );
   if (builder) projections.push(builder);
   if (names.includes('logs'))
     projections.push(new StageLogProjection({ ...common, name: STAGED_CHECKPOINT.logs }));
-  return { projections, generation: builder, checkpoints, stateOnThread };
+  return { projections, generation: builder, checkpoints };
 }
 
 /**
@@ -245,8 +245,6 @@ function buildProjections(
  */
 async function makeDurable(built: Built, staging: string | null): Promise<string | null> {
   const position = (await built.generation?.flush()) ?? null;
-  if (built.stateOnThread && position !== null)
-    await built.checkpoints.set(STAGED_CHECKPOINT.state, position);
   if (staging !== null) await syncTree(staging);
   return position;
 }
