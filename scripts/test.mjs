@@ -67,7 +67,7 @@ function ensureDebianTools() {
   spawnSync('apt-get', ['install', '-y', '--no-install-recommends', ...missing], { stdio: 'inherit', env });
 }
 
-function runTier(tier, files) {
+function runTier(tier, files, label = tier) {
   return new Promise((resolve) => {
     const started = Date.now();
     const serial = tier === 'unit' || tier === 'contract' ? [] : ['--serial'];
@@ -83,7 +83,7 @@ function runTier(tier, files) {
         if (/# TODO/i.test(line)) counts.skipped += 1;
         else {
           counts.failed += 1;
-          failures.push(`${tier}: ${line}`);
+          failures.push(`${label}: ${line}`);
         }
       } else if (/^ok\b/.test(line)) {
         if (/# (SKIP|TODO)/i.test(line)) counts.skipped += 1;
@@ -104,14 +104,14 @@ function runTier(tier, files) {
       if (buffer) onLine(buffer);
       if (code !== 0 && counts.failed === 0) {
         counts.failed += 1;
-        failures.push(`${tier}: ava exited with code ${code} without a failing test line`);
+        failures.push(`${label}: ava exited with code ${code} without a failing test line`);
       }
       totals.passed += counts.passed;
       totals.failed += counts.failed;
       totals.skipped += counts.skipped;
       const secs = ((Date.now() - started) / 1000).toFixed(1);
       console.log(
-        `tier ${tier}: ${counts.passed} passed, ${counts.failed} failed, ${counts.skipped} skipped (${secs}s)`,
+        `tier ${label}: ${counts.passed} passed, ${counts.failed} failed, ${counts.skipped} skipped (${secs}s)`,
       );
       resolve();
     });
@@ -119,42 +119,55 @@ function runTier(tier, files) {
 }
 
 const wants = (name) => only.length === 0 || only.includes(name);
+
 /**
- * The tiers run in two lanes side by side (the machine has two cores, and most of a tier's time is spent
- * waiting on servers, child processes and timers): the fast tiers and then the integration tier in one,
- * the tiers that start whole servers and a browser in the other. Within a tier, files and tests run as
- * before.
+ * The tiers' files in parts, longest first (from the suite's own timings): the integration tier's CLI files,
+ * each of which starts the real `operator` binary many times, are a part of their own.
  */
-const lanes = [
-  ['unit', 'contract', 'integration'],
-  ['e2e', 'security', 'browser'],
+const isCli = (file) => file.includes('/test/integration/cli/');
+const parts = [
+  { tier: 'integration', label: 'integration', pick: (f) => !isCli(f) },
+  { tier: 'e2e', label: 'e2e', pick: () => true },
+  { tier: 'integration', label: 'integration (cli)', pick: isCli },
+  { tier: 'security', label: 'security', pick: () => true },
+  { tier: 'browser', label: 'browser', pick: () => true },
+  { tier: 'unit', label: 'unit', pick: () => true },
+  { tier: 'contract', label: 'contract', pick: () => true },
 ];
 
-async function runLane(lane) {
-  for (const tier of lane) {
-    if (!wants(tier)) continue;
-    const files = listTests(join(root, 'test', tier)).sort();
+/**
+ * Two lanes side by side (the machine has two cores, and most of a tier's time is spent waiting on
+ * servers, child processes and timers) take the next part from the queue whenever they are free, longest
+ * first, so they end close together. Within a part, files and tests run as before.
+ */
+async function runLane(queue) {
+  for (let part = queue.shift(); part !== undefined; part = queue.shift()) {
+    const files = listTests(join(root, 'test', part.tier))
+      .filter(part.pick)
+      .sort();
     if (files.length === 0) {
-      console.log(`tier ${tier}: no test files`);
+      console.log(`tier ${part.label}: no test files`);
       continue;
     }
-    if (tier === 'browser' && !existsSync('/usr/bin/chromium')) {
+    if (part.tier === 'browser' && !existsSync('/usr/bin/chromium')) {
       record('browser tier: /usr/bin/chromium is missing and could not be installed', false, 0);
       continue;
     }
-    await runTier(tier, files);
+    await runTier(part.tier, files, part.label);
   }
 }
 
 const testing = tiers.some(wants);
 if (testing) ensureDebianTools();
-if (lanes.flat().sort().join() !== [...tiers].sort().join()) throw new Error('every tier must be in a lane');
+if ([...new Set(parts.map((p) => p.tier))].sort().join() !== [...tiers].sort().join())
+  throw new Error('every tier must have a part');
+const queue = parts.filter((p) => wants(p.tier));
 /** Lint and types run one after the other, beside the two lanes: the tiers spend most of their time waiting. */
 async function runChecks() {
   if (wants('lint')) await runStep('lint (biome check)', 'npx', ['biome', 'check', '.']);
   if (wants('types')) await runStep('types (tsc --noEmit)', 'npx', ['tsc', '--noEmit', '-p', '.']);
 }
-await Promise.all([runChecks(), ...lanes.map(runLane)]);
+await Promise.all([runChecks(), runLane(queue), runLane(queue)]);
 
 if (failures.length > 0) {
   console.log('\nfailures:');
