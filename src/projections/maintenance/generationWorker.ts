@@ -28,9 +28,6 @@ export type GenerationReply =
   | { kind: 'closed' }
   | { kind: 'failed'; message: string; stack?: string };
 
-/** The read model thread's young generation (V8's default is a few times smaller). */
-const YOUNG_GENERATION_MB = 64;
-
 /** Batches sent and not yet applied by the thread: one being written, one waiting. */
 const MAX_IN_FLIGHT = 2;
 
@@ -61,9 +58,6 @@ export class GenerationWorker implements Projection {
         entry: new URL('./generationThread.ts', import.meta.url).href,
       },
       execArgv: profilerFlags(process.execArgv),
-      // A batch's events live until its transaction ends: in a young generation this size most of them die
-      // there, instead of being promoted and marked. Fixed, so memory stays flat in log size.
-      resourceLimits: { maxYoungGenerationSizeMb: YOUNG_GENERATION_MB },
     });
     this.#worker.on('message', (reply: GenerationReply) => {
       if (reply.kind === 'failed')
