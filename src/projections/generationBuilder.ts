@@ -110,7 +110,7 @@ export class GenerationBuilder implements Projection {
     const lastEvent = fresh.at(-1);
     if (!lastEvent) return;
     let state = known.states?.get(jobId);
-    if (state?.seq !== lastEvent.seq) {
+    if (state === undefined || !isFoldOf(state, before.state, fresh)) {
       state = before.state;
       for (const e of fresh) state = evolve(state, e);
     }
@@ -131,4 +131,16 @@ function eventsAfter(events: readonly JobEvent[], seq: number): JobEvent[] {
     last = e.seq;
   }
   return out;
+}
+
+/**
+ * Whether a state given for a job's batch is the fold of `fresh` onto `before`, as far as the ways a state
+ * file's copy can differ: its seq, and its `job_id`, which a state file carries even when no `job_created`
+ * set it (a file read back holds the job's id where the fold still has null).
+ */
+function isFoldOf(given: JobState, before: JobState, fresh: readonly JobEvent[]): boolean {
+  const last = fresh.at(-1);
+  if (!last || given.seq !== last.seq) return false;
+  const jobId = fresh.some((e) => e.type === 'job_created') ? last.job_id : before.job_id;
+  return given.job_id === jobId;
 }
