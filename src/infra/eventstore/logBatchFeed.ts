@@ -49,9 +49,10 @@ export class LogBatchFeed<T> {
     this.#last = position;
     if (++this.#read >= this.maxBatch) return this.#handOver();
     if (quiet && this.#live && this.#taker !== undefined) {
-      // The first live event after a quiet spell goes out now; the rest of this turn's follow in one batch.
-      this.#due = true;
-      this.#wake();
+      // After a quiet spell the batch goes out as soon as the reader has pushed what the store had ready (the
+      // rest of the commit: the reader's hops are microtasks, and a tick queued from one runs once they are
+      // done), not at the end of the turn; handing out the first event alone split each commit in two.
+      process.nextTick(this.#readyNow);
     }
     this.#armTurn();
     return undefined;
@@ -124,6 +125,12 @@ export class LogBatchFeed<T> {
     this.#turnPending = true;
     setImmediate(this.#turnEnded);
   }
+
+  readonly #readyNow = (): void => {
+    if (this.#read === 0) return;
+    this.#due = true;
+    this.#wake();
+  };
 
   readonly #turnEnded = (): void => {
     this.#turnPending = false;
