@@ -35,7 +35,7 @@ export class LiveTail {
   private readonly following = new AbortController();
   private followed: Promise<void> | null = null;
   private waiters = new Set<() => void>();
-  /** Sessions keeping up, by job: each new event is written to them in one loop (`push`). */
+  /** Sessions keeping up, by job: new events are written to them in one loop (`pushAll`). */
   private readonly jobFollowers = new Map<string, Set<JobFollower>>();
   private readonly allFollowers = new Set<AllFollower>();
   private readonly abortWaiters = new WeakMap<AbortSignal, Set<() => void>>();
@@ -122,10 +122,11 @@ export class LiveTail {
       this.head = wire.positionValue;
       fresh.push(wire);
     }
-    if (this.ring.length > this.ringSize) {
-      const evicted = this.ring.splice(0, this.ring.length - this.ringSize);
-      this.coveredAfter = evicted[evicted.length - 1]!.positionValue;
-    }
+    // One shift per event evicted: V8 trims the array's front in place, where a splice from the front of
+    // a full ring moved all 10,000 entries (hundreds of microseconds per call).
+    let evicted: WireEvent | undefined;
+    while (this.ring.length > this.ringSize) evicted = this.ring.shift();
+    if (evicted) this.coveredAfter = evicted.positionValue;
     return fresh;
   }
 
