@@ -67,6 +67,11 @@ for (let i = 0; i < 3; i++) nextFrames({});
 serveRpc(
   {
     rss: (p) => measuredRss(p.gc !== false),
+    /** CPU time of this process so far (user + system, ms): a figure the shared machine's load hardly moves. */
+    cpuMs: () => {
+      const { user, system } = process.cpuUsage();
+      return (user + system) / 1000;
+    },
     clients: () => clients.size,
     heapSnapshot: (p) => writeHeapSnapshot(String(p.path)),
     /** `eventsPerSecond` events a second for `durationMs`, written to every client as they are made. */
