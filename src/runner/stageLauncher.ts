@@ -10,6 +10,7 @@ import type { RunnerSteps } from './runnerSteps.ts';
 import { stageEnvironment, stageResultCommand } from './stageCommands.ts';
 import type { StageOutcome } from './stageProcess.ts';
 import { StageProcess } from './stageProcess.ts';
+import { stageSpawner } from './stageSpawner.ts';
 
 /** A stage process this runner started, for the attempt the log says it runs. */
 export interface RunningChild {
@@ -42,6 +43,7 @@ export class StageLauncher {
 
   constructor(options: StageLauncherOptions) {
     this.#o = options;
+    stageSpawner.warm();
   }
 
   child(jobId: string): RunningChild | undefined {

@@ -1,5 +1,3 @@
-import { spawn } from 'node:child_process';
-import { once } from 'node:events';
 import { ftruncateSync, writeSync } from 'node:fs';
 import type { FileHandle } from 'node:fs/promises';
 import { rm } from 'node:fs/promises';
@@ -11,6 +9,8 @@ import type { StagePaths } from '../infra/files/runsLayout.ts';
 import { signalGroup } from './processGroup.ts';
 import { StageLog } from './stageLog.ts';
 import { displayName, prepareStageRunDir } from './stageRunDir.ts';
+import type { Exit, SpawnedStage } from './stageSpawner.ts';
+import { stageSpawner } from './stageSpawner.ts';
 
 export interface StageCommand {
   jobId: string;
@@ -72,11 +72,11 @@ export class StageProcess {
     readonly pid: number,
     private readonly command: StageCommand,
     private readonly log: StageLog,
-    exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>,
+    startedNs: bigint,
+    exited: Promise<Exit>,
     stdioClosed: Promise<unknown>,
     dropStdio: () => void,
   ) {
-    const started = performance.now();
     const timer =
       command.timeoutMs === null
         ? null
@@ -85,9 +85,9 @@ export class StageProcess {
             this.#terminate(`timed out after ${formatDuration(command.timeoutMs ?? 0)}`);
           }, command.timeoutMs);
     this.done = (async () => {
-      const { code, signal } = await exited;
+      const { code, signal, atNs } = await exited;
       this.#exited = true;
-      const durationMs = Math.round(performance.now() - started);
+      const durationMs = Math.round(Number(atNs - startedNs) / 1e6);
       if (timer) clearTimeout(timer);
       await Promise.race([stdioClosed, sleep(STDIO_LINGER_MS)]);
       dropStdio();
@@ -150,16 +150,13 @@ export class StageProcess {
       'runner',
       `attempt ${command.attempt} of stage ${command.stage}: /bin/sh -c ${JSON.stringify(command.run)}`,
     );
-    const child = spawn('/bin/sh', ['-c', command.run], {
-      cwd: paths.workDir,
-      env: command.env,
-      detached: true,
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
+    let child: SpawnedStage;
     try {
-      await new Promise<void>((resolve, reject) => {
-        child.once('spawn', resolve);
-        child.once('error', reject);
+      child = await stageSpawner.spawn({
+        run: command.run,
+        cwd: paths.workDir,
+        env: command.env,
+        onOutput: (stream, chunk) => log.write(stream, chunk),
       });
     } catch (error) {
       log.line('runner', `cannot start: ${(error as Error).message}`);
@@ -168,8 +165,7 @@ export class StageProcess {
       await log.close();
       throw error;
     }
-    child.on('error', () => {}); // a failed kill() on an exited child; the exit is what counts
-    const pid = child.pid as number;
+    const pid = child.pid;
     // Written before anything else can happen, so a crash right after the spawn still leaves the group findable.
     try {
       ftruncateSync(pidFile.fd, 0);
@@ -184,16 +180,10 @@ export class StageProcess {
     }
     void pidFile.close().catch(() => {});
     log.line('runner', `running as process group ${pid}`);
-    child.stdout.on('data', (chunk: Buffer) => log.write('stdout', chunk));
-    child.stderr.on('data', (chunk: Buffer) => log.write('stderr', chunk));
-    pipes.push(child.stdout, child.stderr);
-    const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
-      child.once('exit', (code, signal) => resolve({ code, signal })),
+    pipes.push(child);
+    return new StageProcess(pid, command, log, child.startedNs, child.exited, child.closed, () =>
+      child.dropStdio(),
     );
-    return new StageProcess(pid, command, log, exited, once(child, 'close'), () => {
-      child.stdout.destroy();
-      child.stderr.destroy();
-    });
   }
 
   /** True once `stop` was called or the timeout hit: the process is on its way out. */
