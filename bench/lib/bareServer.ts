@@ -84,7 +84,9 @@ serveRpc(
         const wait = due - performance.now();
         if (wait > 0) await sleep(wait);
         const { frames } = nextFrames({ t_ns: nowNs() });
-        for (const frame of frames) for (const res of clients) res.write(frame);
+        // One write per client for the frames of one command, as the operator writes those of one commit.
+        const chunk = frames.length === 1 ? (frames[0] as Buffer) : Buffer.concat(frames);
+        for (const res of clients) res.write(chunk);
         events += frames.length;
         due += frames.length * msPerEvent;
       }
@@ -99,12 +101,18 @@ serveRpc(
       const frames = events.map((e) => Buffer.from(e.frame));
       const writtenNs: Record<string, string> = {};
       const started = performance.now();
-      for (const [i, event] of events.entries()) {
-        const wait = started + event.at - performance.now();
+      // Frames recorded at the same offset (one commit) go out as one write per client, as the operator's do.
+      for (let i = 0; i < events.length; ) {
+        const at = (events[i] as { at: number }).at;
+        let end = i + 1;
+        while (end < events.length && (events[end] as { at: number }).at === at) end++;
+        const wait = started + at - performance.now();
         if (wait > 0) await sleep(wait);
-        writtenNs[event.id] = nowNs();
-        const frame = frames[i] as Buffer;
-        for (const res of clients) res.write(frame);
+        const ns = nowNs();
+        for (let k = i; k < end; k++) writtenNs[(events[k] as { id: string }).id] = ns;
+        const chunk = end - i === 1 ? (frames[i] as Buffer) : Buffer.concat(frames.slice(i, end));
+        for (const res of clients) res.write(chunk);
+        i = end;
       }
       return { events: events.length, seconds: (performance.now() - started) / 1000, writtenNs };
     },
@@ -118,11 +126,20 @@ serveRpc(
       const frames: Buffer[] = [];
       while (frames.length < total) frames.push(...nextFrames({ t_ns: startNs }).frames);
       frames.length = total;
+      // Frames joined into chunks of about 16 KiB, the size of the operator's catch-up writes.
+      const chunks: Buffer[] = [];
+      for (let i = 0; i < total; ) {
+        let end = i;
+        let bytes = 0;
+        while (end < total && bytes < 16_384) bytes += (frames[end++] as Buffer).length;
+        chunks.push(Buffer.concat(frames.slice(i, end)));
+        i = end;
+      }
       for (const res of clients) {
         let i = 0;
         const pump = (): void => {
-          while (i < total) {
-            if (!res.write(frames[i++] as Buffer)) {
+          while (i < chunks.length) {
+            if (!res.write(chunks[i++] as Buffer)) {
               res.once('drain', pump);
               return;
             }
