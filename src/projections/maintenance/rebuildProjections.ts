@@ -9,12 +9,11 @@ import type { LeaseHolder, LeaseRecord } from '../../infra/leases/lmdbLeases.ts'
 import { newLeaseHolder } from '../../infra/leases/lmdbLeases.ts';
 import { ProjectionLeases, REBUILD_LEASE, WRITER_LEASE } from '../../infra/leases/projectionLeases.ts';
 import type { Projection } from '../index.ts';
-import { ReadModelStore, StageLogProjection, StateProjection, syncTree } from '../index.ts';
+import { JsonlProjection, ReadModelStore, StageLogProjection, StateProjection, syncTree } from '../index.ts';
 import type { FeedOptions } from './feedProjections.ts';
 import { feedProjections } from './feedProjections.ts';
 import { GenerationWorker } from './generationWorker.ts';
 import { StagedCheckpoints } from './stagedCheckpoints.ts';
-import { StagedJsonlProjection } from './stagedJsonlProjection.ts';
 import { swapRunFiles } from './swapRunFiles.ts';
 
 export const PROJECTION_NAMES = ['jsonl', 'state', 'readmodel', 'logs'] as const;
@@ -220,7 +219,7 @@ function buildProjections(
   };
   const projections: Projection[] = [];
   if (names.includes('jsonl'))
-    projections.push(new StagedJsonlProjection({ ...common, name: STAGED_CHECKPOINT.jsonl }));
+    projections.push(new JsonlProjection({ ...common, name: STAGED_CHECKPOINT.jsonl }));
   // The read model thread takes the states the state files fold: each event is folded once.
   const foldedStates = new Map<string, JobState>();
   const builder =
