@@ -126,9 +126,9 @@ const wants = (name) => only.length === 0 || only.includes(name);
  */
 const isCli = (file) => file.includes('/test/integration/cli/');
 const parts = [
+  { tier: 'integration', label: 'integration (cli)', pick: isCli },
   { tier: 'integration', label: 'integration', pick: (f) => !isCli(f) },
   { tier: 'e2e', label: 'e2e', pick: () => true },
-  { tier: 'integration', label: 'integration (cli)', pick: isCli },
   { tier: 'security', label: 'security', pick: () => true },
   { tier: 'browser', label: 'browser', pick: () => true },
   { tier: 'unit', label: 'unit', pick: () => true },
