@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import { DEFAULT_ADMIN_TOKEN } from '../infra/config/authConfig.ts';
+import { DEFAULT_ADMIN_TOKEN } from '../infra/config/defaultToken.ts';
 import { CliError } from './cliError.ts';
 
 export const DEFAULT_URL = 'http://127.0.0.1:8008';

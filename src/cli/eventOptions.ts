@@ -1,5 +1,6 @@
-import type { JobEvent, NameStyle } from '../domain/events.ts';
-import { EVENT_TYPES, NAME_STYLES, renderEventJson } from '../domain/events.ts';
+import type { NameStyle } from '../domain/eventNames.ts';
+import { EVENT_TYPES, NAME_STYLES, renderEventJson } from '../domain/eventNames.ts';
+import type { JobEvent } from '../domain/events.ts';
 import { usageError } from './cliError.ts';
 
 /** `--type a,b` as a set, every name checked against the event types. */

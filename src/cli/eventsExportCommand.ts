@@ -2,13 +2,11 @@ import { createWriteStream } from 'node:fs';
 import { rename, rm } from 'node:fs/promises';
 import { finished } from 'node:stream/promises';
 import { Command } from 'commander';
-import { exportEvents } from '../audit/exportEvents.ts';
-import { GENESIS_HASH, HashChain, isChainHash } from '../audit/hashChain.ts';
-import { JOB_ID_PATTERN } from '../domain/events.ts';
+import { JOB_ID_PATTERN } from '../domain/eventNames.ts';
 import { usageError } from './cliError.ts';
 import { parsePosition } from './eventOptions.ts';
-import type { LocalOptions } from './localContext.ts';
-import { LOCAL_HELP, localConfig, openLocalStore, withLocalOptions } from './localContext.ts';
+import type { LocalOptions } from './localOptions.ts';
+import { LOCAL_HELP, withLocalOptions } from './localOptions.ts';
 import { LineWriter } from './output.ts';
 
 interface ExportOptions extends LocalOptions {
@@ -46,6 +44,13 @@ export function eventsExportCommand(): Command {
       `${LOCAL_HELP}\n\nExample:\n  $ operator events export --from 0 --out audit.ndjson\n  $ operator audit verify audit.ndjson\n  $ operator events export --from 1200 --to 1500 --job j_01HX... | jq -c 'select(.type=="gate_approved")'`,
     )
     .action(async (opts: ExportOptions) => {
+      // Loaded when an export runs: `operator events read|tail|replay` start without the store's modules.
+      const [{ exportEvents }, { GENESIS_HASH, HashChain, isChainHash }, { localConfig, openLocalStore }] =
+        await Promise.all([
+          import('../audit/exportEvents.ts'),
+          import('../audit/hashChain.ts'),
+          import('./localContext.ts'),
+        ]);
       const from = parsePosition(opts.from, '--from') as string;
       const to = parsePosition(opts.to, '--to');
       if (opts.job !== undefined && !JOB_ID_PATTERN.test(opts.job))

@@ -1,5 +1,5 @@
 import { Command } from 'commander';
-import { JOB_ID_PATTERN } from '../domain/events.ts';
+import { JOB_ID_PATTERN } from '../domain/eventNames.ts';
 import type { ServerOptions } from './apiClient.ts';
 import { ApiClient, withServerOptions } from './apiClient.ts';
 import { usageError } from './cliError.ts';

@@ -1,7 +1,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Command } from 'commander';
+import { JOB_ID_PATTERN } from '../domain/eventNames.ts';
 import type { JobEvent } from '../domain/events.ts';
-import { JOB_ID_PATTERN } from '../domain/events.ts';
 import type { ServerOptions } from './apiClient.ts';
 import { ApiClient, withServerOptions } from './apiClient.ts';
 import { usageError } from './cliError.ts';

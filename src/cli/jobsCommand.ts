@@ -1,6 +1,6 @@
 import { Command } from 'commander';
+import { JOB_ID_PATTERN, JOB_STATUSES } from '../domain/eventNames.ts';
 import type { JobEvent } from '../domain/events.ts';
-import { JOB_ID_PATTERN, JOB_STATUSES } from '../domain/events.ts';
 import type { JobListRow, JobSummary } from '../projections/index.ts';
 import type { ServerOptions } from './apiClient.ts';
 import { ApiClient, withServerOptions } from './apiClient.ts';

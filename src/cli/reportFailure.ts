@@ -1,5 +1,5 @@
 import { isOperatorError } from '../domain/errors.ts';
-import { isConfigError } from '../infra/config/loadConfig.ts';
+import { isConfigError } from '../infra/config/configError.ts';
 import { isCliError } from './cliError.ts';
 
 /** Prints a failure as `operator: <message>` (and a hint line) on stderr; returns the exit code. */

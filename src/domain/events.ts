@@ -1,35 +1,23 @@
 import { z } from 'zod';
+import type { AliasedField, JobStatus } from './eventNames.ts';
+import { EVENT_ALIASES, EVENT_TYPES, JOB_ID_PATTERN, JOB_STATUSES } from './eventNames.ts';
 
-/** The 13 event types that are stored. `heartbeat` exists only on the SSE wire. */
-export const EVENT_TYPES = [
-  'job_created',
-  'job_started',
-  'stage_started',
-  'stage_completed',
-  'stage_failed',
-  'gate_pause',
-  'gate_approved',
-  'gate_rejected',
-  'gate_auto_approved',
-  'job_completed',
-  'job_failed',
-  'job_canceled',
-  'job_resumed',
-] as const;
-export type EventType = (typeof EVENT_TYPES)[number];
+export type { AliasedField, EventType, JobStatus, NameStyle } from './eventNames.ts';
+export {
+  EVENT_ALIASES,
+  EVENT_TYPES,
+  JOB_ID_PATTERN,
+  JOB_STATUSES,
+  NAME_STYLES,
+  renderEventJson,
+  toAliasJson,
+} from './eventNames.ts';
+
 export const eventTypeSchema = z.enum(EVENT_TYPES);
 
-export const JOB_STATUSES = ['queued', 'running', 'paused', 'completed', 'failed', 'canceled'] as const;
-export type JobStatus = (typeof JOB_STATUSES)[number];
 export const jobStatusSchema = z.enum(JOB_STATUSES);
 export const TERMINAL_STATUSES: readonly JobStatus[] = ['completed', 'failed', 'canceled'];
 
-/**
- * Ids and names a client or a config may introduce (job ids, pipeline, stage and gate names): they end up in
- * paths and in arguments of scripts, so they start with a letter or digit and never read as an option
- * (`--help`) or a hidden file.
- */
-export const JOB_ID_PATTERN = /^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$/;
 export const JOB_ID_RULE = `must match ${JOB_ID_PATTERN.source} (a letter or digit first)`;
 /** What stored events and run directories may hold: the looser rule of earlier versions, still path-safe. */
 export const STORED_NAME_PATTERN = /^[A-Za-z0-9_-]{1,64}$/;
@@ -82,17 +70,7 @@ export const CANONICAL_FIELDS = [
   'actor',
 ] as const satisfies readonly (keyof JobEvent)[];
 
-/**
- * The seed's alias names: `timestamp`, `event_type` and `metadata` stand for `ts`, `type` and `payload`.
- * Input accepts either name; output uses the canonical ones unless a reader asks for the aliases.
- */
-export const EVENT_ALIASES = { ts: 'timestamp', type: 'event_type', payload: 'metadata' } as const;
-export type AliasedField = keyof typeof EVENT_ALIASES;
 const ALIAS_PAIRS = Object.entries(EVENT_ALIASES) as [AliasedField, (typeof EVENT_ALIASES)[AliasedField]][];
-
-/** Which names a reader gets: the canonical ones, or the seed's aliases (`names=alias`). */
-export const NAME_STYLES = ['canonical', 'alias'] as const;
-export type NameStyle = (typeof NAME_STYLES)[number];
 
 /**
  * Folds the alias names of an input object into the canonical ones, so one schema validates both spellings.
@@ -140,23 +118,6 @@ export const jobEventInputSchema = withEventAliases(
 export const ALIAS_FIELDS = CANONICAL_FIELDS.map((f) =>
   f in EVENT_ALIASES ? EVENT_ALIASES[f as AliasedField] : f,
 );
-
-/**
- * An event's JSON under the alias names: same fields, same order, same value bytes; only the three keys
- * differ. Works on any JSON object with canonical keys (events, heartbeats).
- */
-export function toAliasJson(canonicalJson: string): string {
-  const parsed = JSON.parse(canonicalJson) as Record<string, unknown>;
-  const out: Record<string, unknown> = {};
-  for (const [key, value] of Object.entries(parsed))
-    out[key in EVENT_ALIASES ? EVENT_ALIASES[key as AliasedField] : key] = value;
-  return JSON.stringify(out);
-}
-
-/** The JSON a reader asked for: canonical as stored, or renamed to the aliases. */
-export function renderEventJson(canonicalJson: string, names: NameStyle): string {
-  return names === 'alias' ? toAliasJson(canonicalJson) : canonicalJson;
-}
 
 /** Serialises an event in canonical field order: one call per event, shared by every reader. */
 export function toCanonicalJson(event: JobEvent): string {

@@ -1,11 +1,11 @@
 import { isIPv4 } from 'node:net';
 import { z } from 'zod';
+import { DEFAULT_ADMIN_TOKEN } from './defaultToken.ts';
+
+export { DEFAULT_ADMIN_TOKEN };
 
 export const ROLES = ['admin', 'operator', 'viewer'] as const;
 export type Role = (typeof ROLES)[number];
-
-/** The seed token that makes a fresh install usable on loopback; its presence is warned about at start. */
-export const DEFAULT_ADMIN_TOKEN = 'default-admin-token-change-me';
 
 /** Shortest token accepted on a non-loopback bind (about 144 bits as random base64url). */
 export const MIN_EXPOSED_TOKEN_LENGTH = 24;
