@@ -13,7 +13,6 @@ export {
   foldEvents,
   foldJob,
   jsonlLine,
-  parseCanonicalJson,
   toGateFile,
   toStateFile,
 } from './jobFold.ts';

@@ -66,13 +66,6 @@ export function canonicalJson(event: JobEvent): string {
   return json;
 }
 
-/** An event read from its canonical JSON keeps that text: serialising it again gives the same. */
-export function parseCanonicalJson(json: string): JobEvent {
-  const event = JSON.parse(json) as JobEvent;
-  serialised.set(event, json);
-  return event;
-}
-
 export function jsonlLine(event: JobEvent): string {
   return `${canonicalJson(event)}\n`;
 }

@@ -20,8 +20,9 @@ export interface AllFeedFilter {
 /**
  * One all-jobs stream's cursor: history from the store after `cursor` (exclusive; -1 = from the start), then
  * the ring of the live tail, then the tail's own fan-out loop, which writes the new events' shared chunk (one
- * write however many events a commit or a batch of the log brought) to every follower that keeps up. The feed leaves that loop only while its socket is full (it waits for
- * `drain`, then catches up from the ring and joins again); each event is written once, in position order.
+ * write however many events a commit or a batch of the log brought) to every follower that keeps up. The
+ * feed leaves that loop only while its socket is full (it waits for `drain`, then catches up from the ring
+ * and joins again); each event is written once, in position order.
  * While it follows, a connection holds only this object: its session, its cursor, its filter.
  */
 export class AllJobsFeed implements AllFollower, SessionFeed {
@@ -55,22 +56,20 @@ export class AllJobsFeed implements AllFollower, SessionFeed {
   }
 
   onAnyEvents(batch: WireBatch): void {
-    const last = batch.last.positionValue;
-    if (last <= this.cursor) return;
+    const after = this.cursor;
+    if (batch.last.positionValue <= after) return;
+    this.cursor = batch.last.positionValue;
     const { types, jobId } = this.filter;
     let written: 'ok' | 'blocked' | 'closed';
-    if (!types && !jobId && batch.first.positionValue > this.cursor) {
+    if (!types && !jobId && batch.first.positionValue > after) {
       written = this.session.write(batch.chunk('all', this.style), batch.events.length);
     } else {
       const frames: Buffer[] = [];
       for (const wire of batch.events)
-        if (wire.positionValue > this.cursor && this.matches(wire))
-          frames.push(wire.frame('all', this.style));
-      this.cursor = last;
+        if (wire.positionValue > after && this.matches(wire)) frames.push(wire.frame('all', this.style));
       if (frames.length === 0) return;
       written = this.session.write(joinFrames(frames), frames.length);
     }
-    this.cursor = last;
     if (written === 'ok') return;
     this.stop();
     if (written === 'blocked') this.session.whenDrained(() => this.run());

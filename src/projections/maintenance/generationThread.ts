@@ -51,7 +51,7 @@ async function answer(request: GenerationRequest): Promise<GenerationReply> {
 
 /**
  * One event per line, each with its text: the `events` row is that text, not a second serialisation. A
- * plain map per batch, not `parseCanonicalJson`'s weak map, whose entries cost the collector more.
+ * plain map per batch, not a weak map per event, whose entries cost the collector more.
  */
 function parseLines(lines: string): [JobEvent[], Map<JobEvent, string>] {
   const events: JobEvent[] = [];
