@@ -249,7 +249,10 @@ test('the stream is not chunked: Connection: close, no Transfer-Encoding, the fr
   t.true(headers.includes('connection: close'), head);
   t.false(head.toLowerCase().includes('transfer-encoding'), head);
   t.true(body.startsWith('retry: '), 'the body starts with the first frame, not a chunk length');
-  const frames = body.slice(body.indexOf('\n\n') + 2).split('\n\n').filter(Boolean);
+  const frames = body
+    .slice(body.indexOf('\n\n') + 2)
+    .split('\n\n')
+    .filter(Boolean);
   t.is(frames.length, 14, 'connected, 12 events, end');
   t.regex(frames.at(-1) ?? '', /^event: end\nid: 11\n|^id: 11\nevent: end\n/);
   t.true(body.endsWith('\n\n'), 'the last frame is whole, with nothing after it');
