@@ -1,7 +1,6 @@
 // The baseline for SSE fan-out: a bare node:http server with a hand-written loop. The same events as the
 // operator's (a cycle job decided by the real decider, canonical JSON, the same frame layout and headers),
-// but no store, no koa, no feeds: each event is serialised once and written to every response. Its bodies are
-// not chunked (ended by the close), like the operator's.
+// but no store, no koa, no feeds: each event is serialised once and written to every response.
 // Run: node --import tsx bench/lib/bareServer.ts [--heartbeat-ms 5000]
 import { randomUUID } from 'node:crypto';
 import { createServer, type ServerResponse } from 'node:http';
@@ -43,11 +42,10 @@ const server = createServer((req, res) => {
     res.writeHead(404).end();
     return;
   }
-  // Not chunked, ended by the close, as the operator's streams are: each write is one socket write.
-  res.useChunkedEncodingByDefault = false;
   res.writeHead(200, {
     'Content-Type': 'text/event-stream; charset=utf-8',
     'Cache-Control': 'no-cache, no-transform',
+    Connection: 'keep-alive',
     'X-Accel-Buffering': 'no',
   });
   res.socket?.setNoDelay(true);

@@ -1,4 +1,3 @@
-import { connect } from 'node:net';
 import test from 'ava';
 import type { EventSourceMessage } from 'eventsource-parser';
 import { ALIAS_FIELDS, CANONICAL_FIELDS, EVENT_ALIASES } from '../../src/domain/events.ts';
@@ -220,42 +219,6 @@ test('finished means finished: the first connection gets the history and end (id
   t.is(earlier.status, 200, 'a resume before the last event still gets the rest');
   await earlier.body?.cancel();
   t.is((await fetch(streamUrl(`/jobs/${id}/events/stream?after=12`), { headers: auth })).status, 204);
-});
-
-test('the stream is not chunked: Connection: close, no Transfer-Encoding, the frames are the bytes on the socket, and a finished stream ends by closing it', async (t) => {
-  const id = await newJob();
-  await finish(id);
-  const url = new URL(streamUrl(`/jobs/${id}/events/stream?after=-1`));
-  const raw = await new Promise<string>((resolve, reject) => {
-    const socket = connect(Number(url.port), url.hostname);
-    const chunks: Buffer[] = [];
-    const timer = setTimeout(() => {
-      socket.destroy();
-      reject(new Error('the server did not close the finished stream in 10 s'));
-    }, 10_000);
-    socket.on('data', (chunk: Buffer) => chunks.push(chunk));
-    socket.on('end', () => {
-      clearTimeout(timer);
-      resolve(Buffer.concat(chunks).toString());
-    });
-    socket.on('error', reject);
-    socket.write(
-      `GET ${url.pathname}${url.search} HTTP/1.1\r\nHost: x\r\nAuthorization: ${auth.authorization}\r\nConnection: keep-alive\r\n\r\n`,
-    );
-  });
-  const [head = '', body = ''] = raw.split('\r\n\r\n', 2);
-  const headers = head.toLowerCase().split('\r\n');
-  t.is(headers[0], 'http/1.1 200 ok');
-  t.true(headers.includes('connection: close'), head);
-  t.false(head.toLowerCase().includes('transfer-encoding'), head);
-  t.true(body.startsWith('retry: '), 'the body starts with the first frame, not a chunk length');
-  const frames = body
-    .slice(body.indexOf('\n\n') + 2)
-    .split('\n\n')
-    .filter(Boolean);
-  t.is(frames.length, 14, 'connected, 12 events, end');
-  t.regex(frames.at(-1) ?? '', /^event: end\nid: 11\n|^id: 11\nevent: end\n/);
-  t.true(body.endsWith('\n\n'), 'the last frame is whole, with nothing after it');
 });
 
 test('a live job: a resume point past its last event is a 400 (the error shape), not a silent wait', async (t) => {
