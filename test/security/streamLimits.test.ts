@@ -1,4 +1,7 @@
+import { createServer, type ServerResponse } from 'node:http';
+import { connect } from 'node:net';
 import test from 'ava';
+import { DEFAULT_WIRE_STYLE } from '../../src/api/sse/wireFrames.ts';
 import { createJob, waitFor } from '../helpers/runnerHarness.ts';
 import type { RawSse } from '../helpers/sseClient.ts';
 import { openRawSse } from '../helpers/sseClient.ts';
@@ -93,3 +96,48 @@ test('live streams in all: the server refuses the stream past streaming.max_stre
   for (const s of [...held, next]) s.abort();
   await waitFor('every stream to close', async () => server.deps.hub.size === 0);
 });
+
+test.serial(
+  'a client that leaves while its stream is being opened takes no slot: more of them than the per-token limit, then a stream still opens',
+  async (t) => {
+    const hub = server.deps.hub;
+    const limits = { perOwner: PER_TOKEN, total: TOTAL, retryAfterSeconds: 1 };
+    const opened: { closed: boolean; held: number }[] = [];
+    // A front that opens the stream only after its client left, as a slow open (the head read from the
+    // store) would see it: the response's 'close' has fired before the session exists.
+    let requests = 0;
+    const front = createServer((_req, res: ServerResponse) => {
+      requests++;
+      res.once('close', () => {
+        const session = hub.open(res, {
+          owner: 'leaver',
+          heartbeat: { jobId: null, style: DEFAULT_WIRE_STYLE },
+          limits,
+        });
+        session.open(1000, { after: '-1' });
+        opened.push({ closed: session.closed, held: hub.countOf('leaver') });
+      });
+    });
+    await new Promise<void>((resolve) => front.listen(0, '127.0.0.1', resolve));
+    t.teardown(() => front.close());
+    const port = (front.address() as import('node:net').AddressInfo).port;
+    for (let i = 0; i < PER_TOKEN + 2; i++) {
+      const socket = connect(port, '127.0.0.1');
+      socket.on('error', () => {});
+      await new Promise<void>((resolve) => socket.once('connect', () => resolve()));
+      socket.write('GET /stream HTTP/1.1\r\nHost: x\r\n\r\n');
+      await waitFor('the front to see the request', async () => requests === i + 1);
+      socket.destroy();
+      await waitFor(`open attempt ${i + 1}`, async () => opened.length === i + 1);
+    }
+    t.deepEqual(
+      opened,
+      Array.from({ length: PER_TOKEN + 2 }, () => ({ closed: true, held: 0 })),
+      'every late session starts closed and holds no slot (no 429 past the limit)',
+    );
+    t.is(hub.countOf('leaver'), 0);
+    const viewer = await open('/events/stream', TOKENS.viewer);
+    t.is(viewer.status, 200, 'the server still has room');
+    viewer.abort();
+  },
+);

@@ -107,6 +107,8 @@ export class SseHub implements SessionCloseListener {
         limits.retryAfterSeconds,
       );
     const session = new SseSession(res, this.sessionOptions, owner, options.heartbeat, this);
+    // Its client is gone already: it takes no slot (nothing would ever free it) and its feed ends at once.
+    if (session.closed) return session;
     this.sessions.add(session);
     this.perOwner.set(owner, mine + 1);
     this.options.onOpen?.();

@@ -71,6 +71,9 @@ export class SseSession {
   ) {
     (res as WithSession)[SESSION] = this;
     res.once('close', onResponseClose);
+    // A client that left while its stream was being opened (its head read from the store, say): the
+    // response's 'close' has fired already and will not again, so the session starts closed.
+    if (res.destroyed) this.markClosed('client closed');
   }
 
   /** Sessions whose heartbeats are the same bytes share one frame per tick. */
@@ -97,6 +100,7 @@ export class SseSession {
    * set on the response already), the `retry:` advice and the `connected` frame.
    */
   open(retryMs: number, connected: unknown, headers?: OutgoingHttpHeaders): void {
+    if (this.isClosed) return;
     this.res.writeHead(200, headers ? { ...SSE_HEADERS, ...headers } : SSE_HEADERS);
     this.res.socket?.setNoDelay(true);
     this.res.write(`retry: ${retryMs}\n\n${controlFrame('connected', connected)}`);
