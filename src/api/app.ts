@@ -98,8 +98,9 @@ export function createApp(deps: ApiDeps, extraRoutes: (deps: ApiDeps) => AnyRout
       started,
     });
   });
-  app.use(errorMiddleware(deps.logger));
+  // Outside the error middleware, so a request that threw is counted with the status it was answered with.
   app.use(deps.metrics.middleware());
+  app.use(errorMiddleware(deps.logger));
   app.use(corsMiddleware(deps.config.server.cors_origins));
   app.use(staticUi());
   app.use(router.routes());

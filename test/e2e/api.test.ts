@@ -275,6 +275,27 @@ test('roles: viewer reads, operator commands, admin does everything; the actor i
   );
 });
 
+test('metrics count a refused request with the status it was answered with, not 404', async (t) => {
+  const bad = await server.api('/jobs', { method: 'POST', as: 'operator', json: { pipeline: 42 } });
+  t.is(bad.status, 400);
+  const forbidden = await server.api('/jobs', { method: 'POST', as: 'viewer', json: {} });
+  t.is(forbidden.status, 403);
+  const missing = await server.api('/jobs/no-such-job', { as: 'viewer' });
+  t.is(missing.status, 404);
+  const metrics = await (await fetch(`${server.url}/api/v1/metrics`)).text();
+  const counted = new Map(
+    [...metrics.matchAll(/^operator_http_request_duration_seconds_count\{([^}]*)\} (\d+)$/gm)].map(
+      (m) => [m[1] ?? '', Number(m[2])] as const,
+    ),
+  );
+  const labels = (method: string, route: string, status: number) =>
+    `method="${method}",route="${route}",status="${status}"`;
+  t.true((counted.get(labels('POST', '/api/v1/jobs', 400)) ?? 0) >= 1, [...counted.keys()].join('\n'));
+  t.true((counted.get(labels('POST', '/api/v1/jobs', 403)) ?? 0) >= 1);
+  t.true((counted.get(labels('GET', '/api/v1/jobs/:id', 404)) ?? 0) >= 1);
+  t.is(counted.get(labels('POST', '/api/v1/jobs', 404)), undefined, 'no refusal is counted as a 404');
+});
+
 test('health, readiness, metrics and the OpenAPI document', async (t) => {
   t.is((await fetch(`${server.url}/api/v1/healthz`)).status, 200);
   const ready = await fetch(`${server.url}/api/v1/readyz`);
