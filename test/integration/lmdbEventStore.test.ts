@@ -15,6 +15,8 @@ import {
   type OpenLmdbEventStoreOptions,
   openLmdbEventStore,
 } from '../../src/infra/eventstore/lmdb/index.ts';
+import { headInWrite } from '../../src/infra/eventstore/lmdb/lmdbAppend.ts';
+import { openLmdbLayout } from '../../src/infra/eventstore/lmdb/lmdbLayout.ts';
 import {
   InvalidEventStoreArgumentError,
   isEventStoreClosedError,
@@ -218,6 +220,48 @@ test('an empty store has no head; positions start at 0 and are consecutive', asy
   t.like(await store.append('job-a', [event(), event()]), { nextRevision: 1, position: '1' });
   t.like(await store.append('job-b', [event()]), { nextRevision: 0, position: '2' });
   t.is(await store.headPosition(), '2');
+});
+
+test('two writers on one store take turns without losing a position: a hint another writer appended past is not trusted', async (t) => {
+  const path = await tempDir(t);
+  const a = await openLmdbEventStore({ path });
+  t.teardown(() => a.close());
+  const b = await openLmdbEventStore({ path });
+  t.teardown(() => b.close());
+  const positions: string[] = [];
+  positions.push((await a.append('job-a', [event({ n: 0 })])).position);
+  positions.push((await b.append('job-b', [event({ n: 1 }), event({ n: 2 })])).position);
+  // a's last append wrote position 0; b has written 1 and 2 since.
+  positions.push((await a.append('job-a', [event({ n: 3 })])).position);
+  positions.push((await b.append('job-b', [event({ n: 4 })])).position);
+  t.deepEqual(positions, ['0', '2', '3', '4']);
+  const all = await collect(a.readAll());
+  t.deepEqual(
+    all.map((e) => [e.position, (e.data as { n: number }).n]),
+    [
+      ['0', 0],
+      ['1', 1],
+      ['2', 2],
+      ['3', 3],
+      ['4', 4],
+    ],
+    'every event kept at its own position',
+  );
+});
+
+test('headInWrite: a hint is taken only while it is the head; a hint past the head or behind it falls back to the log', async (t) => {
+  const layout = openLmdbLayout(await tempDir(t));
+  t.teardown(() => layout.root.close());
+  await layout.root.transaction(() => {
+    for (let i = 0; i < 5; i++) layout.events.put(i, '{}');
+  });
+  const heads = await layout.root.transaction(() => [
+    headInWrite(layout, 4),
+    headInWrite(layout, 2),
+    headInWrite(layout, 9),
+    headInWrite(layout, undefined),
+  ]);
+  t.deepEqual(heads, [4, 4, 4, 4]);
 });
 
 test('maxAge follows the injected clock', async (t) => {

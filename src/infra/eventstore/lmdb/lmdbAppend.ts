@@ -13,6 +13,19 @@ export interface StreamAppend {
   streamJson: string;
   expected: ExpectedRevision;
   events: readonly EncodedEvent[];
+  /** The last position this process appended, if any: the head, unless someone appended since (checked). */
+  headHint?: number;
+}
+
+/**
+ * The log's head inside a write transaction. `hint` is taken when it still is the head (its key exists and
+ * the next does not: two lookups, about 2 µs); otherwise, or without one, a reverse cursor finds it, which in
+ * a write transaction costs 7–13 µs. A hint whose append was rolled back, or that another process has
+ * appended past, fails the check.
+ */
+export function headInWrite(layout: LmdbLayout, hint: number | undefined): number | undefined {
+  if (hint !== undefined && layout.events.doesExist(hint) && !layout.events.doesExist(hint + 1)) return hint;
+  return readHead(layout);
 }
 
 /**
@@ -25,11 +38,11 @@ export function appendInTransaction(
   clock: () => Date,
   append: StreamAppend,
 ): AppendOutcome {
-  const { stream, streamJson, expected, events } = append;
+  const { stream, streamJson, expected, events, headHint } = append;
   const state = streamStateOf(layout, stream) ?? NEW_STREAM;
   if (!matchesExpectedRevision(state, expected)) return { kind: 'conflict', actual: actualRevision(state) };
   const created = clock().toISOString();
-  let position = (readHead(layout) ?? -1) + 1;
+  let position = (headInWrite(layout, headHint) ?? -1) + 1;
   let revision = state.lastRevision;
   for (const event of events) {
     revision++;

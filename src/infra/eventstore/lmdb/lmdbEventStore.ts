@@ -70,6 +70,8 @@ export class LmdbEventStore implements EventStore {
   #appends = 0;
   #appendTransactions = 0;
   #lastAppendTxnId = -1;
+  /** The last position an append of this store wrote (inside its transaction, before the commit). */
+  #headHint: number | undefined;
 
   constructor(
     private readonly layout: LmdbLayout,
@@ -101,12 +103,15 @@ export class LmdbEventStore implements EventStore {
     const streamJson = JSON.stringify(stream);
     const outcome = await writeTransaction(this.layout.root, () => {
       this.#countTransaction();
-      return appendInTransaction(this.layout, () => this.settings.clock(), {
+      const result = appendInTransaction(this.layout, () => this.settings.clock(), {
         stream,
         streamJson,
         expected,
         events: encoded,
+        headHint: this.#headHint,
       });
+      if (result.kind === 'appended') this.#headHint = result.position;
+      return result;
     });
     if (outcome.kind === 'conflict') throw new WrongExpectedRevisionError(stream, expected, outcome.actual);
     this.#tail.appended(outcome.position);
