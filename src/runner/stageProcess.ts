@@ -1,4 +1,3 @@
-import { ftruncateSync, writeSync } from 'node:fs';
 import type { FileHandle } from 'node:fs/promises';
 import { rm } from 'node:fs/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -157,6 +156,17 @@ export class StageProcess {
         cwd: paths.workDir,
         env: command.env,
         onOutput: (stream, chunk) => log.write(stream, chunk),
+        // Written by the spawning thread the moment the fork returns, so a crash right after the spawn
+        // still leaves the group findable.
+        pidFile: {
+          fd: pidFile.fd,
+          record: {
+            job_id: command.jobId,
+            stage: command.stage,
+            attempt: command.attempt,
+            started_at: command.now().toISOString(),
+          },
+        },
       });
     } catch (error) {
       log.line('runner', `cannot start: ${(error as Error).message}`);
@@ -166,18 +176,8 @@ export class StageProcess {
       throw error;
     }
     const pid = child.pid;
-    // Written before anything else can happen, so a crash right after the spawn still leaves the group findable.
-    try {
-      ftruncateSync(pidFile.fd, 0);
-      writeSync(
-        pidFile.fd,
-        `${JSON.stringify({ pgid: pid, job_id: command.jobId, stage: command.stage, attempt: command.attempt, started_at: command.now().toISOString() })}\n`,
-        0,
-      );
-    } catch (error) {
-      // The command runs and is supervised; only a restart after a crash could not find it.
-      log.line('runner', `cannot write the pid file: ${(error as Error).message}`);
-    }
+    // The command runs and is supervised; only a restart after a crash could not find it.
+    if (child.pidFileError) log.line('runner', `cannot write the pid file: ${child.pidFileError}`);
     void pidFile.close().catch(() => {});
     log.line('runner', `running as process group ${pid}`);
     pipes.push(child);

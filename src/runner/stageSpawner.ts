@@ -9,6 +9,12 @@ export interface StageSpawnOptions {
   env: Readonly<Record<string, string>>;
   /** Each chunk the command writes, in the order it wrote them (from the moment it runs). */
   onOutput: (stream: OutputStream, chunk: Buffer) => void;
+  /**
+   * An open file (its descriptor) the thread writes `{"pgid": <pid>, ...record}` into the moment the fork
+   * returns, before it tells this thread anything: a crash right after the spawn still leaves the group
+   * findable. The caller keeps the file open until `spawn` settles, then closes it.
+   */
+  pidFile?: { fd: number; record: Readonly<Record<string, unknown>> };
 }
 
 export interface Exit {
@@ -21,6 +27,8 @@ export interface Exit {
 /** A started command: `/bin/sh -c <run>` leading its own process group (detached), stdout and stderr piped. */
 export interface SpawnedStage {
   readonly pid: number;
+  /** Why the pid file could not be written (the command runs all the same), or null. */
+  readonly pidFileError: string | null;
   /** When the thread saw it start (`process.hrtime.bigint()`): the run is timed off the main thread's loop. */
   readonly startedNs: bigint;
   /** Its exit. */
@@ -35,11 +43,18 @@ export interface SpawnedStage {
 }
 
 type ToThread =
-  | { kind: 'spawn'; id: number; run: string; cwd: string; env: Readonly<Record<string, string>> }
+  | {
+      kind: 'spawn';
+      id: number;
+      run: string;
+      cwd: string;
+      env: Readonly<Record<string, string>>;
+      pidFile?: StageSpawnOptions['pidFile'];
+    }
   | { kind: 'pause' | 'resume' | 'drop'; id: number };
 
 type FromThread =
-  | { kind: 'spawned'; id: number; pid: number; atNs: bigint }
+  | { kind: 'spawned'; id: number; pid: number; atNs: bigint; pidFileError: string | null }
   | { kind: 'failed'; id: number; message: string; code?: string }
   | { kind: 'output'; id: number; stream: OutputStream; chunk: Uint8Array }
   | { kind: 'exit'; id: number; code: number | null; signal: NodeJS.Signals | null; atNs: bigint }
@@ -52,9 +67,20 @@ type FromThread =
  */
 const THREAD = `
 const { spawn } = require('node:child_process');
+const { ftruncateSync, writeSync } = require('node:fs');
 const { parentPort } = require('node:worker_threads');
 const children = new Map();
 const post = (m, transfer) => parentPort.postMessage(m, transfer);
+function writePidFile(pidFile, pid) {
+  if (!pidFile || pid === undefined) return null;
+  try {
+    ftruncateSync(pidFile.fd, 0);
+    writeSync(pidFile.fd, JSON.stringify({ pgid: pid, ...pidFile.record }) + '\\n', 0);
+    return null;
+  } catch (e) {
+    return String(e && e.message);
+  }
+}
 function start(m) {
   let child;
   try {
@@ -63,6 +89,7 @@ function start(m) {
     post({ kind: 'failed', id: m.id, message: String(e && e.message), code: e && e.code });
     return;
   }
+  const pidFileError = writePidFile(m.pidFile, child.pid);
   let running = false;
   child.on('error', (e) => {
     if (!running) post({ kind: 'failed', id: m.id, message: String(e && e.message), code: e && e.code });
@@ -70,7 +97,7 @@ function start(m) {
   child.once('spawn', () => {
     running = true;
     children.set(m.id, child);
-    post({ kind: 'spawned', id: m.id, pid: child.pid, atNs: process.hrtime.bigint() });
+    post({ kind: 'spawned', id: m.id, pid: child.pid, atNs: process.hrtime.bigint(), pidFileError });
   });
   for (const stream of ['stdout', 'stderr'])
     child[stream].on('data', (chunk) => {
@@ -136,7 +163,14 @@ export class StageSpawner {
       });
       this.#live.set(id, pending);
       this.#holdOpen();
-      const message: ToThread = { kind: 'spawn', id, run: options.run, cwd: options.cwd, env: options.env };
+      const message: ToThread = {
+        kind: 'spawn',
+        id,
+        run: options.run,
+        cwd: options.cwd,
+        env: options.env,
+        ...(options.pidFile ? { pidFile: options.pidFile } : {}),
+      };
       worker.postMessage(message);
     });
   }
@@ -159,7 +193,7 @@ export class StageSpawner {
     switch (message.kind) {
       case 'spawned':
         pending.spawned = true;
-        pending.resolve(this.#handle(message.id, message.pid, message.atNs, pending));
+        pending.resolve(this.#handle(message, pending));
         return;
       case 'failed':
         this.#forget(message.id);
@@ -183,13 +217,15 @@ export class StageSpawner {
     }
   }
 
-  #handle(id: number, pid: number, startedNs: bigint, pending: Pending): SpawnedStage {
+  #handle(spawned: Extract<FromThread, { kind: 'spawned' }>, pending: Pending): SpawnedStage {
+    const { id, pid, atNs: startedNs, pidFileError } = spawned;
     const send = (kind: 'pause' | 'resume' | 'drop') => {
       const message: ToThread = { kind, id };
       this.#worker?.postMessage(message);
     };
     return {
       pid,
+      pidFileError,
       startedNs,
       exited: pending.exited,
       closed: pending.closed,

@@ -1,5 +1,5 @@
 import { existsSync } from 'node:fs';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, open, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -86,4 +86,41 @@ test('paused output is held until resumed (the command then blocks on its writes
   child.resume();
   while (out.stdout === '') await sleep(20);
   t.is(out.stdout, 'after\n');
+});
+
+test('the thread writes the pid file before it reports the spawn: the record with the group id is there when spawn resolves', async (t) => {
+  const spawner = new StageSpawner();
+  const path = join(dir, 'stage.pid');
+  const file = await open(path, 'w');
+  // Something already in the file is replaced, not appended to.
+  await file.write('x'.repeat(400), 0);
+  const child = await spawner.spawn({
+    run: 'sleep 0.2',
+    cwd: dir,
+    env: { PATH: process.env.PATH ?? '' },
+    onOutput: () => {},
+    pidFile: { fd: file.fd, record: { job_id: 'j1', stage: 'build', attempt: 2 } },
+  });
+  const text = await readFile(path, 'utf8');
+  await file.close();
+  t.is(child.pidFileError, null);
+  t.is(text, `${JSON.stringify({ pgid: child.pid, job_id: 'j1', stage: 'build', attempt: 2 })}\n`);
+  await child.exited;
+});
+
+test('a pid file the thread cannot write is reported, and the command runs all the same', async (t) => {
+  const spawner = new StageSpawner();
+  const path = join(dir, 'readonly.pid');
+  await writeFile(path, '');
+  const file = await open(path, 'r');
+  const child = await spawner.spawn({
+    run: 'exit 0',
+    cwd: dir,
+    env: { PATH: process.env.PATH ?? '' },
+    onOutput: () => {},
+    pidFile: { fd: file.fd, record: {} },
+  });
+  t.regex(child.pidFileError ?? '', /EBADF|EINVAL|bad file descriptor/i);
+  t.is((await child.exited).code, 0);
+  await file.close();
 });
