@@ -5,6 +5,8 @@ import { eventsOnly, openRawSse } from '../helpers/sseClient.ts';
 import type { TestServer } from '../helpers/testServer.ts';
 import { json, startTestServer, TOKENS } from '../helpers/testServer.ts';
 
+// The tests share one server and read its hub size, its cut-off counter and its all-jobs stream: serial, so
+// that `npx ava` on this file passes as the suite's `--serial` run does.
 let server: TestServer;
 test.before(async () => {
   server = await startTestServer({
@@ -40,7 +42,7 @@ async function runJob(id: string): Promise<void> {
   for (const step of ['publish/start', 'publish/complete']) await post(`/jobs/${id}/stages/${step}`);
 }
 
-test('raw bytes: headers, retry, connected, then every event unnamed with id = seq; polling returns the same JSON', async (t) => {
+test.serial('raw bytes: headers, retry, connected, then every event unnamed with id = seq; polling returns the same JSON', async (t) => {
   const id = await newJob();
   const sse = await openRawSse(`${server.url}/api/v1/jobs/${id}/events/stream?after=-1&${tokenQuery}`);
   t.is(sse.status, 200);
@@ -71,7 +73,7 @@ test('raw bytes: headers, retry, connected, then every event unnamed with id = s
   );
 });
 
-test('with frames=named the eventsource client gets connected, the events in order by name, and a heartbeat within heartbeat_seconds + 1', async (t) => {
+test.serial('with frames=named the eventsource client gets connected, the events in order by name, and a heartbeat within heartbeat_seconds + 1', async (t) => {
   const id = await newJob();
   const es = new EventSource(
     `${server.url}/api/v1/jobs/${id}/events/stream?after=-1&frames=named&${tokenQuery}`,
@@ -99,7 +101,7 @@ test('with frames=named the eventsource client gets connected, the events in ord
   ]);
 });
 
-test('after a server-side cut, the client resumes with Last-Event-ID and gets exactly the missing events', async (t) => {
+test.serial('after a server-side cut, the client resumes with Last-Event-ID and gets exactly the missing events', async (t) => {
   const id = await newJob();
   const es = new EventSource(`${server.url}/api/v1/jobs/${id}/events/stream?after=-1&${tokenQuery}`);
   const ids: number[] = [];
@@ -126,7 +128,7 @@ test('after a server-side cut, the client resumes with Last-Event-ID and gets ex
   t.deepEqual(ids, [0, 1, 2, 3, 4, 5, 6]);
 });
 
-test('200 concurrent clients on one job all receive every event', async (t) => {
+test.serial('200 concurrent clients on one job all receive every event', async (t) => {
   const id = await newJob();
   const clients = await Promise.all(
     Array.from({ length: 200 }, () =>
@@ -145,7 +147,7 @@ test('200 concurrent clients on one job all receive every event', async (t) => {
     );
 });
 
-test('the all-jobs stream uses positions as ids and filters by type and job', async (t) => {
+test.serial('the all-jobs stream uses positions as ids and filters by type and job', async (t) => {
   const before = await json<{ events: { position: string }[] }>(await server.api('/events?limit=1000'));
   const start = before.events.at(-1)?.position ?? '-1';
   const sse = await openRawSse(
@@ -170,7 +172,7 @@ test('the all-jobs stream uses positions as ids and filters by type and job', as
   t.is((await server.api('/events/stream?type=bogus')).status, 400);
 });
 
-test('a client that stops reading is cut off while a healthy one on the same job keeps receiving', async (t) => {
+test.serial('a client that stops reading is cut off while a healthy one on the same job keeps receiving', async (t) => {
   const created = await server.api('/jobs', { method: 'POST', json: { pipeline: 'looping' } });
   const id = (await json<{ job: { job_id: string } }>(created)).job.job_id;
   await post(`/jobs/${id}/start`);
