@@ -60,9 +60,10 @@ test('kill -9 in the middle of a rebuild: the live projections are untouched, ve
   const server = await world.start();
   for (const [i, to] of (['completed', 'paused', 'running', 'canceled'] as const).entries())
     await advance(world, `crash-${i}`, to);
-  // Enough of a log that the rebuild is still building long after its first files are staged.
-  await new JobTraffic(server.deps.store).runMany({ jobs: 1500, concurrency: 32, prefix: 'k' });
-  // 13k events through the live projections, each batch fsynced: on a busy machine, more than one wait.
+  // Enough of a log that the rebuild is still building long after its first files are staged: the kill
+  // comes at 150 of 754 jobs, and the rebuild commits its read model rows every 50 events (--batch-size).
+  await new JobTraffic(server.deps.store).runMany({ jobs: 750, concurrency: 32, prefix: 'k' });
+  // 6.5k events through the live projections, each batch fsynced: on a busy machine, more than one wait.
   for (let wait = 1; ; wait++) {
     try {
       await settle(world);
@@ -78,12 +79,12 @@ test('kill -9 in the middle of a rebuild: the live projections are untouched, ve
 
   const rebuild = new CliProcess(world.local('projections', 'rebuild', '--all', '--batch-size', '50'));
   // The read model thread is at most two batches behind the files: by then it has committed rows too.
-  await rebuild.waitFor(() => stagedJobs(runs) >= 300, 60_000);
+  await rebuild.waitFor(() => stagedJobs(runs) >= 150, 60_000);
   rebuild.child.kill('SIGKILL');
   const killed = await rebuild.exited;
   t.is(rebuild.child.signalCode, 'SIGKILL', killed.stdout + killed.stderr);
   t.is(killed.stdout, '', 'killed before it reported a swap');
-  t.true(stagedJobs(runs) < 1504, 'killed while building');
+  t.true(stagedJobs(runs) < 754, 'killed while building');
   t.true(
     (await generationRows(world.config.storage.data_dir, 2)) > 0,
     'killed while writing read model rows',
@@ -101,16 +102,16 @@ test('kill -9 in the middle of a rebuild: the live projections are untouched, ve
 
   const verify = await runCli(world.local('projections', 'verify'));
   t.is(verify.code, 0, verify.stdout + verify.stderr);
-  t.regex(verify.stdout, /^verify: clean \(1504 jobs,/);
+  t.regex(verify.stdout, /^verify: clean \(754 jobs,/);
 
   // The dead rebuild's lease does not block the next one (its pid is gone), which empties what it left.
   const again = await runCli(world.local('projections', 'rebuild', '--all'), { timeoutMs: 120_000 });
   t.is(again.code, 0, again.stdout + again.stderr);
-  t.regex(again.stdout, /1504 job\(s\), 0 with files replaced, read model generation 2;/);
+  t.regex(again.stdout, /754 job\(s\), 0 with files replaced, read model generation 2;/);
   t.false(existsSync(join(runs, '.rebuild')));
   const after = await runCli(world.local('projections', 'verify'));
   t.is(after.code, 0, after.stdout + after.stderr);
-  t.regex(after.stdout, /^verify: clean \(1504 jobs,/);
+  t.regex(after.stdout, /^verify: clean \(754 jobs,/);
   t.deepEqual(await readTree(runs), filesBefore);
   // Row for row what the live projections had written: the rebuild after a crash is a whole one.
   const rebuilt = await readModelSnapshot(world.config.storage.data_dir);
