@@ -9,7 +9,9 @@ import { gateName } from './pipeline.ts';
  * changes only the job-level fields.
  */
 export function evolve(state: JobState, event: JobEvent): JobState {
+  // One new object per event: the event's own changes (a patch over the state) and the job-level fields.
   return {
+    ...state,
     ...applyEvent(state, event),
     status: event.status,
     seq: event.seq,
@@ -18,16 +20,17 @@ export function evolve(state: JobState, event: JobEvent): JobState {
   };
 }
 
-function applyEvent(state: JobState, event: JobEvent): JobState {
+/** What one event changes, as the fields to replace (none for a type this version does not know). */
+function applyEvent(state: JobState, event: JobEvent): Partial<JobState> | null {
   const { ts, stage } = event;
   switch (event.type) {
     case 'job_created':
-      return created(state, event);
+      return created(event);
     case 'job_started':
-      return { ...state, started_at: ts };
+      return { started_at: ts };
     case 'stage_started':
       return {
-        ...updateStage(state, stage, (s) => ({
+        stages: withStage(state.stages, stage, (s) => ({
           ...s,
           status: 'running',
           attempts: s.attempts + 1,
@@ -39,7 +42,7 @@ function applyEvent(state: JobState, event: JobEvent): JobState {
       };
     case 'stage_completed':
       return {
-        ...updateStage(state, stage, (s) => ({
+        stages: withStage(state.stages, stage, (s) => ({
           ...s,
           status: 'completed',
           finished_at: ts,
@@ -50,7 +53,7 @@ function applyEvent(state: JobState, event: JobEvent): JobState {
     case 'stage_failed': {
       const { duration_ms, reason } = payloadOf(event, 'stage_failed');
       return {
-        ...updateStage(state, stage, (s) => ({
+        stages: withStage(state.stages, stage, (s) => ({
           ...s,
           status: 'failed',
           finished_at: ts,
@@ -69,11 +72,11 @@ function applyEvent(state: JobState, event: JobEvent): JobState {
     case 'job_resumed':
       return resumed(state, event);
     case 'job_completed':
-      return { ...state, current_stage: null, paused_gate: null, finished_at: ts };
+      return { current_stage: null, paused_gate: null, finished_at: ts };
     case 'job_failed': {
       const { reason, code } = payloadOf(event, 'job_failed');
       return {
-        ...stopRunningStage(state, ts, reason ?? 'job failed'),
+        stages: stopRunningStage(state.stages, ts, reason ?? 'job failed'),
         current_stage: null,
         paused_gate: null,
         finished_at: ts,
@@ -84,7 +87,7 @@ function applyEvent(state: JobState, event: JobEvent): JobState {
     case 'job_canceled': {
       const reason = payloadOf(event, 'job_canceled').reason ?? null;
       return {
-        ...stopRunningStage(state, ts, reason ? `job canceled: ${reason}` : 'job canceled'),
+        stages: stopRunningStage(state.stages, ts, reason ? `job canceled: ${reason}` : 'job canceled'),
         current_stage: null,
         paused_gate: null,
         finished_at: ts,
@@ -92,11 +95,11 @@ function applyEvent(state: JobState, event: JobEvent): JobState {
       };
     }
     default:
-      return state;
+      return null;
   }
 }
 
-function created(state: JobState, event: JobEvent): JobState {
+function created(event: JobEvent): Partial<JobState> {
   const payload = payloadOf(event, 'job_created');
   const pipeline = payload.pipeline ?? null;
   const stages = pipeline?.stages ?? [];
@@ -106,7 +109,6 @@ function created(state: JobState, event: JobEvent): JobState {
     if (name) gates[name] = pendingGate(name, stage.name, stage.gate?.on_timeout ?? 'wait');
   }
   return {
-    ...state,
     job_id: event.job_id,
     pipeline,
     params: payload.params ?? {},
@@ -116,10 +118,10 @@ function created(state: JobState, event: JobEvent): JobState {
   };
 }
 
-function paused(state: JobState, event: JobEvent): JobState {
+function paused(state: JobState, event: JobEvent): Partial<JobState> {
   const { gate = null, on_timeout: onTimeout, deadline = null } = payloadOf(event, 'gate_pause');
   return {
-    ...updateGate(state, gate, (g) => ({
+    gates: withGate(state.gates, gate, (g) => ({
       ...pendingGate(g.name, g.stage, onTimeout ?? g.on_timeout),
       status: 'paused',
       paused_at: event.ts,
@@ -130,7 +132,7 @@ function paused(state: JobState, event: JobEvent): JobState {
   };
 }
 
-function decided(state: JobState, event: JobEvent): JobState {
+function decided(state: JobState, event: JobEvent): Partial<JobState> {
   const status =
     event.type === 'gate_rejected'
       ? 'rejected'
@@ -139,21 +141,22 @@ function decided(state: JobState, event: JobEvent): JobState {
         : 'auto_approved';
   // The three decisions share `gate`, `comment` and `by_timer` with the same types.
   const { gate = null, comment = null, by_timer: byTimer } = payloadOf(event, 'gate_approved');
-  return updateGate(state, gate, (g) => ({
-    ...g,
-    status,
-    decided_by: event.actor,
-    decided_at: event.ts,
-    comment,
-    by_timer: byTimer ?? event.type === 'gate_auto_approved',
-  }));
+  return {
+    gates: withGate(state.gates, gate, (g) => ({
+      ...g,
+      status,
+      decided_by: event.actor,
+      decided_at: event.ts,
+      comment,
+      by_timer: byTimer ?? event.type === 'gate_auto_approved',
+    })),
+  };
 }
 
 /** `from_stage` (a failed job or a rerun rejection) sends a stage, and its gate, back to the start. */
-function resumed(state: JobState, event: JobEvent): JobState {
+function resumed(state: JobState, event: JobEvent): Partial<JobState> {
   const restart = payloadOf(event, 'job_resumed').from_stage ?? null;
-  let next: JobState = {
-    ...state,
+  const next: Partial<JobState> = {
     current_stage: null,
     paused_gate: null,
     finished_at: null,
@@ -162,28 +165,45 @@ function resumed(state: JobState, event: JobEvent): JobState {
     started_at: state.started_at ?? event.ts,
   };
   if (restart) {
-    next = updateStage(next, restart, (s) => ({ ...pendingStage(s.name), last_error: s.last_error }));
-    const gate = Object.values(next.gates).find((g) => g.stage === restart);
-    if (gate) next = updateGate(next, gate.name, (g) => pendingGate(g.name, g.stage, g.on_timeout));
+    next.stages = withStage(state.stages, restart, (s) => ({
+      ...pendingStage(s.name),
+      last_error: s.last_error,
+    }));
+    const gate = Object.values(state.gates).find((g) => g.stage === restart);
+    if (gate)
+      next.gates = withGate(state.gates, gate.name, (g) => pendingGate(g.name, g.stage, g.on_timeout));
   }
   return next;
 }
 
-function stopRunningStage(state: JobState, ts: string, error: string): JobState {
-  return {
-    ...state,
-    stages: state.stages.map((s) =>
-      s.status === 'running' ? { ...s, status: 'failed', finished_at: ts, last_error: error } : s,
-    ),
-  };
+function stopRunningStage(stages: StageState[], ts: string, error: string): StageState[] {
+  return stages.map((s) =>
+    s.status === 'running' ? { ...s, status: 'failed', finished_at: ts, last_error: error } : s,
+  );
 }
 
-function updateStage(state: JobState, name: string | null, change: (s: StageState) => StageState): JobState {
-  return { ...state, stages: state.stages.map((s) => (s.name === name ? change(s) : s)) };
+/** The stages with the one named `name` changed (every stage of that name, as a pipeline never repeats one). */
+function withStage(
+  stages: StageState[],
+  name: string | null,
+  change: (s: StageState) => StageState,
+): StageState[] {
+  const at = stages.findIndex((s) => s.name === name);
+  if (at < 0) return stages;
+  const next = stages.slice();
+  for (let i = at; i < next.length; i++) {
+    const s = next[i] as StageState;
+    if (s.name === name) next[i] = change(s);
+  }
+  return next;
 }
 
-function updateGate(state: JobState, name: string | null, change: (g: GateState) => GateState): JobState {
-  const gate = name === null ? undefined : state.gates[name];
-  if (!gate || name === null) return state;
-  return { ...state, gates: { ...state.gates, [name]: change(gate) } };
+function withGate(
+  gates: Record<string, GateState>,
+  name: string | null,
+  change: (g: GateState) => GateState,
+): Record<string, GateState> {
+  const gate = name === null ? undefined : gates[name];
+  if (!gate || name === null) return gates;
+  return { ...gates, [name]: change(gate) };
 }
