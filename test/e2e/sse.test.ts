@@ -42,91 +42,100 @@ async function runJob(id: string): Promise<void> {
   for (const step of ['publish/start', 'publish/complete']) await post(`/jobs/${id}/stages/${step}`);
 }
 
-test.serial('raw bytes: headers, retry, connected, then every event unnamed with id = seq; polling returns the same JSON', async (t) => {
-  const id = await newJob();
-  const sse = await openRawSse(`${server.url}/api/v1/jobs/${id}/events/stream?after=-1&${tokenQuery}`);
-  t.is(sse.status, 200);
-  t.regex(sse.headers.get('content-type') ?? '', /^text\/event-stream/);
-  t.regex(sse.headers.get('cache-control') ?? '', /no-cache/);
-  t.is(sse.headers.get('x-accel-buffering'), 'no');
-  t.is(sse.headers.get('content-encoding'), null);
-  await runJob(id);
-  await sse.until((m) => m.some((x) => x.event === 'end'));
-  await sse.closed;
-  t.is(sse.retry, server.config.streaming.retry_ms);
-  t.is(sse.messages[0]?.event, 'connected');
-  const streamed = eventsOnly(sse.messages);
-  t.deepEqual(
-    streamed.map((m) => Number(m.id)),
-    streamed.map((_m, i) => i),
-  );
-  // Unnamed frames: the type is inside the JSON, so `onmessage` gets every event.
-  t.deepEqual(
-    streamed.map((m) => m.event),
-    streamed.map(() => undefined),
-  );
-  t.is(JSON.parse(streamed.at(-1)?.data ?? '{}').type, 'job_completed');
-  const polled = await (await server.api(`/jobs/${id}/events?after=-1&limit=1000`)).text();
-  t.is(
-    polled,
-    `{"job_id":"${id}","events":[${streamed.map((m) => m.data).join(',')}],"next_after":${streamed.length - 1},"head":${streamed.length - 1},"limit":1000}`,
-  );
-});
+test.serial(
+  'raw bytes: headers, retry, connected, then every event unnamed with id = seq; polling returns the same JSON',
+  async (t) => {
+    const id = await newJob();
+    const sse = await openRawSse(`${server.url}/api/v1/jobs/${id}/events/stream?after=-1&${tokenQuery}`);
+    t.is(sse.status, 200);
+    t.regex(sse.headers.get('content-type') ?? '', /^text\/event-stream/);
+    t.regex(sse.headers.get('cache-control') ?? '', /no-cache/);
+    t.is(sse.headers.get('x-accel-buffering'), 'no');
+    t.is(sse.headers.get('content-encoding'), null);
+    await runJob(id);
+    await sse.until((m) => m.some((x) => x.event === 'end'));
+    await sse.closed;
+    t.is(sse.retry, server.config.streaming.retry_ms);
+    t.is(sse.messages[0]?.event, 'connected');
+    const streamed = eventsOnly(sse.messages);
+    t.deepEqual(
+      streamed.map((m) => Number(m.id)),
+      streamed.map((_m, i) => i),
+    );
+    // Unnamed frames: the type is inside the JSON, so `onmessage` gets every event.
+    t.deepEqual(
+      streamed.map((m) => m.event),
+      streamed.map(() => undefined),
+    );
+    t.is(JSON.parse(streamed.at(-1)?.data ?? '{}').type, 'job_completed');
+    const polled = await (await server.api(`/jobs/${id}/events?after=-1&limit=1000`)).text();
+    t.is(
+      polled,
+      `{"job_id":"${id}","events":[${streamed.map((m) => m.data).join(',')}],"next_after":${streamed.length - 1},"head":${streamed.length - 1},"limit":1000}`,
+    );
+  },
+);
 
-test.serial('with frames=named the eventsource client gets connected, the events in order by name, and a heartbeat within heartbeat_seconds + 1', async (t) => {
-  const id = await newJob();
-  const es = new EventSource(
-    `${server.url}/api/v1/jobs/${id}/events/stream?after=-1&frames=named&${tokenQuery}`,
-  );
-  const seen: { type: string; id: string }[] = [];
-  const connected = new Promise<void>((resolve) => es.addEventListener('connected', () => resolve()));
-  for (const type of ['job_created', 'job_started', 'stage_started']) {
-    es.addEventListener(type, (e) => seen.push({ type, id: e.lastEventId }));
-  }
-  await connected;
-  const heartbeatAt = Date.now();
-  const heartbeat = new Promise<number>((resolve) =>
-    es.addEventListener('heartbeat', () => resolve(Date.now())),
-  );
-  await post(`/jobs/${id}/start`);
-  await post(`/jobs/${id}/stages/ingest/start`);
-  const got = await heartbeat;
-  t.true(got - heartbeatAt <= (server.config.streaming.heartbeat_seconds + 1) * 1000);
-  for (let i = 0; i < 50 && seen.length < 3; i++) await new Promise((r) => setTimeout(r, 50));
-  es.close();
-  t.deepEqual(seen, [
-    { type: 'job_created', id: '0' },
-    { type: 'job_started', id: '1' },
-    { type: 'stage_started', id: '2' },
-  ]);
-});
+test.serial(
+  'with frames=named the eventsource client gets connected, the events in order by name, and a heartbeat within heartbeat_seconds + 1',
+  async (t) => {
+    const id = await newJob();
+    const es = new EventSource(
+      `${server.url}/api/v1/jobs/${id}/events/stream?after=-1&frames=named&${tokenQuery}`,
+    );
+    const seen: { type: string; id: string }[] = [];
+    const connected = new Promise<void>((resolve) => es.addEventListener('connected', () => resolve()));
+    for (const type of ['job_created', 'job_started', 'stage_started']) {
+      es.addEventListener(type, (e) => seen.push({ type, id: e.lastEventId }));
+    }
+    await connected;
+    const heartbeatAt = Date.now();
+    const heartbeat = new Promise<number>((resolve) =>
+      es.addEventListener('heartbeat', () => resolve(Date.now())),
+    );
+    await post(`/jobs/${id}/start`);
+    await post(`/jobs/${id}/stages/ingest/start`);
+    const got = await heartbeat;
+    t.true(got - heartbeatAt <= (server.config.streaming.heartbeat_seconds + 1) * 1000);
+    for (let i = 0; i < 50 && seen.length < 3; i++) await new Promise((r) => setTimeout(r, 50));
+    es.close();
+    t.deepEqual(seen, [
+      { type: 'job_created', id: '0' },
+      { type: 'job_started', id: '1' },
+      { type: 'stage_started', id: '2' },
+    ]);
+  },
+);
 
-test.serial('after a server-side cut, the client resumes with Last-Event-ID and gets exactly the missing events', async (t) => {
-  const id = await newJob();
-  const es = new EventSource(`${server.url}/api/v1/jobs/${id}/events/stream?after=-1&${tokenQuery}`);
-  const ids: number[] = [];
-  let opens = 0;
-  es.addEventListener('open', () => opens++);
-  es.onmessage = (e: MessageEvent) => {
-    if (JSON.parse(e.data).type !== 'heartbeat') ids.push(Number(e.lastEventId));
-  };
-  const waitFor = async (n: number) => {
-    for (let i = 0; i < 200 && ids.length < n; i++) await new Promise((r) => setTimeout(r, 25));
-  };
-  await waitFor(1);
-  await post(`/jobs/${id}/start`);
-  await waitFor(2);
-  server.deps.hub.disconnectAll('test cut');
-  // Written while the client is away.
-  await post(`/jobs/${id}/stages/ingest/start`);
-  await post(`/jobs/${id}/stages/ingest/complete`);
-  await post(`/jobs/${id}/stages/review/start`);
-  await post(`/jobs/${id}/stages/review/complete`);
-  await waitFor(7);
-  es.close();
-  t.true(opens >= 2, 'the client reconnected');
-  t.deepEqual(ids, [0, 1, 2, 3, 4, 5, 6]);
-});
+test.serial(
+  'after a server-side cut, the client resumes with Last-Event-ID and gets exactly the missing events',
+  async (t) => {
+    const id = await newJob();
+    const es = new EventSource(`${server.url}/api/v1/jobs/${id}/events/stream?after=-1&${tokenQuery}`);
+    const ids: number[] = [];
+    let opens = 0;
+    es.addEventListener('open', () => opens++);
+    es.onmessage = (e: MessageEvent) => {
+      if (JSON.parse(e.data).type !== 'heartbeat') ids.push(Number(e.lastEventId));
+    };
+    const waitFor = async (n: number) => {
+      for (let i = 0; i < 200 && ids.length < n; i++) await new Promise((r) => setTimeout(r, 25));
+    };
+    await waitFor(1);
+    await post(`/jobs/${id}/start`);
+    await waitFor(2);
+    server.deps.hub.disconnectAll('test cut');
+    // Written while the client is away.
+    await post(`/jobs/${id}/stages/ingest/start`);
+    await post(`/jobs/${id}/stages/ingest/complete`);
+    await post(`/jobs/${id}/stages/review/start`);
+    await post(`/jobs/${id}/stages/review/complete`);
+    await waitFor(7);
+    es.close();
+    t.true(opens >= 2, 'the client reconnected');
+    t.deepEqual(ids, [0, 1, 2, 3, 4, 5, 6]);
+  },
+);
 
 test.serial('200 concurrent clients on one job all receive every event', async (t) => {
   const id = await newJob();
@@ -172,36 +181,39 @@ test.serial('the all-jobs stream uses positions as ids and filters by type and j
   t.is((await server.api('/events/stream?type=bogus')).status, 400);
 });
 
-test.serial('a client that stops reading is cut off while a healthy one on the same job keeps receiving', async (t) => {
-  const created = await server.api('/jobs', { method: 'POST', json: { pipeline: 'looping' } });
-  const id = (await json<{ job: { job_id: string } }>(created)).job.job_id;
-  await post(`/jobs/${id}/start`);
-  const healthy = await openRawSse(`${server.url}/api/v1/jobs/${id}/events/stream?${tokenQuery}`);
-  const url = new URL(server.url);
-  const stuck = connect(Number(url.port), url.hostname);
-  stuck.pause(); // never reads a byte
-  stuck.on('error', () => {});
-  stuck.write(`GET /api/v1/jobs/${id}/events/stream?${tokenQuery} HTTP/1.1\r\nHost: x\r\n\r\n`);
-  await new Promise((r) => setTimeout(r, 200));
-  t.is(server.deps.hub.size, 2);
-  const cutCount = async () => (await server.deps.metrics.sseCutOff.get()).values[0]?.value ?? 0;
-  const cutBefore = await cutCount();
-  const blob = 'x'.repeat(200_000);
-  // Big events fill the stuck client's socket buffers; stage retries keep the job going. (A paused socket
-  // never sees the server's FIN, so the cut is observed on the server side.)
-  let sent = 0;
-  for (let round = 0; round < 45 && (await cutCount()) === cutBefore; round++) {
-    const start = await post(`/jobs/${id}/stages/work/start`, { payload: { blob } });
-    t.is(start.status, 200);
-    await post(`/jobs/${id}/stages/work/fail`, { reason: 'again', payload: { blob } });
-    sent += 2;
-  }
-  for (let i = 0; i < 60 && (await cutCount()) === cutBefore; i++)
-    await new Promise((r) => setTimeout(r, 100));
-  t.true((await cutCount()) > cutBefore, 'the stuck client was cut off');
-  t.is(server.deps.hub.size, 1, 'only the healthy client is left');
-  await healthy.until((m) => eventsOnly(m).length >= sent, 20_000);
-  t.true(eventsOnly(healthy.messages).length >= sent);
-  healthy.abort();
-  stuck.destroy();
-});
+test.serial(
+  'a client that stops reading is cut off while a healthy one on the same job keeps receiving',
+  async (t) => {
+    const created = await server.api('/jobs', { method: 'POST', json: { pipeline: 'looping' } });
+    const id = (await json<{ job: { job_id: string } }>(created)).job.job_id;
+    await post(`/jobs/${id}/start`);
+    const healthy = await openRawSse(`${server.url}/api/v1/jobs/${id}/events/stream?${tokenQuery}`);
+    const url = new URL(server.url);
+    const stuck = connect(Number(url.port), url.hostname);
+    stuck.pause(); // never reads a byte
+    stuck.on('error', () => {});
+    stuck.write(`GET /api/v1/jobs/${id}/events/stream?${tokenQuery} HTTP/1.1\r\nHost: x\r\n\r\n`);
+    await new Promise((r) => setTimeout(r, 200));
+    t.is(server.deps.hub.size, 2);
+    const cutCount = async () => (await server.deps.metrics.sseCutOff.get()).values[0]?.value ?? 0;
+    const cutBefore = await cutCount();
+    const blob = 'x'.repeat(200_000);
+    // Big events fill the stuck client's socket buffers; stage retries keep the job going. (A paused socket
+    // never sees the server's FIN, so the cut is observed on the server side.)
+    let sent = 0;
+    for (let round = 0; round < 45 && (await cutCount()) === cutBefore; round++) {
+      const start = await post(`/jobs/${id}/stages/work/start`, { payload: { blob } });
+      t.is(start.status, 200);
+      await post(`/jobs/${id}/stages/work/fail`, { reason: 'again', payload: { blob } });
+      sent += 2;
+    }
+    for (let i = 0; i < 60 && (await cutCount()) === cutBefore; i++)
+      await new Promise((r) => setTimeout(r, 100));
+    t.true((await cutCount()) > cutBefore, 'the stuck client was cut off');
+    t.is(server.deps.hub.size, 1, 'only the healthy client is left');
+    await healthy.until((m) => eventsOnly(m).length >= sent, 20_000);
+    t.true(eventsOnly(healthy.messages).length >= sent);
+    healthy.abort();
+    stuck.destroy();
+  },
+);
