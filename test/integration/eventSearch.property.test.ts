@@ -76,8 +76,27 @@ function buildHistory(
   });
 }
 
+/** What the reference reads of an event, computed once per event rather than once per query. */
+interface EventFacts {
+  json: string;
+  ms: number;
+  lowerMessage: string;
+}
+const factsCache = new WeakMap<JobEvent, EventFacts>();
+function factsOf(e: JobEvent): EventFacts {
+  let facts = factsCache.get(e);
+  if (!facts) {
+    facts = { json: toCanonicalJson(e), ms: Date.parse(e.ts), lowerMessage: e.message.toLowerCase() };
+    factsCache.set(e, facts);
+  }
+  return facts;
+}
+
 /** The reference: a plain filter over every event, written independently of the index code. */
 function bruteForce(events: readonly JobEvent[], q: Omit<EventSearchQuery, 'limit' | 'cursor'>): string[] {
+  const from = q.from === undefined ? undefined : Date.parse(q.from);
+  const to = q.to === undefined ? undefined : Date.parse(q.to);
+  const text = q.q?.toLowerCase();
   return events
     .filter(
       (e) =>
@@ -86,11 +105,11 @@ function bruteForce(events: readonly JobEvent[], q: Omit<EventSearchQuery, 'limi
         (q.status === undefined || e.status === q.status) &&
         (q.actor === undefined || e.actor === q.actor) &&
         (q.jobId === undefined || e.job_id === q.jobId) &&
-        (q.from === undefined || Date.parse(e.ts) >= Date.parse(q.from)) &&
-        (q.to === undefined || Date.parse(e.ts) < Date.parse(q.to)) &&
-        (q.q === undefined || e.message.toLowerCase().includes(q.q.toLowerCase())),
+        (from === undefined || factsOf(e).ms >= from) &&
+        (to === undefined || factsOf(e).ms < to) &&
+        (text === undefined || factsOf(e).lowerMessage.includes(text)),
     )
-    .map(toCanonicalJson);
+    .map((e) => factsOf(e).json);
 }
 
 const isoAt = (offset: number) => new Date(BASE_TS + offset).toISOString();
