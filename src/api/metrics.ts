@@ -1,7 +1,7 @@
 import type { Context, Next } from 'koa';
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
 import type { JobEvent } from '../domain/events.ts';
-import type { JobState } from '../domain/jobState.ts';
+import { type JobState, ownGate } from '../domain/jobState.ts';
 import { payloadOf } from '../domain/payloadOf.ts';
 
 /** The operator's Prometheus metrics, in a registry of their own (several servers may share a process in tests). */
@@ -72,7 +72,7 @@ export class Metrics {
     this.eventsAppended.inc({ type: event.type });
     const decision = GATE_DECISIONS[event.type as keyof typeof GATE_DECISIONS];
     const name = payloadOf(event, 'gate_approved').gate; // every decision carries `gate`
-    const gate = decision && name !== undefined ? state.gates[name] : undefined;
+    const gate = decision && name !== undefined ? ownGate(state.gates, name) : undefined;
     if (!gate?.paused_at) return;
     const waited = (Date.parse(event.ts) - Date.parse(gate.paused_at)) / 1000;
     if (Number.isFinite(waited) && waited >= 0)

@@ -1,6 +1,6 @@
 import type { JobEvent } from './events.ts';
 import { pendingGate, pendingStage } from './initialState.ts';
-import type { GateState, JobState, StageState } from './jobState.ts';
+import { type GateState, type JobState, ownGate, type StageState } from './jobState.ts';
 import { payloadOf } from './payloadOf.ts';
 import { gateName } from './pipeline.ts';
 
@@ -203,7 +203,7 @@ function withGate(
   name: string | null,
   change: (g: GateState) => GateState,
 ): Record<string, GateState> {
-  const gate = name === null ? undefined : gates[name];
+  const gate = ownGate(gates, name);
   if (!gate || name === null) return gates;
   return { ...gates, [name]: change(gate) };
 }

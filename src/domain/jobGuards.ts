@@ -1,6 +1,6 @@
 import { DomainRuleError, InvalidCommandError, NotFoundError } from './errors.ts';
 import { isJobTerminal, jobExists, stageState } from './jobPredicates.ts';
-import type { GateState, JobState, StageState } from './jobState.ts';
+import { type GateState, type JobState, ownGate, type StageState } from './jobState.ts';
 
 export function assertJobExists(state: JobState): void {
   if (!jobExists(state)) throw new NotFoundError('job_not_found', 'job not found');
@@ -39,7 +39,7 @@ export function assertWorkerMayReport(state: JobState, stage: string, worker: bo
 }
 
 export function requireGate(state: JobState, gate: string): GateState {
-  const found = state.gates[gate];
+  const found = ownGate(state.gates, gate);
   if (!found)
     throw new InvalidCommandError('unknown_gate', `pipeline ${pipelineName(state)} has no gate ${gate}`, {
       gate,

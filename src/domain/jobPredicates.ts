@@ -1,5 +1,5 @@
 import { isTerminal } from './events.ts';
-import type { GateState, JobState, StageState } from './jobState.ts';
+import { type GateState, type JobState, ownGate, type StageState } from './jobState.ts';
 import type { GateDefinition, StageDefinition } from './pipeline.ts';
 
 export function jobExists(state: JobState): boolean {
@@ -23,7 +23,7 @@ export function gateDefinition(
   state: JobState,
   gate: string,
 ): { stage: StageDefinition; gate: GateDefinition } | null {
-  const gateState = state.gates[gate];
+  const gateState = ownGate(state.gates, gate);
   const stage = gateState ? stageDefinition(state, gateState.stage) : null;
   return stage?.gate ? { stage, gate: stage.gate } : null;
 }
@@ -56,7 +56,9 @@ export function maxAttempts(state: JobState, stage: string): number {
 }
 
 export function isPausedAt(state: JobState, gate: string): boolean {
-  return state.status === 'paused' && state.paused_gate === gate && state.gates[gate]?.status === 'paused';
+  return (
+    state.status === 'paused' && state.paused_gate === gate && ownGate(state.gates, gate)?.status === 'paused'
+  );
 }
 
 export function isGateDecided(gate: GateState): boolean {
@@ -85,7 +87,7 @@ export function pendingGateDeadline(
   state: JobState,
 ): { gate: string; deadline: string; on_timeout: GateState['on_timeout'] } | null {
   if (state.status !== 'paused' || state.paused_gate === null) return null;
-  const gate = state.gates[state.paused_gate];
+  const gate = ownGate(state.gates, state.paused_gate);
   if (gate?.status !== 'paused' || gate.deadline === null) return null;
   return { gate: gate.name, deadline: gate.deadline, on_timeout: gate.on_timeout };
 }

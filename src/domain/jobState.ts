@@ -59,3 +59,14 @@ export interface JobState {
 }
 
 export type Evolve = (state: JobState, event: JobEvent) => JobState;
+
+/**
+ * The job's gate of that name, if it has one. Only the map's own entries: a name from outside (a URL, an
+ * event's payload) such as `constructor` or `__proto__` must not find what every object inherits.
+ */
+export function ownGate(
+  gates: Readonly<Record<string, GateState>>,
+  name: string | null,
+): GateState | undefined {
+  return name !== null && Object.hasOwn(gates, name) ? gates[name] : undefined;
+}

@@ -1,7 +1,7 @@
 import type { JobEvent } from '../domain/events.ts';
 import { toCanonicalJson } from '../domain/events.ts';
 import { evolve, initialState } from '../domain/jobDecider.ts';
-import type { GateState, JobState } from '../domain/jobState.ts';
+import { type GateState, type JobState, ownGate } from '../domain/jobState.ts';
 import { isSafeName } from '../infra/files/runsLayout.ts';
 import type { JobSummary } from './jobSummary.ts';
 import { toJobSummary } from './jobSummary.ts';
@@ -87,7 +87,7 @@ export function expectedJobFiles(jobId: string, events: readonly JobEvent[]): Ex
   const { state, gateWrites } = foldJob(events);
   const gates: Record<string, string> = {};
   for (const [name, seq] of [...gateWrites].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))) {
-    const gate = state.gates[name];
+    const gate = ownGate(state.gates, name);
     if (gate && isSafeName(name)) gates[name] = fileJson(toGateFile(jobId, gate, seq));
   }
   return {

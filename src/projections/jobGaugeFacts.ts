@@ -1,5 +1,6 @@
 import type { JobStatus } from '../domain/events.ts';
 import { JOB_STATUSES } from '../domain/events.ts';
+import { ownGate } from '../domain/jobState.ts';
 import type { ReadModelStore } from './readModelStore.ts';
 
 /** A job paused at a gate now, as the gate gauges need it. */
@@ -41,7 +42,7 @@ export class JobGaugeFacts {
       limit: PAUSED_SCAN_LIMIT,
     })) {
       const state = t.states.get(key[2]);
-      const gate = state?.paused_gate ? state.gates[state.paused_gate] : undefined;
+      const gate = state ? ownGate(state.gates, state.paused_gate) : undefined;
       if (!state || !gate?.paused_at) continue;
       paused.push({
         pipeline: state.pipeline?.name ?? '',

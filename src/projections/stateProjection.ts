@@ -1,7 +1,7 @@
 import { mkdir, readFile } from 'node:fs/promises';
 import type { JobEvent } from '../domain/events.ts';
 import { initialState } from '../domain/jobDecider.ts';
-import type { JobState } from '../domain/jobState.ts';
+import { type JobState, ownGate } from '../domain/jobState.ts';
 import { ensureDir, writeFileAtomic } from '../infra/files/durableFiles.ts';
 import { PRIVATE_DIR_MODE } from '../infra/files/privateFile.ts';
 import { isSafeName, runPaths } from '../infra/files/runsLayout.ts';
@@ -70,7 +70,7 @@ export class StateProjection extends PerJobFileProjection {
       await dir(paths.dir);
       if (gates.size > 0) await dir(paths.gatesDir);
       for (const [name, seq] of gates) {
-        const gate = state.gates[name];
+        const gate = ownGate(state.gates, name);
         if (!gate) continue;
         if (!isSafeName(name)) {
           // The decider refuses such pipelines; a gate file could never be written, so do not stall on it.

@@ -33,6 +33,8 @@ const segment = fc.oneof(
     '%ZZ',
     '',
     ' ',
+    'constructor',
+    '__proto__',
   ),
   fc.string({ maxLength: 12 }).map(encodeURIComponent),
   fc.string({ unit: 'binary', maxLength: 8 }).map(encodeURIComponent),
@@ -181,4 +183,39 @@ test('random paths, queries, headers and bodies never get a 5xx nor crash the se
   );
   t.is((await fetch(`${server.url}/api/v1/healthz`)).status, 200);
   t.false(server.logLines.some((l) => l.includes('"level":50') && l.includes('request failed')));
+});
+
+test('gates and stages named like what every object inherits are unknown (422 in the error shape), not conflicts', async (t) => {
+  const created = await server.api('/jobs', {
+    method: 'POST',
+    json: { pipeline: 'external', id: 'proto-job' },
+  });
+  t.true(created.status === 201 || created.status === 200);
+  await server.api('/jobs/proto-job/start', { method: 'POST' });
+  const answer = async (path: string) => {
+    const res = await server.api(path, { method: 'POST', json: {} });
+    return { status: res.status, code: ((await res.json()) as { error?: { code?: string } }).error?.code };
+  };
+  for (const name of ['constructor', 'toString', 'hasOwnProperty', 'valueOf']) {
+    t.deepEqual(
+      await answer(`/jobs/proto-job/gates/${name}/approve`),
+      { status: 422, code: 'unknown_gate' },
+      name,
+    );
+    t.deepEqual(
+      await answer(`/jobs/proto-job/gates/${name}/reject`),
+      { status: 422, code: 'unknown_gate' },
+      name,
+    );
+    t.deepEqual(
+      await answer(`/jobs/proto-job/stages/${name}/start`),
+      { status: 422, code: 'unknown_stage' },
+      name,
+    );
+  }
+  // A name that starts with an underscore never reaches the decider.
+  t.deepEqual(await answer('/jobs/proto-job/gates/__proto__/approve'), {
+    status: 400,
+    code: 'invalid_input',
+  });
 });

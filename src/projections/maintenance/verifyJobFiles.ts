@@ -176,9 +176,10 @@ export function verifyStateFiles(
   const present = [...files.gates.keys()];
   for (const name of [...new Set([...Object.keys(gates), ...present])].sort()) {
     const file = `${paths.gatesDir}/${name}.json`;
-    const want = gates[name];
+    // Own entries only: a planted `constructor.json` is an extra file, not a gate every object has.
+    const want = Object.hasOwn(gates, name) ? gates[name] : undefined;
     const got = files.gates.get(name) ?? null;
-    if (got === want || (got !== null && got === latest[name])) continue;
+    if (got === want || (got !== null && Object.hasOwn(latest, name) && got === latest[name])) continue;
     if (got === null) push({ kind: 'missing', file, detail: `gate file missing (gate ${name})` });
     else if (want === undefined)
       push({ kind: 'extra', file, detail: `gate ${name} has no file in the log's fold` });

@@ -3,6 +3,7 @@ import {
   at,
   cmd,
   ev,
+  fold,
   given,
   history,
   lastStageGatedPipeline,
@@ -130,6 +131,25 @@ test(
     .when(cmd.approveGate('script'))
     .thenThrows('unknown_gate', 'unprocessable'),
 );
+
+for (const name of ['constructor', '__proto__', 'toString', 'hasOwnProperty']) {
+  test(
+    `a decision on a gate named like what every object inherits (${name}) is an unknown gate, not a conflict`,
+    given(history.pausedAtStoryboard())
+      .when(cmd.rejectGate(name, 'mallory'))
+      .thenThrows('unknown_gate', 'unprocessable'),
+  );
+}
+
+test('an event naming a gate like what every object inherits changes no gate (the fold stays total)', (t) => {
+  const paused = fold(history.pausedAtStoryboard());
+  for (const name of ['constructor', '__proto__', 'toString']) {
+    const after = fold([ev.gateApproved(name, 'mallory', 'storyboard')], paused);
+    t.deepEqual(Object.keys(after.gates), Object.keys(paused.gates), name);
+    t.deepEqual(after.gates, paused.gates, name);
+    t.is(after.seq, paused.seq + 1, 'the job-level fields still move');
+  }
+});
 
 test(
   'a human approval after the timer auto-approved is a conflict',

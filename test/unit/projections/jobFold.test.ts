@@ -1,6 +1,9 @@
 import test from 'ava';
 import type { JobEvent } from '../../../src/domain/events.ts';
-import { foldJob } from '../../../src/projections/jobFold.ts';
+import { runPaths } from '../../../src/infra/files/runsLayout.ts';
+import { expectedJobFiles, foldJob } from '../../../src/projections/jobFold.ts';
+import { type JobFiles, verifyStateFiles } from '../../../src/projections/maintenance/verifyJobFiles.ts';
+import { history, JOB_ID, record } from '../../helpers/decider.ts';
 
 let seq = -1;
 function event(type: string, fields: Partial<JobEvent> = {}): JobEvent {
@@ -56,4 +59,24 @@ test('a rejected gate sent back to pending is a change (the files must show it p
   const { state, gateWrites } = foldJob([...events, resumed]);
   t.is(state.gates['work']?.status, 'pending');
   t.deepEqual([...gateWrites], [['work', resumed.seq]]);
+});
+
+test('verify: a planted gate file named like what every object inherits is an extra file, the real gate file is clean', (t) => {
+  const events = record(history.pausedAtStoryboard());
+  const expected = expectedJobFiles(JOB_ID, events);
+  const files: JobFiles = {
+    jobId: JOB_ID,
+    paths: runPaths('/runs', JOB_ID),
+    jsonl: null,
+    state: expected.state,
+    gates: new Map([...Object.entries(expected.gates), ['constructor', '{"seq":1}\n'], ['toString', '{}']]),
+  };
+  const diffs = verifyStateFiles(files, events, null);
+  t.deepEqual(
+    diffs.map((d) => [d.kind, d.file]),
+    [
+      ['extra', '/runs/j1/gates/constructor.json'],
+      ['extra', '/runs/j1/gates/toString.json'],
+    ],
+  );
 });
