@@ -2,7 +2,7 @@
 // Runs every check of the project: lint and types beside each ava tier over TAP, and ends with the one
 // plain line CI reads: `N passed, N failed, N skipped`. Exit code is non-zero on any failure.
 import { spawn, spawnSync } from 'node:child_process';
-import { existsSync, readdirSync, statSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, statfsSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 
 const root = new URL('..', import.meta.url).pathname;
@@ -67,6 +67,30 @@ function ensureDebianTools() {
   spawnSync('apt-get', ['install', '-y', '--no-install-recommends', ...missing], { stdio: 'inherit', env });
 }
 
+const TMPFS_MAGIC = 0x01021994;
+
+/**
+ * Where the tiers' temp dirs go (LMDB stores, run dirs, browser profiles: every test makes its own under
+ * os.tmpdir()): a RAM-backed tmpfs when the machine has one with room, else the usual place. The stores
+ * sync every commit and the projections fsync every batch; on a disk that is sys CPU and waits for the
+ * device, which no test observes (a kill -9 leaves the page cache as it was). The files stay real files. A
+ * TMPDIR the caller set is kept. The dir is kept between runs, so tsx's transform cache (under os.tmpdir())
+ * stays warm.
+ */
+function testTmpdir() {
+  if (process.env.TMPDIR) return undefined;
+  try {
+    const shm = statfsSync('/dev/shm');
+    if (shm.type !== TMPFS_MAGIC || shm.bavail * shm.bsize < 2 * 1024 ** 3) return undefined;
+    const dir = join('/dev/shm', `operator-tests-${process.getuid?.() ?? 'user'}`);
+    mkdirSync(dir, { recursive: true, mode: 0o700 });
+    return dir;
+  } catch {
+    return undefined;
+  }
+}
+const tmpdir = testTmpdir();
+
 function runTier(tier, files, label = tier) {
   return new Promise((resolve) => {
     const started = Date.now();
@@ -74,7 +98,7 @@ function runTier(tier, files, label = tier) {
     const child = spawn('npx', ['ava', '--tap', ...serial, ...files], {
       cwd: root,
       stdio: ['ignore', 'pipe', 'inherit'],
-      env: { ...process.env, OPERATOR_TEST_TIER: tier },
+      env: { ...process.env, OPERATOR_TEST_TIER: tier, ...(tmpdir ? { TMPDIR: tmpdir } : {}) },
     });
     const counts = { passed: 0, failed: 0, skipped: 0 };
     let buffer = '';
