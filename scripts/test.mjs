@@ -9,6 +9,8 @@ const root = new URL('..', import.meta.url).pathname;
 const only = process.argv.slice(2); // e.g. `npm test -- unit e2e`
 const tiers = ['unit', 'contract', 'integration', 'e2e', 'security', 'browser'];
 const totals = { passed: 0, failed: 0, skipped: 0 };
+/** The project's own tools, started directly: through npx each start costs about half a second of CPU more. */
+const bin = (name) => join(root, 'node_modules', '.bin', name);
 const failures = [];
 
 function listTests(dir) {
@@ -95,7 +97,7 @@ function runTier(tier, files, label = tier) {
   return new Promise((resolve) => {
     const started = Date.now();
     const serial = tier === 'unit' || tier === 'contract' ? [] : ['--serial'];
-    const child = spawn('npx', ['ava', '--tap', ...serial, ...files], {
+    const child = spawn(bin('ava'), ['--tap', ...serial, ...files], {
       cwd: root,
       stdio: ['ignore', 'pipe', 'inherit'],
       env: { ...process.env, OPERATOR_TEST_TIER: tier, ...(tmpdir ? { TMPDIR: tmpdir } : {}) },
@@ -188,8 +190,8 @@ if ([...new Set(parts.map((p) => p.tier))].sort().join() !== [...tiers].sort().j
 const queue = parts.filter((p) => wants(p.tier));
 /** Lint and types run one after the other, beside the two lanes: the tiers spend most of their time waiting. */
 async function runChecks() {
-  if (wants('lint')) await runStep('lint (biome check)', 'npx', ['biome', 'check', '.']);
-  if (wants('types')) await runStep('types (tsc --noEmit)', 'npx', ['tsc', '--noEmit', '-p', '.']);
+  if (wants('lint')) await runStep('lint (biome check)', bin('biome'), ['check', '.']);
+  if (wants('types')) await runStep('types (tsc --noEmit)', bin('tsc'), ['--noEmit', '-p', '.']);
 }
 await Promise.all([runChecks(), runLane(queue), runLane(queue)]);
 
