@@ -20,7 +20,7 @@ import { allJobEvents, JobTraffic } from '../../helpers/jobTraffic.ts';
 import { generationRows, readTree } from '../../helpers/projectionHarness.ts';
 
 const worker = fileURLToPath(new URL('../../helpers/projectionWorker.ts', import.meta.url));
-// About 6,100 events: the four kill rounds (10, 13, 7 and 3 batches of 100 from seed 7, a few more each while
+// About 6,000 events: the four kill rounds (10, 13, 7 and 3 batches of 100 from seed 7, a few more each while
 // the kill is on its way) stop within the first 5,000 or so, so the last run still has work.
 const JOBS = 700;
 const KILL_ROUNDS = 4;
