@@ -2,7 +2,7 @@
 // Runs every check of the project: lint and types beside each ava tier over TAP, and ends with the one
 // plain line CI reads: `N passed, N failed, N skipped`. Exit code is non-zero on any failure.
 import { spawn, spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, readdirSync, statfsSync, statSync } from 'node:fs';
+import { existsSync, lstatSync, mkdirSync, readdirSync, rmSync, statfsSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 
 const root = new URL('..', import.meta.url).pathname;
@@ -77,7 +77,8 @@ const TMPFS_MAGIC = 0x01021994;
  * sync every commit and the projections fsync every batch; on a disk that is sys CPU and waits for the
  * device, which no test observes (a kill -9 leaves the page cache as it was). The files stay real files. A
  * TMPDIR the caller set is kept. The dir is kept between runs, so tsx's transform cache (under os.tmpdir())
- * stays warm.
+ * stays warm; what tests left in it more than a day ago is removed, as it uses memory (a run takes minutes,
+ * so another run's dirs are never touched).
  */
 function testTmpdir() {
   if (process.env.TMPDIR) return undefined;
@@ -86,6 +87,12 @@ function testTmpdir() {
     if (shm.type !== TMPFS_MAGIC || shm.bavail * shm.bsize < 2 * 1024 ** 3) return undefined;
     const dir = join('/dev/shm', `operator-tests-${process.getuid?.() ?? 'user'}`);
     mkdirSync(dir, { recursive: true, mode: 0o700 });
+    const dayAgo = Date.now() - 86_400_000;
+    for (const name of readdirSync(dir)) {
+      const path = join(dir, name);
+      if (!name.startsWith('tsx-') && lstatSync(path).mtimeMs < dayAgo)
+        rmSync(path, { recursive: true, force: true });
+    }
     return dir;
   } catch {
     return undefined;
