@@ -12,13 +12,17 @@ const SECRET_KEY = /token|secret|passw|pwd|auth|key|sig|credential|session/i;
  * parsed query instead of the raw URL means `?access%5Ftoken=…` is redacted exactly like `?access_token=…`.
  */
 export function redactQuery(query: Record<string, unknown>): Record<string, unknown> {
-  const out: Record<string, unknown> = {};
-  for (const [key, value] of Object.entries(query)) {
-    if (SECRET_KEY.test(key)) out[key] = REDACTED;
-    else if (Array.isArray(value)) out[key] = value.map((v) => clip(String(v)));
-    else out[key] = clip(String(value));
-  }
-  return out;
+  // Built from entries, so a key such as `__proto__` stays a key of the line, not the copy's prototype.
+  return Object.fromEntries(
+    Object.entries(query).map(([key, value]) => [
+      key,
+      SECRET_KEY.test(key)
+        ? REDACTED
+        : Array.isArray(value)
+          ? value.map((v) => clip(String(v)))
+          : clip(String(value)),
+    ]),
+  );
 }
 
 const clip = (value: string): string => (value.length > 200 ? `${value.slice(0, 200)}…` : value);

@@ -6,6 +6,7 @@ import type { EventType, JobEvent } from '../../../src/domain/events.ts';
 import { EVENT_TYPES } from '../../../src/domain/events.ts';
 import type { Logger } from '../../../src/infra/logging/logger.ts';
 import { createLogger, eventLogLevel, logStoredEvent, redactUrl } from '../../../src/infra/logging/logger.ts';
+import { redactQuery } from '../../../src/infra/logging/redactQuery.ts';
 
 type LogRecord = Record<string, unknown> & { level: number; msg: string };
 
@@ -170,5 +171,22 @@ test('events whose message carries a URL with a token are redacted too', (t) => 
   t.is(
     records[0]?.msg,
     '[events] j_01 #3 stage_failed script: GET https://x/y?access_token=[REDACTED] returned 500',
+  );
+});
+
+test('redactQuery: credential-like keys lose their value; a key named __proto__ stays a key of the line, not the copy’s prototype', (t) => {
+  // As koa parses a query: an object without a prototype, so `__proto__` is an ordinary key there.
+  const query = Object.assign(Object.create(null) as Record<string, unknown>, {
+    access_token: 'secret',
+    after: '5',
+    job: ['a', 'b'],
+  });
+  Object.defineProperty(query, '__proto__', { value: ['x', 'y'], enumerable: true });
+  const out = redactQuery(query);
+  t.is(Object.getPrototypeOf(out), Object.prototype);
+  t.deepEqual(Object.keys(out), ['access_token', 'after', 'job', '__proto__']);
+  t.is(
+    JSON.stringify(out),
+    '{"access_token":"[REDACTED]","after":"5","job":["a","b"],"__proto__":["x","y"]}',
   );
 });
