@@ -82,9 +82,8 @@ function redactStrings(value: unknown, depth: number, clean: (text: string) => s
   if (Array.isArray(value)) return value.map((v) => redactStrings(v, depth + 1, clean));
   if (value instanceof Error) return redactStrings({ ...pino.stdSerializers.err(value) }, depth + 1, clean);
   if (!isPlainObject(value)) return value;
-  const out: Record<string, unknown> = {};
-  for (const [k, v] of Object.entries(value)) out[k] = redactStrings(v, depth + 1, clean);
-  return out;
+  // From entries: a key named `__proto__` stays a key, as in `redactQuery`.
+  return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, redactStrings(v, depth + 1, clean)]));
 }
 
 const LEVEL_BY_TYPE = {
