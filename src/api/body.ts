@@ -20,11 +20,19 @@ const FREE_FORM_FIELDS = ['params', 'payload', 'metadata'] as const;
  */
 export async function readJsonBody(ctx: Context, limits: JsonBodyLimits): Promise<unknown> {
   const value = await parseJsonBody(ctx, limits.bytes);
-  const depth = jsonDepth(value, limits.depth);
+  const { depth, protoKey } = jsonShape(value, limits.depth);
   if (depth > limits.depth)
     throw new HttpError(
       'too_deep',
       `request body nests arrays and objects deeper than the limit of ${limits.depth}`,
+      'invalid',
+    );
+  // JSON.parse keeps `__proto__` as an ordinary key, but a copy made by assignment turns it into the copy's
+  // prototype and the schemas drop it: refused, rather than stored without it.
+  if (protoKey)
+    throw new HttpError(
+      'invalid_json',
+      'request body uses the key "__proto__", which no field may have',
       'invalid',
     );
   if (isRecord(value))
@@ -42,18 +50,23 @@ export async function readJsonBody(ctx: Context, limits: JsonBodyLimits): Promis
   return value;
 }
 
-/** Depth of nested arrays and objects, counted without recursion and given up past `limit`. */
-export function jsonDepth(value: unknown, limit: number): number {
+/**
+ * Depth of nested arrays and objects, counted without recursion and given up past `limit`, and whether an
+ * object within it has an own `__proto__` key.
+ */
+export function jsonShape(value: unknown, limit: number): { depth: number; protoKey: boolean } {
   let deepest = 0;
+  let protoKey = false;
   const stack: [unknown, number][] = [[value, 1]];
   while (stack.length > 0) {
     const [node, depth] = stack.pop() as [unknown, number];
     if (typeof node !== 'object' || node === null) continue;
     if (depth > deepest) deepest = depth;
-    if (deepest > limit) return deepest;
+    if (deepest > limit) return { depth: deepest, protoKey };
+    if (!protoKey && !Array.isArray(node) && Object.hasOwn(node, '__proto__')) protoKey = true;
     for (const child of Object.values(node)) stack.push([child, depth + 1]);
   }
-  return deepest;
+  return { depth: deepest, protoKey };
 }
 
 const isRecord = (value: unknown): value is Record<string, unknown> =>

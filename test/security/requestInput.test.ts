@@ -85,6 +85,35 @@ test('input: a body nested 50,000 levels deep is a 400 before it reaches the dec
   t.is((await server.api('/healthz', { as: null })).status, 200);
 });
 
+test('input: a body with a __proto__ key, at any depth, is a 400 in the error shape, and nothing is recorded without it', async (t) => {
+  const post = (path: string, body: string) =>
+    server.api(path, { method: 'POST', body, headers: { 'content-type': 'application/json' } });
+  const refused = await expectError(
+    t,
+    await post('/jobs', '{"id":"proto-params","params":{"__proto__":{"admin":true},"a":1}}'),
+    400,
+    'invalid_json',
+  );
+  t.regex(refused.error.message, /__proto__/);
+  t.is((await server.api('/jobs/proto-params')).status, 404, 'no job was created');
+  await expectError(t, await post('/jobs', '{"__proto__":{"pipeline":"x"}}'), 400, 'invalid_json');
+  await expectError(
+    t,
+    await post('/jobs/x/gates/g/approve', '{"comment":"ok","payload":{"deep":[{"__proto__":1}]}}'),
+    400,
+    'invalid_json',
+  );
+  // The same text as a value, or a key that only looks like it, is data like any other.
+  const ok = await post(
+    '/jobs',
+    '{"id":"proto-ok","params":{"note":"__proto__","__proto":1,"constructor":2}}',
+  );
+  t.is(ok.status, 201);
+  const view = await json<Record<string, unknown>>(await server.api('/jobs/proto-ok', { as: 'viewer' }));
+  t.deepEqual(view['params'], { note: '__proto__', __proto: 1, constructor: 2 });
+  t.is(({} as Record<string, unknown>)['admin'], undefined, 'no prototype was touched');
+});
+
 test('input: params and event payloads over max_payload_bytes are a 413 naming the field', async (t) => {
   const big = { blob: 'x'.repeat(5000) };
   const created = await server.api('/jobs', { method: 'POST', json: { id: 'big-1', params: big } });
