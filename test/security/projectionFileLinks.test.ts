@@ -35,10 +35,12 @@ test('projection file links: events.jsonl and state.json swapped for links by a 
             {
               name: 'plant',
               env: { VICTIM: victim },
+              // Each link replaces its file in one rename: between an rm and an ln the projections could
+              // write the file anew, and the ln would then fail with the file already there.
               run: [
-                'rm -f ../events.jsonl && ln -s "$VICTIM" ../events.jsonl',
+                'ln -s "$VICTIM" ../events.jsonl.planted && mv -f ../events.jsonl.planted ../events.jsonl',
                 'ln -sf "$VICTIM" ../state.json.tmp',
-                'rm -f ../state.json && ln -s "$VICTIM" ../state.json',
+                'ln -s "$VICTIM" ../state.json.planted && mv -f ../state.json.planted ../state.json',
               ].join('\n'),
             },
             { name: 'after', run: 'echo after' },
