@@ -61,12 +61,13 @@ export interface JobState {
 export type Evolve = (state: JobState, event: JobEvent) => JobState;
 
 /**
- * The job's gate of that name, if it has one. Only the map's own entries: a name from outside (a URL, an
- * event's payload) such as `constructor` or `__proto__` must not find what every object inherits.
+ * The entry for a gate of that name in a map keyed by gate name (a job's gates, their files), if it has one.
+ * Only the map's own entries: a name from outside (a URL, an event's payload, a file name) such as
+ * `constructor` or `__proto__` must not find what every object inherits.
  */
-export function ownGate(
-  gates: Readonly<Record<string, GateState>>,
+export function ownGate<G = GateState>(
+  gates: Readonly<Record<string, G>>,
   name: string | null,
-): GateState | undefined {
+): G | undefined {
   return name !== null && Object.hasOwn(gates, name) ? gates[name] : undefined;
 }

@@ -1,5 +1,6 @@
 import { readFile } from 'node:fs/promises';
 import type { JobEvent } from '../../domain/events.ts';
+import { ownGate } from '../../domain/jobState.ts';
 import type { RunPaths } from '../../infra/files/runsLayout.ts';
 import { listFiles, runPaths } from '../../infra/files/runsLayout.ts';
 import { comparePositions, expectedJobFiles, jsonlLine } from '../index.ts';
@@ -177,9 +178,9 @@ export function verifyStateFiles(
   for (const name of [...new Set([...Object.keys(gates), ...present])].sort()) {
     const file = `${paths.gatesDir}/${name}.json`;
     // Own entries only: a planted `constructor.json` is an extra file, not a gate every object has.
-    const want = Object.hasOwn(gates, name) ? gates[name] : undefined;
+    const want = ownGate(gates, name);
     const got = files.gates.get(name) ?? null;
-    if (got === want || (got !== null && Object.hasOwn(latest, name) && got === latest[name])) continue;
+    if (got === want || (got !== null && got === ownGate(latest, name))) continue;
     if (got === null) push({ kind: 'missing', file, detail: `gate file missing (gate ${name})` });
     else if (want === undefined)
       push({ kind: 'extra', file, detail: `gate ${name} has no file in the log's fold` });
