@@ -9,14 +9,6 @@ export interface GenerationThreadData {
   generation: number;
 }
 
-export interface GenerationWorkerOptions extends GenerationThreadData {
-  /**
-   * Job states after the batch being applied, as the rebuild's state projection folded them (it runs first):
-   * sent with the batch (at most `MAX_STATES_PER_BATCH` of them) and emptied; the thread folds the jobs missing from it.
-   */
-  foldedStates?: Map<string, JobState>;
-}
-
 export type GenerationRequest =
   | { kind: 'apply'; lines: string /** JSON of [job id, state] pairs. */; states: string }
   | { kind: 'flush' }
@@ -51,12 +43,12 @@ export class GenerationWorker implements Projection {
   readonly #worker: Worker;
   readonly #waiting: { resolve(reply: GenerationReply): void; reject(error: Error): void }[] = [];
   readonly #applies = new Set<Promise<GenerationReply>>();
-  readonly #foldedStates: Map<string, JobState> | undefined;
+  /** States handed to `folded` since the last batch was sent (at most `MAX_STATES_PER_BATCH`). */
+  readonly #foldedStates = new Map<string, JobState>();
   #checkpoint: string | null = null;
   #failure: Error | null = null;
 
-  constructor({ foldedStates, ...data }: GenerationWorkerOptions) {
-    this.#foldedStates = foldedStates;
+  constructor(data: GenerationThreadData) {
     this.#worker = new Worker(BOOTSTRAP, {
       eval: true,
       workerData: {
@@ -79,6 +71,15 @@ export class GenerationWorker implements Projection {
     return this.#checkpoint;
   }
 
+  /**
+   * A job's state after the batch about to be applied, as the rebuild's state projection folded it (it runs
+   * first): sent with that batch, for the first `MAX_STATES_PER_BATCH` jobs; the thread folds the others.
+   */
+  folded(jobId: string, state: JobState): void {
+    if (this.#foldedStates.size < MAX_STATES_PER_BATCH || this.#foldedStates.has(jobId))
+      this.#foldedStates.set(jobId, state);
+  }
+
   async apply(batch: readonly JobEvent[]): Promise<void> {
     const last = batch.at(-1);
     if (!last) return;
@@ -86,10 +87,8 @@ export class GenerationWorker implements Projection {
     while (this.#applies.size >= MAX_IN_FLIGHT) await Promise.race(this.#applies);
     let lines = '';
     for (const event of batch) lines += `${canonicalJson(event)}\n`;
-    const states = JSON.stringify(
-      this.#foldedStates ? firstEntries(this.#foldedStates, MAX_STATES_PER_BATCH) : [],
-    );
-    this.#foldedStates?.clear();
+    const states = JSON.stringify([...this.#foldedStates]);
+    this.#foldedStates.clear();
     const applied = this.#request({ kind: 'apply', lines, states });
     this.#applies.add(applied);
     // A failure surfaces from the next call (or flush): here it must not be an unhandled rejection.
@@ -137,13 +136,4 @@ import(workerData.tsx).then((tsx) => { tsx.register(); return import(workerData.
 
 function profilerFlags(execArgv: readonly string[]): string[] {
   return execArgv.filter((flag) => flag.startsWith('--cpu-prof'));
-}
-
-function firstEntries<K, V>(map: ReadonlyMap<K, V>, count: number): [K, V][] {
-  const out: [K, V][] = [];
-  for (const entry of map) {
-    if (out.length === count) break;
-    out.push(entry);
-  }
-  return out;
 }

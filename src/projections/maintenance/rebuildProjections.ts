@@ -1,7 +1,6 @@
 import { mkdir, rm } from 'node:fs/promises';
 import type { Logger } from 'pino';
 import { OperatorError } from '../../domain/errors.ts';
-import type { JobState } from '../../domain/jobState.ts';
 import type { EventStore } from '../../infra/eventstore/eventStore.ts';
 import { PRIVATE_DIR_MODE } from '../../infra/files/privateFile.ts';
 import { stagingDir } from '../../infra/files/runsLayout.ts';
@@ -221,16 +220,14 @@ function buildProjections(
   if (names.includes('jsonl'))
     projections.push(new JsonlProjection({ ...common, name: STAGED_CHECKPOINT.jsonl }));
   // The read model thread takes the states the state files fold: each event is folded once.
-  const foldedStates = new Map<string, JobState>();
-  const builder =
-    generation === null ? null : new GenerationWorker({ dataDir: options.dataDir, generation, foldedStates });
+  const builder = generation === null ? null : new GenerationWorker({ dataDir: options.dataDir, generation });
   if (names.includes('state'))
     projections.push(
       new StateProjection({
         ...common,
         name: STAGED_CHECKPOINT.state,
         cacheSize: 2000,
-        onJobFolded: builder ? (jobId, state) => foldedStates.set(jobId, state) : undefined,
+        onJobFolded: builder ? (jobId, state) => builder.folded(jobId, state) : undefined,
       }),
     );
   if (builder) projections.push(builder);
