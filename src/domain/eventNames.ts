@@ -51,7 +51,7 @@ export function toAliasJson(canonicalJson: string): string {
   const parsed = JSON.parse(canonicalJson) as Record<string, unknown>;
   const out: Record<string, unknown> = {};
   for (const [key, value] of Object.entries(parsed))
-    out[key in EVENT_ALIASES ? EVENT_ALIASES[key as AliasedField] : key] = value;
+    out[Object.hasOwn(EVENT_ALIASES, key) ? EVENT_ALIASES[key as AliasedField] : key] = value;
   return JSON.stringify(out);
 }
 

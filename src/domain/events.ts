@@ -116,7 +116,7 @@ export const jobEventInputSchema = withEventAliases(
 
 /** Field order of the alias wire shape: the canonical order, each aliased field in its place. */
 export const ALIAS_FIELDS = CANONICAL_FIELDS.map((f) =>
-  f in EVENT_ALIASES ? EVENT_ALIASES[f as AliasedField] : f,
+  Object.hasOwn(EVENT_ALIASES, f) ? EVENT_ALIASES[f as AliasedField] : f,
 );
 
 /** Serialises an event in canonical field order: one call per event, shared by every reader. */

@@ -61,8 +61,8 @@ export interface FollowStreamOptions<T = RecordedEvent> extends FollowOptions<T>
  * `caughtUp`, then live events in batches. A batch is handed out when the store has nothing more ready
  * (the end of the event-loop turn), when it is full, or at the end of the log; while the consumer works on
  * one, the next fills (at most `maxBatch` events are read ahead). After a quiet spell the first live commit
- * goes out at once, all its events in one batch. A store error reopens the subscription after the last event read, after a wait (capped
- * doubling, reset by progress): nothing is skipped or repeated.
+ * goes out at once, all its events in one batch. A store error reopens the subscription after the last event
+ * read, after a wait (capped doubling, reset by progress): nothing is skipped or repeated.
  */
 export function followLog<T = RecordedEvent>(store: EventStore, options: FollowLogOptions<T>): LogFollow<T> {
   let from = options.from ?? 'start';
