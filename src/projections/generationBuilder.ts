@@ -7,7 +7,8 @@ import type { JobSummary } from './jobSummary.ts';
 import { toJobSummary } from './jobSummary.ts';
 import { maxPosition } from './positions.ts';
 import type { Projection } from './projection.ts';
-import { APPENDING_ROW_WRITER, writeEventRows, writeJobRows } from './readModelRows.ts';
+import type { RowWriter } from './readModelRows.ts';
+import { appendingRowWriter, writeEventRows, writeJobRows } from './readModelRows.ts';
 import type { GenerationTables, ReadModelStore } from './readModelStore.ts';
 import { READ_MODEL_CHECKPOINT } from './readModelStore.ts';
 import { TIME_INDEX_MARKER, TIME_INDEX_VERSION } from './readModelTimeIndex.ts';
@@ -48,6 +49,7 @@ export class GenerationBuilder implements Projection {
   readonly #store: ReadModelStore;
   /** The last rows written of recent jobs: most batches then read no row back. */
   readonly #jobs: LruMap<string, JobRows>;
+  readonly #rows: RowWriter = appendingRowWriter();
   #checkpoint: string | null = null;
   #inFlight: Promise<unknown> = Promise.resolve();
   #first = true;
@@ -114,9 +116,9 @@ export class GenerationBuilder implements Projection {
       state = before.state;
       for (const e of fresh) state = evolve(state, e);
     }
-    for (const e of fresh) writeEventRows(t, e, APPENDING_ROW_WRITER, known.texts?.get(e));
+    for (const e of fresh) writeEventRows(t, e, this.#rows, known.texts?.get(e));
     const summary = toJobSummary(jobId, state, lastEvent);
-    writeJobRows(t, jobId, state, summary, before.summary, APPENDING_ROW_WRITER);
+    writeJobRows(t, jobId, state, summary, before.summary, this.#rows);
     this.#jobs.set(jobId, { state, summary });
   }
 }

@@ -20,19 +20,47 @@ export interface RowWriter {
 }
 
 /**
- * Writes straight into the write transaction the caller is in. A fresh generation filled from the log in
- * order appends a growing key at the end of its table (MDB_APPEND: no search, full pages), falling back to
- * a plain put when a key is not the largest (an event whose `ts` is older than one before it).
+ * Writes straight into the write transaction the caller is in, for a fresh generation filled from the log in
+ * order: a growing key is appended at the end of its table (MDB_APPEND: no search, full pages). The writer
+ * remembers the largest key it appended to each table, so a key below it (an event whose `ts` is older than
+ * one before it) goes straight to a plain put instead of being refused as an append first. The comparison
+ * only picks the path: LMDB still refuses an append that is not the largest key, and the put follows.
  */
-export const APPENDING_ROW_WRITER: RowWriter = {
-  put: (db, key, value, growing) => {
-    if (growing && db.putSync(key, value, { append: true })) return;
-    db.putSync(key, value);
-  },
-  remove: (db, key) => {
-    db.removeSync(key);
-  },
-};
+export function appendingRowWriter(): RowWriter {
+  const largest = new Map<object, Key>();
+  return {
+    put: (db, key, value, growing) => {
+      if (growing) {
+        const last = largest.get(db);
+        if ((last === undefined || mayBeAbove(key, last)) && db.putSync(key, value, { append: true })) {
+          largest.set(db, key);
+          return;
+        }
+      }
+      db.putSync(key, value);
+    },
+    remove: (db, key) => {
+      db.removeSync(key);
+    },
+  };
+}
+
+/**
+ * Whether `key` may sort above `last`: false only when it is certainly at or below it (strings and numbers
+ * compared part by part; anything else is left to LMDB).
+ */
+function mayBeAbove(key: Key, last: Key): boolean {
+  const a = Array.isArray(key) ? key : [key];
+  const b = Array.isArray(last) ? last : [last];
+  for (let i = 0; i < a.length; i++) {
+    if (i >= b.length) return true;
+    const x = a[i];
+    const y = b[i];
+    if (typeof x !== typeof y || (typeof x !== 'string' && typeof x !== 'number')) return true;
+    if (x !== y) return (x as string | number) > (y as string | number);
+  }
+  return false;
+}
 
 /** Writes straight into the write transaction the caller is in. */
 export const SYNC_ROW_WRITER: RowWriter = {
