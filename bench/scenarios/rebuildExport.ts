@@ -1,5 +1,5 @@
 import { createReadStream, readdirSync, readFileSync } from 'node:fs';
-import { stat } from 'node:fs/promises';
+import { rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { openLmdbEventStore } from '../../src/infra/eventstore/lmdb/index.ts';
@@ -22,8 +22,8 @@ interface CliRun {
   ms: number;
   stdout: string[];
   peak: Peak;
-  /** CPU seconds (user + system) of each thread of the process, busiest first (its last sample). */
-  threadCpu: number[];
+  /** CPU seconds (user + system) of each thread of the process (its last sample). */
+  threadCpu: ThreadCpu;
 }
 
 /**
@@ -31,7 +31,14 @@ interface CliRun {
  * elsewhere nothing). On a shared machine the busiest thread's CPU time says more than the wall time: on
  * free cores, a process cannot finish before its busiest thread has run.
  */
-function threadCpuSampler(pid: number): { stop(): number[] } {
+interface ThreadCpu {
+  /** The process's main thread (tid = pid): the rebuild's reading, files and fold. */
+  main: number;
+  /** Every other thread, busiest first (the read model's worker thread, libuv's, LMDB's, V8's). */
+  others: number[];
+}
+
+function threadCpuSampler(pid: number): { stop(): ThreadCpu } {
   const ticks = 100; // USER_HZ
   const cpu = new Map<string, number>();
   const sample = () => {
@@ -49,16 +56,17 @@ function threadCpuSampler(pid: number): { stop(): number[] } {
   return {
     stop() {
       clearInterval(timer);
-      return [...cpu.values()].sort((a, b) => b - a);
+      const others = [...cpu].filter(([tid]) => tid !== String(pid)).map(([, seconds]) => seconds);
+      return { main: cpu.get(String(pid)) ?? 0, others: others.sort((a, b) => b - a) };
     },
   };
 }
 
-const cpuText = (threads: readonly number[]) =>
-  `CPU ${threads.reduce((a, b) => a + b, 0).toFixed(1)} s in all, busiest threads ${threads
-    .slice(0, 2)
+const cpuText = (threads: ThreadCpu) =>
+  `CPU ${(threads.main + threads.others.reduce((a, b) => a + b, 0)).toFixed(1)} s in all: main thread ${threads.main.toFixed(1)} s, busiest others ${threads.others
+    .slice(0, 3)
     .map((s) => `${s.toFixed(1)} s`)
-    .join(' and ')}`;
+    .join(', ')}`;
 
 /** An `operator` CLI command in a child, with its peak RSS (bench/lib/peakRss.ts) and its stdout lines. */
 async function operatorCli(args: readonly string[], nodeArgs: readonly string[] = []): Promise<CliRun> {
@@ -145,6 +153,21 @@ export async function rebuildExportScenario(options: ScenarioOptions): Promise<S
     if (readAll.events !== written)
       throw new Error(`readAll returned ${readAll.events} of ${written} events`);
     const readAllRate = written / (readAll.readAllMs / 1000);
+    // The rows every event adds to the read model, alone on one thread: what this table layout allows.
+    const rowsOut = join(dir.dir, 'rows-only');
+    const rowsChild = new NodeChild('bench/lib/readModelRowsChild.ts', {
+      args: ['--store', storePath, '--out', rowsOut],
+    });
+    const rowsOnly = await rowsChild.nextEvent<{ events: number; rows: number; writeMs: number }>(
+      'result',
+      300_000,
+    );
+    await rowsChild.exited;
+    await rm(rowsOut, { recursive: true, force: true });
+    if (rowsOnly.events !== written)
+      throw new Error(`the rows-only writer took ${rowsOnly.events} of ${written} events`);
+    const rowsRate = written / (rowsOnly.writeMs / 1000);
+    const usPerRow = (rowsOnly.writeMs * 1000) / rowsOnly.rows;
 
     const rebuild = await operatorCli(
       ['projections', 'rebuild', '--all', '--json', '--config', dir.configPath],
@@ -180,6 +203,10 @@ export async function rebuildExportScenario(options: ScenarioOptions): Promise<S
     );
     options.log(
       `raw readAll ${(readAll.readAllMs / 1000).toFixed(1)} s (${Math.round(readAllRate).toLocaleString('en-US')} events/s); operator projections rebuild --all: ${(result.durationMs / 1000).toFixed(1)} s by its own count (${(rebuild.ms / 1000).toFixed(1)} s with process start), ${Math.round(rebuildRate).toLocaleString('en-US')} events/s, ${result.jobs} jobs, ${peakText(rebuild.peak)}; ${cpuText(rebuild.threadCpu)}`,
+    );
+
+    options.log(
+      `the read model's event rows alone (one thread, transactions of 10,000 events): ${rowsOnly.rows.toLocaleString('en-US')} rows, ${(rowsOnly.rows / written).toFixed(2)} per event, in ${(rowsOnly.writeMs / 1000).toFixed(1)} s: ${usPerRow.toFixed(2)} µs per row, ${Math.round(rowsRate).toLocaleString('en-US')} events/s`,
     );
 
     const exportRun = async (name: string, to: number | null) => {
@@ -226,6 +253,16 @@ export async function rebuildExportScenario(options: ScenarioOptions): Promise<S
           notes: `${(result.durationMs / 1000).toFixed(1)} s for ${result.jobs.toLocaleString('en-US')} jobs' files and the read model; ${peakText(rebuild.peak)}; ${cpuText(rebuild.threadCpu)}${options.quick ? ' (--quick: 100k events)' : ''}`,
         },
         {
+          scenario: `projection rebuild of ${size} events vs its read model rows alone`,
+          figure: rebuildRate,
+          unit: 'events/s',
+          baseline: rowsRate,
+          baselineLabel: "the read model's event rows alone, one thread",
+          target: 'reported',
+          met: null,
+          notes: `the baseline writes only the ${(rowsOnly.rows / written).toFixed(2)} rows per event that every event adds to the read model (\`writeEventRows\` into a fresh generation, transactions of 10,000 events, no files, fold, job rows or thread hand-off; its reading not timed): ${usPerRow.toFixed(2)} µs per row, ${(rowsOnly.writeMs / 1000).toFixed(1)} s. No rebuild writing these tables can pass that rate on this machine`,
+        },
+        {
           scenario: `projection rebuild, peak anonymous memory, ${size} vs ${smallSize} events`,
           figure: rebuild.peak.anonKiB / 1024,
           unit: 'MiB',
@@ -250,6 +287,7 @@ export async function rebuildExportScenario(options: ScenarioOptions): Promise<S
         written,
         jobs,
         readAll,
+        rowsOnly,
         rebuild: { ...rebuild, result },
         rebuildSmall: small,
         export: { full, tenth },
