@@ -1,4 +1,4 @@
-import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -14,8 +14,16 @@ import {
 
 const repoRoot = fileURLToPath(new URL('../../../', import.meta.url));
 
+/** Directories the tests made, removed once they have all run. */
+const made: string[] = [];
+test.after.always(() => {
+  for (const dir of made) rmSync(dir, { recursive: true, force: true });
+});
+
 function tempDir(): string {
-  return mkdtempSync(join(tmpdir(), 'operator-config-'));
+  const dir = mkdtempSync(join(tmpdir(), 'operator-config-'));
+  made.push(dir);
+  return dir;
 }
 
 /** A temp working directory holding `c.yaml` with `text`. */

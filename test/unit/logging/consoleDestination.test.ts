@@ -1,4 +1,4 @@
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
@@ -112,8 +112,15 @@ test('withoutEventFields drops the mirrored fields of [events] records only', (t
   t.is(withoutEventFields(other), other);
 });
 
+/** Directories the tests made, removed once they have all run. */
+const made: string[] = [];
+test.after.always(() => {
+  for (const dir of made) rmSync(dir, { recursive: true, force: true });
+});
+
 function configWith(yaml: string, env: NodeJS.ProcessEnv = {}) {
   const cwd = mkdtempSync(join(tmpdir(), 'operator-logformat-'));
+  made.push(cwd);
   writeFileSync(join(cwd, 'c.yaml'), yaml);
   return loadConfig({ path: 'c.yaml', cwd, env });
 }
