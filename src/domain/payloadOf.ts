@@ -11,12 +11,23 @@ export type ReadPayload<T extends EventType> = Partial<EventPayload<T>>;
  * The event's own type is not checked here; callers switch on `event.type` first.
  */
 export function payloadOf<T extends EventType>(event: Pick<JobEvent, 'payload'>, type: T): ReadPayload<T> {
-  const shape = eventPayloadSchemas[type].shape as Record<string, z.ZodType>;
   const out: Record<string, unknown> = {};
-  for (const [key, schema] of Object.entries(shape)) {
+  for (const [key, schema] of fieldsOf(type)) {
     if (!Object.hasOwn(event.payload, key)) continue;
     const parsed = schema.safeParse(event.payload[key]);
     if (parsed.success && parsed.data !== undefined) out[key] = parsed.data;
   }
   return out as ReadPayload<T>;
+}
+
+/** Each type's catalogue fields, listed once: the fold asks for them at every event it reads. */
+const FIELDS = new Map<EventType, [string, z.ZodType][]>();
+
+function fieldsOf(type: EventType): [string, z.ZodType][] {
+  let fields = FIELDS.get(type);
+  if (fields === undefined) {
+    fields = Object.entries(eventPayloadSchemas[type].shape as Record<string, z.ZodType>);
+    FIELDS.set(type, fields);
+  }
+  return fields;
 }
