@@ -49,8 +49,8 @@ test('the appending writer leaves a table exactly as plain puts do, whatever the
   t.true(appendedSome, 'some runs wrote more than one row');
 });
 
-test('the appending writer appends in key order and still puts a key that falls below the largest', (t) => {
-  const dir = join(tmpdir(), `operator-rows-order-${process.pid}`);
+test('the appending writer appends in key order and still puts a key that falls below the largest', async (t) => {
+  const dir = await mkdtemp(join(tmpdir(), 'operator-rows-'));
   t.teardown(() => rm(dir, { recursive: true, force: true }));
   const env = open({ path: dir, maxDbs: 2, encoding: 'json' });
   t.teardown(() => env.close());
