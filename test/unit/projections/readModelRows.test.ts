@@ -1,9 +1,10 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import type { ExecutionContext } from 'ava';
 import test from 'ava';
 import fc from 'fast-check';
-import type { Database } from 'lmdb';
+import type { Database, RootDatabase } from 'lmdb';
 import { open } from 'lmdb';
 import type { RowWriter } from '../../../src/projections/readModelRows.ts';
 import { appendingRowWriter, SYNC_ROW_WRITER } from '../../../src/projections/readModelRows.ts';
@@ -19,11 +20,17 @@ const rowsArb = fc.array(
   { maxLength: 60 },
 );
 
-test('the appending writer leaves a table exactly as plain puts do, whatever the order of the keys', async (t) => {
+/** A fresh LMDB env in a temporary directory, closed and removed after the test. */
+async function tempEnv(t: ExecutionContext): Promise<RootDatabase> {
   const dir = await mkdtemp(join(tmpdir(), 'operator-rows-'));
   t.teardown(() => rm(dir, { recursive: true, force: true }));
   const env = open({ path: dir, maxDbs: 4, encoding: 'json' });
   t.teardown(() => env.close());
+  return env;
+}
+
+test('the appending writer leaves a table exactly as plain puts do, whatever the order of the keys', async (t) => {
+  const env = await tempEnv(t);
   const appended = env.openDB<number, [string, string]>('appended', {});
   const plain = env.openDB<number, [string, string]>('plain', {});
   const fill = (db: Database<number, [string, string]>, rows: readonly Row[], w: RowWriter) =>
@@ -50,10 +57,7 @@ test('the appending writer leaves a table exactly as plain puts do, whatever the
 });
 
 test('the appending writer appends in key order and still puts a key that falls below the largest', async (t) => {
-  const dir = await mkdtemp(join(tmpdir(), 'operator-rows-'));
-  t.teardown(() => rm(dir, { recursive: true, force: true }));
-  const env = open({ path: dir, maxDbs: 2, encoding: 'json' });
-  t.teardown(() => env.close());
+  const env = await tempEnv(t);
   const db = env.openDB<string, [string, string]>('time', {});
   const w = appendingRowWriter();
   env.transactionSync(() => {
