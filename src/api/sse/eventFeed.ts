@@ -62,13 +62,14 @@ export class AllJobsFeed implements AllFollower, SessionFeed {
     const { types, jobId } = this.filter;
     let written: 'ok' | 'blocked' | 'closed';
     if (!types && !jobId && batch.first.positionValue > after) {
-      written = this.session.write(batch.chunk('all', this.style), batch.events.length);
+      written = this.session.write(batch.chunk('all', this.style), batch.events.length, true);
     } else {
       const frames: Buffer[] = [];
       for (const wire of batch.events)
         if (wire.positionValue > after && this.matches(wire)) frames.push(wire.frame('all', this.style));
       if (frames.length === 0) return;
-      written = this.session.write(joinFrames(frames), frames.length);
+      // One frame is the tail's own (shared); several are joined for this session alone.
+      written = this.session.write(joinFrames(frames), frames.length, frames.length === 1);
     }
     if (written === 'ok') return;
     this.stop();
@@ -168,7 +169,10 @@ export class JobStreamFeed implements JobFollower, SessionFeed {
       return;
     }
     this.delivered(batch.last);
-    this.wrote(this.session.write(batch.chunk('job', this.style), events.length), batch.last.event.status);
+    this.wrote(
+      this.session.write(batch.chunk('job', this.style), events.length, true),
+      batch.last.event.status,
+    );
   }
 
   private onJobEvent(wire: WireEvent): void {
@@ -181,7 +185,7 @@ export class JobStreamFeed implements JobFollower, SessionFeed {
       return;
     }
     this.delivered(wire);
-    this.wrote(this.session.write(wire.frame('job', this.style)), wire.event.status);
+    this.wrote(this.session.write(wire.frame('job', this.style), 1, true), wire.event.status);
   }
 
   /** After a write from the tail's loop: stay in it, or leave to wait for a drain or to end the stream. */

@@ -1,4 +1,5 @@
 import type { OutgoingHttpHeaders, ServerResponse } from 'node:http';
+import type { Socket } from 'node:net';
 import type { WireStyle } from './wireFrames.ts';
 import { controlFrame, joinFrames } from './wireFrames.ts';
 
@@ -34,6 +35,7 @@ const SSE_HEADERS: OutgoingHttpHeaders = {
 
 const SESSION = Symbol('sseSession');
 type WithSession = ServerResponse & { [SESSION]?: SseSession };
+type SocketWithSession = Socket & { [SESSION]?: SseSession };
 
 /** One shared listener for every response: no closure per connection. */
 function onResponseClose(this: WithSession): void {
@@ -41,6 +43,27 @@ function onResponseClose(this: WithSession): void {
 }
 function onResponseDrain(this: WithSession): void {
   this[SESSION]?.drainedNow();
+}
+function onSocketDrain(this: SocketWithSession): void {
+  this[SESSION]?.drainedNow();
+}
+
+/**
+ * A shared frame (or run of frames) as one HTTP/1.1 chunk: size line, bytes, CRLF. Made once per frame and
+ * kept as long as the frame is (the live tail's ring holds both), so that the fan-out writes every session
+ * the same ready buffer straight to its socket: one `socket.write` per session, where `res.write` builds the
+ * size line, corks, writes three pieces and uncorks for each. See bench/README.md ("raw chunks").
+ */
+const CHUNKED = new WeakMap<Buffer, Buffer>();
+const CRLF = Buffer.from('\r\n');
+
+function asChunk(frame: Buffer): Buffer {
+  let chunk = CHUNKED.get(frame);
+  if (chunk === undefined) {
+    chunk = Buffer.concat([Buffer.from(`${frame.length.toString(16)}\r\n`), frame, CRLF]);
+    CHUNKED.set(frame, chunk);
+  }
+  return chunk;
 }
 
 /**
@@ -108,9 +131,10 @@ export class SseSession {
 
   /**
    * Writes a chunk (one frame, or `frames` frames joined) without waiting: 'ok', 'blocked' (written, but the
-   * socket is full: wait for `whenDrained` before the next) or 'closed' (not written).
+   * socket is full: wait for `whenDrained` before the next) or 'closed' (not written). `shared`: the same
+   * buffer goes to many sessions (the live tail's frames), so it is worth framing once as an HTTP chunk.
    */
-  write(chunk: Buffer | string, frames = 1): 'ok' | 'blocked' | 'closed' {
+  write(chunk: Buffer | string, frames = 1, shared = false): 'ok' | 'blocked' | 'closed' {
     if (this.isClosed) return 'closed';
     const { res, options } = this;
     // Writers wait for drains, so anything still queued here is heartbeats and frames the client never took.
@@ -118,9 +142,27 @@ export class SseSession {
       this.cutOff('client stopped reading (send buffer over its bound)');
       return 'closed';
     }
-    const flushed = res.write(chunk);
+    const flushed = shared && typeof chunk !== 'string' ? this.putShared(chunk) : res.write(chunk);
     options.onFramesSent?.(frames);
     return flushed ? 'ok' : 'blocked';
+  }
+
+  /**
+   * Writes a shared buffer: straight to the socket as a ready chunk when the response holds the socket, its
+   * head is sent and nothing of it waits in the response (so the bytes stay in order with all it wrote);
+   * else through `res.write`. Returns what the write returned (false: the socket is full).
+   */
+  private putShared(chunk: Buffer): boolean {
+    const { res } = this;
+    const socket = res.socket;
+    if (
+      socket === null ||
+      socket.destroyed ||
+      !res.headersSent ||
+      res.writableLength !== socket.writableLength
+    )
+      return res.write(chunk);
+    return socket.write(res.chunkedEncoding ? asChunk(chunk) : chunk);
   }
 
   /** Writes a chunk (as `write`), waiting for a drain when the socket is full; resolves false when the session is gone. */
@@ -139,6 +181,12 @@ export class SseSession {
     }
     this.blockedSince = Date.now();
     this.onDrain = then;
+    // Writes may have gone straight to the socket, whose 'drain' the response does not pass on.
+    const socket = this.res.socket as SocketWithSession | null;
+    if (socket) {
+      socket[SESSION] = this;
+      socket.once('drain', onSocketDrain);
+    }
     this.res.once('drain', onResponseDrain);
   }
 
@@ -149,13 +197,18 @@ export class SseSession {
     this.onDrain = null;
     this.blockedSince = null;
     this.res.off('drain', onResponseDrain);
+    const socket = this.res.socket as SocketWithSession | null;
+    if (socket) {
+      socket.off('drain', onSocketDrain);
+      socket[SESSION] = undefined;
+    }
     then();
   }
 
   /** Heartbeats skip a session that is already waiting for its socket to drain. */
   heartbeat(frame: Buffer): void {
     if (this.isClosed || this.blockedSince !== null) return;
-    this.res.write(frame);
+    this.putShared(frame);
   }
 
   /** Ends the stream politely, with an optional last frame. */
