@@ -217,3 +217,72 @@ test.serial(
     stuck.destroy();
   },
 );
+
+/** Sends `GET <path>` over a raw socket in the given HTTP version; resolves with every byte once the server closes. */
+function rawGet(path: string, version: '1.0' | '1.1', onOpen: () => Promise<void>): Promise<string> {
+  const url = new URL(server.url);
+  const socket = connect(Number(url.port), url.hostname);
+  let text = '';
+  let opened = false;
+  return new Promise((resolve, reject) => {
+    socket.setEncoding('utf8');
+    socket.on('data', (data: string) => {
+      text += data;
+      if (!opened && text.includes('event: connected')) {
+        opened = true;
+        onOpen().catch(reject);
+      }
+    });
+    socket.on('error', reject);
+    socket.on('close', () => resolve(text));
+    socket.write(`GET ${path} HTTP/${version}\r\nHost: x\r\nConnection: close\r\n\r\n`);
+  });
+}
+
+test.serial(
+  'live frames on the wire: bare bytes to an HTTP/1.0 client, well-formed chunks to an HTTP/1.1 one',
+  async (t) => {
+    for (const version of ['1.0', '1.1'] as const) {
+      const id = await newJob();
+      const path = `/api/v1/jobs/${id}/events/stream?after=-1&${tokenQuery}`;
+      const raw = await rawGet(path, version, () => runJob(id));
+      const split = raw.indexOf('\r\n\r\n');
+      const head = raw.slice(0, split);
+      let body = raw.slice(split + 4);
+      t.regex(head, /^HTTP\/1\.1 200 /);
+      if (version === '1.1') {
+        t.regex(head, /transfer-encoding: chunked/i);
+        // Every chunk is `<hex size>\r\n<size bytes>\r\n`, and a zero-size chunk ends the body.
+        let decoded = '';
+        for (;;) {
+          const eol = body.indexOf('\r\n');
+          t.true(eol > 0, `a chunk size line: ${JSON.stringify(body.slice(0, 40))}`);
+          const size = Number.parseInt(body.slice(0, eol), 16);
+          t.false(Number.isNaN(size));
+          const bytes = Buffer.from(body.slice(eol + 2), 'utf8');
+          decoded += bytes.subarray(0, size).toString('utf8');
+          body = bytes.subarray(size).toString('utf8');
+          t.is(body.slice(0, 2), '\r\n', 'the chunk ends with CRLF');
+          body = body.slice(2);
+          if (size === 0) break;
+        }
+        t.is(body, '');
+        body = decoded;
+      } else t.notRegex(head, /transfer-encoding/i);
+      t.regex(body, /^retry: \d+\n\n/);
+      t.notRegex(body, /^[0-9a-f]+\r$/m, 'no chunk framing in the event stream');
+      // The job's events are the unnamed frames with an id (heartbeats have none; control frames are named).
+      const ids = body
+        .split('\n\n')
+        .filter((frame) => /^id: /m.test(frame) && !/^event: /m.test(frame))
+        .map((frame) => Number(/^id: (\d+)$/m.exec(frame)?.[1]));
+      t.deepEqual(
+        ids,
+        Array.from({ length: ids.length }, (_, i) => i),
+        `${version}: every event, in order`,
+      );
+      t.true(ids.length >= 10, `${version}: ${ids.length} events`);
+      t.regex(body, /event: end\n/);
+    }
+  },
+);
