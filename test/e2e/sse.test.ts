@@ -286,3 +286,38 @@ test.serial(
     }
   },
 );
+
+test.serial(
+  'HEAD on the live streams: the head at once, no body, no slot held; the connection stays usable',
+  async (t) => {
+    const before = server.deps.hub.size;
+    for (const path of ['/api/v1/events/stream', '/api/v1/jobs/{id}/events/stream']) {
+      const id = await newJob();
+      const url = new URL(server.url);
+      const socket = connect(Number(url.port), url.hostname);
+      let text = '';
+      socket.setEncoding('utf8');
+      socket.on('data', (data: string) => {
+        text += data;
+      });
+      socket.on('error', () => {});
+      const until = async (done: () => boolean) => {
+        for (let i = 0; i < 100 && !done(); i++) await new Promise((r) => setTimeout(r, 20));
+      };
+      socket.write(`HEAD ${path.replace('{id}', id)}?${tokenQuery} HTTP/1.1\r\nHost: x\r\n\r\n`);
+      await until(() => text.includes('\r\n\r\n'));
+      const head = text;
+      t.regex(head, /^HTTP\/1\.1 200 /, path);
+      t.regex(head, /content-type: text\/event-stream/i);
+      t.is(server.deps.hub.size, before, `${path}: no stream is held for a HEAD`);
+      await runJob(id);
+      await new Promise((r) => setTimeout(r, 300));
+      t.is(text, head, `${path}: nothing after the head while events go out live`);
+      // The same connection answers its next request: nothing stray was written into it.
+      socket.write(`GET /api/v1/healthz HTTP/1.1\r\nHost: x\r\n\r\n`);
+      await until(() => text.length > head.length && text.slice(head.length).includes('\r\n\r\n'));
+      t.regex(text.slice(head.length), /^HTTP\/1\.1 200 /, `${path}: the next request on the connection`);
+      socket.destroy();
+    }
+  },
+);

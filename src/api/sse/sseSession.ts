@@ -125,6 +125,11 @@ export class SseSession {
   open(retryMs: number, connected: unknown, headers?: OutgoingHttpHeaders): void {
     if (this.isClosed) return;
     this.res.writeHead(200, headers ? { ...SSE_HEADERS, ...headers } : SSE_HEADERS);
+    if (this.res.req.method === 'HEAD') {
+      // The head and nothing else: a body would be dropped, and the request must not hold a stream's slot.
+      this.end();
+      return;
+    }
     this.res.socket?.setNoDelay(true);
     this.res.write(`retry: ${retryMs}\n\n${controlFrame('connected', connected)}`);
   }
@@ -149,8 +154,9 @@ export class SseSession {
 
   /**
    * Writes a shared buffer: straight to the socket as a ready chunk when the response holds the socket, its
-   * head is sent and nothing of it waits in the response (so the bytes stay in order with all it wrote);
-   * else through `res.write`. Returns what the write returned (false: the socket is full).
+   * head is sent, it has a body (not the answer to a HEAD, whose body `res.write` drops) and nothing of it
+   * waits in the response (so the bytes stay in order with all it wrote); else through `res.write`. Returns
+   * what the write returned (false: the socket is full).
    */
   private putShared(chunk: Buffer): boolean {
     const { res } = this;
@@ -159,6 +165,7 @@ export class SseSession {
       socket === null ||
       socket.destroyed ||
       !res.headersSent ||
+      res.req.method === 'HEAD' ||
       res.writableLength !== socket.writableLength
     )
       return res.write(chunk);
