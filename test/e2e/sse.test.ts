@@ -321,3 +321,40 @@ test.serial(
     }
   },
 );
+
+test.serial(
+  'a job announced on the global stream is there at once: GET /jobs/{id} right after job_created is 200',
+  async (t) => {
+    const url = new URL(server.url);
+    const socket = connect(Number(url.port), url.hostname);
+    const asked = new Map<string, Promise<number>>();
+    let text = '';
+    socket.setEncoding('utf8');
+    socket.on('error', () => {});
+    socket.on('data', (data: string) => {
+      text += data;
+      for (const m of text.matchAll(/"job_id":"([^"]+)","seq":0,/g)) {
+        const id = m[1] as string;
+        // Asked the moment the event arrives, ahead of the read model's projection of it.
+        if (!asked.has(id))
+          asked.set(
+            id,
+            server.api(`/jobs/${id}`, { as: 'viewer' }).then((r) => r.status),
+          );
+      }
+    });
+    socket.write(`GET /api/v1/events/stream?${tokenQuery} HTTP/1.1\r\nHost: x\r\n\r\n`);
+    for (let i = 0; i < 50 && !text.includes('event: connected'); i++)
+      await new Promise((r) => setTimeout(r, 20));
+    const ids: string[] = [];
+    for (let i = 0; i < 10; i++) ids.push(await newJob());
+    for (let i = 0; i < 100 && ids.some((id) => !asked.has(id)); i++)
+      await new Promise((r) => setTimeout(r, 20));
+    const statuses = await Promise.all(ids.map((id) => asked.get(id) ?? Promise.resolve(-1)));
+    t.deepEqual(
+      statuses,
+      ids.map(() => 200),
+    );
+    socket.destroy();
+  },
+);

@@ -1,11 +1,10 @@
 import { jobSummarySchema } from '../../projections/index.ts';
 import type { ApiDeps } from '../apiDeps.ts';
-import { notFound } from '../errors.ts';
 import type { AnyRoute } from '../route.ts';
 import { errorResponses, route } from '../route.ts';
 import { jobIdParams, jobListSchema, listJobsQuery } from '../schemas.ts';
 import { jobCommandRoutes } from './jobCommandRoutes.ts';
-import { withQueue } from './jobView.ts';
+import { jobNotYetProjected, withQueue } from './jobView.ts';
 import { workerRoutes } from './workerRoutes.ts';
 
 /** The job routes: reads from the read model here, then the commands and the workers' stage reports. */
@@ -38,16 +37,16 @@ export function jobRoutes(deps: ApiDeps): AnyRoute[] {
       method: 'get',
       path: '/jobs/{id}',
       tag: 'jobs',
-      summary: 'one job from the read model, with its seq as ETag',
+      summary:
+        'one job from the read model (a job it does not have yet is waited for, then folded from the store), with its seq as ETag',
       role: 'viewer',
       params: jobIdParams,
       responses: {
         200: { description: 'the job', schema: jobSummarySchema },
         ...errorResponses(400, 401, 404),
       },
-      handler: (ctx, { params }) => {
-        const job = deps.readModel.getJob(params.id);
-        if (!job) throw notFound(`job ${params.id} not found`);
+      handler: async (ctx, { params }) => {
+        const job = deps.readModel.getJob(params.id) ?? (await jobNotYetProjected(deps, params.id));
         ctx.set('ETag', `"${job.seq}"`);
         ctx.body = withQueue(deps, job);
       },

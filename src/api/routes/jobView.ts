@@ -1,3 +1,5 @@
+import type { JobEvent } from '../../domain/events.ts';
+import { evolve, initialState } from '../../domain/jobDecider.ts';
 import type { JobState } from '../../domain/jobState.ts';
 import { jobStreamName } from '../../infra/eventstore/eventStore.ts';
 import { toJobEvent } from '../../infra/eventstore/jobEvents.ts';
@@ -35,4 +37,26 @@ async function eventAt(deps: ApiDeps, jobId: string, seq: number) {
   }))
     return toJobEvent(recorded);
   throw notFound(`job ${jobId} not found`);
+}
+
+/**
+ * A job the read model does not have (yet). When its stream exists, the projections get up to 2 s to reach
+ * the stream's last event, as after a command; a row still missing then is folded from the store. So a client
+ * that learned of the job from a stream, a moment ahead of the read model, gets the job and not a 404.
+ */
+export async function jobNotYetProjected(deps: ApiDeps, jobId: string): Promise<JobSummary> {
+  let last: JobEvent | undefined;
+  for await (const recorded of deps.store.readStream(jobStreamName(jobId), {
+    direction: 'backwards',
+    maxCount: 1,
+  }))
+    last = toJobEvent(recorded);
+  if (!last) throw notFound(`job ${jobId} not found`);
+  await deps.projections.waitForPosition(last.position, 2000);
+  const row = deps.readModel.getJob(jobId);
+  if (row) return row;
+  let state = initialState();
+  for await (const recorded of deps.store.readStream(jobStreamName(jobId)))
+    state = evolve(state, toJobEvent(recorded));
+  return toJobSummary(jobId, state, last);
 }
