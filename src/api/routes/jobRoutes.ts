@@ -46,9 +46,10 @@ export function jobRoutes(deps: ApiDeps): AnyRoute[] {
         ...errorResponses(400, 401, 404),
       },
       handler: async (ctx, { params }) => {
-        const job = deps.readModel.getJob(params.id) ?? (await jobNotYetProjected(deps, params.id));
+        const row = deps.readModel.getJob(params.id);
+        const job = row ? withQueue(deps, row) : await jobNotYetProjected(deps, params.id);
         ctx.set('ETag', `"${job.seq}"`);
-        ctx.body = withQueue(deps, job);
+        ctx.body = job;
       },
     }),
     ...jobCommandRoutes(deps),

@@ -1,5 +1,3 @@
-import type { JobEvent } from '../../domain/events.ts';
-import { evolve, initialState } from '../../domain/jobDecider.ts';
 import type { JobState } from '../../domain/jobState.ts';
 import { jobStreamName } from '../../infra/eventstore/eventStore.ts';
 import { toJobEvent } from '../../infra/eventstore/jobEvents.ts';
@@ -40,23 +38,13 @@ async function eventAt(deps: ApiDeps, jobId: string, seq: number) {
 }
 
 /**
- * A job the read model does not have (yet). When its stream exists, the projections get up to 2 s to reach
- * the stream's last event, as after a command; a row still missing then is folded from the store. So a client
- * that learned of the job from a stream, a moment ahead of the read model, gets the job and not a 404.
+ * A job the read model does not have (yet). When its stream exists it is answered as after a command
+ * (`jobAfter`): the projections get up to 2 s to reach its last event, else its summary is folded from the
+ * store. So a client that learned of the job from a stream, a moment ahead of the read model, gets the job and
+ * not a 404.
  */
 export async function jobNotYetProjected(deps: ApiDeps, jobId: string): Promise<JobSummary> {
-  let last: JobEvent | undefined;
-  for await (const recorded of deps.store.readStream(jobStreamName(jobId), {
-    direction: 'backwards',
-    maxCount: 1,
-  }))
-    last = toJobEvent(recorded);
-  if (!last) throw notFound(`job ${jobId} not found`);
-  await deps.projections.waitForPosition(last.position, 2000);
-  const row = deps.readModel.getJob(jobId);
-  if (row) return row;
-  let state = initialState();
-  for await (const recorded of deps.store.readStream(jobStreamName(jobId)))
-    state = evolve(state, toJobEvent(recorded));
-  return toJobSummary(jobId, state, last);
+  const state = await deps.commands.load(jobId);
+  const last = await eventAt(deps, jobId, state.seq);
+  return jobAfter(deps, jobId, state, last.position);
 }
