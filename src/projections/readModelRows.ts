@@ -37,11 +37,9 @@ export function appendingRowWriter(): RowWriter {
           return;
         }
       }
-      db.putSync(key, value);
+      SYNC_ROW_WRITER.put(db, key, value);
     },
-    remove: (db, key) => {
-      db.removeSync(key);
-    },
+    remove: SYNC_ROW_WRITER.remove,
   };
 }
 
