@@ -12,7 +12,7 @@ export type ReadPayload<T extends EventType> = Partial<EventPayload<T>>;
  */
 export function payloadOf<T extends EventType>(event: Pick<JobEvent, 'payload'>, type: T): ReadPayload<T> {
   const out: Record<string, unknown> = {};
-  for (const [key, schema] of fieldsOf(type)) {
+  for (const [key, schema] of FIELDS[type]) {
     if (!Object.hasOwn(event.payload, key)) continue;
     const parsed = schema.safeParse(event.payload[key]);
     if (parsed.success && parsed.data !== undefined) out[key] = parsed.data;
@@ -21,13 +21,9 @@ export function payloadOf<T extends EventType>(event: Pick<JobEvent, 'payload'>,
 }
 
 /** Each type's catalogue fields, listed once: the fold asks for them at every event it reads. */
-const FIELDS = new Map<EventType, [string, z.ZodType][]>();
-
-function fieldsOf(type: EventType): [string, z.ZodType][] {
-  let fields = FIELDS.get(type);
-  if (fields === undefined) {
-    fields = Object.entries(eventPayloadSchemas[type].shape as Record<string, z.ZodType>);
-    FIELDS.set(type, fields);
-  }
-  return fields;
-}
+const FIELDS = Object.fromEntries(
+  Object.entries(eventPayloadSchemas).map(([type, schema]) => [
+    type,
+    Object.entries(schema.shape as Record<string, z.ZodType>),
+  ]),
+) as Record<EventType, [string, z.ZodType][]>;
