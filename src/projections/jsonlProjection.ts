@@ -1,8 +1,6 @@
 import type { FileHandle } from 'node:fs/promises';
-import { mkdir } from 'node:fs/promises';
 import type { JobEvent } from '../domain/events.ts';
-import { ensureDir, fsyncDir } from '../infra/files/durableFiles.ts';
-import { openPrivateFile, PRIVATE_DIR_MODE } from '../infra/files/privateFile.ts';
+import { openPrivateFile } from '../infra/files/privateFile.ts';
 import { runPaths } from '../infra/files/runsLayout.ts';
 import { LruMap } from '../infra/lruMap.ts';
 import { jsonlLine } from './jobFold.ts';
@@ -25,16 +23,15 @@ export interface JsonlProjectionOptions extends PerJobFileProjectionOptions {
 export class JsonlProjection extends PerJobFileProjection {
   readonly #options: JsonlProjectionOptions;
   readonly #lastSeq: LruMap<string, number>;
-  readonly #sync: boolean;
 
   constructor(options: JsonlProjectionOptions) {
     super(options.name ?? 'jsonl', options);
     this.#options = options;
-    this.#sync = options.sync ?? true;
     this.#lastSeq = new LruMap(options.cacheSize ?? 10_000);
   }
 
-  async close(): Promise<void> {
+  override async close(): Promise<void> {
+    await super.close();
     this.#lastSeq.clear();
   }
 
@@ -58,8 +55,7 @@ export class JsonlProjection extends PerJobFileProjection {
           );
         last = tail.lastSeq;
         if (!tail.exists) {
-          if (this.#sync) await ensureDir(paths.dir);
-          else await mkdir(paths.dir, { recursive: true, mode: PRIVATE_DIR_MODE });
+          await this.syncs.ensureDir(paths.dir);
           created = true;
         }
       }
@@ -74,12 +70,12 @@ export class JsonlProjection extends PerJobFileProjection {
       const toWrite = await withGapsFilled(this.#options.store, jobId, last, events, this.#options.logger);
       if (toWrite.length > 0) {
         await handle.writeFile(toWrite.map(jsonlLine).join(''));
-        if (this.#sync) await handle.sync();
+        await this.syncs.written(paths.events, handle);
         last = (toWrite.at(-1) as JobEvent).seq;
       }
       await handle.close();
       handle = null;
-      if (created && this.#sync) await fsyncDir(paths.dir);
+      if (created) await this.syncs.written(paths.dir);
       this.#lastSeq.set(jobId, last);
     } catch (e) {
       // The file's end is unknown after a failed write: re-read (and repair) its tail next time.
