@@ -21,8 +21,6 @@ export interface ProjectionsOptions {
   leaseTtlMs?: number;
   /** How often the lease is checked for a handover request (and renewed). Default 200 ms. */
   checkIntervalMs?: number;
-  /** How often the file projections fsync what they wrote and store their checkpoints. Default `LIVE_FILE_SYNC_MS`. */
-  fileSyncEveryMs?: number;
 }
 
 export interface Projections {
@@ -39,9 +37,6 @@ export interface Projections {
   /** Stops the runner, gives the lease up, closes the projections and the read model env (not the event store). */
   close(): Promise<void>;
 }
-
-/** How often the live file projections fsync what they wrote, and then move their checkpoints. */
-export const LIVE_FILE_SYNC_MS = 100;
 
 /**
  * Wires the four projections (jsonl, state, readmodel, logs: fed in that order), their runner and its
@@ -61,10 +56,8 @@ export function createProjections(options: ProjectionsOptions): Projections {
     store: options.store,
     logger,
   };
-  // Group syncs (docs/decisions/0014): each file written is fsynced once per interval, not once per batch.
-  const syncEveryMs = options.fileSyncEveryMs ?? LIVE_FILE_SYNC_MS;
-  const jsonl = new JsonlProjection({ ...files, syncEveryMs });
-  const state = new StateProjection({ ...files, syncEveryMs });
+  const jsonl = new JsonlProjection(files);
+  const state = new StateProjection(files);
   const logs = new StageLogProjection(files);
   const runner = new ProjectionRunner({
     store: options.store,

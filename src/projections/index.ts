@@ -1,5 +1,5 @@
 export type { Projections, ProjectionsOptions } from './createProjections.ts';
-export { createProjections, LIVE_FILE_SYNC_MS } from './createProjections.ts';
+export { createProjections } from './createProjections.ts';
 export type { EventSearchOptions, EventSearchPage, EventSearchQuery } from './eventSearch.ts';
 export { EventSearch, SearchIndexBuildingError } from './eventSearch.ts';
 export type { GenerationBuilderOptions } from './generationBuilder.ts';

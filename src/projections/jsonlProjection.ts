@@ -1,6 +1,8 @@
 import type { FileHandle } from 'node:fs/promises';
+import { mkdir } from 'node:fs/promises';
 import type { JobEvent } from '../domain/events.ts';
-import { openPrivateFile } from '../infra/files/privateFile.ts';
+import { ensureDir, fsyncDir } from '../infra/files/durableFiles.ts';
+import { openPrivateFile, PRIVATE_DIR_MODE } from '../infra/files/privateFile.ts';
 import { runPaths } from '../infra/files/runsLayout.ts';
 import { LruMap } from '../infra/lruMap.ts';
 import { jsonlLine } from './jobFold.ts';
@@ -23,15 +25,16 @@ export interface JsonlProjectionOptions extends PerJobFileProjectionOptions {
 export class JsonlProjection extends PerJobFileProjection {
   readonly #options: JsonlProjectionOptions;
   readonly #lastSeq: LruMap<string, number>;
+  readonly #sync: boolean;
 
   constructor(options: JsonlProjectionOptions) {
     super(options.name ?? 'jsonl', options);
     this.#options = options;
+    this.#sync = options.sync ?? true;
     this.#lastSeq = new LruMap(options.cacheSize ?? 10_000);
   }
 
-  override async close(): Promise<void> {
-    await super.close();
+  async close(): Promise<void> {
     this.#lastSeq.clear();
   }
 
@@ -55,7 +58,8 @@ export class JsonlProjection extends PerJobFileProjection {
           );
         last = tail.lastSeq;
         if (!tail.exists) {
-          await this.syncs.ensureDir(paths.dir);
+          if (this.#sync) await ensureDir(paths.dir);
+          else await mkdir(paths.dir, { recursive: true, mode: PRIVATE_DIR_MODE });
           created = true;
         }
       }
@@ -70,12 +74,12 @@ export class JsonlProjection extends PerJobFileProjection {
       const toWrite = await withGapsFilled(this.#options.store, jobId, last, events, this.#options.logger);
       if (toWrite.length > 0) {
         await handle.writeFile(toWrite.map(jsonlLine).join(''));
-        await this.syncs.written(paths.events, handle);
+        if (this.#sync) await handle.sync();
         last = (toWrite.at(-1) as JobEvent).seq;
       }
       await handle.close();
       handle = null;
-      if (created) await this.syncs.written(paths.dir);
+      if (created && this.#sync) await fsyncDir(paths.dir);
       this.#lastSeq.set(jobId, last);
     } catch (e) {
       // The file's end is unknown after a failed write: re-read (and repair) its tail next time.

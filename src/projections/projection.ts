@@ -8,21 +8,10 @@ import type { StoredStageLog } from '../infra/eventstore/stageLogStreams.ts';
  */
 export interface Projection {
   readonly name: string;
-  /**
-   * The position of the last event fully applied, `null` before any: durable, or (a projection with
-   * `sync`) durable once `sync` resolves.
-   */
+  /** The position of the last event fully applied (durable), `null` before any. */
   checkpoint(): Promise<string | null>;
-  /**
-   * Applies a batch of events in position order; resolves once the result and the checkpoint are durable,
-   * or, for a projection with `sync`, once the result is written (it syncs in groups).
-   */
+  /** Applies a batch of events in position order; resolves once the result and the checkpoint are durable. */
   apply(batch: readonly JobEvent[]): Promise<void>;
-  /**
-   * A projection that syncs in groups: makes everything applied durable, checkpoint included. The runner
-   * calls it when it stops (before the writer lease is handed over), `close` too.
-   */
-  sync?(): Promise<void>;
   /**
    * Stage log records (the `joblog-` streams) of the same stretch of `$all`, in position order; only a
    * projection that has this method is fed them (before `apply` of the stretch's job events, if any).

@@ -113,19 +113,9 @@ export class ProjectionRunner extends EventEmitter<ProjectionRunnerEvents> {
   /** Stops after the batch in flight is applied (a retrying batch is abandoned: nothing of it is lost). */
   async stop(): Promise<void> {
     const loop = this.#loop;
-    if (loop) {
-      this.#abort.abort();
-      await loop;
-    }
-    // What was applied becomes durable before anyone else (a rebuild's swap) takes over the files.
-    for (const projection of this.#projections) {
-      await projection.sync?.().catch((error: unknown) => {
-        this.#logger?.error(
-          { err: error, projection: projection.name },
-          'projection files not synced at stop; its stored checkpoint stays behind (replayed from there)',
-        );
-      });
-    }
+    if (!loop) return;
+    this.#abort.abort();
+    await loop;
   }
 
   /** Stops, then closes every projection. */

@@ -1,7 +1,9 @@
-import { readFile } from 'node:fs/promises';
+import { mkdir, readFile } from 'node:fs/promises';
 import type { JobEvent } from '../domain/events.ts';
 import { initialState } from '../domain/jobDecider.ts';
 import { type JobState, ownGate } from '../domain/jobState.ts';
+import { ensureDir, writeFileAtomic } from '../infra/files/durableFiles.ts';
+import { PRIVATE_DIR_MODE } from '../infra/files/privateFile.ts';
 import { isSafeName, runPaths } from '../infra/files/runsLayout.ts';
 import { LruMap } from '../infra/lruMap.ts';
 import { fileJson, foldEvents, toGateFile, toStateFile } from './jobFold.ts';
@@ -37,8 +39,7 @@ export class StateProjection extends PerJobFileProjection {
     this.#cache = new LruMap(options.cacheSize ?? 1000);
   }
 
-  override async close(): Promise<void> {
-    await super.close();
+  async close(): Promise<void> {
     this.#cache.clear();
   }
 
@@ -62,8 +63,12 @@ export class StateProjection extends PerJobFileProjection {
       }
       const { state, gateWrites } = foldEvents(loaded.state, fresh);
       const gates = new Map([...loaded.gateWrites, ...gateWrites]);
-      await this.syncs.ensureDir(paths.dir);
-      if (gates.size > 0) await this.syncs.ensureDir(paths.gatesDir);
+      const sync = this.#options.sync ?? true;
+      const dir = sync
+        ? ensureDir
+        : (path: string) => mkdir(path, { recursive: true, mode: PRIVATE_DIR_MODE });
+      await dir(paths.dir);
+      if (gates.size > 0) await dir(paths.gatesDir);
       for (const [name, seq] of gates) {
         const gate = ownGate(state.gates, name);
         if (!gate) continue;
@@ -72,9 +77,9 @@ export class StateProjection extends PerJobFileProjection {
           this.#options.logger?.error({ job_id: jobId, gate: name }, 'gate file skipped: unsafe gate name');
           continue;
         }
-        await this.syncs.writeFileAtomic(paths.gate(name), fileJson(toGateFile(jobId, gate, seq)));
+        await writeFileAtomic(paths.gate(name), fileJson(toGateFile(jobId, gate, seq)), { sync });
       }
-      await this.syncs.writeFileAtomic(paths.state, fileJson(toStateFile(jobId, state)));
+      await writeFileAtomic(paths.state, fileJson(toStateFile(jobId, state)), { sync });
       this.#cache.set(jobId, state);
       this.#options.onJobFolded?.(jobId, state);
     } catch (e) {
@@ -84,19 +89,17 @@ export class StateProjection extends PerJobFileProjection {
   }
 
   /**
-   * The job's state before `firstSeq`: `state.json` when it is whole and behind the batch; else folded from
-   * the store's events before `firstSeq`, and then every gate file is rewritten too. That covers a file that
-   * is missing, truncated or unreadable, and one ahead of the batch: written after the stored checkpoint
-   * (a crash before the checkpoint moved, or within a group sync's window), it may stand beside gate files
-   * that a power loss left older than it, so it is not trusted.
+   * The job's state before `firstSeq`: `state.json` when it is whole and has a seq; else (missing,
+   * truncated, unreadable) folded from the store's events before `firstSeq`, and then every gate file is
+   * rewritten too.
    */
   async #load(jobId: string, path: string, firstSeq: number): Promise<Loaded> {
     const fromFile = await readStateFile(path, jobId);
-    if (fromFile && fromFile.seq < firstSeq) return { state: fromFile, gateWrites: new Map() };
+    if (fromFile) return { state: fromFile, gateWrites: new Map() };
     if (firstSeq === 0) return { state: initialState(), gateWrites: new Map() };
     const history = await readJobEvents(this.#options.store, jobId, 0, firstSeq);
     this.#options.logger?.info(
-      { job_id: jobId, events: history.length, file_seq: fromFile?.seq ?? null },
+      { job_id: jobId, events: history.length },
       'state.json rebuilt from the store',
     );
     return foldEvents(initialState(), history);

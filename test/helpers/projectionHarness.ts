@@ -21,15 +21,12 @@ export interface Harness {
   cleanup(): Promise<void>;
 }
 
-export async function harness(
-  options: { store?: EventStore; batchSize?: number; fileSyncEveryMs?: number } = {},
-): Promise<Harness> {
+export async function harness(options: { store?: EventStore; batchSize?: number } = {}): Promise<Harness> {
   const dir = await mkdtemp(join(tmpdir(), 'operator-projections-'));
   const store = options.store ?? new MemoryEventStore({ chunkSize: 16 });
   const dataDir = join(dir, 'data');
   const runsDir = join(dir, 'runs');
-  const open = (batchSize = options.batchSize) =>
-    createProjections({ store, dataDir, runsDir, batchSize, fileSyncEveryMs: options.fileSyncEveryMs });
+  const open = (batchSize = options.batchSize) => createProjections({ store, dataDir, runsDir, batchSize });
   const h: Harness = {
     store,
     traffic: new JobTraffic(store),
