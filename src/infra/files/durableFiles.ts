@@ -42,7 +42,8 @@ export async function ensureDir(dir: string): Promise<void> {
  * write a temp file in the same directory, fsync it, rename it over, fsync the directory. With `sync: false`
  * (a rebuild's aside copy, synced as a whole later) the rename stays and both fsyncs go. The temp name is
  * fixed, so a crash leaves at most one stale temp file, replaced by the next write. The temp file is made
- * anew (0600, O_EXCL, O_NOFOLLOW): a link a stage planted under its name is removed, never written through.
+ * anew (0600, O_EXCL, O_NOFOLLOW): a link a stage planted under its name makes the create fail, and is
+ * removed, never written through.
  */
 export async function writeFileAtomic(
   path: string,
@@ -51,8 +52,16 @@ export async function writeFileAtomic(
 ): Promise<void> {
   const sync = options.sync ?? true;
   const temp = `${path}.tmp`;
-  await rm(temp, { force: true });
-  const handle = await openPrivateFile(temp, 'create');
+  let handle: Awaited<ReturnType<typeof openPrivateFile>>;
+  try {
+    handle = await openPrivateFile(temp, 'create');
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
+    // Whatever holds the name (a temp file a crash left, a link or FIFO a stage planted) is removed, then
+    // the file is made anew; in the common case the name is free and this costs nothing.
+    await rm(temp, { force: true });
+    handle = await openPrivateFile(temp, 'create');
+  }
   try {
     await handle.writeFile(data);
     if (sync) await handle.sync();

@@ -1,8 +1,12 @@
-import { mkdir, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { execFile } from 'node:child_process';
+import { lstat, mkdir, mkdtemp, readFile, rm, stat, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { promisify } from 'node:util';
 import test from 'ava';
 import { ensureDir, fsyncDir, writeFileAtomic } from '../../../../src/infra/files/durableFiles.ts';
+
+const execFileP = promisify(execFile);
 
 async function tempDir(t: { teardown(fn: () => Promise<void>): void }): Promise<string> {
   const dir = await mkdtemp(join(tmpdir(), 'operator-durable-'));
@@ -48,4 +52,25 @@ test('writeFileAtomic replaces the file whole and leaves no temp file', async (t
   t.is(await readFile(path, 'utf8'), '{"a":2}');
   t.is((await stat(path)).mode & 0o777, 0o600);
   await t.throwsAsync(stat(`${path}.tmp`), { code: 'ENOENT' });
+});
+
+test('writeFileAtomic makes its temp file anew whatever holds the name: a stale temp file, a link a stage planted (its target untouched), a FIFO', async (t) => {
+  const dir = await tempDir(t);
+  const path = join(dir, 'state.json');
+  const temp = `${path}.tmp`;
+  const outside = join(dir, 'outside.txt');
+  await writeFile(outside, 'not yours');
+  const plants: [string, () => Promise<void>][] = [
+    ['stale temp file', () => writeFile(temp, '{"torn"')],
+    ['symbolic link', () => symlink(outside, temp)],
+    ['FIFO', () => execFileP('mkfifo', [temp]).then(() => undefined)],
+  ];
+  for (const [i, [what, plant]] of plants.entries()) {
+    await plant();
+    await writeFileAtomic(path, `{"n":${i}}`);
+    t.is(await readFile(path, 'utf8'), `{"n":${i}}`, what);
+    t.true((await lstat(path)).isFile(), what);
+    await t.throwsAsync(lstat(temp), { code: 'ENOENT' }, `${what}: no temp file left`);
+  }
+  t.is(await readFile(outside, 'utf8'), 'not yours');
 });
