@@ -36,6 +36,11 @@ const rate = Number(values.rate);
 const jobs = Number(values.jobs);
 const only = new Set(values.only.split(',').map((s) => s.trim()));
 if (!(seconds > 0 && rate > 0 && jobs > 0)) throw new Error('--seconds, --rate and --jobs must be positive');
+const unknown = [...only].filter((name) => !['jsonl', 'state', 'readmodel', 'logs', 'none'].includes(name));
+if (unknown.length > 0)
+  throw new Error(
+    `--only: no projection named ${unknown.join(', ')} (jsonl, state, readmodel, logs, or none)`,
+  );
 
 const dir = await mkdtemp(join(tmpdir(), 'operator-append-probe-'));
 const store = await openLmdbEventStore({ path: join(dir, 'store') });
