@@ -1,3 +1,4 @@
+import { constants } from 'node:fs';
 import { mkdir, open, rename, rm } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { openPrivateFile, PRIVATE_DIR_MODE } from './privateFile.ts';
@@ -13,7 +14,9 @@ import { openPrivateFile, PRIVATE_DIR_MODE } from './privateFile.ts';
 export async function fsyncDir(dir: string): Promise<boolean> {
   let handle: Awaited<ReturnType<typeof open>>;
   try {
-    handle = await open(dir, 'r');
+    // O_DIRECTORY: anything else under the name fails at once (ENOTDIR), a FIFO a stage put in place of a
+    // run directory included, whose plain open would wait for a writer and hold a pool thread for good.
+    handle = await open(dir, constants.O_RDONLY | constants.O_DIRECTORY | constants.O_NONBLOCK);
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code === 'ENOENT') return false;
     throw error;

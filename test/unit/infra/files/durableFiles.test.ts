@@ -34,6 +34,14 @@ test('fsyncDir throws for anything else than a missing directory', async (t) => 
   await t.throwsAsync(fsyncDir(join(dir, 'file', 'below')), { code: 'ENOTDIR' });
 });
 
+test('fsyncDir refuses at once what is not a directory: a file, a FIFO (which a plain open would wait on for good)', async (t) => {
+  const dir = await tempDir(t);
+  await writeFile(join(dir, 'file'), 'x');
+  await t.throwsAsync(fsyncDir(join(dir, 'file')), { code: 'ENOTDIR' });
+  await execFileP('mkfifo', [join(dir, 'fifo')]);
+  await t.throwsAsync(fsyncDir(join(dir, 'fifo')), { code: 'ENOTDIR' });
+});
+
 test('ensureDir creates the missing parents private (0700) and leaves an existing directory alone', async (t) => {
   const dir = await tempDir(t);
   const deep = join(dir, 'a', 'b', 'c');
