@@ -1,8 +1,14 @@
+import { execFile } from 'node:child_process';
 import { link, lstat, mkdtemp, readFile, rm, stat, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { promisify } from 'node:util';
 import test from 'ava';
+import { expectedJobFiles, ReadModelStore } from '../../src/projections/index.ts';
 import { repairJsonlTail } from '../../src/projections/jsonlTail.ts';
+import { StateProjection } from '../../src/projections/stateProjection.ts';
+import { allJobEvents, JobTraffic } from '../helpers/jobTraffic.ts';
+import { MemoryEventStore } from '../helpers/memoryEventStore.ts';
 import { createJob, ended, jobEvents, waitFor, waitForEvents } from '../helpers/runnerHarness.ts';
 import { startTestServer } from '../helpers/testServer.ts';
 
@@ -12,6 +18,8 @@ import { startTestServer } from '../helpers/testServer.ts';
  * restart's tail repair, truncate) through it: the planted name is removed and the file rewritten from the
  * store, and the link's target stays as it was.
  */
+
+const execFileP = promisify(execFile);
 
 const VICTIM_TEXT = 'server:\n  port: 8008\nnot json at all\n';
 
@@ -89,4 +97,29 @@ test('projection file links: the tail repair after a restart removes a linked ev
     await t.throwsAsync(lstat(path), undefined, 'the planted name is gone');
     t.is(await readFile(victim, 'utf8'), VICTIM_TEXT, `${plant.name}: the target is not truncated`);
   }
+});
+
+test('projection file links: a FIFO a stage puts in place of state.json is not read (it would wait for good): the state is folded from the store and the file written anew', async (t) => {
+  t.timeout(20_000);
+  const dir = await mkdtemp(join(tmpdir(), 'operator-state-fifo-'));
+  const store = new MemoryEventStore();
+  const readModel = ReadModelStore.open(join(dir, 'data'));
+  t.teardown(async () => {
+    await readModel.close();
+    await rm(dir, { recursive: true, force: true });
+  });
+  const runsDir = join(dir, 'runs');
+  const options = { runsDir, checkpoints: readModel.checkpoints, store };
+  await new JobTraffic(store).runPlan('fifo', 'completed');
+  const events = await allJobEvents(store);
+  const half = Math.floor(events.length / 2);
+  await new StateProjection(options).apply(events.slice(0, half));
+  const statePath = join(runsDir, 'fifo', 'state.json');
+  await rm(statePath);
+  await execFileP('mkfifo', [statePath]);
+  // A restart: nothing cached, so the projection looks at state.json before the rest of the job.
+  const restarted = new StateProjection(options);
+  await restarted.apply(events.slice(half));
+  t.true((await lstat(statePath)).isFile());
+  t.is(await readFile(statePath, 'utf8'), expectedJobFiles('fifo', events).state as string);
 });
