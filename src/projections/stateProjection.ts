@@ -3,7 +3,7 @@ import type { JobEvent } from '../domain/events.ts';
 import { initialState } from '../domain/jobDecider.ts';
 import { type JobState, ownGate } from '../domain/jobState.ts';
 import { ensureDir, writeFileAtomic } from '../infra/files/durableFiles.ts';
-import { isUnsafeFileError, openPrivateFile, PRIVATE_DIR_MODE } from '../infra/files/privateFile.ts';
+import { isUnsafeFileError, PRIVATE_DIR_MODE, readPrivateFile } from '../infra/files/privateFile.ts';
 import { isSafeName, runPaths } from '../infra/files/runsLayout.ts';
 import { LruMap } from '../infra/lruMap.ts';
 import { fileJson, foldEvents, toGateFile, toStateFile } from './jobFold.ts';
@@ -108,20 +108,13 @@ export class StateProjection extends PerJobFileProjection {
 
 async function readStateFile(path: string, jobId: string): Promise<JobState | null> {
   let text: string;
-  let handle: Awaited<ReturnType<typeof openPrivateFile>>;
   try {
-    // O_NOFOLLOW and O_NONBLOCK, a regular file with one name: a link, FIFO or hard link a stage put in its
-    // place is not read (a FIFO would hold the read for good); the state is folded from the store instead
-    // and the file written anew over the name.
-    handle = await openPrivateFile(path, 'read', 'state.json');
+    // A link, FIFO or hard link a stage put in its place is not read (a FIFO would hold the read for good):
+    // the state is folded from the store instead, and the file written anew over the name.
+    text = await readPrivateFile(path, 'state.json');
   } catch (e) {
     if ((e as NodeJS.ErrnoException).code === 'ENOENT' || isUnsafeFileError(e)) return null;
     throw e;
-  }
-  try {
-    text = await handle.readFile('utf8');
-  } finally {
-    await handle.close();
   }
   try {
     const value = JSON.parse(text) as Partial<JobState> | null;

@@ -1,5 +1,6 @@
-import { readFile, rm } from 'node:fs/promises';
+import { rm } from 'node:fs/promises';
 import type { Logger } from 'pino';
+import { readPrivateFile } from '../infra/files/privateFile.ts';
 import type { StagePaths } from '../infra/files/runsLayout.ts';
 import { groupMembers, hasEnvironment, terminateGroup } from './processGroup.ts';
 
@@ -76,7 +77,7 @@ async function groupOutcome(
 
 async function readPgid(pidFile: string): Promise<number | null> {
   try {
-    const pgid = (JSON.parse(await readFile(pidFile, 'utf8')) as { pgid?: unknown }).pgid;
+    const pgid = (JSON.parse(await readPrivateFile(pidFile)) as { pgid?: unknown }).pgid;
     return typeof pgid === 'number' && Number.isInteger(pgid) && pgid > 1 ? pgid : null;
   } catch {
     return null;

@@ -1,7 +1,8 @@
 import { spawn } from 'node:child_process';
-import { readFile, rm } from 'node:fs/promises';
+import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { readPrivateFile } from '../infra/files/privateFile.ts';
 import { listFiles, listJobDirs, PID_SUFFIX, runPaths, stagePaths } from '../infra/files/runsLayout.ts';
 import { groupMembers, hasEnvironment, terminateGroup } from './processGroup.ts';
 import { appendReaperNote } from './reaperNote.ts';
@@ -83,7 +84,7 @@ async function reap(runsDir: string, file: string, pid: PidFile, graceMs: number
 
 async function readPidFile(path: string): Promise<PidFile | null> {
   try {
-    const data = JSON.parse(await readFile(path, 'utf8')) as Partial<PidFile>;
+    const data = JSON.parse(await readPrivateFile(path)) as Partial<PidFile>;
     const { pgid, job_id, stage } = data;
     if (typeof pgid !== 'number' || !Number.isInteger(pgid) || pgid <= 1) return null;
     if (typeof job_id !== 'string' || typeof stage !== 'string') return null;

@@ -67,3 +67,17 @@ export async function openPrivateFile(
     throw error;
   }
 }
+
+/**
+ * The text of a file in a directory that stage commands can write too, read through `openPrivateFile`: a
+ * link, FIFO (whose plain read would wait for a writer for good) or hard link under the name throws
+ * `UnsafeFileError` instead of being read.
+ */
+export async function readPrivateFile(path: string, label: string = path): Promise<string> {
+  const handle = await openPrivateFile(path, 'read', label);
+  try {
+    return await handle.readFile('utf8');
+  } finally {
+    await handle.close();
+  }
+}
