@@ -1,6 +1,7 @@
 import { connect } from 'node:net';
 import test from 'ava';
 import { EventSource } from 'eventsource';
+import { waitFor } from '../helpers/runnerHarness.ts';
 import { eventsOnly, openRawSse } from '../helpers/sseClient.ts';
 import type { TestServer } from '../helpers/testServer.ts';
 import { json, startTestServer, TOKENS } from '../helpers/testServer.ts';
@@ -118,19 +119,19 @@ test.serial(
     es.onmessage = (e: MessageEvent) => {
       if (JSON.parse(e.data).type !== 'heartbeat') ids.push(Number(e.lastEventId));
     };
-    const waitFor = async (n: number) => {
+    const untilReceived = async (n: number) => {
       for (let i = 0; i < 200 && ids.length < n; i++) await new Promise((r) => setTimeout(r, 25));
     };
-    await waitFor(1);
+    await untilReceived(1);
     await post(`/jobs/${id}/start`);
-    await waitFor(2);
+    await untilReceived(2);
     server.deps.hub.disconnectAll('test cut');
     // Written while the client is away.
     await post(`/jobs/${id}/stages/ingest/start`);
     await post(`/jobs/${id}/stages/ingest/complete`);
     await post(`/jobs/${id}/stages/review/start`);
     await post(`/jobs/${id}/stages/review/complete`);
-    await waitFor(7);
+    await untilReceived(7);
     es.close();
     t.true(opens >= 2, 'the client reconnected');
     t.deepEqual(ids, [0, 1, 2, 3, 4, 5, 6]);
@@ -301,11 +302,8 @@ test.serial(
         text += data;
       });
       socket.on('error', () => {});
-      const until = async (done: () => boolean) => {
-        for (let i = 0; i < 100 && !done(); i++) await new Promise((r) => setTimeout(r, 20));
-      };
       socket.write(`HEAD ${path.replace('{id}', id)}?${tokenQuery} HTTP/1.1\r\nHost: x\r\n\r\n`);
-      await until(() => text.includes('\r\n\r\n'));
+      await waitFor('the head', () => text.includes('\r\n\r\n'), 2_000, 20);
       const head = text;
       t.regex(head, /^HTTP\/1\.1 200 /, path);
       t.regex(head, /content-type: text\/event-stream/i);
@@ -315,7 +313,12 @@ test.serial(
       t.is(text, head, `${path}: nothing after the head while events go out live`);
       // The same connection answers its next request: nothing stray was written into it.
       socket.write(`GET /api/v1/healthz HTTP/1.1\r\nHost: x\r\n\r\n`);
-      await until(() => text.length > head.length && text.slice(head.length).includes('\r\n\r\n'));
+      await waitFor(
+        'the next answer',
+        () => text.length > head.length && text.slice(head.length).includes('\r\n\r\n'),
+        2_000,
+        20,
+      );
       t.regex(text.slice(head.length), /^HTTP\/1\.1 200 /, `${path}: the next request on the connection`);
       socket.destroy();
     }
@@ -344,12 +347,10 @@ test.serial(
       }
     });
     socket.write(`GET /api/v1/events/stream?${tokenQuery} HTTP/1.1\r\nHost: x\r\n\r\n`);
-    for (let i = 0; i < 50 && !text.includes('event: connected'); i++)
-      await new Promise((r) => setTimeout(r, 20));
+    await waitFor('the stream to open', () => text.includes('event: connected'), 5_000, 20);
     const ids: string[] = [];
     for (let i = 0; i < 10; i++) ids.push(await newJob());
-    for (let i = 0; i < 100 && ids.some((id) => !asked.has(id)); i++)
-      await new Promise((r) => setTimeout(r, 20));
+    await waitFor('every job_created on the stream', () => ids.every((id) => asked.has(id)), 2_000, 20);
     const statuses = await Promise.all(ids.map((id) => asked.get(id) ?? Promise.resolve(-1)));
     t.deepEqual(
       statuses,
