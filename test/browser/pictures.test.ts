@@ -366,8 +366,17 @@ test('Gantt of a known log: bar order, the failure and the retry, the gate wait 
   ];
   gantt.bars.forEach((bar, i) => {
     const [from, to] = spans[i] as [number, number];
-    t.true(Math.abs(bar.left - (gantt.x0 + from * perMinute)) <= 1, `${bar.name} #${i} starts at ${from}m`);
-    t.true(Math.abs(bar.width - (to - from) * perMinute) <= 1, `${bar.name} #${i} lasts ${to - from}m`);
+    const left = gantt.x0 + from * perMinute;
+    const width = (to - from) * perMinute;
+    // The drawn figures are in the messages, so that a failure says by how much and where.
+    t.true(
+      Math.abs(bar.left - left) <= 1,
+      `${bar.name} #${i} starts at ${from}m: drawn at ${bar.left}, expected ${left} (x0 ${gantt.x0}, x1 ${gantt.x1})`,
+    );
+    t.true(
+      Math.abs(bar.width - width) <= 1,
+      `${bar.name} #${i} lasts ${to - from}m: drawn ${bar.width} wide, expected ${width}`,
+    );
   });
   const gate = gantt.bars[4] as DrawnBar;
   t.true(Math.abs(gate.width - (gantt.x1 - gantt.x0) / 2) <= 1, 'the half-hour gate wait is half the axis');
