@@ -69,15 +69,20 @@ export async function openPrivateFile(
 }
 
 /**
- * The text of a file in a directory that stage commands can write too, read through `openPrivateFile`: a
+ * The bytes of a file in a directory that stage commands can write too, read through `openPrivateFile`: a
  * link, FIFO (whose plain read would wait for a writer for good) or hard link under the name throws
  * `UnsafeFileError` instead of being read.
  */
-export async function readPrivateFile(path: string, label: string = path): Promise<string> {
+export async function readPrivateBytes(path: string, label: string = path): Promise<Buffer> {
   const handle = await openPrivateFile(path, 'read', label);
   try {
-    return await handle.readFile('utf8');
+    return await handle.readFile();
   } finally {
     await handle.close();
   }
+}
+
+/** `readPrivateBytes` as UTF-8 text. */
+export async function readPrivateFile(path: string, label: string = path): Promise<string> {
+  return (await readPrivateBytes(path, label)).toString('utf8');
 }

@@ -150,8 +150,20 @@ export async function listJobDirs(runsDir: string): Promise<string[]> {
 
 /** File names in a directory ending with `suffix` (none when it does not exist). */
 export async function listFiles(dir: string, suffix: string): Promise<string[]> {
+  return namesIn(dir, suffix, (e) => e.isFile());
+}
+
+/**
+ * Names in a directory ending with `suffix`, whatever each is (a link, a FIFO or a directory included: what
+ * a stage may have put there); none when the directory does not exist.
+ */
+export async function listNames(dir: string, suffix: string): Promise<string[]> {
+  return namesIn(dir, suffix, () => true);
+}
+
+async function namesIn(dir: string, suffix: string, keep: (e: Dirent) => boolean): Promise<string[]> {
   return (await entries(dir))
-    .filter((e) => e.isFile() && e.name.endsWith(suffix))
+    .filter((e) => e.name.endsWith(suffix) && keep(e))
     .map((e) => e.name)
     .sort();
 }

@@ -1,6 +1,6 @@
-import { mkdir, readdir, readFile, rename, rm, rmdir, stat } from 'node:fs/promises';
+import { lstat, mkdir, readdir, rename, rm, rmdir } from 'node:fs/promises';
 import { join } from 'node:path';
-import { PRIVATE_DIR_MODE } from '../../infra/files/privateFile.ts';
+import { isUnsafeFileError, PRIVATE_DIR_MODE, readPrivateBytes } from '../../infra/files/privateFile.ts';
 import { listFiles, listJobDirs, runPaths } from '../../infra/files/runsLayout.ts';
 import { mapLimit, syncDirectories } from '../index.ts';
 
@@ -126,13 +126,22 @@ async function renameNewDir(from: string, to: string): Promise<boolean> {
   }
 }
 
-/** Both files exist with the same bytes (a missing source counts as the same: nothing to move). */
+/**
+ * Both files exist with the same bytes (a missing source counts as the same: nothing to move). A target
+ * that is not a plain file with one name (a link, a FIFO, a hard link a stage put there) is never the same,
+ * and never read (a FIFO would make the read wait for good): the staged file replaces it.
+ */
 async function sameContent(source: string, target: string): Promise<boolean> {
-  const [a, b] = await Promise.all([stat(source).catch(() => null), stat(target).catch(() => null)]);
+  const [a, b] = await Promise.all([lstat(source).catch(() => null), lstat(target).catch(() => null)]);
   if (a === null) return true;
-  if (b === null || a.size !== b.size) return false;
-  const [x, y] = await Promise.all([readFile(source), readFile(target)]);
-  return x.equals(y);
+  if (b === null || !b.isFile() || a.size !== b.size) return false;
+  const read = (path: string) =>
+    readPrivateBytes(path).catch((error: unknown) => {
+      if (isUnsafeFileError(error)) return null;
+      throw error;
+    });
+  const [x, y] = await Promise.all([read(source), read(target)]);
+  return x !== null && y !== null && x.equals(y);
 }
 
 async function renameIfExists(from: string, to: string): Promise<void> {

@@ -1,8 +1,8 @@
-import { readFile } from 'node:fs/promises';
 import type { JobEvent } from '../../domain/events.ts';
 import { ownGate } from '../../domain/jobState.ts';
+import { isUnsafeFileError, readPrivateFile } from '../../infra/files/privateFile.ts';
 import type { RunPaths } from '../../infra/files/runsLayout.ts';
-import { listFiles, runPaths } from '../../infra/files/runsLayout.ts';
+import { listNames, runPaths } from '../../infra/files/runsLayout.ts';
 import { comparePositions, expectedJobFiles, jsonlLine } from '../index.ts';
 import type { ProjectionDifference } from './projectionDifference.ts';
 import { describeFields } from './projectionDifference.ts';
@@ -39,6 +39,11 @@ export function verifyJsonl(
       ...(seq === undefined ? {} : { seq }),
       detail,
     });
+  const refused = files.refused.get(file);
+  if (refused !== undefined) {
+    diffs.push({ projection: 'jsonl', kind: 'unreadable', job_id: jobId, file, detail: refused });
+    return diffs;
+  }
   if (text === null) {
     if (expected.length > 0)
       diffs.push({
@@ -127,7 +132,10 @@ export function verifyStateFiles(
     diffs.push({ projection: 'state', job_id: jobId, ...d });
   const text = files.state;
   let reflected = expectedSeq;
-  if (text === null) {
+  const refused = files.refused.get(paths.state);
+  if (refused !== undefined) {
+    push({ kind: 'unreadable', file: paths.state, detail: refused });
+  } else if (text === null) {
     if (expectedSeq >= 0)
       push({
         kind: 'missing',
@@ -174,9 +182,14 @@ export function verifyStateFiles(
     events.filter((e) => e.seq <= reflected),
   ).gates;
   const latest = expectedJobFiles(jobId, events).gates;
-  const present = [...files.gates.keys()];
+  const present = [...files.gates.keys(), ...refusedGates(files)];
   for (const name of [...new Set([...Object.keys(gates), ...present])].sort()) {
     const file = `${paths.gatesDir}/${name}.json`;
+    const refusedGate = files.refused.get(file);
+    if (refusedGate !== undefined) {
+      push({ kind: 'unreadable', file, detail: refusedGate });
+      continue;
+    }
     // Own entries only: a planted `constructor.json` is an extra file, not a gate every object has.
     const want = ownGate(gates, name);
     const got = files.gates.get(name) ?? null;
@@ -207,27 +220,47 @@ export interface JobFiles {
   state: string | null;
   /** By gate name. */
   gates: Map<string, string>;
+  /**
+   * Files left unread because something other than a plain file stands under the name (a link, a FIFO
+   * whose read would wait for good, a hard link: what a stage could put there), by path: why.
+   */
+  refused: Map<string, string>;
 }
 
 export async function readJobFiles(runsDir: string, jobId: string): Promise<JobFiles> {
   const paths = runPaths(runsDir, jobId);
-  const jsonl = await readText(paths.events);
-  const state = await readText(paths.state);
+  const refused = new Map<string, string>();
+  const jsonl = await readText(paths.events, refused);
+  const state = await readText(paths.state, refused);
   const gates = new Map<string, string>();
-  for (const file of await listFiles(paths.gatesDir, '.json')) {
-    const text = await readText(`${paths.gatesDir}/${file}`);
+  // Every name, not only plain files: a link or FIFO under a gate's name is named as unreadable.
+  for (const file of await listNames(paths.gatesDir, '.json')) {
+    const text = await readText(`${paths.gatesDir}/${file}`, refused);
     if (text !== null) gates.set(file.slice(0, -'.json'.length), text);
   }
-  return { jobId, paths, jsonl, state, gates };
+  return { jobId, paths, jsonl, state, gates, refused };
 }
 
-async function readText(path: string): Promise<string | null> {
+/** The file's text; null when it is missing, or refused (noted in `refused`). */
+async function readText(path: string, refused: Map<string, string>): Promise<string | null> {
   try {
-    return await readFile(path, 'utf8');
+    return await readPrivateFile(path);
   } catch (error) {
+    if (isUnsafeFileError(error)) {
+      refused.set(path, `${error.reason}: not read`);
+      return null;
+    }
     if ((error as NodeJS.ErrnoException).code === 'ENOENT') return null;
     throw error;
   }
+}
+
+/** Gate names whose file was refused, from the paths `readJobFiles` noted. */
+function refusedGates(files: JobFiles): string[] {
+  const dir = `${files.paths.gatesDir}/`;
+  return [...files.refused.keys()]
+    .filter((path) => path.startsWith(dir) && path.endsWith('.json'))
+    .map((path) => path.slice(dir.length, -'.json'.length));
 }
 
 function parseLine(line: string): { seq: number; [k: string]: unknown } | null {

@@ -1,8 +1,8 @@
-import { readFile } from 'node:fs/promises';
 import type { JobEvent } from '../../domain/events.ts';
 import { stageRuns } from '../../domain/logRecord.ts';
 import type { EventStore } from '../../infra/eventstore/eventStore.ts';
 import { readStageLog } from '../../infra/eventstore/stageLogStreams.ts';
+import { isUnsafeFileError, readPrivateBytes } from '../../infra/files/privateFile.ts';
 import { comparePositions, recordBytes, stageLogFile } from '../index.ts';
 import type { ProjectionDifference } from './projectionDifference.ts';
 
@@ -25,8 +25,10 @@ export async function verifyStageLogs(
     const file = stageLogFile(runsDir, jobId, stage);
     if (file === null) continue;
     // The file first: whatever a live server appends after this read is in the store by the time it is read.
-    const text = await readFile(file).catch((error: NodeJS.ErrnoException) => {
-      if (error.code === 'ENOENT') return null;
+    // Through `readPrivateBytes`: a FIFO a stage put under the name would make a plain read wait for good.
+    const text = await readPrivateBytes(file).catch((error: unknown) => {
+      if (isUnsafeFileError(error)) return error;
+      if ((error as NodeJS.ErrnoException).code === 'ENOENT') return null;
       throw error;
     });
     const parts: Buffer[] = [];
@@ -47,6 +49,10 @@ export async function verifyStageLogs(
         ...(line === undefined ? {} : { line }),
         detail,
       });
+    if (isUnsafeFileError(text)) {
+      at('unreadable', `${text.reason}: not read`);
+      continue;
+    }
     if (text === null) {
       if (required > 0) at('missing', `file missing (${required} bytes expected)`);
       continue;

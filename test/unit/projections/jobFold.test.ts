@@ -70,6 +70,8 @@ test('verify: a planted gate file named like what every object inherits is an ex
     jsonl: null,
     state: expected.state,
     gates: new Map([...Object.entries(expected.gates), ['constructor', '{"seq":1}\n'], ['toString', '{}']]),
+
+    refused: new Map(),
   };
   const diffs = verifyStateFiles(files, events, null);
   t.deepEqual(
