@@ -3,7 +3,9 @@
 // `operator serve` wires it, and prints the append latency and the CPU the process used, per thread.
 //
 //   node --import tsx bench/appendProbe.ts [--seconds 15] [--rate 100] [--jobs 1] [--only jsonl,state,readmodel,logs]
+//                                          [--interval <ms>]
 //
+// `--interval` is the runner's live batch interval (default: what `operator serve` uses, 25 ms; 0: none).
 // `--only` feeds the runner only the projections named (`--only none`: no runner at all), so runs side by
 // side give each projection's share. Alternate the variants and repeat them: the figures move from run to
 // run on a shared machine. The CPU is read from /proc/self/task/*/stat (Linux), from the process's start.
@@ -16,6 +18,7 @@ import { parseArgs } from 'node:util';
 import { jobStreamName } from '../src/infra/eventstore/eventStore.ts';
 import { openLmdbEventStore } from '../src/infra/eventstore/lmdb/index.ts';
 import { ActiveGenerationReadModel } from '../src/projections/activeGenerationReadModel.ts';
+import { LIVE_BATCH_INTERVAL_MS } from '../src/projections/createProjections.ts';
 import { JsonlProjection } from '../src/projections/jsonlProjection.ts';
 import type { Projection } from '../src/projections/projection.ts';
 import { ProjectionRunner } from '../src/projections/projectionRunner.ts';
@@ -29,11 +32,14 @@ const { values } = parseArgs({
     rate: { type: 'string', default: '100' },
     jobs: { type: 'string', default: '1' },
     only: { type: 'string', default: 'jsonl,state,readmodel,logs' },
+    interval: { type: 'string', default: String(LIVE_BATCH_INTERVAL_MS) },
   },
 });
 const seconds = Number(values.seconds);
 const rate = Number(values.rate);
 const jobs = Number(values.jobs);
+const liveBatchIntervalMs = Number(values.interval);
+if (!(liveBatchIntervalMs >= 0)) throw new Error('--interval must be 0 or more');
 const only = new Set(values.only.split(',').map((s) => s.trim()));
 if (!(seconds > 0 && rate > 0 && jobs > 0)) throw new Error('--seconds, --rate and --jobs must be positive');
 const unknown = [...only].filter((name) => !['jsonl', 'state', 'readmodel', 'logs', 'none'].includes(name));
@@ -53,7 +59,8 @@ const projections: Projection[] = [
   new ActiveGenerationReadModel(readModelStore),
   new StageLogProjection(files),
 ].filter((p) => only.has(p.name));
-const runner = projections.length > 0 ? new ProjectionRunner({ store, projections }) : null;
+const runner =
+  projections.length > 0 ? new ProjectionRunner({ store, projections, liveBatchIntervalMs }) : null;
 await runner?.start();
 
 const latencies: number[] = [];
@@ -103,7 +110,7 @@ const q = (p: number) =>
 const ms = (n: number) => `${(n / 1000).toFixed(0)}`;
 console.log(
   [
-    `projections: ${projections.map((p) => p.name).join(', ') || 'none (no runner)'}`,
+    `projections: ${projections.map((p) => p.name).join(', ') || 'none (no runner)'}; live batch interval ${liveBatchIntervalMs} ms`,
     `${latencies.length} appends at ${rate}/s to ${jobs} job(s): latency p50 ${q(0.5)} ms, p90 ${q(0.9)} ms, p99 ${q(0.99)} ms`,
     `process CPU while appending and catching up: ${ms(cpu.user + cpu.system)} ms (${((cpu.user + cpu.system) / 1000 / latencies.length).toFixed(2)} ms per append)`,
     ...[...threads].map(

@@ -202,3 +202,48 @@ test('a listener that throws does not stop the runner', async (t) => {
   t.is(p.applied.at(-1)?.job_id, 'after');
   await runner.close();
 });
+
+test('live batches: under a steady stream of commits the next batch waits out the interval and takes all that came; a commit after a quiet spell goes at once; stop() ends the wait', async (t) => {
+  const { store, traffic } = await populated(2);
+  const p = new RecordingProjection('p');
+  // Long enough that the test tells the two cases apart by their batches, not by timing.
+  const runner = new ProjectionRunner({ store, projections: [p], liveBatchIntervalMs: 2_000 });
+  await runner.start();
+  t.true(await runner.waitForPosition((await store.headPosition()) as string, 2_000));
+  const create = (jobId: string) =>
+    traffic.run(jobId, {
+      type: 'create_job',
+      job_id: jobId,
+      pipeline: { name: 'p', stages: [{ name: 's', retries: 0, env: {} }] },
+      params: {},
+    });
+  const caughtUpBatches = p.batches.length;
+  // History was applied well before: the first live commit is applied without waiting for the interval.
+  await new Promise((resolve) => setTimeout(resolve, 2_100));
+  const first = await create('first');
+  t.true(
+    await runner.waitForPosition(first.position, 1_500),
+    'the first commit after a quiet spell is applied at once',
+  );
+  // Three commits 100 ms apart, inside the interval: they wait for it, then go as one batch.
+  const later: string[] = [];
+  for (const jobId of ['second', 'third', 'fourth']) {
+    later.push((await create(jobId)).position);
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+  t.false(runner.appliedPosition === later.at(-1), 'not applied before the interval ends');
+  t.true(await runner.waitForPosition(later.at(-1) as string, 5_000));
+  t.deepEqual(p.batches.slice(caughtUpBatches), [1, 3]);
+  t.deepEqual(
+    p.applied.slice(-4).map((e) => e.job_id),
+    ['first', 'second', 'third', 'fourth'],
+  );
+  // A stop while the runner waits out an interval returns without waiting for it.
+  await create('fifth');
+  const fifth = await create('sixth');
+  t.true(await runner.waitForPosition(fifth.position, 5_000));
+  const stopping = Date.now();
+  await runner.stop();
+  t.true(Date.now() - stopping < 1_500, `stop took ${Date.now() - stopping} ms`);
+  await runner.close();
+});
