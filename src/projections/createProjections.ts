@@ -27,9 +27,9 @@ export interface ProjectionsOptions {
 
 /**
  * Under a steady stream of commits the live projections take a batch at most every 25 ms. At 100 events/s
- * to one job this cut their CPU per event from about 4.2 to 2.4 ms (`bench/appendProbe.ts`); a read model
- * query, a file or a read-your-writes answer then trails the log by up to that much more while the stream
- * lasts. SSE streams follow the store, not the projections: they do not wait.
+ * to one job this cut their CPU per event from about 4.5 to 2.7 ms (`bench/appendProbe.ts`, decision
+ * 0014); a read model query, a file or a read-your-writes answer then trails the log by up to that much
+ * more while the stream lasts. SSE streams follow the store, not the projections: they do not wait.
  */
 export const LIVE_BATCH_INTERVAL_MS = 25;
 
