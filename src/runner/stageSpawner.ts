@@ -29,7 +29,7 @@ export interface SpawnedStage {
   readonly pid: number;
   /** Why the pid file could not be written (the command runs all the same), or null. */
   readonly pidFileError: string | null;
-  /** When the thread saw it start (`process.hrtime.bigint()`): the run is timed off the main thread's loop. */
+  /** Taken on the thread just before the spawn (`process.hrtime.bigint()`): the run is timed off the main thread's loop. */
   readonly startedNs: bigint;
   /** Its exit. */
   readonly exited: Promise<Exit>;
@@ -83,6 +83,9 @@ function writePidFile(pidFile, pid) {
 }
 function start(m) {
   let child;
+  // Taken before the spawn: by the 'spawn' event the command has been running for a while already (the pid
+  // file is written first, then a turn of this thread's loop), so a run timed from there came out short.
+  const startedNs = process.hrtime.bigint();
   try {
     child = spawn('/bin/sh', ['-c', m.run], { cwd: m.cwd, env: m.env, detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
   } catch (e) {
@@ -97,7 +100,7 @@ function start(m) {
   child.once('spawn', () => {
     running = true;
     children.set(m.id, child);
-    post({ kind: 'spawned', id: m.id, pid: child.pid, atNs: process.hrtime.bigint(), pidFileError });
+    post({ kind: 'spawned', id: m.id, pid: child.pid, atNs: startedNs, pidFileError });
   });
   for (const stream of ['stdout', 'stderr'])
     child[stream].on('data', (chunk) => {

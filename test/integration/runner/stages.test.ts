@@ -72,13 +72,18 @@ test('a three-stage pipeline runs each command in order to job_completed', async
     events.filter((e) => e.type === 'stage_started').map((e) => e.stage),
     ['fetch', 'build', 'ship'],
   );
-  t.true(events.slice(1).every((e) => e.actor === 'runner'));
+  t.deepEqual(
+    events.slice(1).map((e) => e.actor),
+    events.slice(1).map(() => 'runner'),
+    "every event after the creation is the runner's",
+  );
   const completed = events.filter((e) => e.type === 'stage_completed');
   for (const e of completed) {
     t.is(e.payload['exit_code'], 0);
     t.is(typeof e.payload['duration_ms'], 'number');
   }
-  t.true((completed[2]?.payload['duration_ms'] as number) >= 200);
+  const shipMs = completed[2]?.payload['duration_ms'] as number;
+  t.true(shipMs >= 200, `ship sleeps 0.2 s: duration_ms ${shipMs}`);
 
   const runDir = join(server.config.storage.runs_dir, jobId);
   t.is(await readFile(join(runDir, 'work', 'shipped.txt'), 'utf8'), 'shipped\n');
