@@ -127,6 +127,8 @@ interface DrawnBar {
   /** Rendered, in CSS pixels from the picture's left edge. */
   left: number;
   width: number;
+  /** As drawn: the rect's `x` and `width` attributes and its `data-start`, for the failure messages. */
+  drawn: string;
 }
 
 interface DrawnGantt {
@@ -137,9 +139,16 @@ interface DrawnGantt {
   bars: DrawnBar[];
 }
 
-/** The Gantt as drawn: every bar in document order with its rendered position and size. */
+/**
+ * The Gantt as drawn: every bar in document order with its rendered position and size. Looked up and
+ * measured in one task of the page: the chart is drawn anew on every change (a new `<svg>`), and a handle
+ * taken in one call and measured in the next could be a picture already replaced, with no layout (every box
+ * 0).
+ */
 function drawnGantt(page: Page): Promise<DrawnGantt> {
-  return page.$eval('#gantt', (svg) => {
+  return page.evaluate(() => {
+    const svg = document.querySelector('#gantt');
+    if (!svg) throw new Error('no #gantt in the page');
     const box = svg.getBoundingClientRect();
     const data = (svg as SVGElement).dataset;
     return {
@@ -159,6 +168,7 @@ function drawnGantt(page: Page): Promise<DrawnGantt> {
           fill: rect.getAttribute('fill') ?? '',
           left: r.left - box.left,
           width: r.width,
+          drawn: `x=${rect.getAttribute('x')} width=${rect.getAttribute('width')} start=${rect.dataset['start']}`,
         };
       }),
     };
@@ -216,9 +226,10 @@ interface ChartHour {
   height: number;
 }
 
+/** Looked up and measured in one task of the page, as `drawnGantt` (the chart too is drawn anew on changes). */
 const chartHours = (page: Page): Promise<ChartHour[]> =>
-  page.$$eval('#jobs-chart g.chart-hour', (groups) =>
-    groups.map((g) => {
+  page.evaluate(() =>
+    [...document.querySelectorAll('#jobs-chart g.chart-hour')].map((g) => {
       const data = (g as SVGElement).dataset;
       const height = [...g.querySelectorAll('rect')].reduce(
         (sum, r) => sum + r.getBoundingClientRect().height,
@@ -371,7 +382,7 @@ test('Gantt of a known log: bar order, the failure and the retry, the gate wait 
     // The drawn figures are in the messages, so that a failure says by how much and where.
     t.true(
       Math.abs(bar.left - left) <= 1,
-      `${bar.name} #${i} starts at ${from}m: drawn at ${bar.left}, expected ${left} (x0 ${gantt.x0}, x1 ${gantt.x1})`,
+      `${bar.name} #${i} starts at ${from}m: drawn at ${bar.left}, expected ${left} (x0 ${gantt.x0}, x1 ${gantt.x1}; ${bar.drawn})`,
     );
     t.true(
       Math.abs(bar.width - width) <= 1,
