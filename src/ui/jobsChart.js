@@ -228,12 +228,18 @@ export function jobsChart() {
 
   /** @type {ReturnType<typeof setTimeout> | undefined} */
   let queueTimer;
-  // The read model may trail the feed by a moment: recount a little later, coalescing a burst.
+  /** @type {ReturnType<typeof setTimeout> | undefined} */
+  let settleTimer;
+  const recountQueue = () => countQueue().then(scheduleRender).catch(showError);
+  // The read model trails the feed by a moment: recount a little later, coalescing a burst; and once more
+  // two seconds after the last move, for a busy server whose read model was not there yet at the first.
   const scheduleQueueCount = () => {
     queueTimer ??= setTimeout(() => {
       queueTimer = undefined;
-      countQueue().then(scheduleRender).catch(showError);
+      void recountQueue();
     }, 300);
+    clearTimeout(settleTimer);
+    settleTimer = setTimeout(() => void recountQueue(), 2000);
   };
 
   const resize = new ResizeObserver(() => {
@@ -271,6 +277,7 @@ export function jobsChart() {
       clearInterval(ticker);
       clearTimeout(renderTimer);
       clearTimeout(queueTimer);
+      clearTimeout(settleTimer);
     },
   };
 }
