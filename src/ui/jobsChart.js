@@ -210,7 +210,10 @@ export function jobsChart() {
     }
   }
 
+  /** Counts started: a count that ends after a later one started is dropped (it read an older read model). */
+  let countsStarted = 0;
   async function countQueue() {
+    const mine = ++countsStarted;
     let count = 0;
     /** @type {string | null} */
     let cursor = null;
@@ -222,6 +225,7 @@ export function jobsChart() {
       cursor = answer.next_cursor;
       if (cursor === null) break;
     }
+    if (mine !== countsStarted) return;
     queued = count;
     queueCapped = cursor !== null;
   }
