@@ -1,6 +1,17 @@
 import { execFile } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { link, lstat, mkdir, mkdtemp, readFile, rm, stat, symlink, writeFile } from 'node:fs/promises';
+import {
+  link,
+  lstat,
+  mkdir,
+  mkdtemp,
+  readdir,
+  readFile,
+  rm,
+  stat,
+  symlink,
+  writeFile,
+} from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { promisify } from 'node:util';
@@ -98,7 +109,7 @@ test('maintenance reads: verify names a FIFO or link in place of events.jsonl, s
   t.regex(details, /is not a regular file: not read/);
 });
 
-test('maintenance reads: the swap replaces a link, a hard link or a FIFO in place of a live file, even when it holds the rebuilt bytes; the target is unchanged', async (t) => {
+test('maintenance reads: the swap replaces a link, a hard link or a FIFO in place of a live file, even when it holds the rebuilt bytes, and removes those under gate names it did not produce; the target is unchanged', async (t) => {
   t.timeout(20_000);
   const dir = await tempDir(t, 'operator-swap-plants-');
   const staging = join(dir, 'staging');
@@ -122,10 +133,20 @@ test('maintenance reads: the swap replaces a link, a hard link or a FIFO in plac
   await symlink(linkTarget, join(to, 'state.json'));
   await link(hardTarget, join(to, 'events.jsonl'));
   await execFileP('mkfifo', [join(to, 'gates', 'g.json')]);
+  // Names of gate files the rebuild did not produce, planted in a live job and in a job the log no longer has:
+  // the swap removes projection files there, and these are not files to keep (the link's target stays).
+  await symlink(linkTarget, join(to, 'gates', 'planted.json'));
+  await execFileP('mkfifo', [join(to, 'gates', 'pipe.json')]);
+  const gone = join(runsDir, 'gone');
+  await mkdir(join(gone, 'gates'), { recursive: true });
+  await symlink(linkTarget, join(gone, 'gates', 'planted.json'));
   const before = await Promise.all([stat(linkTarget), stat(hardTarget)]);
 
   const summary = await swapRunFiles(staging, runsDir, { jsonl: true, state: true });
   t.is(summary.changed, 1, 'the job counts as changed');
+  t.is(summary.removed, 1, 'the job the log no longer has');
+  t.deepEqual((await readdir(join(to, 'gates'))).sort(), ['g.json'], 'the planted gate names are gone');
+  await t.throwsAsync(lstat(join(gone, 'gates', 'planted.json')), undefined, 'gone from the stale job too');
   for (const [name, text] of [
     ['state.json', stateText],
     ['events.jsonl', jsonlText],

@@ -154,11 +154,11 @@ export async function listFiles(dir: string, suffix: string): Promise<string[]> 
 }
 
 /**
- * Names in a directory ending with `suffix`, whatever each is (a link, a FIFO or a directory included: what
- * a stage may have put there); none when the directory does not exist.
+ * Names in a directory ending with `suffix` that are not directories: plain files, and whatever a stage may
+ * have put in their place (a link, a FIFO); none when the directory does not exist.
  */
 export async function listNames(dir: string, suffix: string): Promise<string[]> {
-  return namesIn(dir, suffix, () => true);
+  return namesIn(dir, suffix, (e) => !e.isDirectory());
 }
 
 async function namesIn(dir: string, suffix: string, keep: (e: Dirent) => boolean): Promise<string[]> {

@@ -1,7 +1,7 @@
 import { lstat, mkdir, readdir, rename, rm, rmdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { isUnsafeFileError, PRIVATE_DIR_MODE, readPrivateBytes } from '../../infra/files/privateFile.ts';
-import { listFiles, listJobDirs, runPaths } from '../../infra/files/runsLayout.ts';
+import { listFiles, listJobDirs, listNames, runPaths } from '../../infra/files/runsLayout.ts';
 import { mapLimit, syncDirectories } from '../index.ts';
 
 export interface SwapParts {
@@ -67,7 +67,8 @@ export async function swapRunFiles(staging: string, runsDir: string, parts: Swap
       const from = runPaths(staging, jobId);
       const to = runPaths(runsDir, jobId);
       const gates = await listFiles(from.gatesDir, '.json');
-      const liveGates = await listFiles(to.gatesDir, '.json');
+      // Every name but directories: a link or FIFO a stage put there under a gate file's name goes too.
+      const liveGates = await listNames(to.gatesDir, '.json');
       if (gates.length > 0) {
         await jobDir(to.dir);
         if ((await mkdir(to.gatesDir, { recursive: true, mode: PRIVATE_DIR_MODE })) !== undefined)
@@ -102,7 +103,7 @@ export async function swapRunFiles(staging: string, runsDir: string, parts: Swap
     const paths = runPaths(runsDir, jobId);
     if (parts.jsonl) await rm(paths.events, { force: true });
     if (parts.state) {
-      for (const file of await listFiles(paths.gatesDir, '.json'))
+      for (const file of await listNames(paths.gatesDir, '.json'))
         await rm(join(paths.gatesDir, file), { force: true });
       await removeIfEmpty(paths.gatesDir);
       await rm(paths.state, { force: true });
