@@ -140,10 +140,17 @@ test('maintenance reads: the swap replaces a link, a hard link or a FIFO in plac
   const gone = join(runsDir, 'gone');
   await mkdir(join(gone, 'gates'), { recursive: true });
   await symlink(linkTarget, join(gone, 'gates', 'planted.json'));
+  // Directories a stage made under projection file names: in the stale job, and in a live one.
+  await mkdir(join(gone, 'events.jsonl', 'inside'), { recursive: true });
+  await mkdir(join(staging, 'dirs'), { recursive: true });
+  await writeFile(join(staging, 'dirs', 'state.json'), stateText);
+  await mkdir(join(runsDir, 'dirs', 'state.json', 'inside'), { recursive: true });
   const before = await Promise.all([stat(linkTarget), stat(hardTarget)]);
 
   const summary = await swapRunFiles(staging, runsDir, { jsonl: true, state: true });
-  t.is(summary.changed, 1, 'the job counts as changed');
+  t.is(summary.changed, 2, 'both jobs count as changed');
+  t.true((await lstat(join(runsDir, 'dirs', 'state.json'))).isFile(), 'the directory gave way to the file');
+  t.is(await readFile(join(runsDir, 'dirs', 'state.json'), 'utf8'), stateText);
   t.is(summary.removed, 1, 'the job the log no longer has');
   t.deepEqual((await readdir(join(to, 'gates'))).sort(), ['g.json'], 'the planted gate names are gone');
   await t.throwsAsync(lstat(join(gone, 'gates', 'planted.json')), undefined, 'gone from the stale job too');

@@ -101,12 +101,13 @@ export async function swapRunFiles(staging: string, runsDir: string, parts: Swap
   });
   await mapLimit(stale, 16, async (jobId) => {
     const paths = runPaths(runsDir, jobId);
-    if (parts.jsonl) await rm(paths.events, { force: true });
+    // `recursive`: a directory a stage made under a projection file's name goes too (a link is not followed).
+    if (parts.jsonl) await rm(paths.events, { recursive: true, force: true });
     if (parts.state) {
       for (const file of await listNames(paths.gatesDir, '.json'))
         await rm(join(paths.gatesDir, file), { force: true });
       await removeIfEmpty(paths.gatesDir);
-      await rm(paths.state, { force: true });
+      await rm(paths.state, { recursive: true, force: true });
     }
     touched.add(paths.dir);
     await removeIfEmpty(paths.dir);
@@ -145,11 +146,19 @@ async function sameContent(source: string, target: string): Promise<boolean> {
   return x !== null && y !== null && x.equals(y);
 }
 
-async function renameIfExists(from: string, to: string): Promise<void> {
+/**
+ * Renames `from` over `to` (a missing `from`: nothing to move). A directory a stage made under the projection
+ * file's name is removed first, as the live projections remove it.
+ */
+async function renameIfExists(from: string, to: string, again = true): Promise<void> {
   try {
     await rename(from, to);
   } catch (error) {
-    if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT') return;
+    if (!again || (code !== 'EISDIR' && code !== 'ENOTEMPTY')) throw error;
+    await rm(to, { recursive: true, force: true });
+    await renameIfExists(from, to, false);
   }
 }
 
