@@ -3,7 +3,7 @@ import type { JobEvent } from '../domain/events.ts';
 import { initialState } from '../domain/jobDecider.ts';
 import { type JobState, ownGate } from '../domain/jobState.ts';
 import { ensureDir, writeFileAtomic } from '../infra/files/durableFiles.ts';
-import { isUnsafeFileError, PRIVATE_DIR_MODE, readPrivateFile } from '../infra/files/privateFile.ts';
+import { isUnsafeFileError, PRIVATE_DIR_MODE, readPrivateIfPresent } from '../infra/files/privateFile.ts';
 import { isSafeName, runPaths } from '../infra/files/runsLayout.ts';
 import { LruMap } from '../infra/lruMap.ts';
 import { fileJson, foldEvents, toGateFile, toStateFile } from './jobFold.ts';
@@ -107,17 +107,12 @@ export class StateProjection extends PerJobFileProjection {
 }
 
 async function readStateFile(path: string, jobId: string): Promise<JobState | null> {
-  let text: string;
+  // A link, FIFO or hard link a stage put in its place is not read (a FIFO would hold the read for good):
+  // the state is folded from the store instead, and the file written anew over the name.
+  const bytes = await readPrivateIfPresent(path, 'state.json');
+  if (bytes === null || isUnsafeFileError(bytes)) return null;
   try {
-    // A link, FIFO or hard link a stage put in its place is not read (a FIFO would hold the read for good):
-    // the state is folded from the store instead, and the file written anew over the name.
-    text = await readPrivateFile(path, 'state.json');
-  } catch (e) {
-    if ((e as NodeJS.ErrnoException).code === 'ENOENT' || isUnsafeFileError(e)) return null;
-    throw e;
-  }
-  try {
-    const value = JSON.parse(text) as Partial<JobState> | null;
+    const value = JSON.parse(bytes.toString('utf8')) as Partial<JobState> | null;
     if (value && typeof value === 'object' && typeof value.seq === 'number' && value.job_id === jobId)
       return value as JobState;
   } catch {

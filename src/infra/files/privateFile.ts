@@ -86,3 +86,21 @@ export async function readPrivateBytes(path: string, label: string = path): Prom
 export async function readPrivateFile(path: string, label: string = path): Promise<string> {
   return (await readPrivateBytes(path, label)).toString('utf8');
 }
+
+/**
+ * `readPrivateBytes` for readers that treat a missing file and a refused one as answers, not failures: null
+ * when nothing is under the name, the `UnsafeFileError` (returned, not thrown) when a link, FIFO or hard link
+ * is; any other error is thrown.
+ */
+export async function readPrivateIfPresent(
+  path: string,
+  label: string = path,
+): Promise<Buffer | UnsafeFileError | null> {
+  try {
+    return await readPrivateBytes(path, label);
+  } catch (error) {
+    if (isUnsafeFileError(error)) return error;
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return null;
+    throw error;
+  }
+}

@@ -150,15 +150,15 @@ async function sameContent(source: string, target: string): Promise<boolean> {
  * Renames `from` over `to` (a missing `from`: nothing to move). A directory a stage made under the projection
  * file's name is removed first, as the live projections remove it.
  */
-async function renameIfExists(from: string, to: string, again = true): Promise<void> {
+async function renameIfExists(from: string, to: string): Promise<void> {
   try {
     await rename(from, to);
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code;
     if (code === 'ENOENT') return;
-    if (!again || (code !== 'EISDIR' && code !== 'ENOTEMPTY')) throw error;
+    if (code !== 'EISDIR' && code !== 'ENOTEMPTY') throw error;
     await rm(to, { recursive: true, force: true });
-    await renameIfExists(from, to, false);
+    await rename(from, to);
   }
 }
 

@@ -1,6 +1,6 @@
 import type { JobEvent } from '../../domain/events.ts';
 import { ownGate } from '../../domain/jobState.ts';
-import { isUnsafeFileError, readPrivateFile } from '../../infra/files/privateFile.ts';
+import { isUnsafeFileError, readPrivateIfPresent } from '../../infra/files/privateFile.ts';
 import type { RunPaths } from '../../infra/files/runsLayout.ts';
 import { listNames, runPaths } from '../../infra/files/runsLayout.ts';
 import { comparePositions, expectedJobFiles, jsonlLine } from '../index.ts';
@@ -243,16 +243,10 @@ export async function readJobFiles(runsDir: string, jobId: string): Promise<JobF
 
 /** The file's text; null when it is missing, or refused (noted in `refused`). */
 async function readText(path: string, refused: Map<string, string>): Promise<string | null> {
-  try {
-    return await readPrivateFile(path);
-  } catch (error) {
-    if (isUnsafeFileError(error)) {
-      refused.set(path, `${error.reason}: not read`);
-      return null;
-    }
-    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return null;
-    throw error;
-  }
+  const bytes = await readPrivateIfPresent(path);
+  if (!isUnsafeFileError(bytes)) return bytes?.toString('utf8') ?? null;
+  refused.set(path, `${bytes.reason}: not read`);
+  return null;
 }
 
 /** Gate names whose file was refused, from the paths `readJobFiles` noted. */

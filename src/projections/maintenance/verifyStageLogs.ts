@@ -2,7 +2,7 @@ import type { JobEvent } from '../../domain/events.ts';
 import { stageRuns } from '../../domain/logRecord.ts';
 import type { EventStore } from '../../infra/eventstore/eventStore.ts';
 import { readStageLog } from '../../infra/eventstore/stageLogStreams.ts';
-import { isUnsafeFileError, readPrivateBytes } from '../../infra/files/privateFile.ts';
+import { isUnsafeFileError, readPrivateIfPresent } from '../../infra/files/privateFile.ts';
 import { comparePositions, recordBytes, stageLogFile } from '../index.ts';
 import type { ProjectionDifference } from './projectionDifference.ts';
 
@@ -25,12 +25,8 @@ export async function verifyStageLogs(
     const file = stageLogFile(runsDir, jobId, stage);
     if (file === null) continue;
     // The file first: whatever a live server appends after this read is in the store by the time it is read.
-    // Through `readPrivateBytes`: a FIFO a stage put under the name would make a plain read wait for good.
-    const text = await readPrivateBytes(file).catch((error: unknown) => {
-      if (isUnsafeFileError(error)) return error;
-      if ((error as NodeJS.ErrnoException).code === 'ENOENT') return null;
-      throw error;
-    });
+    // Not a plain read: a FIFO a stage put under the name would make it wait for good.
+    const text = await readPrivateIfPresent(file);
     const parts: Buffer[] = [];
     let required = 0;
     for await (const stored of readStageLog(store, jobId, stage, stageRuns(events, stage))) {

@@ -4,7 +4,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import test from 'ava';
-import { readPrivateFile } from '../../../../src/infra/files/privateFile.ts';
+import {
+  isUnsafeFileError,
+  readPrivateFile,
+  readPrivateIfPresent,
+} from '../../../../src/infra/files/privateFile.ts';
 
 const execFileP = promisify(execFile);
 
@@ -29,4 +33,11 @@ test('readPrivateFile reads a plain file and refuses, at once, a FIFO (a plain r
   await link(outside, join(dir, 'hard.pid'));
   await t.throwsAsync(readPrivateFile(join(dir, 'hard.pid'), 'hard.pid'), { message: /hard link/ });
   await t.throwsAsync(readPrivateFile(join(dir, 'missing.pid')), { code: 'ENOENT' });
+
+  // The same answers as values: bytes, the refusal, or null for nothing there.
+  t.is((await readPrivateIfPresent(plain))?.toString(), '{"pgid":42}');
+  const refused = await readPrivateIfPresent(join(dir, 'fifo.pid'), 'fifo.pid');
+  t.true(isUnsafeFileError(refused));
+  t.regex((refused as Error).message, /fifo\.pid is not a regular file/);
+  t.is(await readPrivateIfPresent(join(dir, 'missing.pid')), null);
 });
