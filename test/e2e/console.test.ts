@@ -119,7 +119,7 @@ test.serial(
     const config = await writeConfig(dir);
     const env: NodeJS.ProcessEnv = { ...process.env, TERM: 'xterm-256color' };
     for (const key of ['NO_COLOR', 'FORCE_COLOR', 'OPERATOR_LOG_FORMAT', 'OPERATOR_CONFIG']) delete env[key];
-    const cmd = `node --import tsx src/cli/main.ts serve -c '${config}'`;
+    const cmd = `node bin/operator.js serve -c '${config}'`;
     const server = serve('script', ['-qfc', cmd, '/dev/null'], env);
     t.teardown(() => server.stop());
 
@@ -158,7 +158,7 @@ test.serial('piped: JSON lines, the [events] record keeps its fields', async (t)
   const config = await writeConfig(dir);
   const env: NodeJS.ProcessEnv = { ...process.env, TERM: 'xterm-256color' };
   for (const key of ['NO_COLOR', 'FORCE_COLOR', 'OPERATOR_LOG_FORMAT', 'OPERATOR_CONFIG']) delete env[key];
-  const server = serve('node', ['--import', 'tsx', 'src/cli/main.ts', 'serve', '-c', config], env);
+  const server = serve('node', ['bin/operator.js', 'serve', '-c', config], env);
   t.teardown(() => server.stop());
 
   const port = Number((await server.waitFor(LISTENING, 60_000))[1]);

@@ -59,14 +59,10 @@ export function esdbStoreLine(connectionString: string, leaseTtlMs: number): str
 /** `operator serve --config <configPath>` in a child process, as an operator would run it; resolves once it listens. */
 export async function serveChild(configPath: string, options: ServeOptions = {}): Promise<ServeChild> {
   const name = options.name ?? 'the server';
-  const child = spawn(
-    process.execPath,
-    ['--import', 'tsx', 'src/cli/main.ts', 'serve', '--config', configPath],
-    {
-      stdio: ['ignore', 'pipe', 'pipe'],
-      env: options.env ? { ...process.env, ...options.env } : process.env,
-    },
-  );
+  const child = spawn(process.execPath, ['bin/operator.js', 'serve', '--config', configPath], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+    env: options.env ? { ...process.env, ...options.env } : process.env,
+  });
   const exited = new Promise<ChildExit>((resolve) =>
     child.once('exit', (code, signal) => resolve({ code, signal })),
   );

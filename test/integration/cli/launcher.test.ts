@@ -1,0 +1,108 @@
+import { spawn } from 'node:child_process';
+import { copyFile, mkdir, mkdtemp, readdir, rm, symlink, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import test from 'ava';
+import { BIN, ROOT } from '../../helpers/cli.ts';
+
+/**
+ * `bin/operator.js` runs a bundle of src/ made on the first start after a change. These tests give it a
+ * project of its own (a copy of the launcher, two small source files, node_modules linked package by
+ * package so its cache stays in the temp dir) and check that what runs is always the sources as they are.
+ */
+
+interface Project {
+  dir: string;
+  cacheDir: string;
+  write(file: string, text: string): Promise<void>;
+  run(): Promise<{ code: number | null; stdout: string; stderr: string }>;
+}
+
+async function project(): Promise<Project> {
+  const dir = await mkdtemp(join(tmpdir(), 'operator-launcher-'));
+  await mkdir(join(dir, 'bin'));
+  await mkdir(join(dir, 'src', 'cli'), { recursive: true });
+  await mkdir(join(dir, 'node_modules'));
+  await copyFile(BIN, join(dir, 'bin', 'operator.js'));
+  await copyFile(join(ROOT, 'package.json'), join(dir, 'package.json'));
+  for (const name of await readdir(join(ROOT, 'node_modules')))
+    if (name !== '.cache') await symlink(join(ROOT, 'node_modules', name), join(dir, 'node_modules', name));
+  const write = (file: string, text: string) => writeFile(join(dir, 'src', file), text);
+  // The entry prints what its sibling says and where the sibling's `import.meta.url` points.
+  await write('cli/main.ts', "import { said, where } from './said.ts';\nconsole.log(said + ' ' + where);\n");
+  await write('cli/said.ts', "export const said: string = 'v1';\nexport const where = import.meta.url;\n");
+  const run = () =>
+    new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve, reject) => {
+      const child = spawn(process.execPath, [join(dir, 'bin', 'operator.js')], {
+        cwd: dir,
+        stdio: ['ignore', 'pipe', 'pipe'],
+        env: Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('OPERATOR_'))),
+      });
+      let stdout = '';
+      let stderr = '';
+      child.stdout.on('data', (c: Buffer) => {
+        stdout += c.toString();
+      });
+      child.stderr.on('data', (c: Buffer) => {
+        stderr += c.toString();
+      });
+      child.on('error', reject);
+      child.on('close', (code) => resolve({ code, stdout, stderr }));
+    });
+  return { dir, cacheDir: join(dir, 'node_modules', '.cache', 'operator'), write, run };
+}
+
+const bundles = async (p: Project) =>
+  (await readdir(p.cacheDir).catch(() => [] as string[])).filter((n) => !n.endsWith('.tmp'));
+
+test('the first start bundles the sources; a module finds its own files as from the sources', async (t) => {
+  const p = await project();
+  t.teardown(() => rm(p.dir, { recursive: true, force: true }));
+  const saidUrl = pathToFileURL(join(p.dir, 'src', 'cli', 'said.ts')).href;
+  const first = await p.run();
+  t.is(first.code, 0, first.stderr);
+  t.is(first.stdout, `v1 ${saidUrl}\n`);
+  t.is((await bundles(p)).length, 1, 'one bundle made');
+  const again = await p.run();
+  t.is(again.stdout, first.stdout);
+  t.is((await bundles(p)).length, 1, 'the same bundle used again');
+});
+
+test('a changed, added or removed source file is in the very next start', async (t) => {
+  const p = await project();
+  t.teardown(() => rm(p.dir, { recursive: true, force: true }));
+  t.regex((await p.run()).stdout, /^v1 /);
+  await p.write('cli/said.ts', "export const said: string = 'v2, longer';\nexport const where = '';\n");
+  t.is((await p.run()).stdout, 'v2, longer \n');
+  await p.write('cli/other.ts', "export const other = 'v3';\n");
+  await p.write('cli/said.ts', "export { other as said } from './other.ts';\nexport const where = '';\n");
+  t.is((await p.run()).stdout, 'v3 \n');
+  await rm(join(p.dir, 'src', 'cli', 'other.ts'));
+  const gone = await p.run();
+  t.not(gone.code, 0, 'a missing module fails the start, as from the sources');
+  t.regex(gone.stderr, /other\.ts/);
+  t.is((await bundles(p)).length, 3, 'a bundle per version of the sources that ran');
+});
+
+test('starts side by side on new sources all run them; none sees half a bundle', async (t) => {
+  const p = await project();
+  t.teardown(() => rm(p.dir, { recursive: true, force: true }));
+  const results = await Promise.all(Array.from({ length: 4 }, () => p.run()));
+  for (const r of results) t.regex(r.stdout, /^v1 file:/, r.stderr);
+  t.deepEqual(await bundles(p), [(await bundles(p))[0]]);
+  t.deepEqual(
+    (await readdir(p.cacheDir)).filter((n) => n.endsWith('.tmp')),
+    [],
+    'the losers removed their copies',
+  );
+});
+
+test('where no bundle can be made, the sources run through tsx', async (t) => {
+  const p = await project();
+  t.teardown(() => rm(p.dir, { recursive: true, force: true }));
+  await writeFile(join(p.dir, 'node_modules', '.cache'), 'not a directory');
+  const r = await p.run();
+  t.is(r.code, 0, r.stderr);
+  t.is(r.stdout, `v1 ${pathToFileURL(join(p.dir, 'src', 'cli', 'said.ts')).href}\n`);
+});
