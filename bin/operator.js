@@ -16,7 +16,10 @@ const cache = join(root, 'node_modules', '.cache', 'operator');
 /** Bundles nobody has made for this long are removed when a new one is made. */
 const KEEP_MS = 7 * 86_400_000;
 
-/** Every file under src/ by path, size and mtime, with this launcher and the lock file: a new bundle when any changes. */
+/**
+ * Every file under src/ by path, size and mtime, with this launcher, the lock file and tsconfig.json (esbuild
+ * reads it): a new bundle when any of them changes.
+ */
 function fingerprint() {
   const hash = createHash('sha256');
   const add = (path) => {
@@ -34,8 +37,8 @@ function fingerprint() {
   };
   walk(src);
   add(fileURLToPath(import.meta.url));
-  const lock = join(root, 'package-lock.json');
-  if (existsSync(lock)) add(lock);
+  for (const file of ['package-lock.json', 'tsconfig.json'])
+    if (existsSync(join(root, file))) add(join(root, file));
   return hash.digest('hex').slice(0, 16);
 }
 
