@@ -1,6 +1,6 @@
 # The operator as a container (used by docker-compose.yml). The steps are the README's own: install
-# from the lock file, then `npm start`, which runs the TypeScript sources through tsx (a runtime
-# dependency; there is no build step).
+# from the lock file, then `npm start`, which runs bin/operator.js: a bundle of the TypeScript sources that
+# esbuild makes on the first start (made below), else the sources through tsx; both are runtime dependencies.
 
 # --- dependencies: production only, from the lock file; install scripts stay off, as package.json's
 # allowScripts has them (native modules ship prebuilt binaries).
@@ -22,6 +22,9 @@ COPY package.json package-lock.json ./
 COPY bin ./bin
 COPY conf ./conf
 COPY src ./src
+# `operator` runs a bundle of src/ made on its first start (decision 0015); made here, once, as the
+# `node` user cannot write node_modules. Without it every start would run the sources through tsx.
+RUN node bin/operator.js --help > /dev/null
 RUN mkdir -p /app/data /app/runs && chown node:node /app/data /app/runs
 USER node
 EXPOSE 8008

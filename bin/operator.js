@@ -6,14 +6,23 @@
 // about a third of the time, `operator serve` under half. Where no bundle can be made (a read-only
 // node_modules, esbuild missing), it runs the sources through tsx as before.
 import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync } from 'node:fs';
+import {
+  existsSync,
+  mkdirSync,
+  readdirSync,
+  readFileSync,
+  renameSync,
+  rmSync,
+  statSync,
+  utimesSync,
+} from 'node:fs';
 import { join, relative } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 const src = join(root, 'src');
 const cache = join(root, 'node_modules', '.cache', 'operator');
-/** Bundles nobody has made for this long are removed when a new one is made. */
+/** A bundle no start used for this long is removed when a new one is made. */
 const KEEP_MS = 7 * 86_400_000;
 
 /**
@@ -64,7 +73,10 @@ async function bundledEntry() {
   try {
     const dir = join(cache, fingerprint());
     const entry = join(dir, 'main.mjs');
-    if (existsSync(entry)) return entry;
+    if (existsSync(entry)) {
+      markUsed(dir);
+      return entry;
+    }
     mkdirSync(cache, { recursive: true });
     // Made aside and renamed whole: a start beside this one sees no bundle or all of it.
     const aside = `${dir}.${process.pid}.tmp`;
@@ -95,11 +107,35 @@ async function bundledEntry() {
   }
 }
 
+/**
+ * A bundle's directory mtime says when a start last used it (renewed at most daily): the pruning below
+ * never takes one that a start used this week, so a long-running `operator serve` keeps its lazy chunks.
+ */
+function markUsed(dir) {
+  const now = Date.now();
+  try {
+    if (statSync(dir).mtimeMs < now - 86_400_000) utimesSync(dir, now / 1000, now / 1000);
+  } catch {
+    // a read-only cache: nothing is pruned there either
+  }
+}
+
+/** Bundles (and copies left by a start killed while bundling) no start used for a week; best effort. */
 function removeOldBundles(keep) {
   const before = Date.now() - KEEP_MS;
-  for (const name of readdirSync(cache)) {
+  let names = [];
+  try {
+    names = readdirSync(cache);
+  } catch {
+    // nothing to prune
+  }
+  for (const name of names) {
     const path = join(cache, name);
-    if (path !== keep && statSync(path).mtimeMs < before) rmSync(path, { recursive: true, force: true });
+    try {
+      if (path !== keep && statSync(path).mtimeMs < before) rmSync(path, { recursive: true, force: true });
+    } catch {
+      // removed by a start beside this one
+    }
   }
 }
 

@@ -140,10 +140,16 @@ test('the Dockerfile is multi-stage, installs production dependencies from the l
   t.regex(instructions, /^RUN npm ci --omit=dev\b/m);
   t.regex(instructions, /^USER (?!root\b|0\b)\S+/m);
   t.regex(instructions, /^CMD \["npm", ?"start"\]$/m);
-  // `npm start` runs the sources through tsx, so tsx must survive --omit=dev.
+  // `npm start` runs bin/operator.js: a bundle of the sources made by esbuild, else the sources through tsx
+  // (and tsx runs the worker thread's and the stage reaper's entries), so both must survive --omit=dev.
   const pkg = JSON.parse(await readFile(join(root, 'package.json'), 'utf8'));
-  t.regex(pkg.scripts.start, /--import tsx/);
+  t.regex(pkg.scripts.start, /^node bin\/operator\.js serve\b/);
   t.truthy(pkg.dependencies.tsx, 'tsx is a runtime dependency');
+  t.truthy(pkg.dependencies.esbuild, 'esbuild is a runtime dependency');
+  // The bundle is made while building the image, as root, before the user that cannot write node_modules.
+  const warm = instructions.search(/^RUN node bin\/operator\.js --help\b/m);
+  t.true(warm > instructions.indexOf('COPY src'), 'the bundle is made after the sources are in');
+  t.true(warm >= 0 && warm < instructions.search(/^USER /m), 'and before the unprivileged user');
   t.truthy(pkg.dependencies['@eventstore/db-client'], 'the EventStoreDB client is a runtime dependency');
 });
 

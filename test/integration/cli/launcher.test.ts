@@ -1,5 +1,5 @@
 import { spawn } from 'node:child_process';
-import { copyFile, mkdir, mkdtemp, readdir, rm, symlink, writeFile } from 'node:fs/promises';
+import { copyFile, mkdir, mkdtemp, readdir, rm, stat, symlink, utimes, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -105,4 +105,25 @@ test('where no bundle can be made, the sources run through tsx', async (t) => {
   const r = await p.run();
   t.is(r.code, 0, r.stderr);
   t.is(r.stdout, `v1 ${pathToFileURL(join(p.dir, 'src', 'cli', 'said.ts')).href}\n`);
+});
+
+test('a bundle a start used this week stays; one nobody used for a week goes when a new one is made', async (t) => {
+  const p = await project();
+  t.teardown(() => rm(p.dir, { recursive: true, force: true }));
+  await p.run();
+  const [used] = await bundles(p);
+  const weekAgo = (Date.now() - 8 * 86_400_000) / 1000;
+  await mkdir(join(p.cacheDir, 'abandoned'));
+  await writeFile(join(p.cacheDir, 'abandoned', 'main.mjs'), '');
+  await utimes(join(p.cacheDir, 'abandoned'), weekAgo, weekAgo);
+  await utimes(join(p.cacheDir, used as string), weekAgo, weekAgo);
+  t.regex((await p.run()).stdout, /^v1 /);
+  const renewed = (await stat(join(p.cacheDir, used as string))).mtimeMs;
+  t.true(renewed > Date.now() - 60_000, 'the start renewed the bundle it used');
+  await p.write('cli/said.ts', "export const said: string = 'v2';\nexport const where = '';\n");
+  t.is((await p.run()).stdout, 'v2 \n');
+  const left = await readdir(p.cacheDir);
+  t.false(left.includes('abandoned'), 'the unused one is gone');
+  t.true(left.includes(used as string), 'the one in use stays');
+  t.is(left.length, 2);
 });
