@@ -59,11 +59,11 @@ function fingerprint() {
 const sourceUrls = {
   name: 'source-urls',
   setup(build) {
-    build.onLoad({ filter: /\.[cm]?[jt]sx?$/ }, (args) => {
+    build.onLoad({ filter: /\.[cm]?[jt]s$/ }, (args) => {
       if (args.path.includes('/node_modules/')) return undefined;
       const text = readFileSync(args.path, 'utf8');
       const contents = text.replaceAll('import.meta.url', JSON.stringify(pathToFileURL(args.path).href));
-      return { contents, loader: args.path.endsWith('.ts') ? 'ts' : 'js' };
+      return { contents, loader: args.path.endsWith('ts') ? 'ts' : 'js' };
     });
   },
 };
