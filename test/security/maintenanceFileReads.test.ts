@@ -109,7 +109,7 @@ test('maintenance reads: verify names a FIFO or link in place of events.jsonl, s
   t.regex(details, /is not a regular file: not read/);
 });
 
-test('maintenance reads: the swap replaces a link, a hard link or a FIFO in place of a live file, even when it holds the rebuilt bytes, and removes those under gate names it did not produce; the target is unchanged', async (t) => {
+test('maintenance reads: the swap replaces a link, a hard link or a FIFO in place of a live file, even when it holds the rebuilt bytes, and removes those (and directories) under gate names it did not produce; the target is unchanged', async (t) => {
   t.timeout(20_000);
   const dir = await tempDir(t, 'operator-swap-plants-');
   const staging = join(dir, 'staging');
@@ -137,8 +137,9 @@ test('maintenance reads: the swap replaces a link, a hard link or a FIFO in plac
   // the swap removes projection files there, and these are not files to keep (the link's target stays).
   await symlink(linkTarget, join(to, 'gates', 'planted.json'));
   await execFileP('mkfifo', [join(to, 'gates', 'pipe.json')]);
+  await mkdir(join(to, 'gates', 'made.json', 'inside'), { recursive: true });
   const gone = join(runsDir, 'gone');
-  await mkdir(join(gone, 'gates'), { recursive: true });
+  await mkdir(join(gone, 'gates', 'made.json', 'inside'), { recursive: true });
   await symlink(linkTarget, join(gone, 'gates', 'planted.json'));
   // Directories a stage made under projection file names: in the stale job, and in a live one.
   await mkdir(join(gone, 'events.jsonl', 'inside'), { recursive: true });
@@ -153,7 +154,7 @@ test('maintenance reads: the swap replaces a link, a hard link or a FIFO in plac
   t.is(await readFile(join(runsDir, 'dirs', 'state.json'), 'utf8'), stateText);
   t.is(summary.removed, 1, 'the job the log no longer has');
   t.deepEqual((await readdir(join(to, 'gates'))).sort(), ['g.json'], 'the planted gate names are gone');
-  await t.throwsAsync(lstat(join(gone, 'gates', 'planted.json')), undefined, 'gone from the stale job too');
+  await t.throwsAsync(lstat(join(gone, 'gates')), undefined, 'gone from the stale job too, with gates/');
   for (const [name, text] of [
     ['state.json', stateText],
     ['events.jsonl', jsonlText],

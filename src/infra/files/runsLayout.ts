@@ -161,6 +161,11 @@ export async function listNames(dir: string, suffix: string): Promise<string[]> 
   return namesIn(dir, suffix, (e) => !e.isDirectory());
 }
 
+/** Every name in a directory ending with `suffix`, directories too (none when it does not exist). */
+export async function listAllNames(dir: string, suffix: string): Promise<string[]> {
+  return namesIn(dir, suffix, () => true);
+}
+
 async function namesIn(dir: string, suffix: string, keep: (e: Dirent) => boolean): Promise<string[]> {
   return (await entries(dir))
     .filter((e) => e.name.endsWith(suffix) && keep(e))

@@ -1,7 +1,7 @@
 import { lstat, mkdir, readdir, rename, rm, rmdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { isUnsafeFileError, PRIVATE_DIR_MODE, readPrivateBytes } from '../../infra/files/privateFile.ts';
-import { listFiles, listJobDirs, listNames, runPaths } from '../../infra/files/runsLayout.ts';
+import { listAllNames, listFiles, listJobDirs, runPaths } from '../../infra/files/runsLayout.ts';
 import { mapLimit, syncDirectories } from '../index.ts';
 
 export interface SwapParts {
@@ -67,8 +67,8 @@ export async function swapRunFiles(staging: string, runsDir: string, parts: Swap
       const from = runPaths(staging, jobId);
       const to = runPaths(runsDir, jobId);
       const gates = await listFiles(from.gatesDir, '.json');
-      // Every name but directories: a link or FIFO a stage put there under a gate file's name goes too.
-      const liveGates = await listNames(to.gatesDir, '.json');
+      // Every name: a link, a FIFO or a directory a stage put there under a gate file's name goes too.
+      const liveGates = await listAllNames(to.gatesDir, '.json');
       if (gates.length > 0) {
         await jobDir(to.dir);
         if ((await mkdir(to.gatesDir, { recursive: true, mode: PRIVATE_DIR_MODE })) !== undefined)
@@ -77,7 +77,7 @@ export async function swapRunFiles(staging: string, runsDir: string, parts: Swap
       for (const file of gates) await move(jobId, join(from.gatesDir, file), to.gatesDir, file);
       for (const file of liveGates)
         if (!gates.includes(file)) {
-          await rm(join(to.gatesDir, file), { force: true });
+          await rm(join(to.gatesDir, file), { recursive: true, force: true });
           touched.add(to.gatesDir);
           changed.add(jobId);
         }
@@ -104,8 +104,8 @@ export async function swapRunFiles(staging: string, runsDir: string, parts: Swap
     // `recursive`: a directory a stage made under a projection file's name goes too (a link is not followed).
     if (parts.jsonl) await rm(paths.events, { recursive: true, force: true });
     if (parts.state) {
-      for (const file of await listNames(paths.gatesDir, '.json'))
-        await rm(join(paths.gatesDir, file), { force: true });
+      for (const file of await listAllNames(paths.gatesDir, '.json'))
+        await rm(join(paths.gatesDir, file), { recursive: true, force: true });
       await removeIfEmpty(paths.gatesDir);
       await rm(paths.state, { recursive: true, force: true });
     }
