@@ -23,6 +23,8 @@ export class EndpointWorker {
   finished = false;
   #wakeUp: (() => void) | null = null;
   #abort = new AbortController();
+  #graceTimer: NodeJS.Timeout | null = null;
+  #ended = false;
   #done: Promise<void> = Promise.resolve();
 
   constructor(
@@ -36,13 +38,18 @@ export class EndpointWorker {
   }
 
   run(): Promise<void> {
-    this.#done = this.#loop().catch((error: unknown) => {
-      this.finished = true;
-      this.options.logger?.error(
-        { err: error, endpoint: this.endpointId },
-        'webhooks: worker stopped on an error',
-      );
-    });
+    this.#done = this.#loop()
+      .catch((error: unknown) => {
+        this.finished = true;
+        this.options.logger?.error(
+          { err: error, endpoint: this.endpointId },
+          'webhooks: worker stopped on an error',
+        );
+      })
+      .finally(() => {
+        this.#ended = true;
+        if (this.#graceTimer) clearTimeout(this.#graceTimer);
+      });
     return this.#done;
   }
 
@@ -51,10 +58,17 @@ export class EndpointWorker {
     this.#wakeUp?.();
   }
 
-  stop(): void {
+  /**
+   * Sends nothing more. An attempt in flight has `graceMs` to get its answer, which is then recorded (and
+   * acknowledged in the store) as usual, so a clean stop does not send it twice; after that it is cut, and
+   * being recorded nowhere, it is sent again by whoever sends next: at least once.
+   */
+  stop(graceMs = 0): void {
     this.#stopping = true;
-    this.#abort.abort();
     this.#wakeUp?.();
+    if (graceMs <= 0) this.#abort.abort();
+    // Kept referenced: `stop` resolves once the loop ends, which the cut may be what brings about.
+    else if (!this.#ended) this.#graceTimer ??= setTimeout(() => this.#abort.abort(), graceMs);
   }
 
   async #loop(): Promise<void> {
@@ -122,7 +136,7 @@ export class EndpointWorker {
     const { log, logger } = this.options;
     const delivery = after;
     if (!log || after.status === 'pending') return true;
-    for (let tries = 0; tries < 3 && !this.#stopping; tries++) {
+    for (let tries = 0; tries < 3 && !this.#abort.signal.aborted; tries++) {
       try {
         const stored = (await this.#checkpoint()) as StoredCheckpoint;
         const checkpoint =
@@ -185,12 +199,15 @@ export class EndpointWorker {
       'webhook-signature': signWebhook(secret, delivery.event_id, timestamp, delivery.body),
     };
     const send = this.options.send ?? sendWebhook;
+    // Stopped while this turn read the store: nothing new goes out.
+    if (this.#stopping) return;
     const result = await send(new URL(endpoint.url), headers, delivery.body, {
       ...this.options.guard,
       timeoutMs: this.options.timeoutMs,
       signal: this.#abort.signal,
     });
-    if (this.#stopping) return;
+    // Cut by the stop: the answer, if one came, is unknown here.
+    if (this.#abort.signal.aborted) return;
     const at = this.now();
     let finished: WebhookDelivery | null = null;
     const outcome = await store.updateDelivery(this.endpointId, delivery.position, (d, e) => {

@@ -68,11 +68,14 @@ export class WebhookDispatcher {
     worker.poke();
   }
 
-  /** Stops every worker; an attempt in flight is abandoned (not recorded: it is sent again after a restart). */
-  async stop(): Promise<void> {
+  /**
+   * Stops every worker. An attempt in flight has `graceMs` to finish and be recorded; one still out after that
+   * is cut, recorded nowhere, and sent again by the next sender (at least once).
+   */
+  async stop(graceMs = 0): Promise<void> {
     this.#running = false;
     const workers = [...this.#workers.values()];
-    for (const w of workers) w.stop();
+    for (const w of workers) w.stop(graceMs);
     await Promise.all(workers.map((w) => w.done));
     this.#workers.clear();
   }

@@ -21,6 +21,11 @@ import { WebhookStore } from './webhookStore.ts';
 
 /** The sender lease lasts this long without renewal (renewed every third of it). */
 const LEASE_TTL_MS = 15_000;
+/**
+ * How long an attempt in flight may take to finish when sending stops here (shutdown, stepping down, the
+ * sender lease lost): its answer is then recorded, so a clean restart does not send it twice.
+ */
+const STOP_GRACE_MS = 1000;
 
 export interface WebhookServiceOptions {
   config: Config;
@@ -138,7 +143,7 @@ export class WebhookService {
         if (this.#leading && this.enabled) this.dispatcher.start();
       },
       onLost: async () => {
-        await this.dispatcher.stop();
+        await this.dispatcher.stop(STOP_GRACE_MS);
         await this.follower.stop();
       },
     });
@@ -194,13 +199,13 @@ export class WebhookService {
   /** Another process leads now: the attempts in flight are abandoned (acknowledged by no one: sent again). */
   async stepDown(): Promise<void> {
     this.#leading = false;
-    await this.dispatcher.stop();
+    await this.dispatcher.stop(STOP_GRACE_MS);
   }
 
   async close(): Promise<void> {
     if (this.#pruneTimer) clearInterval(this.#pruneTimer);
     await this.#senderLease.stop();
-    await this.dispatcher.stop();
+    await this.dispatcher.stop(STOP_GRACE_MS);
     await this.follower.stop();
     this.#senderLease.release();
     await this.store.close();
