@@ -1,45 +1,19 @@
-import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import test from 'ava';
 import type { Config } from '../../src/infra/config/configSchema.ts';
 import { createLogger } from '../../src/infra/logging/logger.ts';
 import type { RunningServer } from '../../src/server/startServer.ts';
 import { startServer } from '../../src/server/startServer.ts';
+import { runCli } from '../helpers/cli.ts';
 import { TOKENS, testConfig } from '../helpers/testServer.ts';
 
 // `operator events export` then `operator audit verify`, as the real binary, on a real server's store.
 
-const ROOT = resolve(import.meta.dirname, '../..');
-const BIN = join(ROOT, 'bin/operator.js');
-
-interface Run {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
-
-function operator(...args: string[]): Promise<Run> {
-  const env: NodeJS.ProcessEnv = {};
-  for (const [k, v] of Object.entries(process.env)) if (!k.startsWith('OPERATOR_')) env[k] = v;
-  const child = spawn(process.execPath, [BIN, ...args], {
-    cwd: ROOT,
-    env,
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let stdout = '';
-  let stderr = '';
-  child.stdout.on('data', (c: Buffer) => {
-    stdout += c.toString();
-  });
-  child.stderr.on('data', (c: Buffer) => {
-    stderr += c.toString();
-  });
-  return new Promise((done) => child.once('close', (code) => done({ code, stdout, stderr })));
-}
+const operator = (...args: string[]) => runCli(args);
 
 let dir: string;
 let config: Config;

@@ -28,6 +28,10 @@ export interface CliOptions {
   /** Added to a clean environment (no OPERATOR_* variables from the test's own). */
   env?: Record<string, string>;
   timeoutMs?: number;
+  /** Another launcher than the project's `bin/operator.js` (a copy in a project of its own). */
+  bin?: string;
+  /** Default: the project's root. */
+  cwd?: string;
 }
 
 function cleanEnv(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
@@ -49,8 +53,8 @@ export class CliProcess {
   #listeners = new Set<() => void>();
 
   constructor(args: readonly string[], options: CliOptions = {}) {
-    this.child = spawn(process.execPath, [BIN, ...args], {
-      cwd: ROOT,
+    this.child = spawn(process.execPath, [options.bin ?? BIN, ...args], {
+      cwd: options.cwd ?? ROOT,
       env: cleanEnv(options.env),
       stdio: ['ignore', 'pipe', 'pipe'],
     });

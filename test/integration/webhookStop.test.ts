@@ -78,7 +78,8 @@ test('a stop lets the attempt in flight finish within the grace and records it; 
   t.is(store.delivery('ep', '2')?.status, 'pending');
 });
 
-test('an attempt still out when the grace ends is cut and stays pending, unrecorded', async (t) => {
+/** A dispatcher whose first attempt gets no answer until it is cut; resolves once that attempt is out. */
+async function hangingSender(t: { teardown(fn: () => Promise<void>): void }) {
   let signal: AbortSignal | undefined;
   const { store, dispatcher } = await sender(t, (_url, _headers, _body, options) => {
     signal = options.signal;
@@ -86,10 +87,15 @@ test('an attempt still out when the grace ends is cut and stays pending, unrecor
   });
   dispatcher.start();
   await eventually('the first attempt out', () => (signal ? true : null));
+  return { store, dispatcher, cut: () => signal?.aborted === true };
+}
+
+test('an attempt still out when the grace ends is cut and stays pending, unrecorded', async (t) => {
+  const { store, dispatcher, cut } = await hangingSender(t);
   const started = Date.now();
   await dispatcher.stop(200);
   const took = Date.now() - started;
-  t.true(signal?.aborted, 'the request was cut');
+  t.true(cut(), 'the request was cut');
   t.true(took >= 150, `the stop waited for the grace (${took} ms)`);
   const first = store.delivery('ep', '1');
   t.is(first?.status, 'pending');
@@ -97,14 +103,8 @@ test('an attempt still out when the grace ends is cut and stays pending, unrecor
 });
 
 test('a stop without a grace cuts the attempt at once', async (t) => {
-  let signal: AbortSignal | undefined;
-  const { store, dispatcher } = await sender(t, (_url, _headers, _body, options) => {
-    signal = options.signal;
-    return new Promise((resolve) => options.signal?.addEventListener('abort', () => resolve(CUT)));
-  });
-  dispatcher.start();
-  await eventually('the first attempt out', () => (signal ? true : null));
+  const { store, dispatcher, cut } = await hangingSender(t);
   await dispatcher.stop();
-  t.true(signal?.aborted);
+  t.true(cut());
   t.is(store.delivery('ep', '1')?.attempt_count, 0);
 });

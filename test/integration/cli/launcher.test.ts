@@ -1,10 +1,9 @@
-import { spawn } from 'node:child_process';
 import { copyFile, mkdir, mkdtemp, readdir, rm, stat, symlink, utimes, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import test from 'ava';
-import { BIN, ROOT } from '../../helpers/cli.ts';
+import { BIN, type CliResult, ROOT, runCli } from '../../helpers/cli.ts';
 
 /**
  * `bin/operator.js` runs a bundle of src/ made on the first start after a change. These tests give it a
@@ -16,7 +15,7 @@ interface Project {
   dir: string;
   cacheDir: string;
   write(file: string, text: string): Promise<void>;
-  run(): Promise<{ code: number | null; stdout: string; stderr: string }>;
+  run(): Promise<CliResult>;
 }
 
 async function project(): Promise<Project> {
@@ -32,24 +31,7 @@ async function project(): Promise<Project> {
   // The entry prints what its sibling says and where the sibling's `import.meta.url` points.
   await write('cli/main.ts', "import { said, where } from './said.ts';\nconsole.log(said + ' ' + where);\n");
   await write('cli/said.ts', "export const said: string = 'v1';\nexport const where = import.meta.url;\n");
-  const run = () =>
-    new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve, reject) => {
-      const child = spawn(process.execPath, [join(dir, 'bin', 'operator.js')], {
-        cwd: dir,
-        stdio: ['ignore', 'pipe', 'pipe'],
-        env: Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('OPERATOR_'))),
-      });
-      let stdout = '';
-      let stderr = '';
-      child.stdout.on('data', (c: Buffer) => {
-        stdout += c.toString();
-      });
-      child.stderr.on('data', (c: Buffer) => {
-        stderr += c.toString();
-      });
-      child.on('error', reject);
-      child.on('close', (code) => resolve({ code, stdout, stderr }));
-    });
+  const run = () => runCli([], { bin: join(dir, 'bin', 'operator.js'), cwd: dir });
   return { dir, cacheDir: join(dir, 'node_modules', '.cache', 'operator'), write, run };
 }
 
