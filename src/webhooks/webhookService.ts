@@ -196,7 +196,10 @@ export class WebhookService {
     if (this.sending && this.enabled) this.dispatcher.start();
   }
 
-  /** Another process leads now: the attempts in flight are abandoned (acknowledged by no one: sent again). */
+  /**
+   * Another process leads now: an attempt in flight has `STOP_GRACE_MS` to finish and be recorded; one still
+   * out after that is cut, acknowledged by no one, and sent again by the new leader.
+   */
   async stepDown(): Promise<void> {
     this.#leading = false;
     await this.dispatcher.stop(STOP_GRACE_MS);

@@ -138,6 +138,8 @@ test('maintenance reads: the swap replaces a link, a hard link or a FIFO in plac
   await symlink(linkTarget, join(to, 'gates', 'planted.json'));
   await execFileP('mkfifo', [join(to, 'gates', 'pipe.json')]);
   await mkdir(join(to, 'gates', 'made.json', 'inside'), { recursive: true });
+  // A link to a directory outside: the link goes, the directory and what it holds stay.
+  await symlink(outside, join(to, 'gates', 'outside.json'));
   const gone = join(runsDir, 'gone');
   await mkdir(join(gone, 'gates', 'made.json', 'inside'), { recursive: true });
   await symlink(linkTarget, join(gone, 'gates', 'planted.json'));
@@ -164,7 +166,7 @@ test('maintenance reads: the swap replaces a link, a hard link or a FIFO in plac
     t.true(stats.isFile() && stats.nlink === 1, `${name} is a plain file with one name`);
     t.is(await readFile(join(to, name), 'utf8'), text, name);
   }
-  t.is(await readFile(linkTarget, 'utf8'), stateText);
+  t.is(await readFile(linkTarget, 'utf8'), stateText, 'nothing was removed through the link to a directory');
   t.is(await readFile(hardTarget, 'utf8'), jsonlText);
   const after = await Promise.all([stat(linkTarget), stat(hardTarget)]);
   t.is(after[0].mtimeMs, before[0].mtimeMs);
