@@ -80,13 +80,21 @@ test('starts side by side on new sources all run them; none sees half a bundle',
   );
 });
 
-test('where no bundle can be made, the sources run through tsx', async (t) => {
+test('asked not to bundle, or where no bundle can be made, the sources run through tsx', async (t) => {
   const p = await project();
   t.teardown(() => rm(p.dir, { recursive: true, force: true }));
+  const expected = `v1 ${pathToFileURL(join(p.dir, 'src', 'cli', 'said.ts')).href}\n`;
+  const asked = await runCli([], {
+    bin: join(p.dir, 'bin', 'operator.js'),
+    cwd: p.dir,
+    env: { OPERATOR_NO_BUNDLE: '1' },
+  });
+  t.is(asked.stdout, expected, asked.stderr);
+  t.deepEqual(await bundles(p), [], 'OPERATOR_NO_BUNDLE=1: no bundle made');
   await writeFile(join(p.dir, 'node_modules', '.cache'), 'not a directory');
   const r = await p.run();
   t.is(r.code, 0, r.stderr);
-  t.is(r.stdout, `v1 ${pathToFileURL(join(p.dir, 'src', 'cli', 'said.ts')).href}\n`);
+  t.is(r.stdout, expected);
 });
 
 test('a bundle a start used this week stays; one nobody used for a week goes when a new one is made', async (t) => {
