@@ -92,6 +92,7 @@ async function bundledEntry() {
       target: 'node20',
       packages: 'external',
       logLevel: 'silent',
+      sourcemap: 'linked',
       plugins: [sourceUrls],
     });
     try {
@@ -140,8 +141,10 @@ function removeOldBundles(keep) {
 }
 
 const entry = process.env.OPERATOR_NO_BUNDLE ? null : await bundledEntry();
-if (entry) await import(pathToFileURL(entry).href);
-else {
+if (entry) {
+  process.setSourceMapsEnabled(true);
+  await import(pathToFileURL(entry).href);
+} else {
   const { register } = await import('tsx/esm/api');
   register();
   await import('../src/cli/main.ts');

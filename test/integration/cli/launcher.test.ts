@@ -51,6 +51,21 @@ test('the first start bundles the sources; a module finds its own files as from 
   t.is((await bundles(p)).length, 1, 'the same bundle used again');
 });
 
+test("an error's stack names the source file and line, not the bundle's", async (t) => {
+  const p = await project();
+  t.teardown(() => rm(p.dir, { recursive: true, force: true }));
+  await p.write(
+    'cli/main.ts',
+    "import { f } from './f.ts';\ntry { f(); } catch (e) { console.log((e as Error).stack); }\n",
+  );
+  await p.write('cli/f.ts', "// one\n// two\nexport function f(): void {\n  throw new Error('boom');\n}\n");
+  const r = await p.run();
+  t.is(r.code, 0, r.stderr);
+  t.is((await bundles(p)).length, 1, 'it ran from a bundle');
+  t.regex(r.stdout, /^Error: boom\n {4}at f \(.*\/src\/cli\/f\.ts:4:9\)$/m);
+  t.notRegex(r.stdout, /\.cache/);
+});
+
 test('a changed, added or removed source file is in the very next start', async (t) => {
   const p = await project();
   t.teardown(() => rm(p.dir, { recursive: true, force: true }));
