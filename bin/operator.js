@@ -1,10 +1,10 @@
 #!/usr/bin/env node
 // The `operator` command. It runs the TypeScript sources with no build step to remember: on the first start
-// after any change under src/ it bundles them with esbuild (which tsx brings) into
-// node_modules/.cache/operator/<fingerprint>/, one chunk per command, and runs that. A start then loads a
-// few files instead of sending each of some 250 modules through tsx's loader: `operator jobs --help` takes
-// about a third of the time, `operator serve` under half. Where no bundle can be made (a read-only
-// node_modules, esbuild missing), it runs the sources through tsx as before.
+// after any change under src/ it bundles them with esbuild into node_modules/.cache/operator/<fingerprint>/,
+// one chunk per command, with source maps, and runs that. A start then loads a few files instead of sending
+// each of some 250 modules through tsx's loader: `operator jobs --help` takes about a third of the time,
+// `operator serve` under half. Where no bundle can be made (a read-only node_modules, esbuild missing), or
+// with OPERATOR_NO_BUNDLE=1, it runs the sources through tsx as before (decision 0015).
 import { createHash } from 'node:crypto';
 import {
   existsSync,
@@ -140,7 +140,7 @@ function removeOldBundles(keep) {
   }
 }
 
-const entry = process.env.OPERATOR_NO_BUNDLE ? null : await bundledEntry();
+const entry = process.env.OPERATOR_NO_BUNDLE === '1' ? null : await bundledEntry();
 if (entry) {
   process.setSourceMapsEnabled(true);
   await import(pathToFileURL(entry).href);
