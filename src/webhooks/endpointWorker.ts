@@ -88,6 +88,8 @@ export class EndpointWorker {
         await this.#sleep(wait);
         continue;
       }
+      // Stopped while this turn read the store: nothing new goes out (nor is signed).
+      if (this.#stopping) return;
       await this.#attempt(endpoint, head);
     }
   }
@@ -199,8 +201,6 @@ export class EndpointWorker {
       'webhook-signature': signWebhook(secret, delivery.event_id, timestamp, delivery.body),
     };
     const send = this.options.send ?? sendWebhook;
-    // Stopped while this turn read the store: nothing new goes out.
-    if (this.#stopping) return;
     const result = await send(new URL(endpoint.url), headers, delivery.body, {
       ...this.options.guard,
       timeoutMs: this.options.timeoutMs,
