@@ -46,56 +46,63 @@ async function expect429(t: import('ava').ExecutionContext, sse: RawSse, scope: 
   t.is(body.error.details.scope, scope);
 }
 
-test('live streams per token: a viewer opens N+1 streams (event, global and log-follow together): the last is 429 with Retry-After; closing one frees its slot', async (t) => {
-  const jobId = await createJob(server, 'slow');
-  await waitFor('the stage log', async () => (await server.api(`/jobs/${jobId}/stages/talk/log`)).ok);
-  const streams = [
-    await open(`/jobs/${jobId}/events/stream`, TOKENS.viewer),
-    await open('/events/stream', TOKENS.viewer),
-    await open(`/jobs/${jobId}/stages/talk/log?follow=1`, TOKENS.viewer),
-  ];
-  t.deepEqual(
-    streams.map((s) => s.status),
-    [200, 200, 200],
-  );
-  t.is(server.deps.hub.countOf('victor'), PER_TOKEN);
-  for (const path of [
-    `/jobs/${jobId}/events/stream`,
-    '/events/stream',
-    `/jobs/${jobId}/stages/talk/log?follow=1`,
-  ])
-    await expect429(t, await open(path, TOKENS.viewer), 'token');
-  // Another token is not held back by this one's streams.
-  const other = await open('/events/stream', TOKENS.operator);
-  t.is(other.status, 200);
-  // Closing one frees its slot (the server sees the close; the count drops).
-  streams[2]?.abort();
-  await waitFor(
-    'the closed stream to free its slot',
-    async () => server.deps.hub.countOf('victor') < PER_TOKEN,
-  );
-  const again = await open('/events/stream', TOKENS.viewer);
-  t.is(again.status, 200);
-  for (const s of [...streams, other, again]) s.abort();
-  await waitFor('every stream to close', async () => server.deps.hub.size === 0);
-});
+// Serial: both tests count the server's streams (hub.size), and one's streams would fill the other's limit.
+test.serial(
+  'live streams per token: a viewer opens N+1 streams (event, global and log-follow together): the last is 429 with Retry-After; closing one frees its slot',
+  async (t) => {
+    const jobId = await createJob(server, 'slow');
+    await waitFor('the stage log', async () => (await server.api(`/jobs/${jobId}/stages/talk/log`)).ok);
+    const streams = [
+      await open(`/jobs/${jobId}/events/stream`, TOKENS.viewer),
+      await open('/events/stream', TOKENS.viewer),
+      await open(`/jobs/${jobId}/stages/talk/log?follow=1`, TOKENS.viewer),
+    ];
+    t.deepEqual(
+      streams.map((s) => s.status),
+      [200, 200, 200],
+    );
+    t.is(server.deps.hub.countOf('victor'), PER_TOKEN);
+    for (const path of [
+      `/jobs/${jobId}/events/stream`,
+      '/events/stream',
+      `/jobs/${jobId}/stages/talk/log?follow=1`,
+    ])
+      await expect429(t, await open(path, TOKENS.viewer), 'token');
+    // Another token is not held back by this one's streams.
+    const other = await open('/events/stream', TOKENS.operator);
+    t.is(other.status, 200);
+    // Closing one frees its slot (the server sees the close; the count drops).
+    streams[2]?.abort();
+    await waitFor(
+      'the closed stream to free its slot',
+      async () => server.deps.hub.countOf('victor') < PER_TOKEN,
+    );
+    const again = await open('/events/stream', TOKENS.viewer);
+    t.is(again.status, 200);
+    for (const s of [...streams, other, again]) s.abort();
+    await waitFor('every stream to close', async () => server.deps.hub.size === 0);
+  },
+);
 
-test('live streams in all: the server refuses the stream past streaming.max_streams (429, scope server), whatever the token', async (t) => {
-  const held: RawSse[] = [];
-  for (const token of [TOKENS.viewer, TOKENS.viewer, TOKENS.operator, TOKENS.operator, TOKENS.admin])
-    held.push(await open('/events/stream', token));
-  t.deepEqual(
-    held.map((s) => s.status),
-    Array(TOTAL).fill(200),
-  );
-  await expect429(t, await open('/events/stream', TOKENS.admin), 'server');
-  held[0]?.abort();
-  await waitFor('a slot to free', async () => server.deps.hub.size < TOTAL);
-  const next = await open('/events/stream', TOKENS.admin);
-  t.is(next.status, 200);
-  for (const s of [...held, next]) s.abort();
-  await waitFor('every stream to close', async () => server.deps.hub.size === 0);
-});
+test.serial(
+  'live streams in all: the server refuses the stream past streaming.max_streams (429, scope server), whatever the token',
+  async (t) => {
+    const held: RawSse[] = [];
+    for (const token of [TOKENS.viewer, TOKENS.viewer, TOKENS.operator, TOKENS.operator, TOKENS.admin])
+      held.push(await open('/events/stream', token));
+    t.deepEqual(
+      held.map((s) => s.status),
+      Array(TOTAL).fill(200),
+    );
+    await expect429(t, await open('/events/stream', TOKENS.admin), 'server');
+    held[0]?.abort();
+    await waitFor('a slot to free', async () => server.deps.hub.size < TOTAL);
+    const next = await open('/events/stream', TOKENS.admin);
+    t.is(next.status, 200);
+    for (const s of [...held, next]) s.abort();
+    await waitFor('every stream to close', async () => server.deps.hub.size === 0);
+  },
+);
 
 test.serial(
   'a client that leaves while its stream is being opened takes no slot: more of them than the per-token limit, then a stream still opens',
