@@ -52,7 +52,7 @@ function onSocketDrain(this: SocketWithSession): void {
  * A shared frame (or run of frames) as one HTTP/1.1 chunk: size line, bytes, CRLF. Made once per frame and
  * kept as long as the frame is (the live tail's ring holds both), so that the fan-out writes every session
  * the same ready buffer straight to its socket: one `socket.write` per session, where `res.write` builds the
- * size line, corks, writes three pieces and uncorks for each. See bench/README.md ("raw chunks").
+ * size line, corks, writes three pieces and uncorks for each. See bench/HISTORY.md ("Raw chunks").
  */
 const CHUNKED = new WeakMap<Buffer, Buffer>();
 const CRLF = Buffer.from('\r\n');
