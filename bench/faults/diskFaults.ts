@@ -1,7 +1,7 @@
 import { appendFile, readFile, rm, truncate, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { benchDir } from '../lib/benchConfig.ts';
-import { NodeChild, stopAllChildren } from '../lib/nodeChild.ts';
+import { NodeChild, OPERATOR_BIN, stopAllChildren } from '../lib/nodeChild.ts';
 import type { FaultOptions, FaultReport } from './faultReport.ts';
 import { FaultRecorder } from './faultReport.ts';
 import { api, jobAtGate, startServe, waitCaughtUp } from './serveChild.ts';
@@ -14,7 +14,7 @@ async function startWithBadConfig(
   path: string,
 ): Promise<{ code: number | null; output: string; ms: number }> {
   const t0 = performance.now();
-  const child = new NodeChild('src/cli/main.ts', { args: ['serve', '--config', path] });
+  const child = new NodeChild(OPERATOR_BIN, { tsx: false, args: ['serve', '--config', path] });
   const timer = setTimeout(() => child.kill('SIGKILL'), 20_000);
   const exit = await child.exited;
   clearTimeout(timer);

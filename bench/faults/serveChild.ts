@@ -1,5 +1,5 @@
 import { AUTH } from '../lib/benchConfig.ts';
-import { NodeChild } from '../lib/nodeChild.ts';
+import { NodeChild, OPERATOR_BIN } from '../lib/nodeChild.ts';
 import { sleep } from '../lib/stats.ts';
 
 export interface Served {
@@ -12,7 +12,7 @@ export async function startServe(
   configPath: string,
   onLine?: (line: string, stream: 'stdout' | 'stderr') => void,
 ): Promise<Served> {
-  const child = new NodeChild('src/cli/main.ts', { args: ['serve', '--config', configPath], onLine });
+  const child = new NodeChild(OPERATOR_BIN, { tsx: false, args: ['serve', '--config', configPath], onLine });
   const match = await child.waitForLine(/listening on (http:\/\/[^\s"]+)/, 60_000);
   return { child, url: match[1] as string };
 }

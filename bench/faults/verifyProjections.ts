@@ -7,7 +7,7 @@ import { toJobEvent } from '../../src/infra/eventstore/jobEvents.ts';
 import { openLmdbEventStore } from '../../src/infra/eventstore/lmdb/index.ts';
 import { runPaths } from '../../src/infra/files/runsLayout.ts';
 import { expectedJobFiles } from '../../src/projections/index.ts';
-import { REPO_ROOT } from '../lib/nodeChild.ts';
+import { OPERATOR_BIN, REPO_ROOT } from '../lib/nodeChild.ts';
 
 export interface StoreJobs {
   /** Every job's events in seq order, from the store. */
@@ -106,14 +106,10 @@ export async function verifyProjections(
 
 /** `operator projections verify --config <file>`: exit 0 when the files and the read model match the store. */
 export function cliVerify(configPath: string): { ok: boolean; output: string } {
-  const r = spawnSync(
-    'node',
-    ['--import', 'tsx', 'src/cli/main.ts', 'projections', 'verify', '--config', configPath],
-    {
-      cwd: REPO_ROOT,
-      encoding: 'utf8',
-      timeout: 120_000,
-    },
-  );
+  const r = spawnSync('node', [OPERATOR_BIN, 'projections', 'verify', '--config', configPath], {
+    cwd: REPO_ROOT,
+    encoding: 'utf8',
+    timeout: 120_000,
+  });
   return { ok: r.status === 0, output: `${r.stdout}${r.stderr}`.trim().split('\n').slice(-5).join(' | ') };
 }

@@ -5,13 +5,18 @@ import { fileURLToPath } from 'node:url';
 /** The repository root: children run from there so `--import tsx` and relative paths resolve. */
 export const REPO_ROOT = fileURLToPath(new URL('../../', import.meta.url));
 
+/** The CLI as `npm start` runs it: the launcher, which runs a bundle of the sources (decision 0015). */
+export const OPERATOR_BIN = 'bin/operator.js';
+
 /** Open-file limit asked for in every child; the hard limit caps it (the wrapper falls back to it). */
 export const WANTED_NOFILE = 65_536;
 
 export interface SpawnNodeOptions {
   args?: readonly string[];
-  /** Flags for node before the script (`--expose-gc`, `--cpu-prof`, ...), after the `--import tsx` always added. */
+  /** Flags for node before the script (`--expose-gc`, `--cpu-prof`, ...), after `--import tsx`. */
   nodeArgs?: readonly string[];
+  /** Load the script through tsx (`--import tsx`). Default true; false for plain JavaScript (`bin/operator.js`). */
+  tsx?: boolean;
   env?: NodeJS.ProcessEnv;
   /** Raise RLIMIT_NOFILE with `ulimit -n` in a bash wrapper that then execs node. Default true. */
   raiseNofile?: boolean;
@@ -61,7 +66,12 @@ export class NodeChild {
   #exitInfo: { code: number | null; signal: NodeJS.Signals | null } | null = null;
 
   constructor(script: string, options: SpawnNodeOptions = {}) {
-    const node = ['--import', 'tsx', ...(options.nodeArgs ?? []), script, ...(options.args ?? [])];
+    const node = [
+      ...(options.tsx === false ? [] : ['--import', 'tsx']),
+      ...(options.nodeArgs ?? []),
+      script,
+      ...(options.args ?? []),
+    ];
     const wrapper =
       options.raiseNofile === false
         ? 'export BENCH_NOFILE="$(ulimit -n)"; exec node "$@"'
