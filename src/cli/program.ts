@@ -26,5 +26,16 @@ export async function buildProgram(argv: readonly string[] = []): Promise<Comman
   const wanted = argv[2];
   const names = wanted !== undefined && Object.hasOwn(COMMANDS, wanted) ? [wanted] : Object.keys(COMMANDS);
   for (const name of names) program.addCommand(await (COMMANDS[name] as () => Promise<Command>)());
-  return program;
+  for (const command of program.commands) usageErrorsThrow(command, `operator ${command.name()}`);
+  return program.exitOverride();
+}
+
+/**
+ * Commander's own usage errors (an unknown command or option, a missing or extra argument) throw instead of
+ * exiting with 1, so that `reportFailure` gives them exit 2 like every other bad argument; each names the
+ * help to read. Subcommands added with `addCommand` do not inherit these settings: every one gets them.
+ */
+function usageErrorsThrow(command: Command, path: string): void {
+  command.exitOverride().showHelpAfterError(`(see ${path} --help)`);
+  for (const sub of command.commands) usageErrorsThrow(sub, `${path} ${sub.name()}`);
 }

@@ -4,13 +4,21 @@ import { loadConfig } from '../infra/config/loadConfig.ts';
 import { consoleDestination } from '../infra/logging/consoleDestination.ts';
 import { createLogger } from '../infra/logging/logger.ts';
 import { startServer } from '../server/startServer.ts';
+import { usageError } from './cliError.ts';
+
+/** `--port`: a TCP port number, kept as the text the config's `OPERATOR_PORT` takes. */
+function portOption(value: string): string {
+  if (!/^\d{1,5}$/.test(value) || Number(value) > 65_535)
+    throw usageError(`--port must be a port number (0-65535), got "${value}"`);
+  return value;
+}
 
 /** `operator serve`: what `npm start` runs. SIGTERM / SIGINT shut down cleanly and exit 0. */
 export function serveCommand(): Command {
   return new Command('serve')
     .description('serve the HTTP API (port 8008 by default) with the embedded store, projections and runner')
     .option('-c, --config <path>', 'config file (default conf/operator.yaml, or $OPERATOR_CONFIG)')
-    .option('-p, --port <port>', 'port to listen on (overrides server.port and $OPERATOR_PORT)')
+    .option('-p, --port <port>', 'port to listen on (overrides server.port and $OPERATOR_PORT)', portOption)
     .addHelpText(
       'after',
       '\nExample:\n  $ operator serve --port 8008\n  $ OPERATOR_DATA_DIR=/var/lib/operator operator serve',

@@ -38,6 +38,40 @@ test('operator --help lists every command, and every command has --help with an 
   t.deepEqual(missing, []);
 });
 
+test('a usage error (unknown command or option, missing or extra argument, a bad --port) exits 2 and names the help to read; --help exits 0', async (t) => {
+  const cases: [string[], RegExp][] = [
+    [['bogus'], /^error: unknown command 'bogus'\n/],
+    [['jobs', 'list', '--bogus'], /^error: unknown option '--bogus'\n\(see operator jobs list --help\)\n$/],
+    [['jobs', 'show', 'a', 'b'], /too many arguments for 'show'[^\n]*\n\(see operator jobs show --help\)\n$/],
+    [
+      ['events', 'read', '--limit', '3'],
+      /^error: unknown option '--limit'\n\(see operator events read --help\)\n$/,
+    ],
+    [['jobs'], /^Usage: operator jobs \[options\] \[command\]/],
+    [['help', 'bogus'], /^Usage: operator \[options\] \[command\]/],
+    [['serve', '--port', 'http'], /^operator: --port must be a port number \(0-65535\), got "http"\n$/],
+    [['serve', '--port', '65536'], /^operator: --port must be a port number \(0-65535\), got "65536"\n$/],
+  ];
+  const results = await Promise.all(cases.map(([args]) => runCli(args)));
+  for (const [i, res] of results.entries()) {
+    const [args, stderr] = cases[i] as [string[], RegExp];
+    t.is(res.code, 2, `operator ${args.join(' ')}: ${res.stderr}`);
+    t.regex(res.stderr, stderr, args.join(' '));
+    t.is(res.stdout, '', args.join(' '));
+  }
+  const helps = await Promise.all(
+    [
+      ['help', 'jobs'],
+      ['jobs', '--help'],
+      ['jobs', 'list', '-h'],
+    ].map((a) => runCli(a)),
+  );
+  for (const help of helps) {
+    t.is(help.code, 0, help.stderr);
+    t.regex(help.stdout, /^Usage: operator jobs/);
+  }
+});
+
 test('create, list, show, start, approve, reject and cancel a job', async (t) => {
   // Independent invocations run side by side (each is a process start).
   const [created] = await Promise.all([
