@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { ExecutionContext } from 'ava';
 import test from 'ava';
+import fc from 'fast-check';
 import type {
   EventData,
   EventStore,
@@ -552,6 +553,72 @@ export function defineEventStoreContract(name: string, factory: EventStoreFactor
       await store.append(`${prefix}a`, events(1));
       const item = await sub.item();
       t.is(item.kind, 'event', 'caught_up is not repeated');
+    },
+  );
+
+  storeTest(
+    'readAll and subscribeToAll with stream-name prefixes: exactly the streams that begin with one, whatever characters names and prefixes hold',
+    async (t, store) => {
+      // Quotes, backslashes, control characters and surrogate pairs are written escaped (or not) in a stored
+      // record; a prefix must select on the name itself either way. (No NUL: the LMDB adapter refuses it in
+      // stream names.)
+      const char = fc.constantFrom(
+        'a',
+        'b',
+        '-',
+        '.',
+        '"',
+        '\\',
+        '\n',
+        '\u0001',
+        '\u007f',
+        'é',
+        '😀',
+        '\u2028',
+        '/',
+      );
+      const name = fc.string({ unit: char, minLength: 1, maxLength: 5 });
+      const scenario = fc.record({
+        names: fc.uniqueArray(name, { minLength: 1, maxLength: 5 }),
+        extra: fc.array(fc.string({ unit: char, maxLength: 3 }), { maxLength: 2 }),
+        cut: fc.array(fc.nat(), { minLength: 1, maxLength: 3 }),
+      });
+      await fc.assert(
+        fc.asyncProperty(scenario, async ({ names, extra, cut }) => {
+          const tag = uniquePrefix();
+          const appended: { stream: string; position: string }[] = [];
+          for (const [i, n] of names.entries()) {
+            const stream = `${tag}${n}`;
+            const r = await store.append(stream, [event('named', { i })]);
+            appended.push({ stream, position: r.position });
+          }
+          // Prefixes: the start of some of the names (so that some match), and a few arbitrary ones.
+          const starts = cut.map((c, i) => {
+            const n = names[i % names.length] as string;
+            return n.slice(0, c % (n.length + 1));
+          });
+          const prefixes = [...starts, ...extra].map((p) => `${tag}${p}`);
+          const expected = appended
+            .filter((a) => prefixes.some((p) => a.stream.startsWith(p)))
+            .map((a) => [a.stream, a.position]);
+          const read = await collect(store.readAll({ filter: { streamNamePrefix: prefixes } }));
+          const mine = read.filter((e) => e.streamId.startsWith(tag)).map((e) => [e.streamId, e.position]);
+          t.deepEqual(mine, expected, 'readAll');
+          t.is(read.length, mine.length, 'nothing outside the prefixes');
+          const sub = new Puller(store.subscribeToAll({ filter: { streamNamePrefix: prefixes } }));
+          try {
+            const history = await sub.history();
+            t.deepEqual(
+              history.events.filter((e) => e.streamId.startsWith(tag)).map((e) => [e.streamId, e.position]),
+              expected,
+              'subscribeToAll',
+            );
+          } finally {
+            await sub.subscription.close();
+          }
+        }),
+        { numRuns: 25 },
+      );
     },
   );
 

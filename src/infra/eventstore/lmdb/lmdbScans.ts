@@ -3,6 +3,12 @@ import { decodeEvent } from './eventRecord.ts';
 import type { LmdbLayout } from './lmdbLayout.ts';
 import { firstVisibleRevision, isTooOld, type StreamState } from './streamState.ts';
 
+/** How `storedEventJson` begins every record: the stream's JSON string comes first. */
+const RECORD_START = '{"s":"';
+
+/** Printable ASCII but the two characters JSON escapes in a string (`"` and `\\`): written as they are. */
+const isPlain = (prefix: string): boolean => /^[\x20-\x21\x23-\x5b\x5d-\x7e]*$/.test(prefix);
+
 /** One synchronous cursor scan: the events a reader may see, and how far the cursor got. */
 export interface ScanBatch {
   events: RecordedEvent[];
@@ -18,15 +24,32 @@ export interface ScanBatch {
  */
 export class VisibilityView {
   readonly #states = new Map<string, StreamState | undefined>();
+  /** How each prefix begins a stored record (`{"s":"job-`), when every prefix can be matched there. */
+  readonly #recordPrefixes: readonly string[] | undefined;
 
   constructor(
     private readonly layout: LmdbLayout,
     private readonly nowMs: number,
     private readonly prefixes?: readonly string[],
-  ) {}
+  ) {
+    this.#recordPrefixes = prefixes?.every(isPlain) ? prefixes.map((p) => `${RECORD_START}${p}`) : undefined;
+  }
 
   matchesFilter(stream: string): boolean {
     return this.prefixes === undefined || this.prefixes.some((p) => stream.startsWith(p));
+  }
+
+  /**
+   * True when the stored record (its JSON, unparsed) is certainly of a stream the filter leaves out, so it
+   * need not be decoded: a record begins with its stream's JSON string, which begins with a plain prefix
+   * exactly when the stream name does. Anything else (no filter, a prefix with characters JSON escapes, a
+   * record that does not begin as `storedEventJson` writes it) is left to `matchesFilter` after decoding.
+   */
+  leavesOutRecord(json: string): boolean {
+    const starts = this.#recordPrefixes;
+    if (starts === undefined || !json.startsWith(RECORD_START)) return false;
+    for (const start of starts) if (json.startsWith(start)) return false;
+    return true;
   }
 
   isVisible(event: RecordedEvent): boolean {
@@ -58,6 +81,7 @@ export function scanAll(
   for (const { key, value } of range) {
     batch.scanned++;
     batch.last = key;
+    if (view.leavesOutRecord(value)) continue;
     const event = decodeEvent(key, value);
     if (view.matchesFilter(event.streamId) && view.isVisible(event)) batch.events.push(event);
   }
