@@ -96,7 +96,29 @@ export async function followStageLog(options: FollowStageLogOptions): Promise<nu
   }
 }
 
+/**
+ * The frames of a whole record, made once: the hub hands the same record to every follower of the stage, and
+ * each of them that is caught up sends all of its lines, the same bytes.
+ */
+const wholeRecords = new WeakMap<StoredStageLog, { frames: Buffer; end: number }>();
+
+function wholeRecordFrames(stored: StoredStageLog): { frames: Buffer; end: number } {
+  let made = wholeRecords.get(stored);
+  if (!made) {
+    const { frames, end } = recordFrames(stored, stored.record.offset);
+    made = { frames: Buffer.from(frames), end };
+    wholeRecords.set(stored, made);
+  }
+  return made;
+}
+
 async function send(session: SseSession, stored: StoredStageLog, offset: number): Promise<number | null> {
+  if (offset <= stored.record.offset) {
+    // Every line goes: the shared frames, written as one ready chunk to each socket.
+    const { frames, end } = wholeRecordFrames(stored);
+    if (frames.length > 0 && !(await session.send(frames, 1, true))) return null;
+    return Math.max(end, offset);
+  }
   const { frames, end } = recordFrames(stored, offset);
   if (frames !== '' && !(await session.send(frames))) return null;
   return end;

@@ -173,8 +173,8 @@ export class SseSession {
   }
 
   /** Writes a chunk (as `write`), waiting for a drain when the socket is full; resolves false when the session is gone. */
-  async send(chunk: Buffer | string, frames = 1): Promise<boolean> {
-    const written = this.write(chunk, frames);
+  async send(chunk: Buffer | string, frames = 1, shared = false): Promise<boolean> {
+    const written = this.write(chunk, frames, shared);
     if (written === 'closed') return false;
     if (written === 'blocked') await new Promise<void>((resolve) => this.whenDrained(resolve));
     return !this.isClosed;
