@@ -47,9 +47,10 @@ export class VisibilityView {
    */
   leavesOutRecord(json: string): boolean {
     const starts = this.#recordPrefixes;
-    if (starts === undefined || !json.startsWith(RECORD_START)) return false;
-    for (const start of starts) if (json.startsWith(start)) return false;
-    return true;
+    if (starts === undefined) return false;
+    // A record of a stream the filter wants (the usual case) is told by its first test.
+    for (let i = 0; i < starts.length; i++) if (json.startsWith(starts[i] as string)) return false;
+    return json.startsWith(RECORD_START);
   }
 
   isVisible(event: RecordedEvent): boolean {
