@@ -4,8 +4,10 @@
 import { API, streamUrl, token } from './api.js';
 import { h, replaceChildren } from './dom.js';
 
-/** The page keeps at most this much of a log; the start is cut first. */
+/** The page keeps about this much of a log (up to a quarter more between cuts); the start is cut first. */
 const MAX_CHARS = 200_000;
+/** Lines wait at most this long for a frame to be written in (a hidden tab gets no frames). */
+const FLUSH_MS = 100;
 
 export class StageLogView {
   constructor() {
@@ -26,6 +28,12 @@ export class StageLogView {
     this.abort = null;
     /** @type {ReturnType<typeof setTimeout> | undefined} */
     this.retry = undefined;
+    /** Characters in the log element (its text is not read back for every write). */
+    this.length = 0;
+    /** Lines received and not yet written: a burst is written once per frame, not once per line. */
+    this.pending = '';
+    /** @type {{ frame: number, timer: ReturnType<typeof setTimeout> } | null} */
+    this.flushDue = null;
   }
 
   /**
@@ -41,7 +49,7 @@ export class StageLogView {
     this.jobId = jobId;
     this.stage = stage;
     this.offset = 0;
-    this.pre.textContent = '';
+    this.clear();
     this.pre.hidden = !stage || !runs;
     if (!stage) {
       this.note.textContent = 'No stage has run yet.';
@@ -57,6 +65,7 @@ export class StageLogView {
   }
 
   stop() {
+    this.flush();
     clearTimeout(this.retry);
     this.es?.close();
     this.es = null;
@@ -78,9 +87,10 @@ export class StageLogView {
       const end = Number(message.lastEventId);
       if (Number.isFinite(end) && end <= this.offset) return;
       this.offset = end;
-      this.append(`${message.data}\n`);
+      this.queue(`${message.data}\n`);
     });
     es.addEventListener('end', () => {
+      this.flush();
       es.close();
       this.mode = 'static';
       this.note.textContent = `The log of ${this.stage} (the stage has ended).`;
@@ -117,7 +127,7 @@ export class StageLogView {
         this.note.textContent = body?.error?.message ?? `HTTP ${res.status}`;
         return;
       }
-      this.pre.textContent = '';
+      this.clear();
       this.append(await res.text());
       this.note.textContent = `The log of ${this.stage}.`;
     } catch {
@@ -125,11 +135,48 @@ export class StageLogView {
     }
   }
 
+  /** Empties the log element and drops what was waiting to be written. */
+  clear() {
+    this.cancelFlush();
+    this.pending = '';
+    this.pre.textContent = '';
+    this.length = 0;
+  }
+
+  /** @param {string} text a line received: written with the others of its frame. */
+  queue(text) {
+    this.pending += text;
+    if (this.flushDue) return;
+    const flush = () => this.flush();
+    this.flushDue = { frame: requestAnimationFrame(flush), timer: setTimeout(flush, FLUSH_MS) };
+  }
+
+  flush() {
+    this.cancelFlush();
+    const text = this.pending;
+    this.pending = '';
+    if (text) this.append(text);
+  }
+
+  cancelFlush() {
+    if (!this.flushDue) return;
+    cancelAnimationFrame(this.flushDue.frame);
+    clearTimeout(this.flushDue.timer);
+    this.flushDue = null;
+  }
+
   /** @param {string} text */
   append(text) {
     const atBottom = this.pre.scrollTop + this.pre.clientHeight >= this.pre.scrollHeight - 8;
-    const all = (this.pre.textContent ?? '') + text;
-    replaceChildren(this.pre, all.length > MAX_CHARS ? all.slice(all.length - MAX_CHARS) : all);
+    this.length += text.length;
+    if (this.length <= MAX_CHARS + MAX_CHARS / 4) this.pre.append(text);
+    else {
+      // Cut back to MAX_CHARS now and then, not at every write: the whole text is rewritten only then.
+      const all = (this.pre.textContent ?? '') + text;
+      const kept = all.slice(all.length - MAX_CHARS);
+      replaceChildren(this.pre, kept);
+      this.length = kept.length;
+    }
     if (atBottom) this.pre.scrollTop = this.pre.scrollHeight;
   }
 }

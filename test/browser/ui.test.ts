@@ -16,6 +16,9 @@ import { json, startTestServer, TOKENS } from '../helpers/testServer.ts';
  * stage is still running when the page looks at it, however slow the machine.
  */
 const BUILD_GO = join(tmpdir(), `operator-ui-build-go-${process.pid}`);
+/** The chatty stage prints its burst once this file exists (the page follows the log before it starts). */
+const CHATTY_GO = join(tmpdir(), `operator-ui-chatty-go-${process.pid}`);
+const CHATTY_LINES = 20_000;
 
 /** `external` is driven over the API like an outside worker; `demo` runs real commands under the runner. */
 const CONFIG: Partial<ConfigInput> = {
@@ -38,6 +41,15 @@ const CONFIG: Partial<ConfigInput> = {
       ],
     },
     broken: { description: 'always fails', stages: [{ name: 'check', run: 'echo "checking"; exit 3' }] },
+    chatty: {
+      description: 'a burst of output',
+      stages: [
+        {
+          name: 'flood',
+          run: `while [ ! -e '${CHATTY_GO}' ]; do sleep 0.1; done; seq 1 ${CHATTY_LINES} | sed 's/^/chatty line /'`,
+        },
+      ],
+    },
   },
 };
 
@@ -55,6 +67,7 @@ test.after.always(async () => {
   await chrome?.close();
   await server?.stop();
   await rm(BUILD_GO, { force: true });
+  await rm(CHATTY_GO, { force: true });
 });
 
 type Role = keyof typeof TOKENS;
@@ -453,6 +466,55 @@ test('the stage log follows a running stage live, each line once', async (t) => 
     document.querySelector('#stage-log')?.textContent?.includes('release notes'),
   );
   await page.screenshot({ path: join(ARTIFACTS, 'ui-gate.png'), fullPage: true });
+  await page.close();
+});
+
+test('a burst of log lines is written to the page in a few updates, not one per line, and every line is shown once', async (t) => {
+  // A page that writes each line on its own does not get through the burst at all: fail, do not hang.
+  t.timeout(90_000);
+  const id = await createJob(server, 'chatty');
+  const page = await signedIn('operator', `#/jobs/${id}`);
+  await stageStatus(page, 'flood', 'running');
+  await page.waitForFunction(() =>
+    /Following the log of flood \(live\)/.test(document.querySelector('#stage-log-note')?.textContent ?? ''),
+  );
+  // Counts the page's writes to the log element from here on.
+  await page.evaluate(() => {
+    const w = window as unknown as { logWrites: number };
+    w.logWrites = 0;
+    const pre = document.querySelector('#stage-log') as HTMLElement;
+    new MutationObserver((records) => {
+      w.logWrites += records.length;
+    }).observe(pre, { childList: true, characterData: true, subtree: true });
+  });
+  await writeFile(CHATTY_GO, '');
+  // The log as the page showed it when the last line arrived (read in the same turn: once the job ends, the
+  // page moves on from the stage).
+  const log = await page.waitForFunction(
+    (last) => {
+      const text = document.querySelector('#stage-log')?.textContent ?? '';
+      return text.includes(`chatty line ${last}\n`) ? text : false;
+    },
+    CHATTY_LINES,
+    { timeout: 60_000 },
+  );
+  const shown = String(await log.jsonValue())
+    .split('\n')
+    .filter((l) => / stdout chatty line /.test(l));
+  const numbers = shown.map((l) => Number(l.replace(/^.* chatty line /, '')));
+  // The page keeps the end of a long log: whatever it shows is a run of consecutive lines up to the last.
+  const breaks = numbers.flatMap((n, i) =>
+    i > 0 && n !== (numbers[i - 1] as number) + 1 ? [`${numbers[i - 1]}->${n}`] : [],
+  );
+  t.log(`shown ${numbers.length}: ${numbers[0]}..${numbers.at(-1)}; breaks ${breaks.slice(0, 10).join(' ')}`);
+  t.true(numbers.length > 1000, `lines shown: ${numbers.length}`);
+  t.deepEqual(
+    numbers,
+    Array.from({ length: numbers.length }, (_, i) => CHATTY_LINES - numbers.length + 1 + i),
+  );
+  const writes = await page.evaluate(() => (window as unknown as { logWrites: number }).logWrites);
+  t.log(`${writes} writes to the log element for ${CHATTY_LINES} lines; ${numbers.length} lines kept`);
+  t.true(writes <= CHATTY_LINES / 20, `${writes} writes to the log element for ${CHATTY_LINES} lines`);
   await page.close();
 });
 
