@@ -52,11 +52,33 @@ export function formatDuration(ms) {
   return `${Math.floor(total / 3600)}h ${pad(Math.floor((total % 3600) / 60))}m`;
 }
 
+/**
+ * What `toLocaleString` / `toLocaleTimeString(undefined, { hour12: false })` format (the same fields, as the
+ * standard fills them in), made once: each of those calls builds a formatter anew, a good part of a
+ * millisecond, and a long job's page shows two per event.
+ */
+const NUMERIC = /** @type {const} */ ('numeric');
+const TIME_FORMAT = new Intl.DateTimeFormat(undefined, {
+  hour12: false,
+  hour: NUMERIC,
+  minute: NUMERIC,
+  second: NUMERIC,
+});
+const DATE_TIME_FORMAT = new Intl.DateTimeFormat(undefined, {
+  hour12: false,
+  year: NUMERIC,
+  month: NUMERIC,
+  day: NUMERIC,
+  hour: NUMERIC,
+  minute: NUMERIC,
+  second: NUMERIC,
+});
+
 /** Local date and time, to the second. @param {string | null | undefined} iso */
 export function formatTime(iso) {
   if (!iso) return '—';
   const d = new Date(iso);
-  return Number.isNaN(d.getTime()) ? iso : d.toLocaleString(undefined, { hour12: false });
+  return Number.isNaN(d.getTime()) ? iso : DATE_TIME_FORMAT.format(d);
 }
 
 /** The time alone for today, else the date too. @param {string} iso */
@@ -64,7 +86,7 @@ export function formatClock(iso) {
   const d = new Date(iso);
   if (Number.isNaN(d.getTime())) return iso;
   const today = d.toDateString() === new Date().toDateString();
-  return today ? d.toLocaleTimeString(undefined, { hour12: false }) : formatTime(iso);
+  return today ? TIME_FORMAT.format(d) : formatTime(iso);
 }
 
 /** "12s ago", "3m ago". @param {string | null | undefined} iso @param {number} now */
@@ -95,4 +117,35 @@ export function refreshTimes(root) {
 /** @param {string} status */
 export function statusBadge(status) {
   return h('span', { class: `badge badge-${status}` }, status);
+}
+
+/**
+ * Runs `write` once per frame for whatever was queued since (requestAnimationFrame, or after `waitMs` where
+ * the tab gets no frames): a burst of messages costs the page one write and one layout, not one each.
+ * @param {() => void} write
+ * @param {number} [waitMs]
+ */
+export function perFrame(write, waitMs = 100) {
+  /** @type {{ frame: number, timer: ReturnType<typeof setTimeout> } | null} */
+  let due = null;
+  const cancel = () => {
+    if (!due) return;
+    cancelAnimationFrame(due.frame);
+    clearTimeout(due.timer);
+    due = null;
+  };
+  const now = () => {
+    cancel();
+    write();
+  };
+  return {
+    /** Asks for a write at the next frame (one, however often it is asked). */
+    schedule() {
+      due ??= { frame: requestAnimationFrame(now), timer: setTimeout(now, waitMs) };
+    },
+    /** Writes now what is queued. */
+    now,
+    /** Forgets the write asked for. */
+    cancel,
+  };
 }

@@ -77,10 +77,12 @@ export class EventFilter {
     });
   }
 
-  /** A row was added for `event`: shown or hidden by the current filter. @param {JobEvent} event @param {HTMLElement} row */
-  track(event, row) {
-    this.events.set(event.seq, event);
-    if (this.query) row.hidden = !matchesFilter(this.query, event);
+  /** Events whose rows were just added to the table. @param {[JobEvent, HTMLElement][]} rows */
+  trackAll(rows) {
+    for (const [event, row] of rows) {
+      this.events.set(event.seq, event);
+      if (this.query) row.hidden = !matchesFilter(this.query, event);
+    }
     this.#count();
   }
 

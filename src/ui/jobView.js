@@ -3,7 +3,15 @@
 // whenever an event arrives.
 import { ApiError, api, authProbe, jobPath, post, streamUrl } from './api.js';
 import { TERMINAL_STATUSES } from './catalogue.js';
-import { formatDuration, h, refreshTimes, relativeTime, replaceChildren, statusBadge } from './dom.js';
+import {
+  formatDuration,
+  h,
+  perFrame,
+  refreshTimes,
+  relativeTime,
+  replaceChildren,
+  statusBadge,
+} from './dom.js';
 import { EventFilter } from './eventFilter.js';
 import { eventRow } from './eventRow.js';
 import { JobActions, VIEWER_NOTE } from './jobActions.js';
@@ -119,6 +127,22 @@ export function mountJobView(root, jobId, context) {
     log.show(jobId, shown, stage?.status === 'running', stage?.runs ?? true);
   }
 
+  /**
+   * Rows of events heard and not yet in the table: they go in once per frame, with one look at the scroll
+   * position (reading it after every row laid the whole table out again: a long job's page took seconds).
+   * @type {[JobEvent, HTMLElement][]}
+   */
+  let pendingRows = [];
+  const rowWriter = perFrame(() => {
+    const rows = pendingRows;
+    pendingRows = [];
+    if (rows.length === 0) return;
+    const atBottom = eventsBox.scrollTop + eventsBox.clientHeight >= eventsBox.scrollHeight - 8;
+    eventsBody.append(...rows.map(([, row]) => row));
+    eventFilter.trackAll(rows);
+    if (atBottom) eventsBox.scrollTop = eventsBox.scrollHeight;
+  });
+
   /** @type {ReturnType<typeof setTimeout> | undefined} */
   let renderTimer;
   const scheduleRender = () => {
@@ -147,14 +171,11 @@ export function mountJobView(root, jobId, context) {
     isFinished: () => TERMINAL_STATUSES.includes(lastStatus ?? job?.status ?? ''),
     onEvent: (event) => {
       const e = /** @type {JobEvent} */ (/** @type {unknown} */ (event));
-      const atBottom = eventsBox.scrollTop + eventsBox.clientHeight >= eventsBox.scrollHeight - 8;
       lastStatus = e.status;
       states.want(e.seq);
       gantt.add(e);
-      const row = eventRow(e);
-      eventFilter.track(e, row);
-      eventsBody.append(row);
-      if (atBottom) eventsBox.scrollTop = eventsBox.scrollHeight;
+      pendingRows.push([e, eventRow(e)]);
+      rowWriter.schedule();
       scheduleRender();
       refreshSummary();
     },
@@ -239,6 +260,7 @@ export function mountJobView(root, jobId, context) {
     log.stop();
     gantt.stop();
     eventFilter.stop();
+    rowWriter.cancel();
     clearInterval(ticker);
     clearTimeout(renderTimer);
     clearTimeout(summaryTimer);

@@ -2,12 +2,10 @@
 // stage runs, read once as text when it does not. Lines are deduplicated by byte offset, so a reconnect
 // that starts over from the top shows nothing twice.
 import { API, streamUrl, token } from './api.js';
-import { h, replaceChildren } from './dom.js';
+import { h, perFrame, replaceChildren } from './dom.js';
 
 /** The page keeps about this much of a log (up to a quarter more between cuts); the start is cut first. */
 const MAX_CHARS = 200_000;
-/** Lines wait at most this long for a frame to be written in (a hidden tab gets no frames). */
-const FLUSH_MS = 100;
 
 export class StageLogView {
   constructor() {
@@ -32,8 +30,11 @@ export class StageLogView {
     this.length = 0;
     /** Lines received and not yet written: a burst is written once per frame, not once per line. */
     this.pending = '';
-    /** @type {{ frame: number, timer: ReturnType<typeof setTimeout> } | null} */
-    this.flushDue = null;
+    this.writer = perFrame(() => {
+      const text = this.pending;
+      this.pending = '';
+      if (text) this.append(text);
+    });
   }
 
   /**
@@ -65,7 +66,7 @@ export class StageLogView {
   }
 
   stop() {
-    this.flush();
+    this.writer.now();
     clearTimeout(this.retry);
     this.es?.close();
     this.es = null;
@@ -90,7 +91,7 @@ export class StageLogView {
       this.queue(`${message.data}\n`);
     });
     es.addEventListener('end', () => {
-      this.flush();
+      this.writer.now();
       es.close();
       this.mode = 'static';
       this.note.textContent = `The log of ${this.stage} (the stage has ended).`;
@@ -137,7 +138,7 @@ export class StageLogView {
 
   /** Empties the log element and drops what was waiting to be written. */
   clear() {
-    this.cancelFlush();
+    this.writer.cancel();
     this.pending = '';
     this.pre.textContent = '';
     this.length = 0;
@@ -146,23 +147,7 @@ export class StageLogView {
   /** @param {string} text a line received: written with the others of its frame. */
   queue(text) {
     this.pending += text;
-    if (this.flushDue) return;
-    const flush = () => this.flush();
-    this.flushDue = { frame: requestAnimationFrame(flush), timer: setTimeout(flush, FLUSH_MS) };
-  }
-
-  flush() {
-    this.cancelFlush();
-    const text = this.pending;
-    this.pending = '';
-    if (text) this.append(text);
-  }
-
-  cancelFlush() {
-    if (!this.flushDue) return;
-    cancelAnimationFrame(this.flushDue.frame);
-    clearTimeout(this.flushDue.timer);
-    this.flushDue = null;
+    this.writer.schedule();
   }
 
   /** @param {string} text */

@@ -41,6 +41,10 @@ const CONFIG: Partial<ConfigInput> = {
       ],
     },
     broken: { description: 'always fails', stages: [{ name: 'check', run: 'echo "checking"; exit 3' }] },
+    loop: {
+      description: 'one external stage whose gate reruns it when rejected',
+      stages: [{ name: 'work', gate: { timeout: '1h', on_reject: 'rerun' } }],
+    },
     chatty: {
       description: 'a burst of output',
       stages: [
@@ -515,6 +519,47 @@ test('a burst of log lines is written to the page in a few updates, not one per 
   const writes = await page.evaluate(() => (window as unknown as { logWrites: number }).logWrites);
   t.log(`${writes} writes to the log element for ${CHATTY_LINES} lines; ${numbers.length} lines kept`);
   t.true(writes <= CHATTY_LINES / 20, `${writes} writes to the log element for ${CHATTY_LINES} lines`);
+  await page.close();
+});
+
+test('a long job opens with its events added to the table in batches, each once, in order', async (t) => {
+  const id = await createJob(server, 'loop');
+  await waitStatus(id, 'running');
+  let lastSeq = -1;
+  for (let round = 0; round < 100; round++) {
+    await post(`/jobs/${id}/stages/work/start`);
+    await post(`/jobs/${id}/stages/work/complete`);
+    const rejected = await post(`/jobs/${id}/gates/work/reject`, { comment: `round ${round}` });
+    lastSeq = (await json<{ job: { seq: number } }>(rejected)).job.seq;
+  }
+  await waitFor(
+    'the read model to hold every event',
+    async () => (await jobEvents(server, id)).length === lastSeq + 1,
+  );
+  const events = await jobEvents(server, id);
+  t.true(events.length > 400, `${events.length} events`);
+  const page = await newPage();
+  // Counts the insertions into the event table from the first script on.
+  await page.addInitScript(() => {
+    const w = window as unknown as { rowInserts: number };
+    w.rowInserts = 0;
+    new MutationObserver((records) => {
+      for (const r of records)
+        if ((r.target as Element).id === 'events-body' && r.addedNodes.length > 0) w.rowInserts++;
+    }).observe(document, { childList: true, subtree: true });
+  });
+  await signIn(page, server.url, TOKENS.operator, `#/jobs/${id}`);
+  await page.waitForFunction(
+    (n) => document.querySelectorAll('#events-body tr[data-seq]').length >= n,
+    events.length,
+  );
+  t.deepEqual(
+    await shownSeqs(page),
+    events.map((e) => e.seq),
+  );
+  const inserts = await page.evaluate(() => (window as unknown as { rowInserts: number }).rowInserts);
+  t.log(`${events.length} events added to the table in ${inserts} insertions`);
+  t.true(inserts <= events.length / 4, `${inserts} insertions for ${events.length} events`);
   await page.close();
 });
 
