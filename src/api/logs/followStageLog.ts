@@ -40,8 +40,6 @@ export interface FollowStageLogOptions {
   stage: string;
   /** Byte offset to send from (`Last-Event-ID`, or 0). */
   from: number;
-  /** The job's events as read for the request (reused for the first catch-up). */
-  events: readonly JobEvent[];
 }
 
 /**
@@ -49,17 +47,19 @@ export interface FollowStageLogOptions {
  * offset (null when the client went away). History comes from the store; then the process's live
  * subscription (the hub) says what is new. A record that starts past what was sent means notices were
  * lost: the gap is read from the store. When the job moves, its state is read again before the store, so
- * once it says the stage is over, everything the stage wrote is in that last read.
+ * once it says the stage is over, everything the stage wrote is in that last read. The job is first read
+ * after joining the hub: an event between the request's own read and the join would otherwise go unheard
+ * (a stage that ended then would be followed forever).
  */
 export async function followStageLog(options: FollowStageLogOptions): Promise<number | null> {
   const { store, hub, session, jobId, stage } = options;
   const follower = await hub.join(jobId, stage);
   try {
     let offset = options.from;
-    let events: readonly JobEvent[] = options.events;
-    let runs: StageRun[] = stageRuns(events, stage);
+    let events: readonly JobEvent[] = [];
+    let runs: StageRun[] = [];
     let catchUp = true;
-    let reload = false;
+    let reload = true;
     for (;;) {
       if (catchUp) {
         if (reload) {
@@ -80,7 +80,8 @@ export async function followStageLog(options: FollowStageLogOptions): Promise<nu
       if (session.closed) return null;
       for (const notice of notices) {
         if (notice.kind === 'job') catchUp = reload = true;
-        else if (notice.kind === 'lost') catchUp = true;
+        // Lost notices may have held the job's own (its stage ended): read the job again too.
+        else if (notice.kind === 'lost') catchUp = reload = true;
         else if (!catchUp) {
           if (notice.stored.record.offset > offset) catchUp = true;
           else {

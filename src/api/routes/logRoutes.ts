@@ -75,7 +75,7 @@ export function logRoutes(deps: ApiDeps): AnyRoute[] {
     const offset =
       legacy !== null && !stageMayWrite(foldJob(log.events).state, stage)
         ? await sendLegacy(legacy, from, (frames) => session.send(frames))
-        : await followStageLog({ store: deps.store, hub, session, jobId, stage, from, events: log.events });
+        : await followStageLog({ store: deps.store, hub, session, jobId, stage, from });
     if (offset !== null)
       session.end(`event: end\ndata: ${JSON.stringify({ job_id: jobId, stage, offset })}\n\n`);
   };
