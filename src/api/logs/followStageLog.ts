@@ -118,7 +118,7 @@ async function send(session: SseSession, stored: StoredStageLog, offset: number)
     // Every line goes: the shared frames, written as one ready chunk to each socket.
     const { frames, end } = wholeRecordFrames(stored);
     if (frames.length > 0 && !(await session.send(frames, 1, true))) return null;
-    return Math.max(end, offset);
+    return end;
   }
   const { frames, end } = recordFrames(stored, offset);
   if (frames !== '' && !(await session.send(frames))) return null;

@@ -1,4 +1,3 @@
-import { setTimeout as sleep } from 'node:timers/promises';
 import test from 'ava';
 import {
   createJob,
@@ -6,6 +5,7 @@ import {
   hasType,
   isAlive,
   jobEvents,
+  waitFor,
   waitForEvents,
   waitForPid,
   waitGone,
@@ -55,17 +55,19 @@ test('cancel during a running stage kills its whole process group and frees the 
   t.true(await waitGone(sleeper, 3000), `sleep ${sleeper} still alive`);
   // Reaped as well, not left a zombie: `waitGone` counts a zombie as gone, and on a busy machine the reaping
   // may come a little after the exit.
-  const reaped = async () => {
-    for (const until = Date.now() + 3000; Date.now() < until; await sleep(25)) {
+  await waitFor(
+    `shell ${shell} to be reaped`,
+    () => {
       try {
         process.kill(shell, 0);
+        return false;
       } catch {
         return true;
       }
-    }
-    return false;
-  };
-  t.true(await reaped(), `shell ${shell} not reaped`);
+    },
+    3000,
+    25,
+  );
 
   const events = await jobEvents(server, jobId);
   t.like(events.at(-1), { type: 'job_canceled', actor: 'alice', payload: { reason: 'wrong input' } });
