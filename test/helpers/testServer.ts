@@ -92,22 +92,37 @@ export async function startTestServer(
     config,
     dir,
     logLines,
-    api: (path, init = {}) => {
+    api: async (path, init = {}) => {
       const { as = 'admin', json, ...rest } = init;
       const headers = new Headers(rest.headers);
       if (as) headers.set('authorization', `Bearer ${TOKENS[as]}`);
       if (json !== undefined) headers.set('content-type', 'application/json');
-      return fetch(`${server.url}/api/v1${path}`, {
-        ...rest,
-        headers,
-        body: json !== undefined ? JSON.stringify(json) : rest.body,
-      });
+      try {
+        return await fetch(`${server.url}/api/v1${path}`, {
+          ...rest,
+          headers,
+          body: json !== undefined ? JSON.stringify(json) : rest.body,
+        });
+      } catch (err) {
+        throw withCause(err, `${rest.method ?? 'GET'} ${path}`);
+      }
     },
     stop: async () => {
       await server.close();
       await rm(dir, { recursive: true, force: true });
     },
   };
+}
+
+/**
+ * fetch's own error says only "fetch failed"; ava prints a message, not its cause, so a connection error
+ * (reset, refused, timed out) is named in the message.
+ */
+function withCause(err: unknown, request: string): Error {
+  if (!(err instanceof Error)) return new Error(`${request}: ${String(err)}`);
+  const cause = err.cause as { code?: string; message?: string } | undefined;
+  const why = cause ? ` (${[cause.code, cause.message].filter(Boolean).join(': ')})` : '';
+  return new Error(`${request}: ${err.message}${why}`, { cause: err });
 }
 
 export async function json<T = Record<string, unknown>>(res: Response): Promise<T> {
