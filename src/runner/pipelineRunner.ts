@@ -1,5 +1,6 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Logger } from 'pino';
+import type { JobCommand } from '../domain/commands.ts';
 import type { JobEvent } from '../domain/events.ts';
 import {
   hasRetriesLeft,
@@ -27,7 +28,7 @@ import { RUNNER, RunnerCommands } from './runnerCommands.ts';
 import { RunnerSteps } from './runnerSteps.ts';
 import { serverEnvironment } from './stageCommands.ts';
 import { StageLauncher } from './stageLauncher.ts';
-import { requestStart } from './startRequest.ts';
+import { requestResume, requestStart, type StartRequestContext } from './startRequest.ts';
 import { StorageBackoff } from './storageBackoff.ts';
 
 export interface PipelineRunnerOptions {
@@ -169,18 +170,23 @@ export class PipelineRunner implements QueueInfoPort {
 
   /** `POST /jobs/{id}/start` without `force`: see {@link requestStart}. */
   requestStart(jobId: string, by: string): Promise<CommandResult | 'queued' | 'not_queued'> {
-    return requestStart(
-      {
-        store: this.#store,
-        book: this.#book,
-        commands: this.#commands,
-        steps: this.#steps,
-        lanes: this.#lanes,
-        logger: this.#logger,
-      },
-      jobId,
-      by,
-    );
+    return requestStart(this.#laneContext(), jobId, by);
+  }
+
+  /** `POST /jobs/{id}/resume` without `force`: see {@link requestResume}. */
+  requestResume(jobId: string, command: JobCommand, expectedSeq?: number) {
+    return requestResume(this.#laneContext(), jobId, command, expectedSeq);
+  }
+
+  #laneContext(): StartRequestContext {
+    return {
+      store: this.#store,
+      book: this.#book,
+      commands: this.#commands,
+      steps: this.#steps,
+      lanes: this.#lanes,
+      logger: this.#logger,
+    };
   }
 
   /** Job streams, and the queue-front requests (`POST /jobs/{id}/start` without a free lane), from the start. */

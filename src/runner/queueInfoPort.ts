@@ -1,4 +1,4 @@
-import type { LaneUse } from '../domain/commands.ts';
+import type { JobCommand, LaneUse } from '../domain/commands.ts';
 import type { JobState } from '../domain/jobState.ts';
 
 /** What the API asks the runner (or the queue view of a standby) about queued jobs and lanes. */
@@ -7,8 +7,13 @@ export interface QueueInfoPort {
   /** `pipeline.lanes` and the lanes held now. */
   laneUse?(): LaneUse;
   /** Start now when a lane is free, else put the job at the front of the queue (see `PipelineRunner`). */
-  requestStart?(
+  requestStart?(jobId: string, by: string): Promise<CommandAnswer | 'queued' | 'not_queued'>;
+  /** Resume a failed job into a free lane, checked and done in one step (see `PipelineRunner`). */
+  requestResume?(
     jobId: string,
-    by: string,
-  ): Promise<{ state: JobState; events: unknown[]; position: string | null } | 'queued' | 'not_queued'>;
+    command: JobCommand,
+    expectedSeq?: number,
+  ): Promise<CommandAnswer | { noFreeLane: LaneUse }>;
 }
+
+type CommandAnswer = { state: JobState; events: unknown[]; position: string | null };

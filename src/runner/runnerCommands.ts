@@ -4,7 +4,11 @@ import { isOperatorError } from '../domain/errors.ts';
 import { runningStage } from '../domain/jobDecider.ts';
 import type { JobState } from '../domain/jobState.ts';
 import { isWrongExpectedRevisionError } from '../infra/eventstore/eventStore.ts';
-import type { CommandResult, JobCommandHandler } from '../infra/eventstore/jobCommandHandler.ts';
+import type {
+  CommandResult,
+  HandleOptions,
+  JobCommandHandler,
+} from '../infra/eventstore/jobCommandHandler.ts';
 import { isStorageFullError } from '../infra/files/storageFull.ts';
 import type { JobBook } from './jobBook.ts';
 import type { RunnerClock } from './runnerClock.ts';
@@ -76,6 +80,22 @@ export class RunnerCommands {
       }
       return 'refused';
     }
+  }
+
+  /**
+   * A caller's command (the API's, in a step of the runner): its result goes into the book as the runner's
+   * own do, so the next step counts the lane it took; its error is the caller's to answer.
+   */
+  async runFor(jobId: string, command: JobCommand, options?: HandleOptions): Promise<CommandResult> {
+    const result = await this.#o.commands.handle(jobId, command, options);
+    this.#o.book.put(jobId, result.state, 0n);
+    if (result.events.length > 0) this.#o.changed(jobId);
+    return result;
+  }
+
+  /** The job's state as the store has it (the book may not have seen its latest events yet). */
+  load(jobId: string): Promise<JobState> {
+    return this.#o.commands.load(jobId);
   }
 
   /** The command applies only while `stage` is still running the same attempt. */

@@ -1,4 +1,5 @@
 import type { Logger } from 'pino';
+import type { JobCommand, LaneUse } from '../domain/commands.ts';
 import type { EventStore } from '../infra/eventstore/eventStore.ts';
 import type { CommandResult } from '../infra/eventstore/jobCommandHandler.ts';
 import type { JobBook } from './jobBook.ts';
@@ -56,5 +57,32 @@ export function requestStart(
       }
     };
     o.steps.push(step);
+  });
+}
+
+/**
+ * `POST /jobs/{id}/resume` without `force`: a failed job resumes only into a free lane, and the check and
+ * the command are one step of the runner, so two resumes at once (or a resume and the runner filling the
+ * lane) never both take the last lane. The state is read from the store, not the book, which may not have
+ * seen the failure yet. Anything but a failed job goes to the decider, which says why not (404, 409).
+ */
+export function requestResume(
+  o: StartRequestContext,
+  jobId: string,
+  command: JobCommand,
+  expectedSeq: number | undefined,
+): Promise<CommandResult | { noFreeLane: LaneUse }> {
+  return new Promise((resolve, reject) => {
+    o.steps.push(async () => {
+      try {
+        const state = await o.commands.load(jobId);
+        const occupied = o.book.occupied();
+        if (state.status === 'failed' && occupied >= o.lanes)
+          return resolve({ noFreeLane: { limit: o.lanes, occupied } });
+        resolve(await o.commands.runFor(jobId, command, { expectedSeq }));
+      } catch (error) {
+        reject(error);
+      }
+    });
   });
 }

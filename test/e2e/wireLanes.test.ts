@@ -93,9 +93,49 @@ test('without a runner in the process: lanes are counted from the read model; a 
   for await (const recorded of server.deps.store.readStream(QUEUE_FRONT_STREAM)) requests.push(recorded.data);
   t.like(requests.at(-1), { job_id: y, requested_by: 'alice' });
   t.is((await post(`/jobs/${x}/start`)).status, 409, 'a started job: the decider says so');
+  t.is((await post('/jobs/no-such-job/resume')).status, 404, 'the lane is taken, but an unknown job is 404');
+  t.like(await json(await post(`/jobs/${x}/resume`)), { error: { code: 'not_failed' } });
   const forced = await post(`/jobs/${y}/start`, { force: true }, 'admin');
   t.is(forced.status, 200);
   t.like((await json<Answer>(forced)).events[0], {
     payload: { forced: true, lanes: { limit: 1, occupied: 1 } },
   });
+});
+
+test('with the runner: two failed jobs resumed at once into one free lane: one resumes, the other gets no_free_lane; an unknown or running job gets its own answer, not the lanes', async (t) => {
+  t.timeout(60_000);
+  const server = await startTestServer(
+    { pipeline: { default: 'external', lanes: 1 }, pipelines: PIPELINES },
+    { runner: true },
+  );
+  t.teardown(() => server.stop());
+  const post = (path: string, body: unknown = {}) =>
+    server.api(path, { method: 'POST', json: body, as: 'operator' });
+  const failedJob = async () => {
+    const id = await createJob(server, 'external');
+    await waitFor(`${id} to run`, async () => (await statusOf(server, id)) === 'running');
+    t.is((await post(`/jobs/${id}/stages/ingest/start`)).status, 200);
+    t.is((await post(`/jobs/${id}/stages/ingest/fail`, { reason: 'boom', retryable: false })).status, 200);
+    await waitFor(`${id} to fail`, async () => (await statusOf(server, id)) === 'failed');
+    return id;
+  };
+  // The external stage waits for a worker after a resume, so a resumed job holds its lane.
+  for (let round = 0; round < 3; round++) {
+    const [x, y] = [await failedJob(), await failedJob()];
+    const answers = await Promise.all([post(`/jobs/${x}/resume`), post(`/jobs/${y}/resume`)]);
+    t.deepEqual(answers.map((r) => r.status).sort(), [200, 409], `round ${round}`);
+    const refused = answers.find((r) => r.status === 409) as Response;
+    t.like(await json(refused), { error: { code: 'no_free_lane', details: { limit: 1, occupied: 1 } } });
+    const running = answers[0]?.status === 200 ? x : y;
+    t.is(await statusOf(server, running), 'running');
+    t.is(await statusOf(server, running === x ? y : x), 'failed');
+    // The lane is taken: an unknown job is 404, a running one 409 not_failed, both the decider's answers.
+    const unknown = await post('/jobs/no-such-job/resume');
+    t.is(unknown.status, 404);
+    const notFailed = await post(`/jobs/${running}/resume`);
+    t.is(notFailed.status, 409);
+    t.like(await json(notFailed), { error: { code: 'not_failed' } });
+    await post(`/jobs/${running}/cancel`);
+    await waitFor('the lane to free', async () => (await statusOf(server, running)) === 'canceled');
+  }
 });

@@ -7,7 +7,7 @@ import { commandResultSchema } from '../schemas.ts';
 import { jobAfter } from './jobView.ts';
 
 /** `If-Match: 3` or `If-Match: "3"` makes a command conditional on the job's seq. */
-function expectedSeq(ctx: Context): number | undefined {
+export function expectedSeq(ctx: Context): number | undefined {
   const header = ctx.get('if-match');
   if (!header) return undefined;
   const match = /^\s*(?:W\/)?"?(-?\d+)"?\s*$/.exec(header);

@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import type { Context } from 'koa';
+import type { LaneUse } from '../../domain/commands.ts';
 import { InvalidCommandError, isDomainRuleError } from '../../domain/errors.ts';
 import type { ApiDeps } from '../apiDeps.ts';
 import { forbidden, HttpError } from '../errors.ts';
@@ -17,7 +18,7 @@ import {
   resumeBody,
   startBody,
 } from '../schemas.ts';
-import { answerCommand, commandResponses, conditional, runCommand } from './jobCommand.ts';
+import { answerCommand, commandResponses, conditional, expectedSeq, runCommand } from './jobCommand.ts';
 import { jobAfter } from './jobView.ts';
 
 /** A time-sortable job id: `j_` + 10 chars of milliseconds + 12 random chars (Crockford base32). */
@@ -168,23 +169,37 @@ export function jobCommandRoutes(deps: ApiDeps): AnyRoute[] {
       responses: { ...commandResponses, ...errorResponses(400, 401, 403, 404, 409) },
       handler: async (ctx, { params, body, principal }) => {
         // A resumed job runs at once, so it needs a free lane, or an admin's force.
-        const lanes = laneUse(deps);
         if (body.force && principal.role !== 'admin')
           throw forbidden('force (running a job beyond pipeline.lanes) needs an admin token');
-        if (!body.force && lanes.occupied >= lanes.limit)
-          throw new HttpError(
+        const noFreeLane = (lanes: LaneUse) =>
+          new HttpError(
             'no_free_lane',
             `all ${lanes.limit} lane(s) are taken (pipeline.lanes): resume when one frees, or force it with an admin token`,
             'conflict',
             lanes,
           );
-        return runCommand(deps, ctx, params.id, (actor, ts) => ({
-          type: 'resume_job',
-          actor,
-          ts,
-          reason: body.reason,
-          ...(body.force ? { force: true, lanes } : {}),
-        }));
+        const resume = (lanes?: LaneUse) => (actor: string, ts: string) =>
+          ({
+            type: 'resume_job',
+            actor,
+            ts,
+            reason: body.reason,
+            ...(lanes ? { force: true, lanes } : {}),
+          }) as const;
+        if (body.force) return runCommand(deps, ctx, params.id, resume(laneUse(deps)));
+        if (deps.queue?.requestResume) {
+          // The runner checks the lanes and resumes in one of its steps: two resumes never share a lane.
+          const command = resume()(principal.name, deps.clock().toISOString());
+          const outcome = await deps.queue.requestResume(params.id, command, expectedSeq(ctx));
+          if ('noFreeLane' in outcome) throw noFreeLane(outcome.noFreeLane);
+          return answerCommand(deps, ctx, params.id, outcome);
+        }
+        // No runner here (a standby): the lanes as the read model sees them; only a failed job is held to
+        // them, so an unknown or running job gets the decider's answer.
+        const lanes = laneUse(deps);
+        if (lanes.occupied >= lanes.limit && (await deps.commands.load(params.id)).status === 'failed')
+          throw noFreeLane(lanes);
+        return runCommand(deps, ctx, params.id, resume());
       },
     }),
     ...(['approve', 'reject'] as const).map((decision) =>
