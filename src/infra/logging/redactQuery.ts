@@ -41,11 +41,34 @@ export function secretScrubber(secrets: readonly string[]): (text: string) => st
   }
   const list = [...forms].sort((a, b) => b.length - a.length);
   if (list.length === 0) return (text) => text;
-  return (text) => {
+  const scrub = (text: string): string => {
     let out = text;
     for (const form of list) if (out.includes(form)) out = out.split(form).join(REDACTED);
     return out;
   };
+  return (text) => {
+    const out = scrub(text);
+    // Any other mix of escapes (`%61` for one letter, lower-case hex, encoded twice) decodes to the secret:
+    // such a text is logged decoded, with the secret redacted.
+    let decoded = out;
+    for (let round = 0; round < MAX_DECODES && decoded.includes('%'); round++) {
+      const next = percentDecode(decoded);
+      if (next === decoded) break;
+      decoded = next;
+      if (list.some((form) => decoded.includes(form))) return scrub(decoded);
+    }
+    return out;
+  };
+}
+
+/** Rounds of percent-decoding a logged text is checked through (a path escaped twice decodes in two). */
+const MAX_DECODES = 3;
+
+/** Every run of `%xx` escapes as the UTF-8 text it encodes (invalid bytes as U+FFFD); the rest as it is. */
+function percentDecode(text: string): string {
+  return text.replace(/(?:%[0-9a-fA-F]{2})+/g, (run) =>
+    Buffer.from(run.replaceAll('%', ''), 'hex').toString('utf8'),
+  );
 }
 
 /** `%xx` for every byte: the form a client that encodes everything would send. */
