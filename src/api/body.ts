@@ -77,13 +77,23 @@ async function parseJsonBody(ctx: Context, limitBytes: number): Promise<unknown>
   if (declared > limitBytes) throw tooLarge(limitBytes);
   const chunks: Buffer[] = [];
   let size = 0;
-  for await (const chunk of ctx.req as AsyncIterable<Buffer>) {
-    size += chunk.length;
-    if (size > limitBytes) throw tooLarge(limitBytes);
-    chunks.push(chunk);
+  try {
+    for await (const chunk of ctx.req as AsyncIterable<Buffer>) {
+      size += chunk.length;
+      if (size > limitBytes) throw tooLarge(limitBytes);
+      chunks.push(chunk);
+    }
+  } catch (error) {
+    if (error instanceof HttpError || !ctx.req.destroyed) throw error;
+    // The client went away before its body was whole: its fault, not the server's (no 5xx, no error log).
+    throw new HttpError(
+      'client_closed',
+      'the client closed the connection before its body was read',
+      'invalid',
+    );
   }
-  const text = Buffer.concat(chunks).toString('utf8').trim();
-  if (text === '') return {};
+  const bytes = Buffer.concat(chunks);
+  if (bytes.every(isJsonSpace)) return {};
   const type = ctx.get('content-type');
   if (type && !/^application\/([\w.+-]*\+)?json\b/i.test(type)) {
     throw new HttpError(
@@ -91,6 +101,19 @@ async function parseJsonBody(ctx: Context, limitBytes: number): Promise<unknown>
       `expected application/json, got ${type}`,
       'unsupported_media',
     );
+  }
+  const charset = /;\s*charset\s*=\s*"?([^";\s]*)/i.exec(type)?.[1];
+  if (charset !== undefined && !/^utf-?8$/i.test(charset))
+    throw new HttpError(
+      'unsupported_media_type',
+      `JSON is read as UTF-8 only, got charset ${charset}`,
+      'unsupported_media',
+    );
+  let text: string;
+  try {
+    text = UTF8.decode(bytes);
+  } catch {
+    throw new HttpError('invalid_json', 'request body is not valid UTF-8', 'invalid');
   }
   try {
     return JSON.parse(text) as unknown;
@@ -102,6 +125,12 @@ async function parseJsonBody(ctx: Context, limitBytes: number): Promise<unknown>
     );
   }
 }
+
+/** Fatal: a byte sequence that is not UTF-8 is refused, not read as U+FFFD. A leading BOM is dropped. */
+const UTF8 = new TextDecoder('utf-8', { fatal: true });
+
+/** The whitespace JSON allows around a value (an all-blank body reads as `{}`). */
+const isJsonSpace = (byte: number) => byte === 0x20 || byte === 0x09 || byte === 0x0a || byte === 0x0d;
 
 const tooLarge = (limit: number) =>
   new HttpError('payload_too_large', `request body exceeds the limit of ${limit} bytes`, 'too_large');

@@ -94,16 +94,23 @@ export function errorMiddleware(logger: Logger) {
       await next();
       if (ctx.body === undefined && !ctx.headerSent && ctx.respond !== false) {
         if (ctx.status === 404) sendError(ctx, 404, 'not_found', `no route for ${ctx.method} ${ctx.path}`);
-        // The router's 405/501 answers come without a body: give them the one shape too.
-        else if (ctx.status === 405)
-          sendError(
-            ctx,
-            405,
-            'method_not_allowed',
-            `${ctx.method} is not allowed on ${ctx.path} (allowed: ${ctx.response.get('Allow') || 'none'})`,
-          );
-        else if (ctx.status === 501)
-          sendError(ctx, 501, 'not_implemented', `method ${ctx.method} is not implemented`);
+        // The router's 405/501 answers come without a body: give them the one shape too. A method the router
+        // does not know (TRACE, PROPFIND) is the client's mistake like any other: 405 on a path that has
+        // routes (their methods in Allow), 404 on one that has none; never a 5xx anyone can send.
+        else if (ctx.status === 405 || ctx.status === 501) {
+          const allowed = ctx.response.get('Allow');
+          if (allowed)
+            sendError(
+              ctx,
+              405,
+              'method_not_allowed',
+              `${ctx.method} is not allowed on ${ctx.path} (allowed: ${allowed})`,
+            );
+          else {
+            ctx.remove('Allow');
+            sendError(ctx, 404, 'not_found', `no route for ${ctx.method} ${ctx.path}`);
+          }
+        }
       }
     } catch (error) {
       if (ctx.headerSent || ctx.respond === false) {

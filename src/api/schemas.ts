@@ -10,6 +10,7 @@ import {
   withEventAliases,
 } from '../domain/events.ts';
 import { jobListRowSchema, jobSummarySchema } from '../projections/jobSummary.ts';
+import { namesRealTime } from '../projections/timestamps.ts';
 
 const idParam = z.string().regex(JOB_ID_PATTERN, JOB_ID_RULE);
 
@@ -49,7 +50,7 @@ export const forgivingTime = z
           : zoned
             ? Date.parse(text)
             : Number.NaN;
-    if (Number.isNaN(time)) {
+    if (Number.isNaN(time) || !namesRealTime(text)) {
       ctx.addIssue({
         code: 'custom',
         message: 'must be an ISO date-time (2026-11-24T10:00:00Z; without an offset it is UTC) or a date',

@@ -28,5 +28,18 @@ export function normalizeTs(ts: string): string {
 }
 
 export function isValidTs(ts: string): boolean {
-  return !Number.isNaN(Date.parse(ts));
+  return !Number.isNaN(Date.parse(ts)) && namesRealTime(ts);
+}
+
+/**
+ * Whether the date (and hour) an ISO text begins with exist: `Date.parse` rolls `2026-02-31` over to March 3
+ * and `T24:00` to the next day, where a client meant a time that is not there (400, not another day).
+ */
+export function namesRealTime(text: string): boolean {
+  const m = /^(\d{4})-(\d{2})-(\d{2})(?:T(\d{2}))?/.exec(text);
+  if (m === null) return true;
+  const [year, month, day] = [Number(m[1]), Number(m[2]), Number(m[3])];
+  if (month < 1 || month > 12 || day < 1 || (m[4] !== undefined && Number(m[4]) > 23)) return false;
+  const leap = year % 4 === 0 && (year % 100 !== 0 || year % 400 === 0);
+  return day <= (month === 2 && leap ? 29 : (DAYS_IN_MONTH[month - 1] as number));
 }

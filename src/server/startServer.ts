@@ -4,6 +4,7 @@ import type { AddressInfo } from 'node:net';
 import type { Logger } from 'pino';
 import type { ApiDeps } from '../api/apiDeps.ts';
 import { createRequestListener } from '../api/app.ts';
+import { answerClientErrors } from '../api/clientErrors.ts';
 import { Metrics } from '../api/metrics.ts';
 import { auditRoutes } from '../api/routes/auditRoutes.ts';
 import { searchRoutes } from '../api/routes/searchRoutes.ts';
@@ -166,6 +167,7 @@ export async function startServer(options: StartServerOptions): Promise<RunningS
   ]);
   const server: Server = createServer(listener);
   server.keepAliveTimeout = 5000;
+  answerClientErrors(server);
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(config.server.port, config.server.host, () => resolve());

@@ -1,6 +1,6 @@
 import test from 'ava';
 import fc from 'fast-check';
-import { normalizeTs } from '../../../src/projections/timestamps.ts';
+import { isValidTs, normalizeTs } from '../../../src/projections/timestamps.ts';
 
 /** The definition the fast path must agree with: a round trip through Date. */
 function roundTrip(ts: string): string {
@@ -58,4 +58,28 @@ test('normalizeTs equals the Date round trip on other forms and on any string', 
       (d) => normalizeTs(d.toISOString()) === roundTrip(d.toISOString()),
     ),
   );
+});
+
+test('isValidTs holds exactly for times whose date and hour exist (Date.parse alone rolls them over)', (t) => {
+  fc.assert(
+    fc.property(
+      digits(4, 9999),
+      digits(2, 13),
+      digits(2, 32),
+      digits(2, 24),
+      fc.constantFrom('Z', '.5Z', '+02:00', ''),
+      (y, mo, d, h, tail) => {
+        const ts = `${y}-${mo}-${d}T${h}:30:00${tail}`;
+        const time = Date.parse(`${y}-${mo}-${d}T${h}:30:00Z`);
+        // Exists: Date reads it back as the same year, month, day and hour.
+        const exists =
+          !Number.isNaN(time) && new Date(time).toISOString().slice(0, 13) === `${y}-${mo}-${d}T${h}`;
+        return isValidTs(ts) === exists;
+      },
+    ),
+    { numRuns: 20_000 },
+  );
+  t.false(isValidTs('2026-02-31'));
+  t.true(isValidTs('2024-02-29'));
+  t.false(isValidTs('not a date'));
 });
