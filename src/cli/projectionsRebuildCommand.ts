@@ -30,7 +30,7 @@ export function projectionsRebuildCommand(): Command {
     .option('--json', 'print the result as JSON (no progress bar)')
     .addHelpText(
       'after',
-      `${LOCAL_HELP}\n\nThe live projections keep serving while the rebuild runs (job files go to <runs_dir>/.rebuild/, the read\nmodel to its inactive generation). Once caught up, a running server pauses its projections for the swap\n(a moment), the files are renamed over the live ones and the read model generation flips; readers never\nsee a half-built projection. Logs and work files under runs/<id>/ are never touched.\n\nExample:\n  $ operator projections rebuild --all\n  $ operator projections rebuild readmodel`,
+      `${LOCAL_HELP}\n\nThe live projections keep serving while the rebuild runs (job files go to <runs_dir>/.rebuild/, the read\nmodel to its inactive generation). Once caught up, a running server pauses its projections for the swap\n(a moment), the files are renamed over the live ones and the read model generation flips; readers never\nsee a half-built projection. Stage logs (runs/<id>/logs/) are rewritten from the store's log records; a log\nfile the store has no records of, and work files under runs/<id>/work/, are never touched.\n\nExample:\n  $ operator projections rebuild --all\n  $ operator projections rebuild readmodel`,
     )
     .action(async (name: string | undefined, opts: RebuildOptions) => {
       if (name !== undefined && opts.all) throw usageError('give a projection name or --all, not both');

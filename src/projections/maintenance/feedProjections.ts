@@ -38,9 +38,11 @@ export async function feedProjections(options: FeedOptions, from: string | null)
   let logs: StoredStageLog[] = [];
   const flush = async () => {
     if (events.length === 0 && logs.length === 0) return;
+    // Logs first, as the ProjectionRunner does: `apply` moves a projection's checkpoint to the chunk's last
+    // event, and a log record before that position would then be taken as done and skipped.
     for (const projection of options.projections) {
-      if (events.length > 0) await projection.apply(events);
       if (logs.length > 0) await projection.applyLogs?.(logs);
+      if (events.length > 0) await projection.apply(events);
     }
     events = [];
     logs = [];

@@ -38,7 +38,10 @@ export interface SwapSummary {
 export async function swapRunFiles(staging: string, runsDir: string, parts: SwapParts): Promise<SwapSummary> {
   const staged = await listJobDirs(staging);
   const stagedSet = new Set(staged);
-  const stale = (await listJobDirs(runsDir)).filter((id) => !stagedSet.has(id));
+  // A job the rebuild did not produce loses its events and state files; logs are never removed (a job
+  // without log records has no staged dir, so a logs-only rebuild has no stale jobs).
+  const stale =
+    parts.jsonl || parts.state ? (await listJobDirs(runsDir)).filter((id) => !stagedSet.has(id)) : [];
   await mkdir(runsDir, { recursive: true });
   const touched = new Set<string>([runsDir]);
   const changed = new Set<string>();
