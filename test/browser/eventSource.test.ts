@@ -1,5 +1,8 @@
+import { randomUUID } from 'node:crypto';
 import test from 'ava';
 import type { BrowserContext, Page } from 'playwright-core';
+import type { StageLogRecord } from '../../src/domain/logRecord.ts';
+import { logStreamName, toLogEventData } from '../../src/infra/eventstore/stageLogStreams.ts';
 import { type LaunchedChromium, launchChromium } from '../helpers/chromium.ts';
 import type { TestServer } from '../helpers/testServer.ts';
 import { json, startTestServer, TOKENS } from '../helpers/testServer.ts';
@@ -123,5 +126,60 @@ test('a Chromium EventSource on a finished job ends CLOSED after at most one rec
   const count = requests();
   t.log(`requests from the EventSource in 10 s: ${count}`);
   t.true(count >= 1 && count <= 2, `${count} requests`);
+  await page.close();
+});
+
+test('a Chromium EventSource following a finished stage log gets every line, then end, and stops after one reconnect (204)', async (t) => {
+  t.timeout(30_000);
+  const id = await newJob();
+  await post(`/jobs/${id}/start`);
+  const started = await json<{ events: { seq: number }[] }>(await post(`/jobs/${id}/stages/ingest/start`));
+  const record: StageLogRecord = {
+    job_id: id,
+    stage: 'ingest',
+    attempt: 1,
+    started_seq: started.events[0]?.seq as number,
+    offset: 0,
+    lines: ['one', 'two', 'three'].map((text) => ({
+      ts: new Date().toISOString(),
+      stream: 'stdout' as const,
+      text,
+    })),
+  };
+  await server.deps.store.append(logStreamName(id, 'ingest', record.started_seq), [
+    toLogEventData(record, randomUUID()),
+  ]);
+  await post(`/jobs/${id}/stages/ingest/complete`);
+  const path = `/api/v1/jobs/${id}/stages/ingest/log`;
+  const requests = () =>
+    server.logLines.filter((line) => {
+      const entry = JSON.parse(line) as { msg?: string; path?: string };
+      return entry.msg === 'http' && entry.path === path;
+    }).length;
+  const page = await blankPage();
+  await page.evaluate(
+    ({ url }) => {
+      const state = { lines: [] as string[], ends: 0 };
+      (window as unknown as { state: typeof state }).state = state;
+      const source = new EventSource(url);
+      (window as unknown as { source: EventSource }).source = source;
+      source.onmessage = (e) => state.lines.push(e.data);
+      source.addEventListener('end', () => state.ends++);
+    },
+    { url: `${path}?follow=1&access_token=${TOKENS.viewer}` },
+  );
+  await new Promise((resolve) => setTimeout(resolve, 6_000));
+  const state = await page.evaluate(() => ({
+    ...(window as unknown as { state: { lines: string[]; ends: number } }).state,
+    readyState: (window as unknown as { source: EventSource }).source.readyState,
+  }));
+  t.is(state.lines.length, 3);
+  t.true(
+    state.lines.every((line, i) => line.endsWith(['one', 'two', 'three'][i] as string)),
+    state.lines.join('|'),
+  );
+  t.is(state.ends, 1, 'end once: the reconnect got nothing more');
+  t.is(state.readyState, 2, 'EventSource.CLOSED: the browser stopped reconnecting');
+  t.is(requests(), 2, 'the stream, then one reconnect answered 204');
   await page.close();
 });

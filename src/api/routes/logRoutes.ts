@@ -67,6 +67,13 @@ export function logRoutes(deps: ApiDeps): AnyRoute[] {
     const legacy = log.records ? null : await readLegacy(log.file, stage);
     const size = legacy ? legacy.length : log.end;
     if (from > size) throw badRequest(`Last-Event-ID ${from} is past the end of the log (${size} bytes)`);
+    if (from === size && size > 0 && !stageMayWrite(foldJob(log.events).state, stage)) {
+      // The reconnect after `end` (its id is the log's end): nothing more will come, and 204 is what makes
+      // an EventSource stop, as on the event streams.
+      ctx.status = 204;
+      ctx.set('Cache-Control', 'no-cache');
+      return;
+    }
     // Counts against the token's live streams like an event stream. Its heartbeats are named: the log's
     // lines are the unnamed frames here.
     const session = openStream(deps, ctx, { jobId, style: { names: 'canonical', named: true } });
@@ -77,7 +84,7 @@ export function logRoutes(deps: ApiDeps): AnyRoute[] {
         ? await sendLegacy(legacy, from, (frames) => session.send(frames))
         : await followStageLog({ store: deps.store, hub, session, jobId, stage, from });
     if (offset !== null)
-      session.end(`event: end\ndata: ${JSON.stringify({ job_id: jobId, stage, offset })}\n\n`);
+      session.end(`event: end\nid: ${offset}\ndata: ${JSON.stringify({ job_id: jobId, stage, offset })}\n\n`);
   };
 
   return [
@@ -86,7 +93,7 @@ export function logRoutes(deps: ApiDeps): AnyRoute[] {
       path: '/jobs/{id}/stages/{stage}/log',
       tag: 'logs',
       summary:
-        "a stage's log (text); with follow=1 an SSE stream of its lines, id = byte offset, until the stage ends",
+        "a stage's log (text); with follow=1 an SSE stream of its lines, id = byte offset, until the stage ends (end carries the final offset as its id; a reconnect there gets 204)",
       role: 'viewer',
       queryToken: (query) => query['follow'] === '1' || query['follow'] === 'true',
       params: stageParams,
@@ -94,10 +101,15 @@ export function logRoutes(deps: ApiDeps): AnyRoute[] {
       headers: { 'Last-Event-ID': 'with follow=1: resume after this byte offset' },
       responses: {
         200: {
-          description: 'the log, one timestamped line per output line (or an event stream with follow=1)',
+          description:
+            'the log, one timestamped line per output line; with follow=1 a text/event-stream of its lines',
           contentType: 'text/plain',
         },
-        ...errorResponses(400, 401, 404, 409),
+        204: {
+          description:
+            'follow=1 with Last-Event-ID at the end of a log the stage can no longer write to: nothing more (an EventSource stops)',
+        },
+        ...errorResponses(400, 401, 404, 409, 429),
       },
       handler: async (ctx, { params, query }) => {
         const log = await stageLog(params.id, params.stage);
