@@ -22,11 +22,9 @@ import { JobGaugeFacts } from '../projections/jobGaugeFacts.ts';
 import { scheduleRetentionSweep } from '../retention/retentionSweep.ts';
 import type { RunnerClock } from '../runner/index.ts';
 import { PipelineRunner, QueueView, systemClock } from '../runner/index.ts';
-import type { StageReaper } from '../runner/stageReaper.ts';
-import { startStageReaper } from '../runner/stageReaper.ts';
 import { WebhookService } from '../webhooks/index.ts';
+import { leaderDuties, listenError } from './leaderDuties.ts';
 import { openStore } from './openStore.ts';
-import type { LeaderDuty } from './storeLeaseRole.ts';
 import { StoreLeaseRole } from './storeLeaseRole.ts';
 
 export interface RunningServer {
@@ -168,10 +166,38 @@ export async function startServer(options: StartServerOptions): Promise<RunningS
   const server: Server = createServer(listener);
   server.keepAliveTimeout = 5000;
   answerClientErrors(server);
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(config.server.port, config.server.host, () => resolve());
-  });
+  let closing: Promise<void> | null = null;
+  const close = () => {
+    closing ??= (async () => {
+      shuttingDown = true;
+      const stopped = new Promise<void>((resolve) => server.close(() => resolve()));
+      hub.closeAll();
+      server.closeIdleConnections();
+      if (role) await role.stop();
+      else await runner?.stop();
+      await tail.stop();
+      await queueView?.stop();
+      await webhooks.close();
+      await retention.stop();
+      await projections.runner.stop();
+      setTimeout(() => server.closeAllConnections(), 2000).unref();
+      await stopped;
+      await projections.close();
+      await store.close();
+      logger.info('operator stopped');
+    })();
+    return closing;
+  };
+  try {
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(config.server.port, config.server.host, () => resolve());
+    });
+  } catch (error) {
+    // What started before (projections, the tail, the store) stops, so the process can end.
+    await close();
+    throw listenError(error, config.server);
+  }
   const port = (server.address() as AddressInfo).port;
   if (leased) {
     role = new StoreLeaseRole({
@@ -212,28 +238,6 @@ export async function startServer(options: StartServerOptions): Promise<RunningS
   const url = `http://${host.includes(':') ? `[${host}]` : host}:${port}`;
   logger.info({ port, store: config.store.kind }, `operator listening on ${url}`);
 
-  let closing: Promise<void> | null = null;
-  const close = () => {
-    closing ??= (async () => {
-      shuttingDown = true;
-      const stopped = new Promise<void>((resolve) => server.close(() => resolve()));
-      hub.closeAll();
-      server.closeIdleConnections();
-      if (role) await role.stop();
-      else await runner?.stop();
-      await tail.stop();
-      await queueView?.stop();
-      await webhooks.close();
-      await retention.stop();
-      await projections.runner.stop();
-      setTimeout(() => server.closeAllConnections(), 2000).unref();
-      await stopped;
-      await projections.close();
-      await store.close();
-      logger.info('operator stopped');
-    })();
-    return closing;
-  };
   return {
     url,
     port,
@@ -243,55 +247,4 @@ export async function startServer(options: StartServerOptions): Promise<RunningS
     },
     close,
   };
-}
-
-interface LeaderDutiesOptions {
-  config: Config;
-  port: number;
-  webhooks: WebhookService;
-  /** Null when the server runs no runner (`runner: false`). */
-  newRunner: (() => PipelineRunner) | null;
-  /** Told the runner that runs now, or null once it stopped. */
-  onRunner: (runner: PipelineRunner | null) => void;
-}
-
-/** What only the holder of the store lease runs: the pipeline runner (with its stage reaper) and the webhook sender. */
-function leaderDuties(options: LeaderDutiesOptions): LeaderDuty[] {
-  const { config, webhooks, newRunner } = options;
-  const duties: LeaderDuty[] = [];
-  if (newRunner) {
-    let current: { runner: PipelineRunner; reaper: StageReaper } | null = null;
-    duties.push({
-      name: 'runner',
-      // A runner runs once: each term of leadership gets a new one, which recovers the stages the log says
-      // are running (the last holder's, failed 'operator restarted' and retried per their policy).
-      start: async () => {
-        const reaper = startStageReaper({
-          runsDir: config.storage.runs_dir,
-          graceMs: config.pipeline.stage_kill_grace,
-        });
-        const runner = newRunner();
-        current = { runner, reaper };
-        runner.start();
-        options.onRunner(runner);
-      },
-      // Ends the stage processes (decision 0005) before anything else may take the lease.
-      stop: async () => {
-        if (!current) return;
-        const { runner, reaper } = current;
-        await runner.stop();
-        reaper.stop();
-        current = null;
-        options.onRunner(null);
-      },
-    });
-  }
-  duties.push({
-    name: 'webhooks',
-    // Every process keeps its outbox up to date from the log; the leader sends from each endpoint's
-    // checkpoint in the store, so a takeover resumes where the last acknowledged delivery left off.
-    start: async () => webhooks.lead(),
-    stop: () => webhooks.stepDown(),
-  });
-  return duties;
 }

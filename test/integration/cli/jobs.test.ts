@@ -1,8 +1,13 @@
+import { mkdtemp, rm } from 'node:fs/promises';
+import type { AddressInfo } from 'node:net';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import test from 'ava';
 import type { Command } from 'commander';
 import { buildProgram } from '../../../src/cli/program.ts';
 import type { CliWorld } from '../../helpers/cli.ts';
-import { advance, cliWorld, runCli } from '../../helpers/cli.ts';
+import { advance, CliProcess, cliWorld, runCli } from '../../helpers/cli.ts';
 import { TOKENS } from '../../helpers/testServer.ts';
 
 /** The `operator jobs` commands, run as the real binary against a real server on a random port. */
@@ -70,6 +75,31 @@ test('a usage error (unknown command or option, missing or extra argument, a bad
     t.is(help.code, 0, help.stderr);
     t.regex(help.stdout, /^Usage: operator jobs/);
   }
+});
+
+test('serve on a port another process holds: one line naming it, exit 1, and what it opened is closed again', async (t) => {
+  const holder = createServer();
+  await new Promise<void>((resolve) => holder.listen(0, '127.0.0.1', resolve));
+  t.teardown(() => holder.close());
+  const port = (holder.address() as AddressInfo).port;
+  const dir = await mkdtemp(join(tmpdir(), 'operator-port-'));
+  t.teardown(() => rm(dir, { recursive: true, force: true }));
+  const env = { OPERATOR_DATA_DIR: join(dir, 'data'), OPERATOR_RUNS_DIR: join(dir, 'runs') };
+  const taken = await runCli(['serve', '--port', String(port)], { env, timeoutMs: 20_000 });
+  t.is(taken.code, 1, taken.stderr);
+  t.regex(
+    taken.stderr,
+    new RegExp(
+      `^operator: cannot listen on 127\\.0\\.0\\.1:${port}: another process holds the port .*\\[port_in_use\\]\\n$`,
+    ),
+  );
+  t.notRegex(taken.stderr, /\n\s+at /, 'no stack trace');
+  // The store it opened was closed: the same data dir serves on a free port.
+  const serve = new CliProcess(['serve', '--port', '0'], { env });
+  t.teardown(() => serve.child.kill('SIGKILL'));
+  await serve.waitFor((out) => /operator listening on/.test(out), 30_000);
+  serve.child.kill('SIGTERM');
+  t.is((await serve.exited).code, 0);
 });
 
 test('create, list, show, start, approve, reject and cancel a job', async (t) => {
