@@ -1,5 +1,5 @@
 import type { JobEvent } from './events.ts';
-import { pendingGate, pendingStage } from './initialState.ts';
+import { initialState, pendingGate, pendingStage } from './initialState.ts';
 import { type GateState, type JobState, ownGate, type StageState } from './jobState.ts';
 import { payloadOf } from './payloadOf.ts';
 import { gateName } from './pipeline.ts';
@@ -9,13 +9,16 @@ import { gateName } from './pipeline.ts';
  * changes only the job-level fields.
  */
 export function evolve(state: JobState, event: JobEvent): JobState {
+  // A job's life starts at job_created, whatever was folded before: a job id used again after retention
+  // deleted its stream starts from nothing, in a follower that still holds the old job's state too.
+  const before = event.type === 'job_created' ? initialState() : state;
   // One new object per event: the event's own changes (a patch over the state) and the job-level fields.
   return {
-    ...state,
-    ...applyEvent(state, event),
+    ...before,
+    ...applyEvent(before, event),
     status: event.status,
     seq: event.seq,
-    event_count: state.event_count + 1,
+    event_count: before.event_count + 1,
     updated_at: event.ts,
   };
 }

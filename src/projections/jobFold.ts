@@ -22,13 +22,17 @@ export interface FoldResult {
 }
 
 /** Folds events (contiguous, in seq order) onto a state. Pure; the same for live projection and verify. */
+const NO_GATES: JobState['gates'] = initialState().gates;
+
 export function foldEvents(state: JobState, events: readonly JobEvent[]): FoldResult {
   const gateWrites = new Map<string, number>();
   let current = state;
   for (const event of events) {
     const next = evolve(current, event);
+    // A new job's life (evolve starts job_created from nothing) is compared with nothing before it.
+    const before = event.type === 'job_created' ? NO_GATES : current.gates;
     // The fold keeps the gates object when no gate changed: most events compare nothing.
-    if (next.gates !== current.gates) noteGateChanges(current.gates, next.gates, event.seq, gateWrites);
+    if (next.gates !== before) noteGateChanges(before, next.gates, event.seq, gateWrites);
     current = next;
   }
   return { state: current, gateWrites };

@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import type { JobCommand } from '../../domain/commands.ts';
 import { DomainRuleError } from '../../domain/errors.ts';
 import type { JobEvent, NewJobEvent } from '../../domain/events.ts';
+import { isTerminal } from '../../domain/events.ts';
 import { decide, evolve, initialState } from '../../domain/jobDecider.ts';
 import type { JobState } from '../../domain/jobState.ts';
 import { LruMap } from '../lruMap.ts';
@@ -60,7 +61,7 @@ export class JobCommandHandler {
   }
 
   async load(jobId: string): Promise<JobState> {
-    let state = this.states.get(jobId) ?? initialState();
+    let state = this.#cached(jobId) ?? initialState();
     for await (const recorded of this.store.readStream(jobStreamName(jobId), {
       fromRevision: state.seq + 1,
     })) {
@@ -68,6 +69,18 @@ export class JobCommandHandler {
     }
     if (state.seq >= 0) this.states.set(jobId, state);
     return state;
+  }
+
+  /**
+   * The cached state, but never an ended job's: retention deletes ended jobs' streams (from this process or
+   * another), which nothing here hears of, and an append with the old revision would bring the stream back
+   * headless. Commands on ended jobs are rare; they read the stream whole.
+   */
+  #cached(jobId: string): JobState | undefined {
+    const state = this.states.get(jobId);
+    if (state === undefined || state.status === 'none' || !isTerminal(state.status)) return state;
+    this.states.delete(jobId);
+    return undefined;
   }
 
   async handle(
@@ -78,7 +91,7 @@ export class JobCommandHandler {
     // The first decision is made on the cached state without reading the stream: the append's expected
     // revision proves the cache was current. A conflict, a refusal or an empty decision on cached state is
     // re-made on state read from the store, so a stale cache costs a retry, never a wrong answer.
-    let state = this.states.get(jobId);
+    let state = this.#cached(jobId);
     for (let attempt = 0; ; attempt++) {
       const fromCache =
         state !== undefined && (options.expectedSeq === undefined || options.expectedSeq === state.seq);

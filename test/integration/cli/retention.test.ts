@@ -178,3 +178,42 @@ test('retention with archive: the run dir becomes runs/_archive/<id>.tar.gz that
   t.true(await exists(join(runs, '_archive', 'r-done-29.tar.gz')));
   t.like(await (await world.api('/jobs/r-running')).json(), { status: 'running' });
 });
+
+test('a job id used again after the CLI swept it while the server ran: commands on the old job are 404, the new job is a job of its own everywhere', async (t) => {
+  const world = await agedWorld();
+  t.teardown(() => world.cleanup());
+  // The server has every job in its caches (it made them); the sweep runs in another process.
+  const run = await runCli(world.local('retention', 'run', '--now', new Date(T0).toISOString()));
+  t.is(run.code, 0, run.stderr);
+  const post = (path: string, body: unknown = {}) => world.api(path, { method: 'POST', json: body });
+  const cancel = await post('/jobs/r-done-31/cancel');
+  t.is(cancel.status, 404, await cancel.text());
+  const created = await post('/jobs', { id: 'r-done-31' });
+  t.is(created.status, 201, await created.clone().text());
+  const answer = (await created.json()) as {
+    job: { status: string };
+    events: { type: string; seq: number }[];
+  };
+  t.deepEqual(
+    answer.events.map((e) => e.type),
+    ['job_created'],
+  );
+  t.is(answer.job.status, 'queued');
+  await settle(world);
+  const seq = answer.events[0]?.seq as number;
+  const state = JSON.parse(
+    await readFile(join(world.config.storage.runs_dir, 'r-done-31', 'state.json'), 'utf8'),
+  );
+  t.like(state, { status: 'queued', seq, event_count: 1, finished_at: null });
+  const lines = (await readFile(join(world.config.storage.runs_dir, 'r-done-31', 'events.jsonl'), 'utf8'))
+    .split('\n')
+    .filter(Boolean);
+  t.deepEqual(
+    lines.map((l) => JSON.parse(l).type),
+    ['job_created'],
+  );
+  const view = (await (await world.api('/jobs/r-done-31')).json()) as { status: string; event_count: number };
+  t.like(view, { status: 'queued', event_count: 1 });
+  const verify = await runCli(world.local('projections', 'verify'));
+  t.is(verify.code, 0, verify.stdout);
+});

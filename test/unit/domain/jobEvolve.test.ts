@@ -47,6 +47,14 @@ test('evolve returns a new state and leaves the old one as it was', (t) => {
   t.not(after.stages, before.stages);
 });
 
+test('job_created starts a job from nothing, whatever state it is folded onto (an id used again after retention)', (t) => {
+  const old = fold(history.scriptRunning());
+  const [created] = record([ev.jobCreated()], old.seq + 5);
+  const fresh = evolve(initialState(), created!);
+  t.deepEqual(evolve(old, created!), fresh);
+  t.like(fresh, { status: 'queued', event_count: 1, seq: old.seq + 5, started_at: null });
+});
+
 test('evolve ignores the stage or gate part of an event that names neither', (t) => {
   const before = fold(history.running());
   const after = fold([ev.stageStarted('mix'), ev.gatePaused('nope')], before);
