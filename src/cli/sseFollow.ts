@@ -9,7 +9,7 @@ export interface FollowSseOptions {
   path: string;
   query?: Record<string, string | number | undefined>;
   /**
-   * Called for each event frame (not `connected`, `end` or a heartbeat, named or not), one at a time, in
+   * Called for each event frame (not `connected`, `end`, `shutdown` or a heartbeat, named or not), one at a time, in
    * order.
    */
   onEvent(message: EventSourceMessage): Promise<void> | void;
@@ -86,6 +86,8 @@ export async function followSse(options: FollowSseOptions): Promise<FollowEnd> {
             if (lastEventId === undefined) lastEventId = announcedCursor(message.data);
           } else if (message.event === 'end') {
             ended = true;
+          } else if (message.event === 'shutdown') {
+            // The server is going away: the stream closes next, and the follow reconnects.
           } else if (message.event !== 'heartbeat' && !isHeartbeat(message)) {
             await options.onEvent(message);
             if (message.id !== undefined) lastEventId = message.id;

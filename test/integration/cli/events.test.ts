@@ -297,3 +297,24 @@ async function startProxy(targetPort: string): Promise<Proxy> {
   proxy.url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
   return proxy;
 }
+
+test('events tail across a server restart: the shutdown frame is not printed as an event, and it goes on after the restart', async (t) => {
+  const tail = new CliProcess(['events', 'tail', '--json', ...world.remote(), '--count', '8']);
+  t.teardown(() => tail.child.kill('SIGKILL'));
+  await new Promise((resolve) => setTimeout(resolve, 500));
+  await advance(world, 'ev-s1', 'running'); // 4 events
+  await tail.waitFor((out) => lines(out).length >= 4);
+  const port = world.server?.port as number;
+  await world.stop();
+  world.config.server.port = port;
+  await world.start();
+  await advance(world, 'ev-s2', 'running'); // 4 more
+  const result = await tail.exited;
+  t.is(result.code, 0, result.stderr);
+  const events = lines(result.stdout);
+  t.deepEqual(
+    events.map((e) => e.job_id),
+    [...Array(4).fill('ev-s1'), ...Array(4).fill('ev-s2')],
+  );
+  t.true(events.every((e) => typeof e.type === 'string' && typeof e.position === 'string'));
+});
