@@ -32,11 +32,21 @@ export class ApiClient {
 
   constructor(options: ServerOptions, env: NodeJS.ProcessEnv = process.env) {
     const url = options.url ?? nonEmpty(env['OPERATOR_URL']) ?? DEFAULT_URL;
+    let parsed: URL;
     try {
-      this.baseUrl = new URL(url).toString().replace(/\/+$/, '');
+      parsed = new URL(url);
     } catch {
       throw new CliError(`--url ${JSON.stringify(url)} is not a URL (e.g. ${DEFAULT_URL})`, 2);
     }
+    if (parsed.protocol !== 'http:' && parsed.protocol !== 'https:')
+      throw new CliError(
+        `--url must be http:// or https:// (e.g. ${DEFAULT_URL}), got ${parsed.protocol}`,
+        2,
+      );
+    // fetch refuses such a URL, and its message would print the password: the token is how to sign in.
+    if (parsed.username || parsed.password)
+      throw new CliError('--url must not hold a user or password (pass --token or set OPERATOR_TOKEN)', 2);
+    this.baseUrl = parsed.toString().replace(/\/+$/, '');
     this.token = options.token ?? nonEmpty(env['OPERATOR_TOKEN']) ?? DEFAULT_ADMIN_TOKEN;
     const seconds = Number(options.timeout ?? 30);
     if (!(seconds > 0)) throw new CliError('--timeout must be a positive number of seconds', 2);

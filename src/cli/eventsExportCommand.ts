@@ -53,6 +53,8 @@ export function eventsExportCommand(): Command {
         ]);
       const from = parsePosition(opts.from, '--from') as string;
       const to = parsePosition(opts.to, '--to');
+      if (to !== undefined && BigInt(to) < BigInt(from))
+        throw usageError(`--to ${to} is before --from ${from}: the range is empty`);
       if (opts.job !== undefined && !JOB_ID_PATTERN.test(opts.job))
         throw usageError(`--job must match ${JOB_ID_PATTERN}`);
       if (opts.chainFrom !== undefined && !isChainHash(opts.chainFrom))

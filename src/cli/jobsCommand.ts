@@ -45,6 +45,9 @@ function listCommand(): Command {
     .action(async (opts: ServerOptions & JsonOption & { status?: string; limit: string; all?: boolean }) => {
       if (opts.status && !(JOB_STATUSES as readonly string[]).includes(opts.status))
         throw usageError(`--status must be one of ${JOB_STATUSES.join(', ')}`);
+      const limit = Number(opts.limit);
+      if (!(Number.isInteger(limit) && limit >= 1 && limit <= 1000))
+        throw usageError(`--limit must be a whole number from 1 to 1000, got ${JSON.stringify(opts.limit)}`);
       const api = new ApiClient(opts);
       const rows: JobListRow[] = [];
       let cursor: string | undefined;

@@ -37,7 +37,8 @@ export function retentionCommand(): Command {
       .action(async (opts: RetentionOptions) => {
         const config = localConfig(opts);
         const days = opts.days === undefined ? config.storage.events_retention_days : Number(opts.days);
-        if (!(Number.isInteger(days) && days > 0)) throw usageError('--days must be a positive integer');
+        if (!(Number.isInteger(days) && days > 0 && days <= MAX_DAYS))
+          throw usageError(`--days must be a whole number of days from 1 to ${MAX_DAYS}`);
         const action = opts.action ?? config.storage.retention_action;
         if (action !== 'delete' && action !== 'archive')
           throw usageError('--action must be delete or archive');
@@ -75,3 +76,6 @@ export function retentionCommand(): Command {
   );
   return retention;
 }
+
+/** A hundred years: a cut-off further back is no policy, and past Date's range an error. */
+const MAX_DAYS = 36_500;

@@ -56,6 +56,23 @@ test('a usage error (unknown command or option, missing or extra argument, a bad
     [['help', 'bogus'], /^Usage: operator \[options\] \[command\]/],
     [['serve', '--port', 'http'], /^operator: --port must be a port number \(0-65535\), got "http"\n$/],
     [['serve', '--port', '65536'], /^operator: --port must be a port number \(0-65535\), got "65536"\n$/],
+    [
+      ['jobs', 'list', '--limit', '0'],
+      /^operator: --limit must be a whole number from 1 to 1000, got "0"\n$/,
+    ],
+    [['jobs', 'list', '--url', 'ftp://x'], /^operator: --url must be http:\/\/ or https:\/\/ .*got ftp:\n$/],
+    [
+      ['jobs', 'list', '--url', 'http://u:pw-secret@127.0.0.1:1'],
+      /^operator: --url must not hold a user or password/,
+    ],
+    [
+      ['events', 'export', '--from', '100', '--to', '50'],
+      /^operator: --to 50 is before --from 100: the range is empty\n$/,
+    ],
+    [
+      ['retention', 'run', '--days', '999999999'],
+      /^operator: --days must be a whole number of days from 1 to 36500\n$/,
+    ],
   ];
   const results = await Promise.all(cases.map(([args]) => runCli(args)));
   for (const [i, res] of results.entries()) {
@@ -63,6 +80,7 @@ test('a usage error (unknown command or option, missing or extra argument, a bad
     t.is(res.code, 2, `operator ${args.join(' ')}: ${res.stderr}`);
     t.regex(res.stderr, stderr, args.join(' '));
     t.is(res.stdout, '', args.join(' '));
+    t.false(res.stderr.includes('pw-secret'), 'a password in --url is never printed');
   }
   const helps = await Promise.all(
     [
