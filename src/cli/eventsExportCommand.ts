@@ -1,5 +1,5 @@
 import { createWriteStream } from 'node:fs';
-import { rename, rm } from 'node:fs/promises';
+import { rename, rm, stat } from 'node:fs/promises';
 import { finished } from 'node:stream/promises';
 import { Command } from 'commander';
 import { JOB_ID_PATTERN } from '../domain/eventNames.ts';
@@ -60,10 +60,13 @@ export function eventsExportCommand(): Command {
       if (opts.chainFrom !== undefined && !isChainHash(opts.chainFrom))
         throw usageError('--chain-from must be 64 lowercase hex digits (the last hash of an earlier export)');
       // Each line carries prev_hash and hash (src/audit/hashChain.ts): `operator audit verify` checks them.
+      if (opts.out !== undefined && (await stat(opts.out).catch(() => null))?.isDirectory())
+        throw usageError(`--out ${opts.out} is a directory: name the file to write`);
       const chain = opts.chain ? new HashChain(opts.chainFrom ?? GENESIS_HASH) : null;
       const store = await openLocalStore(localConfig(opts));
       const partial = opts.out === undefined ? undefined : `${opts.out}.partial`;
-      const file = partial === undefined ? undefined : createWriteStream(partial, { flags: 'w' });
+      const file =
+        partial === undefined ? undefined : createWriteStream(partial, { flags: 'w', mode: 0o600 });
       const out = new LineWriter(file ?? process.stdout);
       try {
         const summary = await exportEvents(store, { from, to, jobId: opts.job }, (line) =>

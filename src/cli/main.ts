@@ -8,6 +8,10 @@ process.stdout.on('error', (error: NodeJS.ErrnoException) => {
   throw error;
 });
 
+// Owner-only files for everything a command writes (exports, backups, rebuilt projections, archives): they
+// hold every job's params and payloads. `serve` sets the same for the server and its stage commands.
+process.umask(0o077);
+
 try {
   await (await buildProgram(process.argv)).parseAsync(process.argv);
 } catch (error) {

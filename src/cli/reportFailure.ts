@@ -19,7 +19,38 @@ export function reportFailure(error: unknown): number {
     process.stderr.write(`operator: ${error.message} [${error.code}]\n`);
     return 1;
   }
+  const system = systemErrorLine(error);
+  if (system) {
+    process.stderr.write(`operator: ${system}\n`);
+    return 1;
+  }
   const text = error instanceof Error ? (error.stack ?? error.message) : String(error);
   process.stderr.write(`operator: unexpected error: ${text}\n`);
   return 1;
 }
+
+/**
+ * What the operating system refused (a read-only or foreign data dir, a directory where a file goes, a
+ * full disk): the path and the reason are the whole story, so one line without a stack.
+ */
+function systemErrorLine(error: unknown): string | null {
+  const e = error as NodeJS.ErrnoException | undefined;
+  if (!(e instanceof Error) || typeof e.code !== 'string' || !(e.code in SYSTEM_REASONS)) return null;
+  const where = e.path ?? /'([^']+)'/.exec(e.message)?.[1];
+  const reason = SYSTEM_REASONS[e.code];
+  return where
+    ? `${where}: ${reason} (${e.code}${e.syscall ? ` on ${e.syscall}` : ''})`
+    : `${reason} (${e.message})`;
+}
+
+const SYSTEM_REASONS: Record<string, string> = {
+  EACCES: 'permission denied',
+  EPERM: 'operation not permitted',
+  EROFS: 'read-only file system',
+  EISDIR: 'is a directory, a file was expected',
+  ENOTDIR: 'a part of the path is not a directory',
+  EEXIST: 'already exists',
+  ENOENT: 'no such file or directory',
+  ENOSPC: 'no space left on the device',
+  EDQUOT: 'disk quota exceeded',
+};

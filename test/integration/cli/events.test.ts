@@ -1,4 +1,4 @@
-import { readFile } from 'node:fs/promises';
+import { readFile, stat } from 'node:fs/promises';
 import type { AddressInfo, Socket } from 'node:net';
 import { connect, createServer } from 'node:net';
 import { join } from 'node:path';
@@ -245,6 +245,10 @@ test('events export: canonical NDJSON from the local store, by position range an
     fromApi.filter((e) => e.job_id === 'ev-b'),
   );
   await t.throwsAsync(readFile(`${out}.partial`), { code: 'ENOENT' });
+  t.is((await stat(out)).mode & 0o777, 0o600, "every job's events: owner only");
+  const intoDir = await runCli(world.local('events', 'export', '--from', '0', '--out', world.dir));
+  t.is(intoDir.code, 2);
+  t.regex(intoDir.stderr, /^operator: --out .* is a directory: name the file to write\n$/);
   const noStore = await runCli(['events', 'export', '--from', '0', '--data-dir', join(world.dir, 'nowhere')]);
   t.is(noStore.code, 1);
   t.regex(noStore.stderr, /^operator: no event store at .*nowhere\/store\n.*--data-dir/);

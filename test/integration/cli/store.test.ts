@@ -1,4 +1,5 @@
-import { mkdir, writeFile } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
+import { mkdir, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import test from 'ava';
 import { openLmdbEventStore } from '../../../src/infra/eventstore/lmdb/index.ts';
@@ -62,4 +63,26 @@ test('store backup: a consistent compacted copy while the server appends; the co
   const refused = await runCli(world.local('store', 'backup', join(world.dir, 'full')));
   t.is(refused.code, 1);
   t.regex(refused.stderr, /is not empty; back up into a new directory/);
+
+  // The copy holds every job's params: owner only, whatever the shell's umask.
+  t.is((await stat(target)).mode & 0o777, 0o700);
+  t.is((await stat(join(target, 'data.mdb'))).mode & 0o777, 0o600);
+  // A file where the directory goes: one line, nothing made; no store: no directory left behind.
+  await writeFile(join(world.dir, 'a-file'), 'x');
+  const onFile = await runCli(world.local('store', 'backup', join(world.dir, 'a-file')));
+  t.is(onFile.code, 1);
+  t.regex(
+    onFile.stderr,
+    /^operator: .*a-file is a file; back up into a new directory \[bad_backup_target\]\n$/,
+  );
+  const noStore = await runCli([
+    'store',
+    'backup',
+    join(world.dir, 'never'),
+    '--data-dir',
+    join(world.dir, 'nothing'),
+  ]);
+  t.is(noStore.code, 1);
+  t.regex(noStore.stderr, /no event store at/);
+  t.false(existsSync(join(world.dir, 'never')));
 });

@@ -1,5 +1,5 @@
 import { existsSync } from 'node:fs';
-import { mkdir, readdir, stat } from 'node:fs/promises';
+import { mkdir, readdir, rm, stat } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { OperatorError } from '../../../domain/errors.ts';
 // The adapter's own layout (database names, environment flags): maintenance works below the port.
@@ -97,14 +97,29 @@ export async function backupLmdbStore(dataDir: string, target: string): Promise<
   const dest = resolve(target);
   if (resolve(source) === dest)
     throw new OperatorError('bad_backup_target', 'the backup target is the store itself', 'invalid');
-  await mkdir(dest, { recursive: true });
-  if (existsSync(join(dest, 'data.mdb')) || (await readdir(dest)).length > 0)
+  const existing = await stat(dest).catch(() => null);
+  if (existing && !existing.isDirectory())
+    throw new OperatorError(
+      'bad_backup_target',
+      `${dest} is a file; back up into a new directory`,
+      'invalid',
+    );
+  if (existing && (await readdir(dest)).length > 0)
     throw new OperatorError(
       'bad_backup_target',
       `${dest} is not empty; back up into a new directory`,
       'invalid',
     );
-  await withLayout(source, (layout) => layout.root.backup(dest, true));
+  if (!existsSync(join(source, 'data.mdb')))
+    throw new OperatorError('no_store', `no event store at ${source}`, 'not_found');
+  await mkdir(dest, { recursive: true });
+  try {
+    await withLayout(source, (layout) => layout.root.backup(dest, true));
+  } catch (error) {
+    // A failed backup leaves no directory behind that it made.
+    if (!existing) await rm(dest, { recursive: true, force: true });
+    throw error;
+  }
   const copy = await withLayout(dest, async (layout) => ({
     events: (layout.events.getStats() as DbStats).entryCount,
     head: readHead(layout),
