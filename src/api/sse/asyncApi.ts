@@ -162,7 +162,7 @@ export function buildAsyncApi(info: { title: string; version: string }): Json {
       allEvents: {
         address: '/events/stream',
         title: 'every job',
-        description: `Every job's events in store order; \`id:\` is the global position (a decimal string: positions may exceed 2^53). ${resume} Filters: ?job=<id>, ?type=<a,b>. It never ends.`,
+        description: `Every job's events in store order; \`id:\` is the global position (a decimal string: positions may exceed 2^53). ${resume} Filters: ?job=<id>, ?type=<a,b>. It never ends. A resume point past the log's head is a 400 (no position this server gave).`,
         messages: eventRefs(['heartbeat', 'connected']),
       },
     },

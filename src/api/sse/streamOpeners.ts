@@ -94,9 +94,18 @@ export class StreamOpeners {
     }
     const fromHeader = lastEventId(ask.lastEventId, positionCursor);
     let after: bigint;
-    if (fromHeader !== undefined) after = BigInt(fromHeader);
-    else if (query.after !== undefined) after = BigInt(query.after);
-    else if (query.since !== undefined) after = this.positionBefore(query.since);
+    const resumeAt = fromHeader ?? query.after;
+    if (resumeAt !== undefined) {
+      after = BigInt(resumeAt);
+      // As on a job's stream: a position past the log's head is none this server gave (another store, a
+      // restored backup), and waiting for the log to reach it would hide everything before.
+      const head = await deps.store.headPosition();
+      if (after > BigInt(head ?? -1))
+        throw badRequest(`resume point ${after} is past the log's head (${head ?? 'empty log'})`, {
+          after: after.toString(),
+          head,
+        });
+    } else if (query.since !== undefined) after = this.positionBefore(query.since);
     else {
       await deps.tail.ready;
       after = deps.tail.position() ?? -1n;
