@@ -23,7 +23,7 @@ export function retentionCommand(): Command {
   retention.addCommand(
     withLocalOptions(new Command('run'))
       .description(
-        'sweep now: delete (or archive) the events and runs/<id> of jobs that ended long enough ago',
+        'sweep now: hide the events and remove (or archive) runs/<id> of jobs that ended long enough ago',
       )
       .option('--dry-run', 'list what would be swept; change nothing')
       .option('--days <n>', 'override storage.events_retention_days')
@@ -32,7 +32,7 @@ export function retentionCommand(): Command {
       .option('--json', 'print the result as JSON')
       .addHelpText(
         'after',
-        `${LOCAL_HELP}\n\nJobs still queued, running or paused are never touched. With retention_action: archive each job's\nfiles are packed into <runs_dir>/_archive/<id>.tar.gz before they are removed.\n\nExample:\n  $ operator retention run --dry-run\n  $ operator retention run --days 90 --action archive`,
+        `${LOCAL_HELP}\n\nA job's events are soft-deleted: hidden from every read, stream, export, search and rebuild; the log is\nappend-only, so their bytes stay in the store file (decision 0001). Its runs/<id> files and read model rows are\nremoved. Jobs still queued, running or paused are never touched. With retention_action: archive each job's\nfiles are packed into <runs_dir>/_archive/<id>.tar.gz before they are removed.\n\nExample:\n  $ operator retention run --dry-run\n  $ operator retention run --days 90 --action archive`,
       )
       .action(async (opts: RetentionOptions) => {
         const config = localConfig(opts);
