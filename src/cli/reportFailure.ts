@@ -35,7 +35,8 @@ export function reportFailure(error: unknown): number {
  */
 function systemErrorLine(error: unknown): string | null {
   const e = error as NodeJS.ErrnoException | undefined;
-  if (!(e instanceof Error) || typeof e.code !== 'string' || !(e.code in SYSTEM_REASONS)) return null;
+  if (!(e instanceof Error) || typeof e.code !== 'string' || !Object.hasOwn(SYSTEM_REASONS, e.code))
+    return null;
   const where = e.path ?? /'([^']+)'/.exec(e.message)?.[1];
   const reason = SYSTEM_REASONS[e.code];
   return where

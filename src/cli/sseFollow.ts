@@ -9,8 +9,8 @@ export interface FollowSseOptions {
   path: string;
   query?: Record<string, string | number | undefined>;
   /**
-   * Called for each event frame (not `connected`, `end`, `shutdown` or a heartbeat, named or not), one at a time, in
-   * order.
+   * Called for each event frame (not `connected`, `end`, `shutdown` or a heartbeat, named or not), one at
+   * a time, in order.
    */
   onEvent(message: EventSourceMessage): Promise<void> | void;
   /** After a dropped connection, before the next attempt. */

@@ -21,9 +21,10 @@ export interface FoldResult {
   gateWrites: Map<string, number>;
 }
 
-/** Folds events (contiguous, in seq order) onto a state. Pure; the same for live projection and verify. */
+/** The gates before a job exists: what a job_created's gates are compared with. */
 const NO_GATES: JobState['gates'] = initialState().gates;
 
+/** Folds events (contiguous, in seq order) onto a state. Pure; the same for live projection and verify. */
 export function foldEvents(state: JobState, events: readonly JobEvent[]): FoldResult {
   const gateWrites = new Map<string, number>();
   let current = state;
