@@ -86,6 +86,9 @@ test('rebuild: every stage log file comes back byte for byte from the store (all
   await writeFile(logFile('lg2'), 'garbage\n');
   const logs = await runCli(world.local('projections', 'rebuild', 'logs'));
   t.is(logs.code, 0, logs.stderr);
-  t.regex(logs.stdout, /^rebuilt logs up to position \d+ .*; 3 job\(s\), 2 with files replaced; projections paused/);
+  t.regex(
+    logs.stdout,
+    /^rebuilt logs up to position \d+ .*; 3 job\(s\), 2 with files replaced; projections paused/,
+  );
   await logsAreBack('after rebuild logs, one file deleted and one damaged');
 });
