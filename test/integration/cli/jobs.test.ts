@@ -103,7 +103,7 @@ test('serve on a port another process holds: one line naming it, exit 1, and wha
   const dir = await mkdtemp(join(tmpdir(), 'operator-port-'));
   t.teardown(() => rm(dir, { recursive: true, force: true }));
   const env = { OPERATOR_DATA_DIR: join(dir, 'data'), OPERATOR_RUNS_DIR: join(dir, 'runs') };
-  const taken = await runCli(['serve', '--port', String(port)], { env, timeoutMs: 20_000 });
+  const taken = await runCli(['serve', '--port', String(port)], { env });
   t.is(taken.code, 1, taken.stderr);
   t.regex(
     taken.stderr,
