@@ -43,8 +43,16 @@ export function serveCommand(): Command {
       // Owner-only files for everything the server creates (store, read model, run dirs, stage logs), and
       // for what its stage commands create, whatever the login shell's umask was.
       process.umask(0o077);
+      // Heard from the start: a signal while the server starts (its 'listening' line is already out, so a
+      // supervisor may send one) stops it once started, instead of killing it half-way.
+      let stopAsked: string | null = null;
+      let shutdown = (signal: string) => {
+        stopAsked ??= signal;
+      };
+      process.once('SIGTERM', () => shutdown('SIGTERM'));
+      process.once('SIGINT', () => shutdown('SIGINT'));
       const server = await startServer({ config, logger });
-      const shutdown = (signal: string) => {
+      shutdown = (signal: string) => {
         logger.info({ signal }, 'shutting down');
         setTimeout(() => {
           logger.error('shutdown took too long; exiting');
@@ -58,7 +66,6 @@ export function serveCommand(): Command {
           },
         );
       };
-      process.once('SIGTERM', () => shutdown('SIGTERM'));
-      process.once('SIGINT', () => shutdown('SIGINT'));
+      if (stopAsked) shutdown(stopAsked);
     });
 }
