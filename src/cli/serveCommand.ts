@@ -54,10 +54,14 @@ export function serveCommand(): Command {
       const server = await startServer({ config, logger });
       shutdown = (signal: string) => {
         logger.info({ signal }, 'shutting down');
-        setTimeout(() => {
-          logger.error('shutdown took too long; exiting');
-          process.exit(1);
-        }, 8000).unref();
+        // Long enough for the stages' kill grace (SIGTERM, then SIGKILL) and the rest of the stop.
+        setTimeout(
+          () => {
+            logger.error('shutdown took too long; exiting');
+            process.exit(1);
+          },
+          Math.max(8000, config.pipeline.stage_kill_grace + 5000),
+        ).unref();
         server.close().then(
           () => process.exit(0),
           (error: unknown) => {

@@ -5,7 +5,7 @@ import { formatDuration } from '../domain/jobDecider.ts';
 import type { EventStore } from '../infra/eventstore/eventStore.ts';
 import { openPrivateFile } from '../infra/files/privateFile.ts';
 import type { StagePaths } from '../infra/files/runsLayout.ts';
-import { signalGroup } from './processGroup.ts';
+import { signalGroup, waitForGroupExit } from './processGroup.ts';
 import { StageLog } from './stageLog.ts';
 import { displayName, prepareStageRunDir } from './stageRunDir.ts';
 import type { Exit, SpawnedStage } from './stageSpawner.ts';
@@ -54,6 +54,8 @@ export interface StageOutcome {
 
 /** How long stdout/stderr may stay open after the command exited (a background process holding them). */
 const STDIO_LINGER_MS = 1000;
+/** How long a group may take to vanish after SIGKILL (the kernel's part) before it is reported. */
+const AFTER_KILL_WAIT_MS = 2000;
 
 /**
  * One attempt of a stage command: `/bin/sh -c <run>` in its own process group (detached), in the job's work
@@ -64,6 +66,8 @@ const STDIO_LINGER_MS = 1000;
 export class StageProcess {
   readonly done: Promise<StageOutcome>;
   #stoppedFor: string | null = null;
+  /** When the group got SIGTERM, plus the grace: when SIGKILL is due (null: never signalled). */
+  #killAt: number | null = null;
   #timedOut = false;
   #exited = false;
 
@@ -92,7 +96,9 @@ export class StageProcess {
       dropStdio();
       this.log.flushPartialLines();
       this.#endLeftovers();
-      await rm(command.paths.pidFile, { force: true }).catch(() => {});
+      // The pid file goes only with the whole group: while any of it runs, a restart must find it.
+      if (await this.#groupGone()) await rm(command.paths.pidFile, { force: true }).catch(() => {});
+      else this.log.line('runner', `process group ${this.pid} outlived SIGKILL; its pid file stays`);
       const outcome = this.#outcome(code, signal, durationMs);
       this.log.line(
         'runner',
@@ -204,6 +210,7 @@ export class StageProcess {
       'runner',
       `${why}: SIGTERM to process group ${this.pid}, SIGKILL after ${formatDuration(grace)}`,
     );
+    this.#killAt ??= Date.now() + grace;
     signalGroup(this.pid, 'SIGTERM');
     setTimeout(() => signalGroup(this.pid, 'SIGKILL'), grace).unref();
   }
@@ -212,8 +219,20 @@ export class StageProcess {
   #endLeftovers(): void {
     if (!signalGroup(this.pid, 0)) return;
     if (!this.stopping) this.log.line('runner', `ending what the command left running in group ${this.pid}`);
+    this.#killAt ??= Date.now() + this.command.killGraceMs;
     signalGroup(this.pid, 'SIGTERM');
-    setTimeout(() => signalGroup(this.pid, 'SIGKILL'), this.command.killGraceMs).unref();
+  }
+
+  /**
+   * Waits until no process of the group is left, and sends the SIGKILL itself once the grace is over: `done`
+   * (which a shutdown awaits) must not resolve while a process that ignored SIGTERM still runs, or the
+   * server would exit before its kill and the retry run beside it. False when some outlive even SIGKILL.
+   */
+  async #groupGone(): Promise<boolean> {
+    if (this.#killAt === null) return true;
+    if (await waitForGroupExit(this.pid, Math.max(0, this.#killAt - Date.now()))) return true;
+    signalGroup(this.pid, 'SIGKILL');
+    return waitForGroupExit(this.pid, AFTER_KILL_WAIT_MS);
   }
 
   #outcome(code: number | null, signal: NodeJS.Signals | null, durationMs: number): StageOutcome {

@@ -72,7 +72,11 @@ test('cancel during a running stage kills its whole process group and frees the 
   const events = await jobEvents(server, jobId);
   t.like(events.at(-1), { type: 'job_canceled', actor: 'alice', payload: { reason: 'wrong input' } });
   t.false(events.some((e) => e.type === 'stage_failed' || e.type === 'stage_completed'));
-  const log = await (await server.api(`/jobs/${jobId}/stages/work/log`)).text();
+  // The attempt's last log lines are stored once its whole group is gone, a moment after the event.
+  const log = await waitFor('the cancel in the stage log', async () => {
+    const text = await (await server.api(`/jobs/${jobId}/stages/work/log`)).text();
+    return /runner job canceled: SIGTERM to process group \d+/.test(text) ? text : undefined;
+  });
   t.regex(log, /runner job canceled: SIGTERM to process group \d+/);
 
   const next = await waitForEvents(server, waiting, 'the queued job to run', ended);

@@ -1,4 +1,4 @@
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -147,4 +147,33 @@ test('kill -9 mid-stage and mid-gate: after a restart the orphan is ended and re
   );
   third.child.kill('SIGTERM');
   t.is((await third.exited).code, 0);
+});
+
+test('a clean stop (SIGTERM) ends what a stage left running that ignores SIGTERM, before the server exits; its pid file goes with it', async (t) => {
+  const dir = await mkdtemp(join(tmpdir(), 'operator-stop-'));
+  const configPath = await writeServeConfig(dir, [
+    'pipeline: {default: stubborn, lanes: 1, stage_kill_grace: 3s}',
+    'pipelines:',
+    // The command's child ignores SIGTERM; the command itself waits for it (and so ends on SIGTERM).
+    `  stubborn: {stages: [{name: work, retries: 1, run: 'sh -c "trap \\"\\" TERM; while :; do sleep 0.2; done" & echo "pid $!"; wait'}]}`,
+  ]);
+  const pids: number[] = [];
+  const server = await serve(configPath);
+  t.teardown(async () => {
+    server.child.kill('SIGKILL');
+    for (const pid of pids) if (isAlive(pid)) process.kill(pid, 'SIGKILL');
+    await rm(dir, { recursive: true, force: true });
+  });
+  const job = await createJob(server, 'stubborn');
+  const child = await waitFor('the stubborn child', async () => (await pidsInLog(server, job, 'work'))[0]);
+  pids.push(child);
+  t.true(isAlive(child));
+  const pidFile = join(dir, 'runs', job, 'logs', 'work.pid');
+  t.true((await stat(pidFile)).isFile(), 'the pid file is there while the stage runs');
+  const stopped = Date.now();
+  server.child.kill('SIGTERM');
+  t.is((await server.exited).code, 0);
+  t.false(isAlive(child), 'ended (SIGKILL after the grace) before the server exited');
+  t.true(Date.now() - stopped >= 3000, 'the server waited out the grace');
+  await t.throwsAsync(stat(pidFile), { code: 'ENOENT' });
 });
