@@ -41,6 +41,8 @@ export interface StageLogOptions {
   onWriteError?: (error: Error) => void;
   /** Told true when unwritten output piles up (pause reading the command), false when it drained. */
   onPressure?: (high: boolean) => void;
+  /** Told once, when the output passed `maxLogBytes`: the rest can be dropped where it is read. */
+  onCut?: () => void;
   /** Batch bounds (tests); default 64 lines, 16 KiB, 50 ms. */
   batch?: Partial<Pick<LogBatcherOptions, 'maxLines' | 'maxBytes' | 'windowMs'>>;
 }
@@ -61,6 +63,7 @@ export class StageLog {
   readonly #partial = new Map<LogStream, { decoder: StringDecoder; text: string }>();
   readonly #batcher: LogBatcher;
   readonly #writer: StageLogWriter;
+  private readonly onCut: (() => void) | undefined;
   #closed = false;
 
   private constructor(
@@ -69,6 +72,7 @@ export class StageLog {
     private readonly now: () => Date,
   ) {
     this.#writer = writer;
+    this.onCut = options.onCut;
     this.#batcher = new LogBatcher({
       ...DEFAULT_BATCH,
       ...options.batch,
@@ -116,7 +120,9 @@ export class StageLog {
   line(stream: LogStream, text: string): void {
     if (this.#closed) return;
     const line: LogLine = { ts: this.now().toISOString(), stream, text: text.replace(/\n/g, ' ') };
+    const wasCut = this.#batcher.cut;
     const kept = this.#batcher.add(line);
+    if (!wasCut && this.#batcher.cut) this.onCut?.();
     if (stream === 'runner' || !kept) return;
     const shown = `${line.ts} ${stream} ${line.text}`;
     this.#tail.push(shown.length > TAIL_LINE_CHARS ? `${shown.slice(0, TAIL_LINE_CHARS)}…` : shown);
@@ -125,6 +131,12 @@ export class StageLog {
 
   /** Feeds raw output of a stream; complete lines are written at once, a partial one waits for its end. */
   write(stream: Exclude<LogStream, 'runner'>, chunk: Buffer): void {
+    // Past the cap every line would be dropped: not decoded, split and stamped first (a flood is read at
+    // the pipe's speed, and the main thread must keep serving).
+    if (this.#batcher.cut) {
+      this.#partial.clear();
+      return;
+    }
     let partial = this.#partial.get(stream);
     if (!partial) {
       partial = { decoder: new StringDecoder('utf8'), text: '' };

@@ -125,7 +125,7 @@ export class StageProcess {
     const { paths } = command;
     await prepareStageRunDir(paths, command.paramsJson);
     // Unwritten output past a bound pauses the pipes: the command then blocks on its writes, memory stays bounded.
-    const pipes: { pause(): void; resume(): void }[] = [];
+    const pipes: { pause(): void; resume(): void; discardOutput(): void }[] = [];
     const log = await StageLog.open({
       store: command.store,
       jobId: command.jobId,
@@ -140,6 +140,10 @@ export class StageProcess {
         for (const pipe of pipes)
           if (high) pipe.pause();
           else pipe.resume();
+      },
+      // Past runner.max_log_bytes the spawning thread drops the output itself (the command runs on).
+      onCut: () => {
+        for (const pipe of pipes) pipe.discardOutput();
       },
       ...(command.onLogWriteError ? { onWriteError: command.onLogWriteError } : {}),
     });

@@ -40,6 +40,8 @@ export interface SpawnedStage {
   resume(): void;
   /** Stops reading its output for good (a background process holding the pipes). */
   dropStdio(): void;
+  /** Reads its output on but drops it on the spawning thread (the log was cut): nothing more crosses over. */
+  discardOutput(): void;
 }
 
 type ToThread =
@@ -51,7 +53,7 @@ type ToThread =
       env: Readonly<Record<string, string>>;
       pidFile?: StageSpawnOptions['pidFile'];
     }
-  | { kind: 'pause' | 'resume' | 'drop'; id: number };
+  | { kind: 'pause' | 'resume' | 'drop' | 'discard'; id: number };
 
 type FromThread =
   | { kind: 'spawned'; id: number; pid: number; atNs: bigint; pidFileError: string | null }
@@ -70,6 +72,7 @@ const { spawn } = require('node:child_process');
 const { ftruncateSync, writeSync } = require('node:fs');
 const { parentPort } = require('node:worker_threads');
 const children = new Map();
+const discarding = new Set();
 const post = (m, transfer) => parentPort.postMessage(m, transfer);
 function writePidFile(pidFile, pid) {
   if (!pidFile || pid === undefined) return null;
@@ -104,12 +107,14 @@ function start(m) {
   });
   for (const stream of ['stdout', 'stderr'])
     child[stream].on('data', (chunk) => {
+      if (discarding.has(m.id)) return;
       const copy = new Uint8Array(chunk);
       post({ kind: 'output', id: m.id, stream, chunk: copy }, [copy.buffer]);
     });
   child.once('exit', (code, signal) => post({ kind: 'exit', id: m.id, code, signal, atNs: process.hrtime.bigint() }));
   child.once('close', () => {
     children.delete(m.id);
+    discarding.delete(m.id);
     post({ kind: 'close', id: m.id });
   });
 }
@@ -117,6 +122,7 @@ parentPort.on('message', (m) => {
   if (m.kind === 'spawn') return start(m);
   const child = children.get(m.id);
   if (!child) return;
+  if (m.kind === 'discard') return void discarding.add(m.id);
   for (const s of [child.stdout, child.stderr])
     if (m.kind === 'pause') s.pause();
     else if (m.kind === 'resume') s.resume();
@@ -222,7 +228,7 @@ export class StageSpawner {
 
   #handle(spawned: Extract<FromThread, { kind: 'spawned' }>, pending: Pending): SpawnedStage {
     const { id, pid, atNs: startedNs, pidFileError } = spawned;
-    const send = (kind: 'pause' | 'resume' | 'drop') => {
+    const send = (kind: 'pause' | 'resume' | 'drop' | 'discard') => {
       const message: ToThread = { kind, id };
       this.#worker?.postMessage(message);
     };
@@ -235,6 +241,7 @@ export class StageSpawner {
       pause: () => send('pause'),
       resume: () => send('resume'),
       dropStdio: () => send('drop'),
+      discardOutput: () => send('discard'),
     };
   }
 

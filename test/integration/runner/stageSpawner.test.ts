@@ -124,3 +124,31 @@ test('a pid file the thread cannot write is reported, and the command runs all t
   t.is((await child.exited).code, 0);
   await file.close();
 });
+
+test('discardOutput: the command runs on and its output is read to the end, but no more of it crosses to the main thread', async (t) => {
+  const spawner = new StageSpawner();
+  const total = 200 * 1024 * 1024;
+  let received = 0;
+  let child: Awaited<ReturnType<StageSpawner['spawn']>> | undefined;
+  const done = join(dir, 'flood-done');
+  const spawned = spawner.spawn({
+    // 200 MiB as fast as the pipe takes it, then a mark that the command got past its writes.
+    run: `head -c ${total} /dev/zero; touch ${done}`,
+    cwd: dir,
+    env: { PATH: process.env['PATH'] ?? '/usr/bin:/bin' },
+    onOutput: (_stream, chunk) => {
+      // The first chunk is the cut: from here the thread drops what it reads.
+      if (received === 0) child?.discardOutput();
+      received += chunk.length;
+    },
+  });
+  child = await spawned;
+  const exit = await child.exited;
+  await child.closed;
+  t.is(exit.code, 0, 'the command wrote everything: its output was read, not blocked');
+  t.true(existsSync(done));
+  t.true(received < total / 4, `${received} of ${total} bytes crossed to the main thread`);
+  t.log(
+    `${(received / 1048576).toFixed(1)} MiB of ${total / 1048576} MiB crossed before the discard took hold`,
+  );
+});
