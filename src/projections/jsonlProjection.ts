@@ -1,8 +1,7 @@
 import type { FileHandle } from 'node:fs/promises';
-import { mkdir } from 'node:fs/promises';
 import type { JobEvent } from '../domain/events.ts';
-import { ensureDir, fsyncDir } from '../infra/files/durableFiles.ts';
-import { openPrivateFile, PRIVATE_DIR_MODE } from '../infra/files/privateFile.ts';
+import { fsyncDir, ownDirectory } from '../infra/files/durableFiles.ts';
+import { openPrivateFile } from '../infra/files/privateFile.ts';
 import { runPaths } from '../infra/files/runsLayout.ts';
 import { LruMap } from '../infra/lruMap.ts';
 import { jsonlLine } from './jobFold.ts';
@@ -42,6 +41,16 @@ export class JsonlProjection extends PerJobFileProjection {
     const paths = runPaths(this.#options.runsDir, jobId);
     let handle: FileHandle | null = null;
     try {
+      // A link (or file) a stage put in place of its run dir is removed, never appended through; the file
+      // in the new directory is written from the store.
+      const { found: replaced } = await ownDirectory(paths.dir, this.#sync);
+      if (replaced) {
+        this.#options.logger?.warn(
+          { job_id: jobId, found: replaced },
+          'events.jsonl: removed what a stage put in place of the run dir; rewriting it from the store',
+        );
+        this.#lastSeq.delete(jobId);
+      }
       let last = this.#lastSeq.get(jobId);
       let created = false;
       if (last === undefined) {
@@ -57,11 +66,7 @@ export class JsonlProjection extends PerJobFileProjection {
             'events.jsonl: torn last line cut off',
           );
         last = tail.lastSeq;
-        if (!tail.exists) {
-          if (this.#sync) await ensureDir(paths.dir);
-          else await mkdir(paths.dir, { recursive: true, mode: PRIVATE_DIR_MODE });
-          created = true;
-        }
+        if (!tail.exists) created = true;
       }
       // O_NOFOLLOW, one name: a link planted since is refused here, then removed by the repair on the retry.
       handle = await openPrivateFile(paths.events, 'append', 'events.jsonl');

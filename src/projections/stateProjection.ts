@@ -1,9 +1,9 @@
-import { mkdir } from 'node:fs/promises';
+import { relative } from 'node:path';
 import type { JobEvent } from '../domain/events.ts';
 import { initialState } from '../domain/jobDecider.ts';
 import { type JobState, ownGate } from '../domain/jobState.ts';
-import { ensureDir, writeFileAtomic } from '../infra/files/durableFiles.ts';
-import { isUnsafeFileError, PRIVATE_DIR_MODE, readPrivateIfPresent } from '../infra/files/privateFile.ts';
+import { ownDirectory, writeFileAtomic } from '../infra/files/durableFiles.ts';
+import { isUnsafeFileError, readPrivateIfPresent } from '../infra/files/privateFile.ts';
 import { isSafeName, runPaths } from '../infra/files/runsLayout.ts';
 import { LruMap } from '../infra/lruMap.ts';
 import { fileJson, foldEvents, toGateFile, toStateFile } from './jobFold.ts';
@@ -32,15 +32,19 @@ interface Loaded {
 export class StateProjection extends PerJobFileProjection {
   readonly #options: StateProjectionOptions;
   readonly #cache: LruMap<string, JobState>;
+  /** The inode of each cached job's run dir when its files were last written. */
+  readonly #runDirs: LruMap<string, number>;
 
   constructor(options: StateProjectionOptions) {
     super(options.name ?? 'state', options);
     this.#options = options;
     this.#cache = new LruMap(options.cacheSize ?? 1000);
+    this.#runDirs = new LruMap(options.cacheSize ?? 1000);
   }
 
   async close(): Promise<void> {
     this.#cache.clear();
+    this.#runDirs.clear();
   }
 
   protected async projectJob(jobId: string, events: readonly JobEvent[]): Promise<void> {
@@ -64,11 +68,19 @@ export class StateProjection extends PerJobFileProjection {
       const { state, gateWrites } = foldEvents(loaded.state, fresh);
       const gates = new Map([...loaded.gateWrites, ...gateWrites]);
       const sync = this.#options.sync ?? true;
-      const dir = sync
-        ? ensureDir
-        : (path: string) => mkdir(path, { recursive: true, mode: PRIVATE_DIR_MODE });
-      await dir(paths.dir);
-      if (gates.size > 0) await dir(paths.gatesDir);
+      // The run dir and gates/ are real directories: a link a stage put in their place is removed, never
+      // written through. What was under it is gone then: every gate file is written again.
+      const runDir = await this.#ownDir(jobId, paths.dir, sync);
+      // A run dir made anew since this job's last batch (by the events.jsonl projection, which met a link
+      // first) holds no gate files either.
+      const known = this.#runDirs.get(jobId);
+      let allGates = runDir.replaced || (known !== undefined && known !== runDir.ino);
+      this.#runDirs.set(jobId, runDir.ino);
+      if (allGates) await this.#addEveryGate(jobId, state.seq, gates);
+      if (gates.size > 0 && (await this.#ownDir(jobId, paths.gatesDir, sync)).replaced && !allGates) {
+        allGates = true;
+        await this.#addEveryGate(jobId, state.seq, gates);
+      }
       for (const [name, seq] of gates) {
         const gate = ownGate(state.gates, name);
         if (!gate) continue;
@@ -86,6 +98,23 @@ export class StateProjection extends PerJobFileProjection {
       this.#cache.delete(jobId);
       throw e;
     }
+  }
+
+  /** Every gate that has a file in the job's fold up to `seq`, into `gates` (name -> the seq it is as of). */
+  async #addEveryGate(jobId: string, seq: number, gates: Map<string, number>): Promise<void> {
+    const history = await readJobEvents(this.#options.store, jobId, 0, seq + 1);
+    for (const [name, at] of foldEvents(initialState(), history).gateWrites) gates.set(name, at);
+  }
+
+  /** `ownDirectory`, warning when a stage had put something else there. */
+  async #ownDir(jobId: string, dir: string, sync: boolean): Promise<{ replaced: boolean; ino: number }> {
+    const { found, ino } = await ownDirectory(dir, sync);
+    if (found)
+      this.#options.logger?.warn(
+        { job_id: jobId, dir: relative(this.#options.runsDir, dir), found },
+        'state projection: removed what a stage put in place of a run directory',
+      );
+    return { replaced: found !== null, ino };
   }
 
   /**

@@ -1,5 +1,5 @@
 import type { FileHandle } from 'node:fs/promises';
-import { rm } from 'node:fs/promises';
+import { lstat, rm } from 'node:fs/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { formatDuration } from '../domain/jobDecider.ts';
 import type { EventStore } from '../infra/eventstore/eventStore.ts';
@@ -97,7 +97,7 @@ export class StageProcess {
       this.log.flushPartialLines();
       this.#endLeftovers();
       // The pid file goes only with the whole group: while any of it runs, a restart must find it.
-      if (await this.#groupGone()) await rm(command.paths.pidFile, { force: true }).catch(() => {});
+      if (await this.#groupGone()) await removePidFile(command.paths);
       else this.log.line('runner', `process group ${this.pid} outlived SIGKILL; its pid file stays`);
       const outcome = this.#outcome(code, signal, durationMs);
       this.log.line(
@@ -262,4 +262,10 @@ export class StageProcess {
       tail: this.log.tail,
     };
   }
+}
+
+/** The pid file, removed only from a real logs/ directory: never through a link a stage put there. */
+async function removePidFile(paths: StagePaths): Promise<void> {
+  const logs = await lstat(paths.logsDir).catch(() => null);
+  if (logs?.isDirectory()) await rm(paths.pidFile, { force: true }).catch(() => {});
 }

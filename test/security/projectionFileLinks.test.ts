@@ -123,3 +123,58 @@ test('projection file links: a FIFO a stage puts in place of state.json is not r
   t.true((await lstat(statePath)).isFile());
   t.is(await readFile(statePath, 'utf8'), expectedJobFiles('fifo', events).state as string);
 });
+
+test('projection file links: gates/ and the whole run dir swapped for links to directories elsewhere are never written through; the files come back in real directories', async (t) => {
+  const outside = await mkdtemp(join(tmpdir(), 'operator-outside-'));
+  t.teardown(() => rm(outside, { recursive: true, force: true }));
+  const server = await startTestServer(
+    {
+      pipeline: { default: 'dirswap' },
+      pipelines: {
+        dirswap: {
+          stages: [
+            {
+              name: 'gates',
+              env: { OUT: outside },
+              run: 'mkdir -p "$OUT/g" && rm -rf ../gates && ln -s "$OUT/g" ../gates',
+              gate: { timeout: '1h' },
+            },
+            {
+              name: 'rundir',
+              env: { OUT: outside },
+              run: 'mkdir -p "$OUT/r" && mv "$RUN_DIR" "$RUN_DIR.moved" && ln -s "$OUT/r" "$RUN_DIR"',
+            },
+          ],
+        },
+      },
+    },
+    { runner: true },
+  );
+  t.teardown(() => server.stop());
+  const jobId = await createJob(server, 'dirswap');
+  await waitForEvents(server, jobId, 'the gate pause', (e) => e.at(-1)?.type === 'gate_pause');
+  const approved = await server.api(`/jobs/${jobId}/gates/gates/approve`, { method: 'POST', json: {} });
+  t.is(approved.status, 200);
+  await waitForEvents(server, jobId, 'the job to end', ended);
+  const events = await jobEvents(server, jobId);
+  t.is(events.at(-1)?.type, 'job_completed');
+  const run = join(server.config.storage.runs_dir, jobId);
+  await waitFor('the run dir and its files back', async () => {
+    const [dir, state, jsonl, gate] = await Promise.all(
+      [run, join(run, 'state.json'), join(run, 'events.jsonl'), join(run, 'gates', 'gates.json')].map((p) =>
+        lstat(p).catch(() => null),
+      ),
+    );
+    if (!dir?.isDirectory() || !state?.isFile() || !jsonl?.isFile() || !gate?.isFile()) return false;
+    const lines = (await readFile(join(run, 'events.jsonl'), 'utf8')).split('\n').filter(Boolean);
+    return (
+      lines.length === events.length &&
+      JSON.parse(await readFile(join(run, 'state.json'), 'utf8')).status === 'completed'
+    );
+  });
+  t.true((await lstat(join(run, 'gates'))).isDirectory());
+  const leaked = (await execFileP('find', [outside, '-type', 'f'])).stdout.trim();
+  t.is(leaked, '', 'nothing was written outside the runs dir');
+  // Whichever projection met the link first removed it, and said so.
+  t.true(server.logLines.some((l) => l.includes('removed what a stage put in place of')));
+});

@@ -40,6 +40,10 @@ test.before(async () => {
         hardlog: plant('ln "$VICTIM" ../logs/second.log'),
         sympid: plant('ln -s "$VICTIM" ../logs/second.pid'),
         symdir: plant('mv ../logs ../logs.old && ln -s "$(dirname "$VICTIM")" ../logs'),
+        // Its own logs/ swapped, while it runs, for a link to a dir holding a file named like its pid file.
+        ownpid: plant(
+          'mkdir -p "$(dirname "$VICTIM")/pids" && echo keep > "$(dirname "$VICTIM")/pids/first.pid" && mv ../logs ../logs.old && ln -s "$(dirname "$VICTIM")/pids" ../logs',
+        ),
       },
     },
     { runner: true },
@@ -112,5 +116,14 @@ test.serial(
       // The stage that planted it still has its own log, served as usual.
       t.is((await server.api(`/jobs/${jobId}/stages/first/log`, { as: 'viewer' })).status, 200);
     }
+  },
+);
+
+test.serial(
+  'stage log links: a stage that swaps its own logs/ for a link while it runs: the runner never removes its pid file through it',
+  async (t) => {
+    const jobId = await createJob(server, 'ownpid');
+    await waitForEvents(server, jobId, 'the job to end', ended);
+    t.is(await readFile(join(outside, 'pids', 'first.pid'), 'utf8'), 'keep\n');
   },
 );

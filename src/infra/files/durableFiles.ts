@@ -1,5 +1,5 @@
 import { constants } from 'node:fs';
-import { mkdir, open, rename, rm } from 'node:fs/promises';
+import { lstat, mkdir, open, rename, rm } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { openPrivateFile, PRIVATE_DIR_MODE } from './privateFile.ts';
 
@@ -27,6 +27,32 @@ export async function fsyncDir(dir: string): Promise<boolean> {
   } finally {
     await handle.close();
   }
+}
+
+/**
+ * Makes `dir` a real directory (0700; durable with `sync`): a link a stage put at its name is removed,
+ * never followed, and the directory made anew. Returns what stood there (`found`: 'a symbolic link'; null
+ * when it was a directory already, or missing) and the directory's inode, by
+ * which a caller that remembers it sees a directory replaced behind its back. Its parent must be real
+ * (callers check from the runs dir down); a swap in the moment between this check and the write is out of
+ * scope (as for every file of a run dir, docs/security.md).
+ */
+export async function ownDirectory(
+  dir: string,
+  sync: boolean,
+): Promise<{ found: string | null; ino: number }> {
+  const stats = await lstat(dir).catch((error: NodeJS.ErrnoException) => {
+    if (error.code === 'ENOENT') return null;
+    throw error;
+  });
+  if (stats?.isDirectory()) return { found: null, ino: stats.ino };
+  // A link is removed (`rm` does not follow it); anything else in the way makes the mkdir below fail, as
+  // it always did: a file there is not the stage's to have put, and not ours to delete.
+  const found = stats?.isSymbolicLink() ? 'a symbolic link' : null;
+  if (found) await rm(dir, { force: true });
+  if (sync) await ensureDir(dir);
+  else await mkdir(dir, { recursive: true, mode: PRIVATE_DIR_MODE });
+  return { found, ino: (await lstat(dir)).ino };
 }
 
 /** mkdir -p (0700) whose new entries are durable: each parent of a created directory is fsynced. */
