@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import { existsSync, readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import type { Database } from 'lmdb';
 
@@ -40,13 +41,22 @@ export function isLeaseLive(
   return record.host !== hostname() || isProcessAlive(record.pid);
 }
 
-/** True when a process with this pid exists (EPERM: it exists, under another user). */
+/**
+ * True when a process with this pid runs (EPERM: it exists, under another user). A zombie does not: a
+ * server killed with -9 stays one until whatever started it reaps it, and its leases are free meanwhile.
+ */
 export function isProcessAlive(pid: number): boolean {
   try {
     process.kill(pid, 0);
-    return true;
   } catch (error) {
     return (error as NodeJS.ErrnoException).code === 'EPERM';
+  }
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) !== 'Z';
+  } catch {
+    // Gone in the meantime, or no /proc at all (not Linux: the signal's answer stands).
+    return !existsSync('/proc/self');
   }
 }
 

@@ -187,3 +187,26 @@ test("the liveness rule: expired, or held by a gone process of this host; anothe
     'no host recorded: not ours to probe',
   );
 });
+
+test('the liveness rule: a holder killed with -9 that nobody has reaped yet (a zombie) holds nothing', async (t) => {
+  // A holder whose parent never reaps it: a shell starts it, then becomes `sleep`, which waits for nobody.
+  const { spawn } = await import('node:child_process');
+  const { readFileSync } = await import('node:fs');
+  const parent = spawn('/bin/sh', ['-c', 'sleep 1000 & echo $!; exec sleep 30'], {
+    stdio: ['ignore', 'pipe', 'ignore'],
+  });
+  t.teardown(() => parent.kill('SIGKILL'));
+  const pid = await new Promise<number>((resolve) =>
+    parent.stdout.once('data', (d: Buffer) => resolve(Number(String(d).trim()))),
+  );
+  const now = Date.now();
+  t.true(isLeaseLive({ pid, host: hostname(), expires_at: now + 60_000 }, now), 'running: live');
+  process.kill(pid, 'SIGKILL');
+  const state = () => {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3);
+  };
+  for (let i = 0; i < 100 && state() !== 'Z'; i++) await new Promise((resolve) => setTimeout(resolve, 10));
+  t.is(state(), 'Z', 'killed, not reaped');
+  t.false(isLeaseLive({ pid, host: hostname(), expires_at: now + 60_000 }, now), 'a zombie holds nothing');
+});
