@@ -1,4 +1,4 @@
-import { createWriteStream } from 'node:fs';
+import { createWriteStream, rmSync } from 'node:fs';
 import { rename, rm, stat } from 'node:fs/promises';
 import { finished } from 'node:stream/promises';
 import { Command } from 'commander';
@@ -68,6 +68,13 @@ export function eventsExportCommand(): Command {
       const file =
         partial === undefined ? undefined : createWriteStream(partial, { flags: 'w', mode: 0o600 });
       const out = new LineWriter(file ?? process.stdout);
+      // Ctrl-C leaves no half file behind: only a whole export is ever renamed to --out.
+      const interrupted = () => {
+        if (partial) rmSync(partial, { force: true });
+        process.stderr.write('operator: export interrupted; nothing written to --out\n');
+        process.exit(130);
+      };
+      if (partial) process.once('SIGINT', interrupted);
       try {
         const summary = await exportEvents(store, { from, to, jobId: opts.job }, (line) =>
           out.write(chain ? `${chain.append(line.slice(0, -1))}\n` : line),
@@ -89,6 +96,7 @@ export function eventsExportCommand(): Command {
         if (partial) await rm(partial, { force: true });
         throw error;
       } finally {
+        process.off('SIGINT', interrupted);
         await store.close();
       }
     });

@@ -63,10 +63,12 @@ export function logRoutes(deps: ApiDeps): AnyRoute[] {
     const resumeAt = ctx.get('last-event-id').trim();
     if (resumeAt && !/^\d+$/.test(resumeAt))
       throw badRequest(`Last-Event-ID ${JSON.stringify(resumeAt)} is not a byte offset`);
-    const from = resumeAt ? Number(resumeAt) : 0;
     const legacy = log.records ? null : await readLegacy(log.file, stage);
     const size = legacy ? legacy.length : log.end;
-    if (from > size) throw badRequest(`Last-Event-ID ${from} is past the end of the log (${size} bytes)`);
+    // Compared as written: a number past 2^53 must not round to another one in the answer.
+    if (resumeAt && BigInt(resumeAt) > BigInt(size))
+      throw badRequest(`Last-Event-ID ${resumeAt} is past the end of the log (${size} bytes)`);
+    const from = resumeAt ? Number(resumeAt) : 0;
     if (from === size && size > 0 && !stageMayWrite(foldJob(log.events).state, stage)) {
       // The reconnect after `end` (its id is the log's end): nothing more will come, and 204 is what makes
       // an EventSource stop, as on the event streams.
