@@ -41,8 +41,8 @@ export class JsonlProjection extends PerJobFileProjection {
     const paths = runPaths(this.#options.runsDir, jobId);
     let handle: FileHandle | null = null;
     try {
-      // A link (or file) a stage put in place of its run dir is removed, never appended through; the file
-      // in the new directory is written from the store.
+      // A link a stage put in place of its run dir is removed, never appended through; the file in the
+      // new directory is written from the store.
       const { found: replaced } = await ownDirectory(paths.dir, this.#sync);
       if (replaced) {
         this.#options.logger?.warn(

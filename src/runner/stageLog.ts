@@ -63,7 +63,7 @@ export class StageLog {
   readonly #partial = new Map<LogStream, { decoder: StringDecoder; text: string }>();
   readonly #batcher: LogBatcher;
   readonly #writer: StageLogWriter;
-  private readonly onCut: (() => void) | undefined;
+  readonly #onCut: (() => void) | undefined;
   #closed = false;
 
   private constructor(
@@ -72,7 +72,7 @@ export class StageLog {
     private readonly now: () => Date,
   ) {
     this.#writer = writer;
-    this.onCut = options.onCut;
+    this.#onCut = options.onCut;
     this.#batcher = new LogBatcher({
       ...DEFAULT_BATCH,
       ...options.batch,
@@ -122,7 +122,7 @@ export class StageLog {
     const line: LogLine = { ts: this.now().toISOString(), stream, text: text.replace(/\n/g, ' ') };
     const wasCut = this.#batcher.cut;
     const kept = this.#batcher.add(line);
-    if (!wasCut && this.#batcher.cut) this.onCut?.();
+    if (!wasCut && this.#batcher.cut) this.#onCut?.();
     if (stream === 'runner' || !kept) return;
     const shown = `${line.ts} ${stream} ${line.text}`;
     this.#tail.push(shown.length > TAIL_LINE_CHARS ? `${shown.slice(0, TAIL_LINE_CHARS)}…` : shown);

@@ -32,10 +32,10 @@ export async function fsyncDir(dir: string): Promise<boolean> {
 /**
  * Makes `dir` a real directory (0700; durable with `sync`): a link a stage put at its name is removed,
  * never followed, and the directory made anew. Returns what stood there (`found`: 'a symbolic link'; null
- * when it was a directory already, or missing) and the directory's inode, by
- * which a caller that remembers it sees a directory replaced behind its back. Its parent must be real
- * (callers check from the runs dir down); a swap in the moment between this check and the write is out of
- * scope (as for every file of a run dir, docs/security.md).
+ * when it was a directory already, or missing) and the directory's inode, by which a caller that
+ * remembers it sees a directory replaced behind its back. Its parent must be real (callers check from the
+ * runs dir down); a swap in the moment between this check and the write is out of scope (as for every
+ * file of a run dir, docs/security.md).
  */
 export async function ownDirectory(
   dir: string,
