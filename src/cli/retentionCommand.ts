@@ -69,7 +69,7 @@ export function retentionCommand(): Command {
             );
           for (const f of result.failed) process.stdout.write(`failed: ${f.job_id}: ${f.error}\n`);
           process.stdout.write(
-            `retention: ${verb} ${result.swept.length} job(s) that ended before ${result.cutoff} (${days} days); kept ${result.kept_active} not ended, ${result.kept_recent} ended since${result.failed.length ? `; ${result.failed.length} failed` : ''}\n`,
+            `retention: ${verb} ${result.swept.length} job(s) that ended before ${result.cutoff} (${days} days); kept ${result.kept_active} not ended, ${result.kept_recent} ended since${result.failed.length ? `; ${result.failed.length} failed (named above; the next sweep retries them)` : ''}\n`,
           );
         });
       }),

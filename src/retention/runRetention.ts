@@ -162,21 +162,42 @@ async function sweepJob(
     () => false,
   );
   let archive: string | null = null;
+  // Each step names itself in a failure: after the streams are hidden, the job's files and rows are what
+  // is left, and the next sweep finishes them (its candidates come from the read model rows).
+  const step = async (what: string, run: () => Promise<unknown>) => {
+    try {
+      await run();
+    } catch (error) {
+      const hidden = what === 'removing runs/<id>' || what === 'removing its read model rows';
+      throw new Error(
+        `${what}: ${error instanceof Error ? error.message : String(error)}${hidden ? ' (its events are hidden already; the next sweep finishes it)' : ''}`,
+        { cause: error },
+      );
+    }
+  };
   if (options.action === 'archive' && exists) {
     archive = archivePath(options.runsDir, row.job_id);
-    await mkdir(dirname(archive), { recursive: true });
-    await writeTarGz(paths.dir, row.job_id, archive);
+    const target = archive;
+    await step('archiving runs/<id>', async () => {
+      await mkdir(dirname(target), { recursive: true });
+      await writeTarGz(paths.dir, row.job_id, target);
+    });
   }
   // Log streams first: their names come from the job's stream, so a sweep interrupted here redoes them.
-  for (const event of events)
-    if (event.type === 'stage_started' && event.stage !== null)
-      await options.store.deleteStream(logStreamName(row.job_id, event.stage, event.seq));
-  if (events.length > 0) await options.store.deleteStream(jobStreamName(row.job_id));
-  if (exists) {
-    await rm(paths.dir, { recursive: true, force: true });
-    await fsyncDir(options.runsDir);
-  }
-  await removeJobRows(options.readModelStore, generation, row.job_id);
+  await step('hiding its streams', async () => {
+    for (const event of events)
+      if (event.type === 'stage_started' && event.stage !== null)
+        await options.store.deleteStream(logStreamName(row.job_id, event.stage, event.seq));
+    if (events.length > 0) await options.store.deleteStream(jobStreamName(row.job_id));
+  });
+  if (exists)
+    await step('removing runs/<id>', async () => {
+      await rm(paths.dir, { recursive: true, force: true });
+      await fsyncDir(options.runsDir);
+    });
+  await step('removing its read model rows', () =>
+    removeJobRows(options.readModelStore, generation, row.job_id),
+  );
   return archive;
 }
 
