@@ -5,10 +5,12 @@ const DAYS_IN_MONTH = [31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31];
 
 function isCanonical(ts: string): boolean {
   const m = CANONICAL_TS.exec(ts);
-  if (m === null) return false;
-  const year = Number(m[1]);
-  const month = Number(m[2]);
-  const day = Number(m[3]);
+  return m !== null && dayExists(Number(m[1]), Number(m[2]), Number(m[3]));
+}
+
+/** Whether the month (1-12) has the day (1-31) in that year. */
+function dayExists(year: number, month: number, day: number): boolean {
+  if (month < 1 || month > 12 || day < 1) return false;
   if (day <= 28) return true;
   const leap = year % 4 === 0 && (year % 100 !== 0 || year % 400 === 0);
   return day <= (month === 2 && leap ? 29 : (DAYS_IN_MONTH[month - 1] as number));
@@ -38,8 +40,6 @@ export function isValidTs(ts: string): boolean {
 export function namesRealTime(text: string): boolean {
   const m = /^(\d{4})-(\d{2})-(\d{2})(?:T(\d{2}))?/.exec(text);
   if (m === null) return true;
-  const [year, month, day] = [Number(m[1]), Number(m[2]), Number(m[3])];
-  if (month < 1 || month > 12 || day < 1 || (m[4] !== undefined && Number(m[4]) > 23)) return false;
-  const leap = year % 4 === 0 && (year % 100 !== 0 || year % 400 === 0);
-  return day <= (month === 2 && leap ? 29 : (DAYS_IN_MONTH[month - 1] as number));
+  if (m[4] !== undefined && Number(m[4]) > 23) return false;
+  return dayExists(Number(m[1]), Number(m[2]), Number(m[3]));
 }
