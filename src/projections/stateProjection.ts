@@ -102,8 +102,13 @@ export class StateProjection extends PerJobFileProjection {
 
   /** Every gate that has a file in the job's fold up to `seq`, into `gates` (name -> the seq it is as of). */
   async #addEveryGate(jobId: string, seq: number, gates: Map<string, number>): Promise<void> {
-    const history = await readJobEvents(this.#options.store, jobId, 0, seq + 1);
-    for (const [name, at] of foldEvents(initialState(), history).gateWrites) gates.set(name, at);
+    for (const [name, at] of (await this.#foldFromStore(jobId, seq + 1)).gateWrites) gates.set(name, at);
+  }
+
+  /** The job folded from the store's events before `untilSeq`, with every gate it has a file for. */
+  async #foldFromStore(jobId: string, untilSeq: number): Promise<Loaded & { events: number }> {
+    const history = await readJobEvents(this.#options.store, jobId, 0, untilSeq);
+    return { ...foldEvents(initialState(), history), events: history.length };
   }
 
   /** `ownDirectory`, warning when a stage had put something else there. */
@@ -126,12 +131,9 @@ export class StateProjection extends PerJobFileProjection {
     const fromFile = await readStateFile(path, jobId);
     if (fromFile) return { state: fromFile, gateWrites: new Map() };
     if (firstSeq === 0) return { state: initialState(), gateWrites: new Map() };
-    const history = await readJobEvents(this.#options.store, jobId, 0, firstSeq);
-    this.#options.logger?.info(
-      { job_id: jobId, events: history.length },
-      'state.json rebuilt from the store',
-    );
-    return foldEvents(initialState(), history);
+    const { state, gateWrites, events } = await this.#foldFromStore(jobId, firstSeq);
+    this.#options.logger?.info({ job_id: jobId, events }, 'state.json rebuilt from the store');
+    return { state, gateWrites };
   }
 }
 
