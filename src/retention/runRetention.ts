@@ -164,11 +164,11 @@ async function sweepJob(
   let archive: string | null = null;
   // Each step names itself in a failure: after the streams are hidden, the job's files and rows are what
   // is left, and the next sweep finishes them (its candidates come from the read model rows).
+  let hidden = false;
   const step = async (what: string, run: () => Promise<unknown>) => {
     try {
       await run();
     } catch (error) {
-      const hidden = what === 'removing runs/<id>' || what === 'removing its read model rows';
       throw new Error(
         `${what}: ${error instanceof Error ? error.message : String(error)}${hidden ? ' (its events are hidden already; the next sweep finishes it)' : ''}`,
         { cause: error },
@@ -190,6 +190,7 @@ async function sweepJob(
         await options.store.deleteStream(logStreamName(row.job_id, event.stage, event.seq));
     if (events.length > 0) await options.store.deleteStream(jobStreamName(row.job_id));
   });
+  hidden = true;
   if (exists)
     await step('removing runs/<id>', async () => {
       await rm(paths.dir, { recursive: true, force: true });
