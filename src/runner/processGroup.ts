@@ -1,5 +1,6 @@
 import { readdir, readFile } from 'node:fs/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { parseProcStat } from '../infra/procStat.ts';
 
 /** Sends `signal` to every process of group `pgid`; false when the group no longer exists. */
 export function signalGroup(pgid: number, signal: NodeJS.Signals | 0): boolean {
@@ -21,12 +22,10 @@ interface ProcStat {
   pgrp: number;
 }
 
-/** `/proc/<pid>/stat`; the command name may hold spaces and parentheses, so fields are read after the last `)`. */
+/** `/proc/<pid>/stat`, parsed. */
 async function readStat(pid: number): Promise<ProcStat | null> {
   try {
-    const text = await readFile(`/proc/${pid}/stat`, 'utf8');
-    const fields = text.slice(text.lastIndexOf(')') + 2).split(' ');
-    return { pid, state: fields[0] ?? '?', pgrp: Number(fields[2]) };
+    return { pid, ...parseProcStat(await readFile(`/proc/${pid}/stat`, 'utf8')) };
   } catch {
     return null;
   }

@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import type { Database } from 'lmdb';
+import { parseProcStat } from '../procStat.ts';
 
 /** Who holds (or asks for) a lease. */
 export interface LeaseHolder {
@@ -52,8 +53,7 @@ export function isProcessAlive(pid: number): boolean {
     return (error as NodeJS.ErrnoException).code === 'EPERM';
   }
   try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) !== 'Z';
+    return parseProcStat(readFileSync(`/proc/${pid}/stat`, 'utf8')).state !== 'Z';
   } catch {
     // Gone in the meantime, or no /proc at all (not Linux: the signal's answer stands).
     return !existsSync('/proc/self');
