@@ -1,4 +1,3 @@
-import { OperatorError } from '../domain/errors.ts';
 import type { Config } from '../infra/config/configSchema.ts';
 import type { PipelineRunner } from '../runner/index.ts';
 import type { StageReaper } from '../runner/stageReaper.ts';
@@ -55,19 +54,4 @@ export function leaderDuties(options: LeaderDutiesOptions): LeaderDuty[] {
     stop: () => webhooks.stepDown(),
   });
   return duties;
-}
-
-/** A port in use or refused is the operator's to fix: one line that says which, not a stack trace. */
-export function listenError(error: unknown, server: { host: string; port: number }): unknown {
-  const where = `${server.host}:${server.port}`;
-  const reasons: Record<string, [code: string, why: string]> = {
-    EADDRINUSE: ['port_in_use', 'another process holds the port (set server.port, OPERATOR_PORT or --port)'],
-    EACCES: ['port_not_allowed', 'this user may not bind it (ports below 1024 need privileges)'],
-    EADDRNOTAVAIL: ['address_not_available', 'no interface of this machine has that address (server.host)'],
-  };
-  const reason = reasons[(error as NodeJS.ErrnoException).code ?? ''];
-  if (!reason) return error;
-  return new OperatorError(reason[0], `cannot listen on ${where}: ${reason[1]}`, 'unavailable', undefined, {
-    cause: error,
-  });
 }

@@ -12,6 +12,7 @@ import { webhookRoutes } from '../api/routes/webhookRoutes.ts';
 import { LiveTail } from '../api/sse/liveTail.ts';
 import { SseHub } from '../api/sse/sseHub.ts';
 import { registerStateGauges } from '../api/stateGauges.ts';
+import { OperatorError } from '../domain/errors.ts';
 import type { Config } from '../infra/config/configSchema.ts';
 import { pipelineDefinition, usesDefaultToken } from '../infra/config/loadConfig.ts';
 import type { EventStore } from '../infra/eventstore/eventStore.ts';
@@ -23,7 +24,7 @@ import { scheduleRetentionSweep } from '../retention/retentionSweep.ts';
 import type { RunnerClock } from '../runner/index.ts';
 import { PipelineRunner, QueueView, systemClock } from '../runner/index.ts';
 import { WebhookService } from '../webhooks/index.ts';
-import { leaderDuties, listenError } from './leaderDuties.ts';
+import { leaderDuties } from './leaderDuties.ts';
 import { openStore } from './openStore.ts';
 import { StoreLeaseRole } from './storeLeaseRole.ts';
 
@@ -247,4 +248,19 @@ export async function startServer(options: StartServerOptions): Promise<RunningS
     },
     close,
   };
+}
+
+/** A port in use or refused is the operator's to fix: one line that says which, not a stack trace. */
+function listenError(error: unknown, server: { host: string; port: number }): unknown {
+  const where = `${server.host}:${server.port}`;
+  const reasons: Record<string, [code: string, why: string]> = {
+    EADDRINUSE: ['port_in_use', 'another process holds the port (set server.port, OPERATOR_PORT or --port)'],
+    EACCES: ['port_not_allowed', 'this user may not bind it (ports below 1024 need privileges)'],
+    EADDRNOTAVAIL: ['address_not_available', 'no interface of this machine has that address (server.host)'],
+  };
+  const reason = reasons[(error as NodeJS.ErrnoException).code ?? ''];
+  if (!reason) return error;
+  return new OperatorError(reason[0], `cannot listen on ${where}: ${reason[1]}`, 'unavailable', undefined, {
+    cause: error,
+  });
 }
