@@ -7,7 +7,7 @@ export interface OutcomePolicy {
   schedule: readonly number[];
   /** Applies jitter to one delay. */
   jittered: (delayMs: number) => number;
-  /** An endpoint failing without a break for this long is disabled. */
+  /** An endpoint failing without a break for this long is disabled (a 410 Gone disables it at once). */
   disableAfterMs: number;
 }
 
@@ -24,7 +24,8 @@ const iso = (ms: number) => new Date(ms).toISOString();
  * The rows after one attempt (pure, never throws: it runs inside a write transaction). A 2xx delivers and
  * clears the endpoint's failure streak; a failure schedules the next attempt from the retry schedule, or
  * marks the delivery failed once the schedule is used up, and disables an endpoint that has been failing
- * for `disableAfterMs`.
+ * for `disableAfterMs`, or at once when the target answers 410 Gone (it says the hook is gone for good; the
+ * delivery keeps its schedule, as with any endpoint disabled, and goes on in order if it is enabled again).
  */
 export function afterAttempt(
   delivery: WebhookDelivery,
@@ -53,8 +54,10 @@ export function afterAttempt(
       ? { ...counted, status: 'failed', failed_at: at, next_attempt_at: null }
       : { ...counted, next_attempt_at: iso(now + policy.jittered(delay)) };
   const failingSince = endpoint.failing_since ?? at;
+  const gone = result.status_code === 410;
   const disable =
-    endpoint.enabled && now - Date.parse(failingSince) >= policy.disableAfterMs && policy.disableAfterMs >= 0;
+    endpoint.enabled &&
+    (gone || (now - Date.parse(failingSince) >= policy.disableAfterMs && policy.disableAfterMs >= 0));
   return {
     delivery: failedDelivery,
     endpoint: {
@@ -66,7 +69,9 @@ export function afterAttempt(
         ? {
             enabled: false,
             disabled_at: at,
-            disabled_reason: `every attempt failed since ${failingSince} (${endpoint.consecutive_failures + 1} in a row); last: ${result.error}`,
+            disabled_reason: gone
+              ? 'the target answered 410 Gone: it takes no more deliveries'
+              : `every attempt failed since ${failingSince} (${endpoint.consecutive_failures + 1} in a row); last: ${result.error}`,
           }
         : {}),
     },

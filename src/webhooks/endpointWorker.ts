@@ -262,7 +262,7 @@ export class EndpointWorker {
         );
       logger?.error(
         { endpoint: now.id, url: redactedUrl(now.url), reason: now.disabled_reason },
-        'webhooks: endpoint disabled after failing for too long; POST /api/v1/webhooks/{id}/enable resumes it',
+        `webhooks: endpoint disabled (${now.disabled_reason ?? 'failing for too long'}); POST /api/v1/webhooks/{id}/enable resumes it`,
       );
       this.options.onDisabled?.(now);
     }

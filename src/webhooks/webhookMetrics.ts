@@ -5,7 +5,7 @@ import type { WebhookStore } from './webhookStore.ts';
 export interface WebhookMetrics {
   /** One attempt sent, by result. */
   attempt(delivered: boolean): void;
-  /** An endpoint disabled after failing for too long. */
+  /** An endpoint disabled after failing for too long, or at a 410 Gone. */
   disabled(): void;
 }
 
@@ -20,7 +20,7 @@ export function webhookMetrics(store: WebhookStore, registry: Registry | undefin
   });
   const disabled = new Counter({
     name: 'operator_webhook_endpoints_disabled_total',
-    help: 'webhook endpoints disabled after failing for too long',
+    help: 'webhook endpoints disabled after failing for too long or a 410 Gone',
     registers: [registry],
   });
   new Gauge({

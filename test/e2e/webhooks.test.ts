@@ -523,6 +523,36 @@ test.serial(
   },
 );
 
+test.serial('a target answering 410 Gone disables its endpoint at the first answer', async (t) => {
+  const dir = `${server.dir}-gone`;
+  t.teardown(() => rm(dir, { recursive: true, force: true }));
+  const config = testConfig(dir, {
+    webhooks: {
+      allow_targets: LOOPBACK_RECEIVERS,
+      timeout: '1s',
+      retry: { first_delay: '20ms', max_delay: '50ms', give_up_after: '10m', jitter: 0 },
+      disable_after: '24h',
+    },
+  });
+  const s = await serverOn(config);
+  t.teardown(() => s.close());
+  const r = await receiver(t);
+  r.behaviour = () => ({ status: 410 });
+  const { webhook, secret } = await register(s.api, { url: r.url });
+  r.secret = secret;
+  await traffic(s.api, 1, 'gone');
+  const disabled = await waitFor('disabled', async () => {
+    const e = await json<Endpoint>(await s.api(`/webhooks/${webhook.id}`));
+    return e.enabled ? null : e;
+  });
+  t.regex(disabled.disabled_reason ?? '', /410 Gone/);
+  t.is(disabled.consecutive_failures, 1);
+  // retries were 20-50 ms apart: a tenth of a second more would have shown the next attempt
+  await new Promise((done) => setTimeout(done, 300));
+  t.is(r.received.length, 1, 'one request, no retry after the 410');
+  await waitFor('the log line', () => s.logLines.some((l) => l.includes('410 Gone')));
+});
+
 /** `operator serve` in a child process on `configPath`, with an api that signs in as any role; resolves once it listens. */
 async function serveWithRoles(configPath: string) {
   const { child, port, exited, output } = await serveChild(configPath, { startMs: 30_000 });

@@ -172,7 +172,7 @@ export function webhookRoutes(webhooks: WebhookEndpoints): AnyRoute[] {
       path: '/webhooks/{id}/enable',
       tag,
       summary:
-        're-enable an endpoint disabled after failing for too long; its pending deliveries resume in order',
+        're-enable a disabled endpoint (failing for too long, or answered 410 Gone); its pending deliveries resume in order',
       role: 'admin',
       params: webhookParams,
       responses: {

@@ -111,3 +111,18 @@ test('an endpoint failing for longer than disable_after is disabled, with a reas
   t.false(late.endpoint.enabled);
   t.regex(late.endpoint.disabled_reason ?? '', /\(10 in a row\); last: HTTP 500/);
 });
+
+test('a 410 Gone disables the endpoint at once; the delivery keeps its schedule', (t) => {
+  const gone = { status_code: 410, latency_ms: 3, error_class: 'http_status', error: 'HTTP 410' } as const;
+  const first = afterAttempt(delivery(), endpoint(), gone, T0, policy);
+  t.true(first.disabled);
+  t.false(first.endpoint.enabled);
+  t.regex(first.endpoint.disabled_reason ?? '', /410 Gone/);
+  t.is(first.delivery.status, 'pending');
+  t.is(first.delivery.next_attempt_at, new Date(T0 + 100).toISOString());
+  // once disabled, another answer does not disable it again (one log line, one count)
+  t.false(afterAttempt(first.delivery, first.endpoint, gone, T0 + 100, policy).disabled);
+  // other 4xx answers are retried as before
+  const teapot = { ...gone, status_code: 418, error: 'HTTP 418' } as const;
+  t.false(afterAttempt(delivery(), endpoint(), teapot, T0, policy).disabled);
+});
