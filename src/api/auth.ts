@@ -55,6 +55,7 @@ export function requestToken(
     const match = /^Bearer\s+(\S+)\s*$/i.exec(authorization);
     return match ? (match[1] as string) : null;
   }
+  if (Array.isArray(queryToken)) throw unauthorized('access_token given more than once: give it once');
   return typeof queryToken === 'string' && queryToken.length > 0 ? queryToken : null;
 }
 

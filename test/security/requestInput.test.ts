@@ -189,3 +189,17 @@ test('tokens: ?access_token= opens the per-job stream, the global stream and a l
     controller.abort();
   }
 });
+
+test('tokens: ?access_token= given twice is refused with a message that says so', async (t) => {
+  await server.api('/jobs', { method: 'POST', json: { id: 'qt-4', pipeline: 'external' } });
+  const twice = `access_token=${TOKENS.viewer}&access_token=${TOKENS.viewer}`;
+  for (const path of [
+    '/jobs/qt-4/events/stream',
+    '/events/stream',
+    '/jobs/qt-4/stages/ingest/log?follow=1',
+  ]) {
+    const res = await server.api(`${path}${path.includes('?') ? '&' : '?'}${twice}`, { as: null });
+    const body = await expectError(t, res, 401);
+    t.regex(body.error.message, /more than once/, path);
+  }
+});
