@@ -93,6 +93,15 @@ test.serial(
     t.is(rebuilt, whole, 'the frames are the log’s lines');
     const endFrame = second.messages.find((m) => m.event === 'end');
     t.is((JSON.parse(endFrame?.data ?? '{}') as { offset: number }).offset, Buffer.byteLength(whole));
+    // a resume point that is not an offset: 400 invalid_input, as on the event streams
+    for (const bad of ['-5', 'abc', '1.5']) {
+      const res = await fetch(logUrl(jobId, 'print'), { headers: { ...auth, 'last-event-id': bad } });
+      t.is(res.status, 400, bad);
+      const body = (await res.json()) as { error: { code: string; message: string; details: unknown } };
+      t.is(body.error.code, 'invalid_input', bad);
+      t.regex(body.error.message, /^invalid Last-Event-ID header: a byte offset/);
+      t.true(Array.isArray(body.error.details));
+    }
   },
 );
 

@@ -10,13 +10,16 @@ import { readJobStream, readStageLog, stageLogEnd } from '../../infra/eventstore
 import { openPrivateFile, UnsafeFileError } from '../../infra/files/privateFile.ts';
 import { foldJob, recordBytes, stageLogFile } from '../../projections/index.ts';
 import type { ApiDeps } from '../apiDeps.ts';
-import { badRequest, HttpError, notFound } from '../errors.ts';
+import { badRequest, HttpError, invalidInput, notFound } from '../errors.ts';
 import { followStageLog, stageMayWrite } from '../logs/followStageLog.ts';
 import { StageLogHub } from '../logs/stageLogHub.ts';
 import type { AnyRoute } from '../route.ts';
 import { errorResponses, route } from '../route.ts';
 import { stageParams } from '../schemas.ts';
 import { openStream } from '../sse/openStream.ts';
+
+/** A log follow's resume point: a byte offset into the stage's log (the `id:` of its frames). */
+const BYTE_OFFSET = z.string().regex(/^\d+$/, 'a byte offset into the log (digits only)');
 
 const logQuery = z.object({
   follow: z.enum(['1', 'true', '0', 'false']).optional(),
@@ -61,8 +64,10 @@ export function logRoutes(deps: ApiDeps): AnyRoute[] {
     if (deps.isShuttingDown())
       throw new HttpError('shutting_down', 'the server is shutting down', 'unavailable');
     const resumeAt = ctx.get('last-event-id').trim();
-    if (resumeAt && !/^\d+$/.test(resumeAt))
-      throw badRequest(`Last-Event-ID ${JSON.stringify(resumeAt)} is not a byte offset`);
+    if (resumeAt) {
+      const parsed = BYTE_OFFSET.safeParse(resumeAt);
+      if (!parsed.success) throw invalidInput('Last-Event-ID header', parsed.error);
+    }
     const legacy = log.records ? null : await readLegacy(log.file, stage);
     const size = legacy ? legacy.length : log.end;
     // Compared as written: a number past 2^53 must not round to another one in the answer.
