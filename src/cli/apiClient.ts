@@ -1,6 +1,7 @@
 import type { Command } from 'commander';
 import { DEFAULT_ADMIN_TOKEN } from '../infra/config/defaultToken.ts';
 import { CliError } from './cliError.ts';
+import { printable } from './output.ts';
 
 export const DEFAULT_URL = 'http://127.0.0.1:8008';
 
@@ -119,7 +120,7 @@ export class ApiClient {
   /** A refused request, worded for a person: the token, the role, the job, or the server's own message. */
   httpError(status: number, text: string): CliError {
     const error = parseApiError(text);
-    const message = error?.message ?? (text.trim().slice(0, 200) || `HTTP ${status}`);
+    const message = printable(error?.message ?? (text.trim().slice(0, 200) || `HTTP ${status}`));
     if (status === 401)
       return new CliError(
         `the server at ${this.baseUrl} refused the token: ${message}`,

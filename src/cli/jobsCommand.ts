@@ -5,7 +5,7 @@ import type { JobListRow, JobSummary } from '../projections/index.ts';
 import type { ServerOptions } from './apiClient.ts';
 import { ApiClient, withServerOptions } from './apiClient.ts';
 import { CliError, usageError } from './cliError.ts';
-import { formatTable, printJson } from './output.ts';
+import { formatTable, printable, printJson } from './output.ts';
 
 interface CommandResult {
   job: JobSummary;
@@ -270,5 +270,5 @@ function parseParams(json: string | undefined, pairs: readonly string[]): Record
 
 function formatValue(value: unknown): string {
   if (value === null || value === undefined) return '-';
-  return typeof value === 'object' ? JSON.stringify(value) : String(value);
+  return printable(typeof value === 'object' ? JSON.stringify(value) : String(value));
 }

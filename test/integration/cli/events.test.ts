@@ -136,47 +136,80 @@ test('events tail <job>: history from --after, then live, and it ends after the 
   t.regex(human.stdout, /^2026-11-01T\S+ #3 stage_completed \[ingest\] running by root: /m);
 });
 
-test('events tail: after a dropped connection it resumes from the last id it printed (no gap, no repeat)', async (t) => {
-  const proxy = await startProxy(new URL(world.url).port);
-  try {
-    const tail = new CliProcess([
-      'events',
-      'tail',
-      '--json',
-      '--url',
-      proxy.url,
-      '--token',
-      TOKENS.viewer,
-      '--count',
-      '30',
-    ]);
-    await tail.waitFor(() => proxy.connections > 0);
-    await new Promise((resolve) => setTimeout(resolve, 200));
-    for (let i = 0; i < 3; i++) await advance(world, `ev-r${i}`, 'running'); // 12 events
-    await tail.waitFor((out) => lines(out).length >= 12);
-    proxy.dropAll();
-    for (let i = 3; i < 5; i++) await advance(world, `ev-r${i}`, 'running'); // 8 more while it reconnects
-    await tail.waitFor((out) => lines(out).length >= 20);
-    proxy.dropAll();
-    await tail.waitFor(() => proxy.total >= 3);
-    for (let i = 5; i < 8; i++) await advance(world, `ev-r${i}`, 'running'); // 12 more: 32, --count stops at 30
-    const result = await tail.exited;
-    t.is(result.code, 0, result.stderr);
-    const events = lines(result.stdout);
-    t.is(events.length, 30);
-    const positions = events.map((e) => Number(e.position));
-    t.deepEqual(
-      positions,
-      positions.map((_, i) => (positions[0] as number) + i),
-      'consecutive positions: nothing lost, nothing twice',
-    );
-    t.true(events.every((e) => e.job_id.startsWith('ev-r')));
-    t.regex(result.stderr, /connection lost .*resuming after id \d+/);
-    t.is((result.stderr.match(/connection lost/g) ?? []).length, 2, 'it reconnected twice');
-  } finally {
-    await proxy.close();
+test('events read and tail: a comment with escape sequences and newlines is printed escaped, one line per event', async (t) => {
+  await advance(world, 'ev-x', 'paused');
+  const hostile =
+    'ok\u001b[2J\u001b]0;pwned\u0007\r\n2026-11-01T00:00:00.000Z #99 gate_approved by admin: forged\u202e';
+  const approved = await world.api('/jobs/ev-x/gates/review/approve', {
+    method: 'POST',
+    json: { comment: hostile },
+  });
+  t.is(approved.status, 200);
+  await world.api('/jobs/ev-x/cancel', { method: 'POST', json: { reason: 'bye\u009b31m' } });
+  await settle(world);
+  const outputs = [
+    (await runCli(world.remote('events', 'read', 'ev-x'))).stdout,
+    (await runCli(world.remote('events', 'tail', 'ev-x', '--after', '-1'))).stdout,
+  ];
+  for (const out of outputs) {
+    const controls = [...out].filter((c) => {
+      const n = c.codePointAt(0) as number;
+      return (n < 0x20 && c !== '\n') || (n >= 0x7f && n <= 0x9f) || n === 0x202e;
+    });
+    t.deepEqual(controls, [], 'no control character but the newlines');
+    t.false(/^2026-11-01T00:00:00\.000Z #99/m.test(out), 'no forged line');
+    t.true(out.includes('ok\\u001b[2J\\u001b]0;pwned\\u0007\\r\\n2026-11-01T00:00:00.000Z #99'), out);
+    t.true(out.includes('bye\\u009b31m'));
   }
+  // --json keeps the text as it was, JSON-escaped
+  const json = await runCli(world.remote('events', 'read', 'ev-x', '--json', '--type', 'gate_approved'));
+  t.is((JSON.parse(json.stdout.trim()) as { message: string }).message.endsWith(hostile), true);
 });
+
+test.serial(
+  'events tail: after a dropped connection it resumes from the last id it printed (no gap, no repeat)',
+  async (t) => {
+    const proxy = await startProxy(new URL(world.url).port);
+    try {
+      const tail = new CliProcess([
+        'events',
+        'tail',
+        '--json',
+        '--url',
+        proxy.url,
+        '--token',
+        TOKENS.viewer,
+        '--count',
+        '30',
+      ]);
+      await tail.waitFor(() => proxy.connections > 0);
+      await new Promise((resolve) => setTimeout(resolve, 200));
+      for (let i = 0; i < 3; i++) await advance(world, `ev-r${i}`, 'running'); // 12 events
+      await tail.waitFor((out) => lines(out).length >= 12);
+      proxy.dropAll();
+      for (let i = 3; i < 5; i++) await advance(world, `ev-r${i}`, 'running'); // 8 more while it reconnects
+      await tail.waitFor((out) => lines(out).length >= 20);
+      proxy.dropAll();
+      await tail.waitFor(() => proxy.total >= 3);
+      for (let i = 5; i < 8; i++) await advance(world, `ev-r${i}`, 'running'); // 12 more: 32, --count stops at 30
+      const result = await tail.exited;
+      t.is(result.code, 0, result.stderr);
+      const events = lines(result.stdout);
+      t.is(events.length, 30);
+      const positions = events.map((e) => Number(e.position));
+      t.deepEqual(
+        positions,
+        positions.map((_, i) => (positions[0] as number) + i),
+        'consecutive positions: nothing lost, nothing twice',
+      );
+      t.true(events.every((e) => e.job_id.startsWith('ev-r')));
+      t.regex(result.stderr, /connection lost .*resuming after id \d+/);
+      t.is((result.stderr.match(/connection lost/g) ?? []).length, 2, 'it reconnected twice');
+    } finally {
+      await proxy.close();
+    }
+  },
+);
 
 test('events tail: no server and a wrong token fail at once with exit 1', async (t) => {
   const down = await runCli(['events', 'tail', '--url', world.deadUrl]);
@@ -224,7 +257,9 @@ test('events export: canonical NDJSON from the local store, by position range an
   await settle(world);
   const res = await world.api('/events?after=-1&limit=1000');
   const fromApi = ((await res.json()) as { events: Ev[] }).events;
-  const all = await runCli(world.local('events', 'export', '--from', '0'));
+  // up to the last event the API listed: the file's other tests append while this one runs
+  const last = fromApi.at(-1)?.position as string;
+  const all = await runCli(world.local('events', 'export', '--from', '0', '--to', last));
   t.is(all.code, 0, all.stderr);
   t.deepEqual(lines(all.stdout), fromApi);
   t.regex(
@@ -302,33 +337,36 @@ async function startProxy(targetPort: string): Promise<Proxy> {
   return proxy;
 }
 
-test('events tail across a server restart: the shutdown frame is not printed as an event, and it goes on after the restart', async (t) => {
-  // From the head as it is now: the events after it, whenever the tail's first connection comes.
-  const head = (await world.server?.deps.store.headPosition()) as string;
-  const tail = new CliProcess([
-    'events',
-    'tail',
-    '--json',
-    ...world.remote(),
-    '--after',
-    head,
-    '--count',
-    '8',
-  ]);
-  t.teardown(() => tail.child.kill('SIGKILL'));
-  await advance(world, 'ev-s1', 'running'); // 4 events
-  await tail.waitFor((out) => lines(out).length >= 4);
-  const port = world.server?.port as number;
-  await world.stop();
-  world.config.server.port = port;
-  await world.start();
-  await advance(world, 'ev-s2', 'running'); // 4 more
-  const result = await tail.exited;
-  t.is(result.code, 0, result.stderr);
-  const events = lines(result.stdout);
-  t.deepEqual(
-    events.map((e) => e.job_id),
-    [...Array(4).fill('ev-s1'), ...Array(4).fill('ev-s2')],
-  );
-  t.true(events.every((e) => typeof e.type === 'string' && typeof e.position === 'string'));
-});
+test.serial(
+  'events tail across a server restart: the shutdown frame is not printed as an event, and it goes on after the restart',
+  async (t) => {
+    // From the head as it is now: the events after it, whenever the tail's first connection comes.
+    const head = (await world.server?.deps.store.headPosition()) as string;
+    const tail = new CliProcess([
+      'events',
+      'tail',
+      '--json',
+      ...world.remote(),
+      '--after',
+      head,
+      '--count',
+      '8',
+    ]);
+    t.teardown(() => tail.child.kill('SIGKILL'));
+    await advance(world, 'ev-s1', 'running'); // 4 events
+    await tail.waitFor((out) => lines(out).length >= 4);
+    const port = world.server?.port as number;
+    await world.stop();
+    world.config.server.port = port;
+    await world.start();
+    await advance(world, 'ev-s2', 'running'); // 4 more
+    const result = await tail.exited;
+    t.is(result.code, 0, result.stderr);
+    const events = lines(result.stdout);
+    t.deepEqual(
+      events.map((e) => e.job_id),
+      [...Array(4).fill('ev-s1'), ...Array(4).fill('ev-s2')],
+    );
+    t.true(events.every((e) => typeof e.type === 'string' && typeof e.position === 'string'));
+  },
+);
