@@ -24,6 +24,7 @@ import { scheduleRetentionSweep } from '../retention/retentionSweep.ts';
 import type { RunnerClock } from '../runner/index.ts';
 import { PipelineRunner, QueueView, systemClock } from '../runner/index.ts';
 import { WebhookService } from '../webhooks/index.ts';
+import { DataDirLease } from './dataDirLease.ts';
 import { leaderDuties } from './leaderDuties.ts';
 import { openStore } from './openStore.ts';
 import { StoreLeaseRole } from './storeLeaseRole.ts';
@@ -81,6 +82,20 @@ export async function startServer(options: StartServerOptions): Promise<RunningS
     runsDir: config.storage.runs_dir,
     logger,
   });
+  let dataDirLease: DataDirLease;
+  try {
+    dataDirLease = DataDirLease.take({
+      readModelStore: projections.readModelStore,
+      dataDir: config.storage.data_dir,
+      ttlMs: config.store.lease_ttl,
+      logger,
+      onLost: () => void close(),
+    });
+  } catch (error) {
+    await projections.close();
+    if (!options.store) await store.close();
+    throw error;
+  }
   projections.start();
   const retention = scheduleRetentionSweep({
     config,
@@ -183,6 +198,7 @@ export async function startServer(options: StartServerOptions): Promise<RunningS
       await projections.runner.stop();
       setTimeout(() => server.closeAllConnections(), 2000).unref();
       await stopped;
+      dataDirLease.release();
       await projections.close();
       await store.close();
       logger.info('operator stopped');

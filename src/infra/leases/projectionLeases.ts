@@ -13,9 +13,14 @@ export interface ProjectionErrorRecord {
 export const WRITER_LEASE = 'writer';
 /** Held for the length of a rebuild (or a retention sweep): one such maintenance run at a time. */
 export const REBUILD_LEASE = 'rebuild';
+/**
+ * Held by `operator serve` for as long as it runs: one server per data dir. A second one would run a second
+ * pipeline runner over the same runs (ending the first one's stages as orphans at its start).
+ */
+export const SERVE_LEASE = 'serve';
 
 /**
- * The leases of the read model's LMDB env (`projection_leases`: `WRITER_LEASE`, `REBUILD_LEASE`; see
+ * The leases of the read model's LMDB env (`projection_leases`: `WRITER_LEASE`, `REBUILD_LEASE`, `SERVE_LEASE`; see
  * docs/decisions/0007), with the handover a rebuild asks of the writer, and beside them the last error of
  * each projection (`projection_errors`).
  */

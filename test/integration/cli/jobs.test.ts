@@ -120,6 +120,35 @@ test('serve on a port another process holds: one line naming it, exit 1, and wha
   t.is((await serve.exited).code, 0);
 });
 
+test('serve on a data dir another serve uses: refused before it runs anything, exit 1; after a kill -9 of the first, a start takes over at once', async (t) => {
+  const dir = await mkdtemp(join(tmpdir(), 'operator-twice-'));
+  t.teardown(() => rm(dir, { recursive: true, force: true }));
+  const env = { OPERATOR_DATA_DIR: join(dir, 'data'), OPERATOR_RUNS_DIR: join(dir, 'runs') };
+  const first = new CliProcess(['serve', '--port', '0'], { env });
+  t.teardown(() => first.child.kill('SIGKILL'));
+  await first.waitFor((out) => /operator listening on/.test(out), 30_000);
+  const second = await runCli(['serve', '--port', '0'], { env });
+  t.is(second.code, 1, second.stderr);
+  t.regex(
+    second.stderr,
+    new RegExp(
+      `^operator: another operator serve \\(pid ${first.child.pid} on \\S+, since \\S+\\) uses the data dir ${env.OPERATOR_DATA_DIR}: stop it first .*\\[data_dir_in_use\\]\\n$`,
+    ),
+  );
+  t.notRegex(second.stderr, /\n\s+at /, 'no stack trace');
+  t.is(first.child.exitCode, null, 'the first server still runs');
+  // a dead holder's lease is free at once: no wait for store.lease_ttl
+  first.child.kill('SIGKILL');
+  await first.exited.catch(() => undefined);
+  const started = Date.now();
+  const third = new CliProcess(['serve', '--port', '0'], { env });
+  t.teardown(() => third.child.kill('SIGKILL'));
+  await third.waitFor((out) => /operator listening on/.test(out), 30_000);
+  t.true(Date.now() - started < 15_000, 'not after the lease time');
+  third.child.kill('SIGTERM');
+  t.is((await third.exited).code, 0);
+});
+
 test('create, list, show, start, approve, reject and cancel a job', async (t) => {
   // Independent invocations run side by side (each is a process start).
   const [created] = await Promise.all([
