@@ -31,6 +31,9 @@ function describe(bar, end) {
   return `stage ${bar.name}${attempt}: ${bar.outcome} after ${took} ${from}${reason}`;
 }
 
+/** An upper bound of a label character's width at the picture's 12 px: where a label would end. */
+const LABEL_CHAR_PX = 7;
+
 /** The short label drawn after a gate bar: who decided. @param {GanttBar} bar */
 function gateLabel(bar) {
   if (bar.end === null) return 'waiting';
@@ -43,9 +46,10 @@ function gateLabel(bar) {
  * decided after a gate wait.
  * @param {GanttBar} bar @param {number} index its place in start order @param {(t: number) => number} x
  * @param {number} y the row's top @param {number} openEnd where a bar still open ends
+ * @param {number} right the picture's right edge, which no label may pass
  * @param {{ gate: string, queue: string }} ids the picture's hatch patterns
  */
-export function ganttBar(bar, index, x, y, openEnd, ids) {
+export function ganttBar(bar, index, x, y, openEnd, right, ids) {
   const end = bar.end ?? openEnd;
   const left = x(bar.start);
   const width = Math.max(x(end) - left, 2);
@@ -78,13 +82,14 @@ export function ganttBar(bar, index, x, y, openEnd, ids) {
     );
   }
   if (bar.kind === 'gate') {
-    marks.push(
-      s(
-        'text',
-        { x: px(left + width + 4), y: px(top + BAR_HEIGHT - 5), class: 'gantt-gate-label' },
-        gateLabel(bar),
-      ),
-    );
+    // After the bar where it fits; else ending at the picture's right edge (a gate still waiting reaches it).
+    const label = gateLabel(bar);
+    const after = left + width + 4;
+    const place =
+      after + label.length * LABEL_CHAR_PX <= right
+        ? { x: px(after) }
+        : { x: px(right - 2), 'text-anchor': 'end' };
+    marks.push(s('text', { ...place, y: px(top + BAR_HEIGHT - 5), class: 'gantt-gate-label' }, label));
   }
   return s(
     'g',

@@ -38,14 +38,19 @@ const TICK_STEPS = [
   24 * HOUR,
 ];
 
-/** "0", "30s", "10m", "1h 30m": the elapsed time at a tick. @param {number} ms */
-function tickLabel(ms) {
-  if (ms === 0) return '0';
-  if (ms < MINUTE) return `${Math.round(ms / SECOND)}s`;
-  if (ms < HOUR) return `${Math.round(ms / MINUTE)}m`;
-  const hours = Math.floor(ms / HOUR);
-  const minutes = Math.round((ms % HOUR) / MINUTE);
-  return minutes === 0 ? `${hours}h` : `${hours}h ${minutes}m`;
+/** "0", "30s", "1m 30s", "10m", "1h 30m": the elapsed time at a tick, every unit it has. @param {number} ms */
+export function tickLabel(ms) {
+  const total = Math.round(ms / SECOND);
+  if (total === 0) return '0';
+  const parts = [
+    [Math.floor(total / 3600), 'h'],
+    [Math.floor((total % 3600) / 60), 'm'],
+    [total % 60, 's'],
+  ];
+  return parts
+    .filter(([n]) => n !== 0)
+    .map(([n, unit]) => `${n}${unit}`)
+    .join(' ');
 }
 
 export class JobGantt {
@@ -182,7 +187,7 @@ export class JobGantt {
         ),
       ),
       drawn.map((bar, index) =>
-        ganttBar(bar, index, x, rowY(bar.row), open ? end : /** @type {number} */ (t1), this.ids),
+        ganttBar(bar, index, x, rowY(bar.row), open ? end : /** @type {number} */ (t1), width, this.ids),
       ),
       open
         ? s('line', {

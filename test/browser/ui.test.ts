@@ -630,5 +630,48 @@ test('layouts: nothing overflows at 390 px; screenshot of the jobs list', async 
   await stageStatus(page, 'ingest', 'running');
   t.true((await overflow()) <= 0, 'job page fits 390 px');
   await page.screenshot({ path: join(ARTIFACTS, 'ui-job-390.png'), fullPage: true });
+  // one unbroken word of free text (a fail reason, a gate comment) wraps instead of widening the page
+  const word = 'x'.repeat(3000);
+  const rejected = await externalJob();
+  await toGate(rejected);
+  await waitStatus(rejected, 'paused');
+  const decided = await server.api(`/jobs/${rejected}/gates/review/reject`, {
+    method: 'POST',
+    json: { comment: word },
+  });
+  t.is(decided.status, 200, await decided.text());
+  await page.goto(`${server.url}/#/jobs/${rejected}`);
+  await page.waitForSelector('.gate-comment');
+  t.true(
+    (await overflow()) <= 0,
+    `job page with a 3,000-character word fits 390 px (${await overflow()} over)`,
+  );
+  await page.setViewportSize({ width: 1280, height: 860 });
+  t.true((await overflow()) <= 0, 'and 1,280 px');
+  await page.close();
+});
+
+test('the Gantt axis names each tick with every unit it has (1m 30s, not 2m); a gate label stays inside the picture', async (t) => {
+  const page = await newPage();
+  await page.goto(server.url);
+  const labels = await page.evaluate(async () => {
+    const gantt = (await import(`${'/ui/jobGantt.js'}`)) as { tickLabel(ms: number): string };
+    return [0, 30_000, 60_000, 90_000, 150_000, 3_600_000, 5_400_000, 3_661_000].map(gantt.tickLabel);
+  });
+  t.deepEqual(labels, ['0', '30s', '1m', '1m 30s', '2m 30s', '1h', '1h 30m', '1h 1m 1s']);
+  // a gate still waiting reaches the right edge: its label ends inside the picture, not past it
+  const id = await externalJob();
+  await toGate(id);
+  await waitStatus(id, 'paused');
+  await signIn(page, server.url, TOKENS.viewer, `#/jobs/${id}`);
+  await page.waitForSelector('#gantt .gantt-gate-label');
+  const placed = await page.evaluate(() => {
+    const svg = document.querySelector('#gantt') as SVGSVGElement;
+    const label = svg.querySelector('.gantt-gate-label') as SVGTextElement;
+    const box = label.getBBox();
+    return { text: label.textContent, left: box.x, right: box.x + box.width, width: svg.width.baseVal.value };
+  });
+  t.is(placed.text, 'waiting');
+  t.true(placed.left >= 0 && placed.right <= placed.width, JSON.stringify(placed));
   await page.close();
 });
