@@ -18,6 +18,7 @@ const encodings = (token: string): string[] => [
   encodeURIComponent(token),
   [...Buffer.from(token)].map((b) => `%${b.toString(16).padStart(2, '0')}`).join(''),
   Buffer.from(token).toString('base64'),
+  Buffer.from(token).toString('base64url'),
 ];
 
 /** The line with every run of `%xx` escapes decoded, three times over (a reader may decode any of them). */
@@ -84,6 +85,11 @@ test('logs: no token in any log line after requests with access_token, access%5F
     probes.push({ path: `/nope/${lower}` });
     probes.push({ path: `/jobs/${token.slice(0, 5)}%${token.charCodeAt(5).toString(16)}${token.slice(6)}` });
     probes.push({ path: `/nope/${encodeURIComponent(lower)}`, headers: bearer(VIEWER) });
+    // base64 and base64url, in the path and in a query value of an innocent name
+    for (const form of [Buffer.from(token).toString('base64'), Buffer.from(token).toString('base64url')]) {
+      probes.push({ path: `/jobs/${encodeURIComponent(form)}/events` });
+      probes.push({ path: `/jobs?cursor=${encodeURIComponent(form)}`, headers: bearer(VIEWER) });
+    }
   }
   let streams = 0;
   for (const probe of probes) {

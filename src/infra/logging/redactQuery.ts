@@ -28,8 +28,8 @@ export function redactQuery(query: Record<string, unknown>): Record<string, unkn
 const clip = (value: string): string => (value.length > 200 ? `${value.slice(0, 200)}…` : value);
 
 /**
- * Replaces every occurrence of a known secret (and its percent-encoded forms) in `text`. The last line of
- * defence: a configured token never reaches a log line, whatever field or message carries it.
+ * Replaces every occurrence of a known secret (and its percent-encoded, base64 and base64url forms) in
+ * `text`. The last line of defence: a configured token never reaches a log line, whatever field or message carries it.
  */
 export function secretScrubber(secrets: readonly string[]): (text: string) => string {
   const forms = new Set<string>();
@@ -38,6 +38,10 @@ export function secretScrubber(secrets: readonly string[]): (text: string) => st
     forms.add(secret);
     forms.add(encodeURIComponent(secret));
     forms.add(percentEncodeAll(secret));
+    // base64 and base64url (padding dropped: the unpadded text is in the padded one too)
+    const bytes = Buffer.from(secret, 'utf8');
+    forms.add(bytes.toString('base64').replace(/=+$/, ''));
+    forms.add(bytes.toString('base64url'));
   }
   const list = [...forms].sort((a, b) => b.length - a.length);
   if (list.length === 0) return (text) => text;
