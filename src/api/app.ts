@@ -96,6 +96,7 @@ export function createApp(deps: ApiDeps, extraRoutes: (deps: ApiDeps) => AnyRout
       query: ctx.query,
       status: ctx.status,
       started,
+      requestId: ctx.state.requestId as string | undefined,
     });
   });
   // Outside the error middleware, so a request that threw is counted with the status it was answered with.

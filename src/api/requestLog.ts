@@ -11,6 +11,8 @@ export interface AnsweredRequest {
   status: number;
   /** `Date.now()` when the request came in. */
   started: number;
+  /** The `X-Request-Id` the answer carries: the line a client's report names. */
+  requestId?: string;
 }
 
 /**
@@ -25,6 +27,7 @@ export function logRequest(logger: Logger, request: AnsweredRequest): void {
       query: redactQuery(request.query),
       status: request.status,
       ms: Date.now() - request.started,
+      ...(request.requestId ? { requestId: request.requestId } : {}),
     },
     'http',
   );

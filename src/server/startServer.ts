@@ -181,7 +181,7 @@ export async function startServer(options: StartServerOptions): Promise<RunningS
   ]);
   const server: Server = createServer(listener);
   server.keepAliveTimeout = 5000;
-  answerClientErrors(server);
+  answerClientErrors(server, logger);
   let closing: Promise<void> | null = null;
   const close = () => {
     closing ??= (async () => {

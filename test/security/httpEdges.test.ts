@@ -84,10 +84,28 @@ test('requests the HTTP parser refuses get the JSON error shape: headers over th
     const answer = await raw(request);
     t.true(answer.startsWith(`HTTP/1.1 ${status} `), answer.slice(0, 40));
     t.regex(answer, /\r\nContent-Type: application\/json/i);
-    t.regex(answer, /\r\nX-Request-Id: [0-9a-f-]{36}\r\n/i);
+    const requestId = /\r\nX-Request-Id: ([0-9a-f-]{36})\r\n/i.exec(answer)?.[1];
+    t.truthy(requestId, answer.slice(0, 200));
     const body = JSON.parse(answer.slice(answer.indexOf('\r\n\r\n') + 4)) as ErrorBody;
     t.is(body.error.code, code);
     t.is(typeof body.error.message, 'string');
+    // the answer's request id names a log line (info: the client's fault), with nothing of the request
+    const line = server.logLines
+      .map((l) => JSON.parse(l) as Record<string, unknown>)
+      .find((r) => r['requestId'] === requestId);
+    t.like(line, { level: 30, status, code });
+    t.false(JSON.stringify(line).includes('X-Big'), 'nothing of the request is logged');
+  }
+  // every answered request's log line carries the request id its answer has
+  for (const path of ['/jobs', '/no-such-route', '/jobs/nope/events/stream']) {
+    const res = await server.api(path, { as: 'viewer' });
+    await res.body?.cancel();
+    const id = res.headers.get('x-request-id');
+    t.truthy(id, path);
+    const logged = server.logLines
+      .map((l) => JSON.parse(l) as Record<string, unknown>)
+      .find((r) => r['msg'] === 'http' && r['requestId'] === id);
+    t.like(logged, { status: res.status }, path);
   }
 });
 

@@ -99,7 +99,7 @@ export class StreamFront {
       const seconds = Number(process.hrtime.bigint() - clock) / 1e9;
       this.deps.metrics.httpDuration.observe({ method: 'GET', route, status: String(status) }, seconds);
     }
-    logRequest(this.deps.logger, { method: 'GET', path, query, status, started });
+    logRequest(this.deps.logger, { method: 'GET', path, query, status, started, requestId });
   }
 
   /** Authenticates (viewer at least), parses the path then the query, and opens the stream. */
