@@ -28,7 +28,7 @@ export function retentionCommand(): Command {
       .option('--dry-run', 'list what would be swept; change nothing')
       .option('--days <n>', 'override storage.events_retention_days')
       .option('--action <delete|archive>', 'override storage.retention_action')
-      .option('--now <iso>', 'sweep as of this time instead of now (what-if runs)')
+      .option('--now <iso>', 'sweep as of this time instead of now (a later time only with --dry-run)')
       .option('--json', 'print the result as JSON')
       .addHelpText(
         'after',
@@ -44,6 +44,9 @@ export function retentionCommand(): Command {
           throw usageError('--action must be delete or archive');
         const now = opts.now === undefined ? new Date() : new Date(opts.now);
         if (Number.isNaN(now.getTime())) throw usageError('--now must be an ISO date-time');
+        // A real sweep never runs ahead of the clock: that would retire jobs that ended moments ago.
+        if (!opts.dryRun && now.getTime() > Date.now())
+          throw usageError('--now later than the current time is for --dry-run only (a what-if run)');
         await withLocalStores(config, async (store, rms) => {
           const result = await runRetention({
             store,

@@ -14,7 +14,8 @@ import { advance, cliWorld, runCli, settle } from '../../helpers/cli.ts';
  * Retention with an injected clock: the server stamps commands with `now`, which the test moves back in
  * time to make jobs end 35, 31 and 29 days before T0; the sweep runs as of T0.
  */
-const T0 = Date.parse('2026-12-31T12:00:00.000Z');
+// In the past: a real sweep may not run as of a time later than the clock's.
+const T0 = Date.parse('2026-07-31T12:00:00.000Z');
 const DAY = 86_400_000;
 
 async function agedWorld(storage: { retention_action?: 'delete' | 'archive' } = {}) {
@@ -59,18 +60,24 @@ test('retention run: jobs ended 31 and 35 days ago are swept; one ended 29 days 
     action: 'delete',
     kept_active: 2,
     kept_recent: 1,
-    cutoff: '2026-12-01T12:00:00.000Z',
+    cutoff: '2026-07-01T12:00:00.000Z',
   });
   t.true(await exists(join(runs, 'r-done-31', 'events.jsonl')), 'a dry run changes nothing');
   t.is((await world.api('/jobs/r-done-31')).status, 200);
 
+  // a real sweep as of a later time than the clock's would retire jobs that just ended: refused
+  const ahead = new Date(Date.now() + DAY).toISOString();
+  const refused = await runCli(world.local('retention', 'run', '--now', ahead));
+  t.is(refused.code, 2, refused.stderr);
+  t.regex(refused.stderr, /--now later than the current time is for --dry-run only/);
+  t.is((await world.api('/jobs/r-done-31')).status, 200, 'nothing swept');
   const run = await runCli(world.local('retention', 'run', '--now', now));
   t.is(run.code, 0, run.stderr);
   t.regex(run.stdout, /^JOB\s+STATUS\s+FINISHED\s+ARCHIVE$/m);
-  t.regex(run.stdout, /^r-done-31\s+completed\s+2026-11-30T12:00:00\.000Z\s+-$/m);
+  t.regex(run.stdout, /^r-done-31\s+completed\s+2026-06-30T12:00:00\.000Z\s+-$/m);
   t.regex(
     run.stdout,
-    /retention: delete 2 job\(s\) that ended before 2026-12-01T12:00:00\.000Z \(30 days\); kept 2 not ended, 1 ended since\n$/,
+    /retention: delete 2 job\(s\) that ended before 2026-07-01T12:00:00\.000Z \(30 days\); kept 2 not ended, 1 ended since\n$/,
   );
   for (const gone of ['r-canceled-35', 'r-done-31']) {
     t.false(await exists(join(runs, gone)), `runs/${gone} removed`);
