@@ -33,21 +33,27 @@ const SUFFIX_LENGTH = SUFFIX_PREFIX.length + 64 + SUFFIX_MIDDLE.length + 64 + SU
 
 /**
  * Splits a byte stream on `\n` only (a `\r` stays part of its line, so it counts as a change), keeping each
- * line's exact bytes: the hash covers bytes, not a decoded and re-encoded string.
+ * line's exact bytes: the hash covers bytes, not a decoded and re-encoded string. A line's pieces are joined
+ * once, when its newline comes (a long line costs its length, not its length times its chunks); a last piece
+ * without a newline comes out `terminated: false`.
  */
-export async function* byteLines(chunks: AsyncIterable<Buffer | string>): AsyncGenerator<Buffer> {
-  let rest: Buffer = Buffer.alloc(0);
+export async function* byteLines(
+  chunks: AsyncIterable<Buffer | string>,
+): AsyncGenerator<{ bytes: Buffer; terminated: boolean }> {
+  let pieces: Buffer[] = [];
   for await (const chunk of chunks) {
-    let data = Buffer.concat([rest, typeof chunk === 'string' ? Buffer.from(chunk) : chunk]);
+    let data = typeof chunk === 'string' ? Buffer.from(chunk) : chunk;
     let newline = data.indexOf(NEWLINE);
     while (newline !== -1) {
-      yield data.subarray(0, newline);
+      pieces.push(data.subarray(0, newline));
+      yield { bytes: pieces.length === 1 ? (pieces[0] as Buffer) : Buffer.concat(pieces), terminated: true };
+      pieces = [];
       data = data.subarray(newline + 1);
       newline = data.indexOf(NEWLINE);
     }
-    rest = data;
+    if (data.length > 0) pieces.push(data);
   }
-  if (rest.length > 0) yield rest;
+  if (pieces.length > 0) yield { bytes: Buffer.concat(pieces), terminated: false };
 }
 
 /** The parts of one chained line, or why it is not one. */
@@ -82,7 +88,8 @@ function isEventJson(bytes: Buffer): boolean {
 /**
  * Checks a chained export line by line and stops at the first break: a line that is not a chained event, a
  * `prev_hash` that is not the previous line's `hash` (a line removed, inserted or moved), or a `hash` that
- * does not match the line's content (a line edited). An empty last line (the final newline) is fine.
+ * does not match the line's content (a line edited). Every line ends with `\n`: an empty line, or a last
+ * line without its newline, is a break too (any changed byte is).
  */
 export async function verifyHashChain(
   chunks: AsyncIterable<Buffer | string>,
@@ -91,15 +98,13 @@ export async function verifyHashChain(
   let head = options.prevHash ?? GENESIS_HASH;
   let number = 0;
   let events = 0;
-  let pendingEmpty: number | null = null;
   const broken = (brk: ChainBreak): ChainVerification => ({ ok: false, events, head, first_break: brk });
-  for await (const line of byteLines(chunks)) {
+  for await (const { bytes: line, terminated } of byteLines(chunks)) {
     number++;
-    if (pendingEmpty !== null) return broken({ line: pendingEmpty, reason: 'empty line' });
-    if (line.length === 0) {
-      pendingEmpty = number;
-      continue;
-    }
+    if (line.length === 0) return broken({ line: number, reason: 'empty line' });
+    // Every line of an export ends with a newline: a last line without one was cut (or its newline removed).
+    if (!terminated)
+      return broken({ line: number, reason: 'the last line has no newline: the file was cut (a torn export?)' });
     const parts = splitLine(line);
     if (typeof parts === 'string') return broken({ line: number, reason: parts });
     if (parts.prevHash !== head)

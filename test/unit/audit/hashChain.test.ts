@@ -8,7 +8,7 @@ import {
   toGateDecision,
 } from '../../../src/audit/gateDecisions.ts';
 import { GENESIS_HASH, HashChain, hashChainTransform } from '../../../src/audit/hashChain.ts';
-import { verifyHashChain } from '../../../src/audit/verifyHashChain.ts';
+import { byteLines, verifyHashChain } from '../../../src/audit/verifyHashChain.ts';
 import type { JobEvent } from '../../../src/domain/events.ts';
 import { toCanonicalJson } from '../../../src/domain/events.ts';
 
@@ -103,6 +103,32 @@ test('removed, swapped and truncated lines; a continued chain; an expected head'
   t.true((await verify(next, { prevHash: full.head })).ok);
   t.is((await verify(next)).first_break?.line, 1);
   t.true((await verify('')).ok);
+  // the bytes around the lines count too: an extra newline at the end, the last newline dropped, a torn line
+  const extra = await verify(`${text}\n`);
+  t.like(extra.first_break, { line: 5, reason: 'empty line' });
+  const dropped = await verify(text.slice(0, -1));
+  t.like(dropped.first_break, { line: 4 });
+  t.regex(dropped.first_break?.reason ?? '', /no newline: the file was cut/);
+  const torn = await verify(text.slice(0, -40));
+  t.is(torn.first_break?.line, 4);
+  t.regex(torn.first_break?.reason ?? '', /no newline/);
+});
+
+test('byteLines: the same lines whatever the chunks, each line joined once', async (t) => {
+  const text = Buffer.from('{"a":1}\n\nlong-line-without-end');
+  const expected = [
+    { bytes: '{"a":1}', terminated: true },
+    { bytes: '', terminated: true },
+    { bytes: 'long-line-without-end', terminated: false },
+  ];
+  for (const size of [1, 2, 3, 5, 8, 13, text.length]) {
+    async function* chunks() {
+      for (let i = 0; i < text.length; i += size) yield text.subarray(i, i + size);
+    }
+    const lines = [];
+    for await (const line of byteLines(chunks())) lines.push({ ...line, bytes: line.bytes.toString() });
+    t.deepEqual(lines, expected, `chunks of ${size}`);
+  }
 });
 
 test('gate decisions: CSV fields quoted per RFC 4180, values unaltered', (t) => {
