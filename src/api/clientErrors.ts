@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { type Server, STATUS_CODES } from 'node:http';
 import type { Duplex } from 'node:stream';
+import { answerHeaderLines } from './answerHeaders.ts';
 
 /** What node's HTTP parser refused, by its error code: the status and the error shape's code. */
 const ANSWERS: Record<string, [status: number, code: string, message: string]> = {
@@ -33,6 +34,7 @@ export function answerClientErrors(server: Server): void {
         'Content-Type: application/json; charset=utf-8\r\n' +
         `Content-Length: ${Buffer.byteLength(body)}\r\n` +
         `X-Request-Id: ${randomUUID()}\r\n` +
+        answerHeaderLines() +
         'Connection: close\r\n\r\n' +
         body,
     );
