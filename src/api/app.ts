@@ -3,6 +3,7 @@ import Router from '@koa/router';
 import type { Context } from 'koa';
 import Koa from 'koa';
 import type { z } from 'zod';
+import { answerHeaders } from './answerHeaders.ts';
 import type { ApiDeps } from './apiDeps.ts';
 import { authMiddleware, requireRole, TokenAuthenticator } from './auth.ts';
 import { readJsonBody } from './body.ts';
@@ -101,6 +102,7 @@ export function createApp(deps: ApiDeps, extraRoutes: (deps: ApiDeps) => AnyRout
   });
   // Outside the error middleware, so a request that threw is counted with the status it was answered with.
   app.use(deps.metrics.middleware());
+  app.use(answerHeaders());
   app.use(errorMiddleware(deps.logger));
   app.use(corsMiddleware(deps.config.server.cors_origins));
   app.use(staticUi());

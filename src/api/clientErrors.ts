@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { type Server, STATUS_CODES } from 'node:http';
 import type { Duplex } from 'node:stream';
 import type { Logger } from 'pino';
+import { answerHeaderLines } from './answerHeaders.ts';
 
 /** What node's HTTP parser refused, by its error code: the status and the error shape's code. */
 const ANSWERS: Record<string, [status: number, code: string, message: string]> = {
@@ -38,6 +39,7 @@ export function answerClientErrors(server: Server, logger?: Logger): void {
         'Content-Type: application/json; charset=utf-8\r\n' +
         `Content-Length: ${Buffer.byteLength(body)}\r\n` +
         `X-Request-Id: ${requestId}\r\n` +
+        answerHeaderLines() +
         'Connection: close\r\n\r\n' +
         body,
     );

@@ -48,8 +48,8 @@ function fileFor(root: string, path: string): string | null {
 /** Answers with `body` (read only when the client's copy is stale), revalidated on every use. */
 async function answer(ctx: Context, type: string, etag: string, body: () => Promise<Buffer | string>) {
   ctx.status = 200;
+  // Revalidated, not `no-store` as the API's answers (`answerHeaders.ts`, which also sets nosniff).
   ctx.set('Cache-Control', 'no-cache');
-  ctx.set('X-Content-Type-Options', 'nosniff');
   ctx.set('ETag', etag);
   if (type.startsWith('text/html')) ctx.set('Content-Security-Policy', CSP);
   if (ctx.fresh) {

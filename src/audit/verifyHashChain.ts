@@ -104,7 +104,10 @@ export async function verifyHashChain(
     if (line.length === 0) return broken({ line: number, reason: 'empty line' });
     // Every line of an export ends with a newline: a last line without one was cut (or its newline removed).
     if (!terminated)
-      return broken({ line: number, reason: 'the last line has no newline: the file was cut (a torn export?)' });
+      return broken({
+        line: number,
+        reason: 'the last line has no newline: the file was cut (a torn export?)',
+      });
     const parts = splitLine(line);
     if (typeof parts === 'string') return broken({ line: number, reason: parts });
     if (parts.prevHash !== head)

@@ -8,7 +8,7 @@ interface StageReport {
 }
 
 interface CommandBase {
-  /** Who issues it: a token name, `runner` or `timer`. Recorded as the event's actor. */
+  /** Who issues it: a token name, or a system actor (`runner`, `timer`: `actors.ts`). Recorded as the event's actor. */
   actor: string;
   /** ISO time of the decision (injected clock). */
   ts: string;
@@ -65,6 +65,8 @@ export type RejectGate = CommandBase & {
   comment?: string;
   reason?: string;
   payload?: Payload;
+  /** The gate timer rejects at the deadline (`on_timeout: reject`); never set for a person's rejection. */
+  by_timer?: boolean;
 };
 /** The gate timer's `on_timeout: approve`. */
 export type AutoApproveGate = CommandBase & { type: 'auto_approve_gate'; gate: string };

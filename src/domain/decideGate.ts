@@ -35,7 +35,7 @@ export function decideRejectGate(command: RejectGate, state: JobState): NewJobEv
   const gate = requirePausedGate(state, command.gate);
   const comment = command.comment ?? null;
   const reason = command.reason ?? null;
-  const byTimer = command.actor === 'timer';
+  const byTimer = command.by_timer === true;
   const rejection = jobMessages.gateRejected(gate.name, command.actor, comment, reason);
   const onReject = gateDefinition(state, gate.name)?.gate.on_reject ?? 'fail';
   const rejected = newJobEvent(command, 'gate_rejected', {

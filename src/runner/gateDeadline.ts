@@ -1,3 +1,4 @@
+import { TIMER_ACTOR } from '../domain/actors.ts';
 import type { JobCommand } from '../domain/commands.ts';
 import { pendingGateDeadline } from '../domain/jobDecider.ts';
 import type { PendingGate } from './gateTimers.ts';
@@ -34,8 +35,8 @@ export function gateDeadlines(o: {
     const ts = o.commands.now();
     const command: JobCommand =
       pending.on_timeout === 'approve'
-        ? { type: 'auto_approve_gate', gate, actor: 'timer', ts }
-        : { type: 'reject_gate', gate, reason: 'timeout', actor: 'timer', ts };
+        ? { type: 'auto_approve_gate', gate, actor: TIMER_ACTOR, ts }
+        : { type: 'reject_gate', gate, reason: 'timeout', by_timer: true, actor: TIMER_ACTOR, ts };
     const result = await o.commands.run(jobId, (fresh) => {
       const now = pendingGateDeadline(fresh);
       if (now?.gate !== gate || now.deadline !== pending.deadline) throw new Superseded();

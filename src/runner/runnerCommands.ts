@@ -1,4 +1,5 @@
 import type { Logger } from 'pino';
+import { RUNNER_ACTOR } from '../domain/actors.ts';
 import type { JobCommand } from '../domain/commands.ts';
 import { isOperatorError } from '../domain/errors.ts';
 import { runningStage } from '../domain/jobDecider.ts';
@@ -34,7 +35,7 @@ export interface RunnerCommandsOptions {
 }
 
 const RETRY_LATER_MS = 1000;
-export const RUNNER = 'runner';
+export const RUNNER = RUNNER_ACTOR;
 
 /**
  * The runner's commands: each is decided on fresh state with the expected revision, and its result goes

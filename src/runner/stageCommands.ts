@@ -1,4 +1,5 @@
 import { homedir } from 'node:os';
+import { RUNNER_ACTOR } from '../domain/actors.ts';
 import type { CompleteStage, FailStage } from '../domain/commands.ts';
 import type { JobState } from '../domain/jobState.ts';
 import type { StageDefinition } from '../domain/pipeline.ts';
@@ -76,7 +77,7 @@ export function stageResultCommand(
       duration_ms: outcome.durationMs,
       exit_code: 0,
       payload: { pid: outcome.pid, log },
-      actor: 'runner',
+      actor: RUNNER_ACTOR,
       ts,
     };
   return {
@@ -91,7 +92,7 @@ export function stageResultCommand(
       log,
       log_tail: outcome.tail,
     },
-    actor: 'runner',
+    actor: RUNNER_ACTOR,
     ts,
   };
 }

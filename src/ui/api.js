@@ -25,6 +25,13 @@ export function onUnauthorized(fn) {
   unauthorizedListeners.add(fn);
 }
 
+/**
+ * What a token can hold, as the server's config requires (`src/infra/config/authConfig.ts`): printable ASCII
+ * without spaces. A browser's fetch throws on a header with a character beyond Latin-1, before any request.
+ */
+const TOKEN_CHARACTERS = /^[\x21-\x7e]+$/;
+const TOKEN_CHARACTERS_RULE = 'printable ASCII without spaces: letters, digits and ! to ~';
+
 export const token = {
   get: () => sessionStorage.getItem(TOKEN_KEY),
   /** @param {string} value */
@@ -41,6 +48,12 @@ export async function api(path, options = {}) {
   const bearer = options.token ?? token.get();
   /** @type {Record<string, string>} */
   const headers = { accept: 'application/json', ...options.headers };
+  if (bearer && !TOKEN_CHARACTERS.test(bearer))
+    throw new ApiError(
+      0,
+      'invalid_token',
+      `the token has characters a token cannot have (a token is ${TOKEN_CHARACTERS_RULE})`,
+    );
   if (bearer) headers.authorization = `Bearer ${bearer}`;
   if (options.body !== undefined) headers['content-type'] = 'application/json';
   let res;

@@ -215,6 +215,18 @@ test('sign-in: a wrong token is refused with a clear message; a good one shows t
   await page.click('#signin-form button[type=submit]');
   await page.waitForSelector('#signin-message:not([hidden])');
   t.regex(await text(page, '#signin-message'), /not accepted \(invalid token\)/);
+  // A character beyond Latin-1 makes the browser's fetch throw; a space could never pass the header.
+  for (const typed of ['token-\u20ac-euro', 'two words-token']) {
+    await page.evaluate(() => {
+      document.querySelector('#signin-message')?.setAttribute('hidden', '');
+    });
+    await page.fill('#signin-token', typed);
+    await page.click('#signin-form button[type=submit]');
+    await page.waitForSelector('#signin-message:not([hidden])');
+    const message = await text(page, '#signin-message');
+    t.regex(message, /the token has characters a token cannot have \(a token is printable ASCII/, typed);
+    t.notRegex(message, /cannot be reached/, typed);
+  }
 
   await page.fill('#signin-token', TOKENS.operator);
   await page.press('#signin-token', 'Enter');

@@ -50,7 +50,7 @@ test.serial(
     const sse = await openRawSse(`${server.url}/api/v1/jobs/${id}/events/stream?after=-1&${tokenQuery}`);
     t.is(sse.status, 200);
     t.regex(sse.headers.get('content-type') ?? '', /^text\/event-stream/);
-    t.regex(sse.headers.get('cache-control') ?? '', /no-cache/);
+    t.is(sse.headers.get('cache-control'), 'no-store, no-transform');
     t.is(sse.headers.get('x-accel-buffering'), 'no');
     t.is(sse.headers.get('content-encoding'), null);
     await runJob(id);

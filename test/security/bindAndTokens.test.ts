@@ -102,6 +102,23 @@ test('tokens: OPERATOR_TOKENS_FILE replaces auth.tokens with the roles it lists'
   t.regex(missing?.message ?? '', /env OPERATOR_TOKENS_FILE: auth\.tokens: cannot read tokens file/);
 });
 
+test('tokens: a token named after the timer or the runner, or that no client could send, refuses to start with exit 2', async (t) => {
+  const dir = await tempDir(t);
+  const file = join(dir, 'tokens.yaml');
+  await writeFile(
+    file,
+    `- {name: timer, token: ${STRONG}, role: operator}\n- {name: wall, token: "${STRONG} x", role: viewer}\n`,
+  );
+  const result = await runCli(['serve'], { env: serveEnv(dir, { OPERATOR_TOKENS_FILE: file }) });
+  t.is(result.code, 2);
+  t.regex(result.stderr, /auth\.tokens\[0\]\.name: "timer" is the name of an actor the operator records/);
+  t.regex(
+    result.stderr,
+    /auth\.tokens\[1\]\.token: the token named "wall" has a character a token cannot have/,
+  );
+  t.false(result.stderr.includes(STRONG), 'the message does not repeat a token');
+});
+
 test('compose: the operator is published on 127.0.0.1 only, EventStoreDB not at all, the token comes from the environment', async (t) => {
   const compose = parse(await readFile(join(ROOT, 'docker-compose.yml'), 'utf8')) as {
     services: Record<string, { ports?: string[]; environment?: Record<string, string> }>;

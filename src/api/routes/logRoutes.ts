@@ -78,7 +78,6 @@ export function logRoutes(deps: ApiDeps): AnyRoute[] {
       // The reconnect after `end` (its id is the log's end): nothing more will come, and 204 is what makes
       // an EventSource stop, as on the event streams.
       ctx.status = 204;
-      ctx.set('Cache-Control', 'no-cache');
       return;
     }
     // Counts against the token's live streams like an event stream. Its heartbeats are named: the log's
@@ -122,7 +121,6 @@ export function logRoutes(deps: ApiDeps): AnyRoute[] {
         const log = await stageLog(params.id, params.stage);
         if (query.follow === '1' || query.follow === 'true') return follow(ctx, params.id, params.stage, log);
         ctx.type = 'text/plain; charset=utf-8';
-        ctx.set('Cache-Control', 'no-cache');
         if (!log.records) {
           ctx.body = await readLegacy(log.file, params.stage);
           return;

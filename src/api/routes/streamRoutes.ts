@@ -105,5 +105,4 @@ async function answer(ctx: Context, open: () => Promise<StreamOutcome>): Promise
     return;
   }
   ctx.status = 204;
-  ctx.set('Cache-Control', 'no-cache');
 }

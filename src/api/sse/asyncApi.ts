@@ -136,7 +136,7 @@ export function buildAsyncApi(info: { title: string; version: string }): Json {
     info: {
       ...info,
       description:
-        'Server-Sent Events of the operator. Each stored event is a frame with `id:` and `data:` (the event JSON, its `type` inside), no `event:` line, so `EventSource.onmessage` gets every event; `frames=named` adds `event: <type>` for addEventListener clients; `names=alias` renders `timestamp`, `event_type`, `metadata` for `ts`, `type`, `payload`. Heartbeats are unnamed frames without `id:`. `connected` and `end` are named control frames. Headers: text/event-stream, Cache-Control: no-cache, X-Accel-Buffering: no; never compressed. Over the live-stream limits (per token, in all) a request gets 429 with Retry-After.',
+        'Server-Sent Events of the operator. Each stored event is a frame with `id:` and `data:` (the event JSON, its `type` inside), no `event:` line, so `EventSource.onmessage` gets every event; `frames=named` adds `event: <type>` for addEventListener clients; `names=alias` renders `timestamp`, `event_type`, `metadata` for `ts`, `type`, `payload`. Heartbeats are unnamed frames without `id:`. `connected` and `end` are named control frames. Headers: text/event-stream, Cache-Control: no-store, no-transform, X-Content-Type-Options: nosniff, X-Accel-Buffering: no; never compressed. Over the live-stream limits (per token, in all) a request gets 429 with Retry-After.',
     },
     defaultContentType: 'application/json',
     servers: {

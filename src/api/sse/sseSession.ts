@@ -1,5 +1,6 @@
 import type { OutgoingHttpHeaders, ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
+import { ANSWER_HEADERS, STREAM_CACHE_CONTROL } from '../answerHeaders.ts';
 import type { WireStyle } from './wireFrames.ts';
 import { controlFrame, joinFrames } from './wireFrames.ts';
 
@@ -28,7 +29,8 @@ export interface SessionFeed {
 
 const SSE_HEADERS: OutgoingHttpHeaders = {
   'Content-Type': 'text/event-stream; charset=utf-8',
-  'Cache-Control': 'no-cache, no-transform',
+  ...ANSWER_HEADERS,
+  'Cache-Control': STREAM_CACHE_CONTROL,
   Connection: 'keep-alive',
   'X-Accel-Buffering': 'no',
 };
@@ -124,7 +126,7 @@ export class SseSession {
    */
   open(retryMs: number, connected: unknown, headers?: OutgoingHttpHeaders): void {
     if (this.isClosed) return;
-    this.res.writeHead(200, headers ? { ...SSE_HEADERS, ...headers } : SSE_HEADERS);
+    this.res.writeHead(200, headers ? { ...headers, ...SSE_HEADERS } : SSE_HEADERS);
     if (this.res.req.method === 'HEAD') {
       // The head and nothing else: a body would be dropped, and the request must not hold a stream's slot.
       this.end();

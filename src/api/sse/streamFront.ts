@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, OutgoingHttpHeaders, ServerResponse } from 'node:http';
 import { parse as parseQuery } from 'node:querystring';
 import type { z } from 'zod';
+import { ANSWER_HEADERS } from '../answerHeaders.ts';
 import type { ApiDeps } from '../apiDeps.ts';
 import type { TokenAuthenticator } from '../auth.ts';
 import { mayActAs, principalFor, requestToken } from '../auth.ts';
@@ -82,6 +83,7 @@ export class StreamFront {
     const query = parseQuery(search);
     const origin = req.headers.origin;
     const headers: OutgoingHttpHeaders = {
+      ...ANSWER_HEADERS,
       'X-Request-Id': requestId,
       ...(corsAllows(this.origins, origin) ? corsHeaders(origin) : {}),
     };
@@ -89,7 +91,7 @@ export class StreamFront {
     try {
       const outcome = await this.open(req, res, query, jobSegment, headers);
       status = outcome === 'streaming' ? 200 : 204;
-      if (outcome === 'finished') res.writeHead(204, { ...headers, 'Cache-Control': 'no-cache' }).end();
+      if (outcome === 'finished') res.writeHead(204, headers).end();
     } catch (error) {
       status = this.fail(res, error, headers, requestId);
     }

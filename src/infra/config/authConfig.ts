@@ -1,5 +1,6 @@
 import { isIPv4 } from 'node:net';
 import { z } from 'zod';
+import { isSystemActorName, SYSTEM_ACTORS } from '../../domain/actors.ts';
 import { DEFAULT_ADMIN_TOKEN } from './defaultToken.ts';
 
 export { DEFAULT_ADMIN_TOKEN };
@@ -10,11 +11,36 @@ export type Role = (typeof ROLES)[number];
 /** Shortest token accepted on a non-loopback bind (about 144 bits as random base64url). */
 export const MIN_EXPOSED_TOKEN_LENGTH = 24;
 
-export const tokenSchema = z.strictObject({
-  name: z.string().min(1),
-  token: z.string().min(8, 'a token needs at least 8 characters'),
-  role: z.enum(ROLES),
-});
+/**
+ * What a token may hold: printable ASCII without the space, codes 33 to 126 (letters, digits and the
+ * punctuation from `!` to `~`). Anything else could never be sent: `Authorization: Bearer <token>` ends at
+ * white space, and a browser refuses a header with a character outside Latin-1.
+ */
+export const TOKEN_CHARACTERS = /^[\x21-\x7e]+$/;
+export const TOKEN_CHARACTERS_RULE =
+  'printable ASCII without spaces (letters, digits and the punctuation ! to ~, codes 33 to 126)';
+
+export const tokenSchema = z
+  .strictObject({
+    name: z.string().min(1),
+    // A token of the wrong type is never quoted back: the message would print it.
+    token: z.string({ error: 'expected a string' }).min(8, 'a token needs at least 8 characters'),
+    role: z.enum(ROLES),
+  })
+  .superRefine(({ name, token }, ctx) => {
+    if (!TOKEN_CHARACTERS.test(token))
+      ctx.addIssue({
+        code: 'custom',
+        path: ['token'],
+        message: `the token named ${JSON.stringify(name)} has a character a token cannot have: a token is ${TOKEN_CHARACTERS_RULE}`,
+      });
+    if (isSystemActorName(name))
+      ctx.addIssue({
+        code: 'custom',
+        path: ['name'],
+        message: `${JSON.stringify(name)} is the name of an actor the operator records for itself (${SYSTEM_ACTORS.join(', ')}, in any case): a token so named would pass for it in the audit`,
+      });
+  });
 
 /**
  * True for names and addresses that only this machine can reach: `localhost`, 127.0.0.0/8 and ::1 (also as

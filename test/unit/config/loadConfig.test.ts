@@ -269,6 +269,24 @@ const badFiles: [title: string, yaml: string, expected: string[]][] = [
     ],
   ],
   [
+    'token names the operator records for itself (a person would pass for the runner or the timer)',
+    'auth:\n  tokens:\n    - {name: timer, token: timer-token-1, role: operator}\n    - {name: " Runner", token: runner-token-1, role: admin}\n',
+    [
+      'c.yaml: auth.tokens[0].name: "timer" is the name of an actor the operator records for itself (runner, timer, in any case)',
+      'c.yaml: auth.tokens[1].name: " Runner" is the name of an actor the operator records for itself',
+    ],
+  ],
+  [
+    'tokens no client could send (white space, beyond ASCII), named by their name and never quoted',
+    'auth:\n  tokens:\n    - {name: spaced, token: "two words here", role: admin}\n    - {name: accented, token: "caf\u00e9-latte-token", role: viewer}\n    - {name: emoji, token: "rocket-\u{1F680}-token", role: viewer}\n    - {name: tab, token: "tab\\there-token", role: viewer}\n',
+    [
+      'c.yaml: auth.tokens[0].token: the token named "spaced" has a character a token cannot have: a token is printable ASCII without spaces (letters, digits and the punctuation ! to ~, codes 33 to 126)',
+      'c.yaml: auth.tokens[1].token: the token named "accented" has a character a token cannot have',
+      'c.yaml: auth.tokens[2].token: the token named "emoji" has a character a token cannot have',
+      'c.yaml: auth.tokens[3].token: the token named "tab" has a character a token cannot have',
+    ],
+  ],
+  [
     'eventstoredb without connection string',
     'store:\n  kind: eventstoredb\n',
     ['c.yaml: store.connection_string: required when store.kind is eventstoredb'],
@@ -325,6 +343,29 @@ test('bad environment values name the variable and the key', (t) => {
     'env OPERATOR_PORT: server.port: expected a number, got "abc"',
     'env OPERATOR_STORE: store.kind: expected one of lmdb, eventstoredb, got "mongo"',
   ]);
+});
+
+test('every token source is held to the token characters and the reserved names, never quoting a token', (t) => {
+  const cwd = withFile('auth:\n  tokens:\n    - {name: ops, token: a-long-random-token, role: admin}\n');
+  writeFileSync(
+    join(cwd, 'tokens.yaml'),
+    '- {name: runner, token: file-token-1, role: admin}\n- {name: wall, token: "wall token", role: viewer}\n',
+  );
+  const fromFile = configError('auth: {}\n', { OPERATOR_TOKENS_FILE: join(cwd, 'tokens.yaml') });
+  t.deepEqual(fromFile.message.split('\n'), [
+    'env OPERATOR_TOKENS_FILE: auth.tokens[0].name: "runner" is the name of an actor the operator records for itself (runner, timer, in any case): a token so named would pass for it in the audit',
+    'env OPERATOR_TOKENS_FILE: auth.tokens[1].token: the token named "wall" has a character a token cannot have: a token is printable ASCII without spaces (letters, digits and the punctuation ! to ~, codes 33 to 126)',
+  ]);
+  const fromEnv = configError('auth: {}\n', { OPERATOR_ADMIN_TOKEN: 'admin tok\u00e9n-secret' });
+  t.regex(
+    fromEnv.message,
+    /^env OPERATOR_ADMIN_TOKEN: auth\.tokens\[0\]\.token: the token named "admin" has a character/,
+  );
+  const wrongType = configError('auth:\n  tokens:\n    - {name: n, token: 123456789012, role: admin}\n');
+  t.is(wrongType.message, 'c.yaml: auth.tokens[0].token: expected a string (line 3)');
+  for (const error of [fromFile, fromEnv, wrongType])
+    for (const secret of ['wall token', 'tok\u00e9n', '123456789012'])
+      t.false(error.message.includes(secret), 'the message never repeats a token');
 });
 
 test('usesDefaultToken is false once the seed token is replaced', (t) => {

@@ -31,7 +31,7 @@ const commandArb = fc.oneof(
     weighted(4, cmd.approveGate(gate, 'alice', 'ok')),
     weighted(2, cmd.autoApproveGate(gate)),
     weighted(2, cmd.rejectGate(gate, 'bob', 'no')),
-    weighted(1, { ...cmd.rejectGate(gate), actor: 'timer' }),
+    weighted(1, { ...cmd.rejectGate(gate), actor: 'timer', by_timer: true }),
   ]),
   weighted(1, cmd.startStage('mix')),
   weighted(1, cmd.approveGate('script')),

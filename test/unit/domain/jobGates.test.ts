@@ -216,13 +216,30 @@ test(
       pipelineWith({ storyboard: { gate: { timeout: 600_000, on_timeout: 'reject', on_reject: 'fail' } } }),
     ),
   )
-    .when({ ...cmd.rejectGate('storyboard'), actor: 'timer' })
+    .when({ ...cmd.rejectGate('storyboard'), actor: 'timer', by_timer: true })
     .then(
       [
         { type: 'gate_rejected', actor: 'timer', payload: { by_timer: true } },
         { type: 'job_failed', payload: { reason: 'gate storyboard rejected' } },
       ],
       { gates: { storyboard: { by_timer: true, decided_by: 'timer' } } },
+    ),
+);
+
+test(
+  "by_timer comes from the timer's command, not from the actor's name",
+  given(
+    history.pausedAtStoryboard(
+      pipelineWith({ storyboard: { gate: { timeout: 600_000, on_timeout: 'reject', on_reject: 'fail' } } }),
+    ),
+  )
+    .when({ ...cmd.rejectGate('storyboard', 'timer', 'no'), payload: { by_timer: true } })
+    .then(
+      [
+        { type: 'gate_rejected', actor: 'timer', payload: { by_timer: false, comment: 'no' } },
+        { type: 'job_failed', payload: { by: 'timer' } },
+      ],
+      { gates: { storyboard: { by_timer: false, decided_by: 'timer' } } },
     ),
 );
 
