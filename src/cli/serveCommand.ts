@@ -4,6 +4,7 @@ import { loadConfig } from '../infra/config/loadConfig.ts';
 import { consoleDestination } from '../infra/logging/consoleDestination.ts';
 import { createLogger } from '../infra/logging/logger.ts';
 import { startServer } from '../server/startServer.ts';
+import { guardUnhandledRejections } from '../server/unhandledRejections.ts';
 import { usageError } from './cliError.ts';
 
 /** `--port`: a TCP port number, kept as the text the config's `OPERATOR_PORT` takes. */
@@ -43,6 +44,8 @@ export function serveCommand(): Command {
       // Owner-only files for everything the server creates (store, read model, run dirs, stage logs), and
       // for what its stage commands create, whatever the login shell's umask was.
       process.umask(0o077);
+      // A full disk must not end the server: lmdb-js leaves a rejection of its own unhandled per failed commit.
+      guardUnhandledRejections(logger);
       // Heard from the start: a signal while the server starts (its 'listening' line is already out, so a
       // supervisor may send one) stops it once started, instead of killing it half-way.
       let stopAsked: string | null = null;

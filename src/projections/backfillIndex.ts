@@ -1,5 +1,6 @@
 import type { Logger } from 'pino';
 import type { JobEvent } from '../domain/events.ts';
+import { lmdbWrite } from '../infra/lmdb/lmdbWrite.ts';
 import type { GenerationTables } from './readModelStore.ts';
 import { READ_MODEL_CHECKPOINT } from './readModelStore.ts';
 
@@ -57,13 +58,15 @@ export async function backfillIndex<K>(
         rows.push({ key: k, value: [value[0], value[1]] });
     }
     const done = count < BACKFILL_CHUNK;
-    await t.checkpoints.transaction(() => {
-      for (const row of rows) index.put(t, row.key, row.value);
-      if (done) {
-        t.checkpoints.removeSync(index.progress);
-        t.checkpoints.putSync(index.marker, index.version);
-      } else if (last !== undefined) t.checkpoints.putSync(index.progress, last);
-    });
+    await lmdbWrite(t.checkpoints, () =>
+      t.checkpoints.transaction(() => {
+        for (const row of rows) index.put(t, row.key, row.value);
+        if (done) {
+          t.checkpoints.removeSync(index.progress);
+          t.checkpoints.putSync(index.marker, index.version);
+        } else if (last !== undefined) t.checkpoints.putSync(index.progress, last);
+      }),
+    );
     indexed += count;
     if (done) break;
     from = last;

@@ -1,4 +1,5 @@
 import type { Database } from 'lmdb';
+import { lmdbWrite } from '../infra/lmdb/lmdbWrite.ts';
 
 /** Named checkpoints (a position per projection) in an LMDB database. */
 export class CheckpointStore {
@@ -10,10 +11,10 @@ export class CheckpointStore {
 
   /** Resolves once committed. */
   async set(name: string, position: string): Promise<void> {
-    await this.db.put(name, position);
+    await lmdbWrite(this.db, () => this.db.put(name, position));
   }
 
   async clear(name: string): Promise<void> {
-    await this.db.remove(name);
+    await lmdbWrite(this.db, () => this.db.remove(name));
   }
 }

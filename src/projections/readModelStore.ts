@@ -2,6 +2,7 @@ import { join } from 'node:path';
 import type { Database, Key, RootDatabase } from 'lmdb';
 import { open } from 'lmdb';
 import type { JobState } from '../domain/jobState.ts';
+import { lmdbWrite } from '../infra/lmdb/lmdbWrite.ts';
 import { CheckpointStore } from './checkpointStore.ts';
 import type { JobSummary } from './jobSummary.ts';
 
@@ -105,15 +106,17 @@ export class ReadModelStore {
 
   /** Makes `generation` the one readers use: one key, one transaction. */
   async activateGeneration(generation: number): Promise<void> {
-    await this.meta.put(GENERATION_KEY, generation);
+    await lmdbWrite(this.meta, () => this.meta.put(GENERATION_KEY, generation));
   }
 
   /** Empties every table of a generation (e.g. an abandoned or superseded rebuild). */
   async clearGeneration(generation: number): Promise<void> {
     const t = this.tables(generation);
-    await this.env.transaction(() => {
-      for (const db of tableList(t)) db.clearSync();
-    });
+    await lmdbWrite(this.env, () =>
+      this.env.transaction(() => {
+        for (const db of tableList(t)) db.clearSync();
+      }),
+    );
   }
 
   async close(): Promise<void> {

@@ -1,4 +1,5 @@
-import { mkdtemp, rm } from 'node:fs/promises';
+import { execFileSync } from 'node:child_process';
+import { mkdir, mkdtemp, open, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
@@ -8,12 +9,14 @@ import { openLmdbEventStore } from '../../src/infra/eventstore/lmdb/index.ts';
 import { freeBytes } from '../../src/infra/files/freeSpace.ts';
 import { createLogger } from '../../src/infra/logging/logger.ts';
 import { startServer } from '../../src/server/startServer.ts';
+import { waitFor } from '../helpers/runnerHarness.ts';
+import { type ServeChild, serveChild } from '../helpers/serveChild.ts';
 import { startTestServer, TOKENS, testConfig } from '../helpers/testServer.ts';
 
 /**
  * Door: the disk. A store that refuses writes for want of space makes commands answer 507 with the error
  * shape (never a 500, nothing half-written), and `/readyz` leaves the rotation (503, `disk: low`) once free
- * space falls under `storage.min_free_bytes`.
+ * space falls under `storage.min_free_bytes`. The last test fills a real filesystem under a real server.
  */
 
 const full = {
@@ -129,4 +132,93 @@ test('disk full: /readyz is 503 with disk low under storage.min_free_bytes, and 
   t.is(okBody.status, 'ready');
   t.is(okBody.disk, 'ok');
   t.true(okBody.disk_free_bytes > 1024);
+});
+
+/** Mounts a `size` tmpfs at `dir`; a refusal fails the test with mount's own words (the tests run as root). */
+function mountTmpfs(dir: string, size: string): void {
+  try {
+    execFileSync('mount', ['-t', 'tmpfs', '-o', `size=${size}`, 'tmpfs', dir], { stdio: 'pipe' });
+  } catch (error) {
+    const stderr = (error as { stderr?: Buffer }).stderr?.toString().trim();
+    throw new Error(`cannot mount a tmpfs at ${dir} (the test needs root): ${stderr || String(error)}`);
+  }
+}
+
+/** Writes zeros to `path` until the filesystem refuses (ENOSPC); the bytes written. */
+async function fill(path: string): Promise<number> {
+  const file = await open(path, 'w');
+  const chunk = Buffer.alloc(64 * 1024);
+  let written = 0;
+  try {
+    for (;;) written += (await file.write(chunk)).bytesWritten;
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== 'ENOSPC') throw error;
+  } finally {
+    await file.close();
+  }
+  return written;
+}
+
+const alive = (server: ServeChild) => server.child.exitCode === null && server.child.signalCode === null;
+
+test('disk full on a real filesystem: 507 with the error shape, the server stays up and says disk low, and writes resume once space is freed', async (t) => {
+  const home = await mkdtemp(join(tmpdir(), 'operator-tmpfs-'));
+  const mnt = join(home, 'mnt');
+  await mkdir(mnt);
+  mountTmpfs(mnt, '32m');
+  let server: ServeChild | undefined;
+  t.teardown(async () => {
+    if (server && alive(server)) {
+      server.child.kill('SIGKILL');
+      await server.exited;
+    }
+    execFileSync('umount', ['-l', mnt]);
+    await rm(home, { recursive: true, force: true });
+  });
+  const config = join(home, 'operator.yaml');
+  await writeFile(
+    config,
+    [
+      'server: {port: 0, host: 127.0.0.1, log_level: info}',
+      `storage: {data_dir: ${join(mnt, 'data')}, runs_dir: ${join(mnt, 'runs')}, min_free_bytes: 1048576}`,
+      // Renewed every ~330 ms: the data dir lease writes to the full disk too while the test waits.
+      'store: {lease_ttl: 1s}',
+      'pipelines: {external: {stages: [{name: ingest}, {name: publish}]}}',
+    ].join('\n'),
+  );
+  server = await serveChild(config);
+  const s = server;
+  const create = (id: string, padBytes = 0) =>
+    s.api('/jobs', {
+      method: 'POST',
+      json: { pipeline: 'external', id, params: padBytes ? { pad: 'x'.repeat(padBytes) } : {} },
+    });
+  t.is((await create('before')).status, 201);
+
+  t.true((await fill(join(mnt, 'filler'))) > 0);
+  // A 48 KiB event needs new pages at the end of the store's file: the full filesystem refuses them.
+  const refused = await create('during', 48 * 1024);
+  const body = (await refused.json()) as { error: { code: string; message: string } };
+  t.is(refused.status, 507, JSON.stringify(body));
+  t.deepEqual(Object.keys(body), ['error']);
+  t.is(body.error.code, 'insufficient_storage');
+  t.regex(body.error.message, /out of storage space/);
+  t.is((await create('during-again', 48 * 1024)).status, 507, 'a retry is refused the same way');
+
+  const ready = await s.api('/readyz');
+  const readyBody = (await ready.json()) as { error: { details: { disk: string } } };
+  t.is(ready.status, 503);
+  t.is(readyBody.error.details.disk, 'low');
+  // Projections, the runner and the lease renewals keep writing to the full disk meanwhile.
+  await new Promise((resolve) => setTimeout(resolve, 2000));
+  t.true(alive(s), `the server died on the full disk:\n${s.output().slice(-3000)}`);
+  t.is((await s.api('/healthz')).status, 200);
+
+  await rm(join(mnt, 'filler'));
+  t.is((await create('after', 48 * 1024)).status, 201, 'appends resume once space is freed');
+  t.is((await s.api('/jobs/during')).status, 404, 'nothing of a refused append was written');
+  await waitFor('ready again', async () => (await s.api('/readyz')).status === 200, 10_000);
+  t.is(((await (await s.api('/jobs/after')).json()) as { job_id: string }).job_id, 'after');
+  t.true(alive(s));
+  t.notRegex(s.output(), /unhandled promise rejection|"msg":"request failed"/);
 });

@@ -1,4 +1,5 @@
 import type { Database, RootDatabase } from 'lmdb';
+import { lmdbWrite } from '../lmdb/lmdbWrite.ts';
 import { LmdbLeases } from './lmdbLeases.ts';
 
 /** The last failure of a projection in the serving process, kept for `operator projections status`. */
@@ -34,11 +35,11 @@ export class ProjectionLeases extends LmdbLeases {
   }
 
   recordError(record: ProjectionErrorRecord): Promise<boolean> {
-    return this.#errors.put(record.projection, record);
+    return lmdbWrite(this.#errors, () => this.#errors.put(record.projection, record));
   }
 
   clearError(projection: string): Promise<boolean> {
-    return this.#errors.remove(projection);
+    return lmdbWrite(this.#errors, () => this.#errors.remove(projection));
   }
 
   lastError(projection: string): ProjectionErrorRecord | undefined {
