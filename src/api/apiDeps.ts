@@ -58,4 +58,6 @@ export interface ApiDeps {
   clock: () => Date;
   /** True while the process is shutting down: readiness fails, new streams are refused. */
   isShuttingDown: () => boolean;
+  /** Aborted when the server starts to shut down: a long-poll answers with what it has at once. */
+  shutdown?: AbortSignal;
 }

@@ -146,6 +146,7 @@ export async function startServer(options: StartServerOptions): Promise<RunningS
   queueView?.start();
   let role: StoreLeaseRole | null = null;
   let shuttingDown = false;
+  const shutdown = new AbortController();
   const deps: ApiDeps = {
     config,
     logger,
@@ -162,6 +163,7 @@ export async function startServer(options: StartServerOptions): Promise<RunningS
     ...(leased ? { leaseRole: () => role?.role ?? 'standby' } : {}),
     clock,
     isShuttingDown: () => shuttingDown,
+    shutdown: shutdown.signal,
   };
   const search = new EventSearch(projections.readModelStore);
   const webhooks = new WebhookService({ config, store, logger, registry: metrics.registry });
@@ -186,6 +188,7 @@ export async function startServer(options: StartServerOptions): Promise<RunningS
   const close = () => {
     closing ??= (async () => {
       shuttingDown = true;
+      shutdown.abort();
       const stopped = new Promise<void>((resolve) => server.close(() => resolve()));
       hub.closeAll();
       server.closeIdleConnections();

@@ -45,3 +45,36 @@ test('the process exits by itself, with code 0, after SIGTERM with 500 open stre
   t.true(Date.now() - started < 8000, `took ${Date.now() - started} ms`);
   for (const s of sockets) s.destroy();
 });
+
+test('long-polls waiting at SIGTERM are answered (200, no events), not cut off', async (t) => {
+  const dir = await mkdtemp(join(tmpdir(), 'operator-shutdown-poll-'));
+  const configPath = await writeServeConfig(dir, [
+    'pipeline: {default: solo}',
+    'pipelines: {solo: {stages: [{name: one}]}}',
+  ]);
+  const server = await serveChild(configPath);
+  t.teardown(async () => {
+    server.child.kill('SIGKILL');
+    await rm(dir, { recursive: true, force: true });
+  });
+  const auth = { authorization: 'Bearer default-admin-token-change-me' };
+  const created = await fetch(`http://127.0.0.1:${server.port}/api/v1/jobs`, {
+    method: 'POST',
+    headers: { ...auth, 'content-type': 'application/json' },
+    body: JSON.stringify({ id: 'poll-1' }),
+  });
+  t.is(created.status, 201);
+  const polls = ['/jobs/poll-1/events?after=5&wait=25', '/events?after=100&wait=25'].map((path) =>
+    fetch(`http://127.0.0.1:${server.port}/api/v1${path}`, { headers: auth }).then(
+      async (res) => ({ path, status: res.status, body: (await res.json()) as { events: unknown[] } }),
+      (error: unknown) => ({ path, status: 0, body: { events: [] }, error: String(error) }),
+    ),
+  );
+  await new Promise((resolve) => setTimeout(resolve, 500));
+  server.child.kill('SIGTERM');
+  for (const answer of await Promise.all(polls)) {
+    t.is(answer.status, 200, JSON.stringify(answer));
+    t.deepEqual(answer.body.events, [], answer.path);
+  }
+  t.is((await server.exited).code, 0);
+});

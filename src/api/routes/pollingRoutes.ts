@@ -19,20 +19,29 @@ const DEFAULT_LIMIT = 100;
 const eventsArray = (events: readonly string[], names: NameStyle | undefined): string =>
   `[${(names === 'alias' ? events.map((e) => renderEventJson(e, 'alias')) : events).join(',')}]`;
 
-/** Resolves after the projections applied a batch, after `ms`, or when the client goes away. */
+/**
+ * Resolves after the projections applied a batch, after `ms`, when the client goes away, or when the server
+ * starts to shut down (the poll then answers with what it has, instead of being cut off unanswered).
+ */
 function nextBatch(deps: ApiDeps, ctx: Context, ms: number): Promise<void> {
   return new Promise((resolve) => {
     const done = () => {
       clearTimeout(timer);
       unsubscribe();
       ctx.req.off('close', done);
+      deps.shutdown?.removeEventListener('abort', done);
       resolve();
     };
     const timer = setTimeout(done, ms);
     const unsubscribe = deps.projections.onApplied(done);
     ctx.req.once('close', done);
+    deps.shutdown?.addEventListener('abort', done);
   });
 }
+
+/** Whether a long-poll may wait on: time left, the client there, the server not shutting down. */
+const mayWait = (deps: ApiDeps, ctx: Context, deadline: number): boolean =>
+  Date.now() < deadline && !ctx.req.destroyed && !deps.isShuttingDown();
 
 export function pollingRoutes(deps: ApiDeps): AnyRoute[] {
   return [
@@ -56,7 +65,7 @@ export function pollingRoutes(deps: ApiDeps): AnyRoute[] {
         if (!page) throw notFound(`job ${params.id} not found`);
         const deadline = Date.now() + (query.wait ?? 0) * 1000;
         const hasCursor = query.after !== undefined || query.since !== undefined;
-        while (page.events.length === 0 && hasCursor && Date.now() < deadline && !ctx.req.destroyed) {
+        while (page.events.length === 0 && hasCursor && mayWait(deps, ctx, deadline)) {
           await nextBatch(deps, ctx, deadline - Date.now());
           page = deps.readModel.jobEvents(params.id, cursor);
         }
@@ -86,7 +95,7 @@ export function pollingRoutes(deps: ApiDeps): AnyRoute[] {
           });
         let page = ask();
         const deadline = Date.now() + (query.wait ?? 0) * 1000;
-        while (page.events.length === 0 && Date.now() < deadline && !ctx.req.destroyed) {
+        while (page.events.length === 0 && mayWait(deps, ctx, deadline)) {
           await nextBatch(deps, ctx, deadline - Date.now());
           page = ask();
         }
