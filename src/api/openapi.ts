@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { errorBodySchema } from './errors.ts';
 import type { AnyRoute } from './route.ts';
+import { errorResponses } from './route.ts';
 
 type JsonSchema = Record<string, unknown>;
 
@@ -42,16 +43,20 @@ export function buildOpenApi(
           schema: { type: 'string' },
         })),
       ],
+      // Every route with a body reads it through the same limits (body.ts): its answers are documented here
+      // once, for all of them (a route's own wording wins).
       responses: Object.fromEntries(
-        Object.entries(r.responses).map(([status, spec]) => {
-          const schema = spec.schema ?? (Number(status) >= 400 ? errorBodySchema : undefined);
-          const content = schema
-            ? { [spec.contentType ?? 'application/json']: { schema: toSchema(schema, 'output') } }
-            : spec.contentType
-              ? { [spec.contentType]: { schema: { type: 'string' } } }
-              : undefined;
-          return [status, { description: spec.description, ...(content ? { content } : {}) }];
-        }),
+        Object.entries({ ...(r.body ? errorResponses(400, 413, 415) : {}), ...r.responses }).map(
+          ([status, spec]) => {
+            const schema = spec.schema ?? (Number(status) >= 400 ? errorBodySchema : undefined);
+            const content = schema
+              ? { [spec.contentType ?? 'application/json']: { schema: toSchema(schema, 'output') } }
+              : spec.contentType
+                ? { [spec.contentType]: { schema: { type: 'string' } } }
+                : undefined;
+            return [status, { description: spec.description, ...(content ? { content } : {}) }];
+          },
+        ),
       ),
     };
     // Public routes say so (`security: []`): an operation without the key would inherit nothing and read as

@@ -73,3 +73,26 @@ test("openapi.json passes the OpenAPI linter's recommended rules (@redocly/opena
   const warnings = problems.filter((p) => p.severity === 'warn').map((p) => p.ruleId);
   t.log(`linter warnings: ${warnings.length} (${[...new Set(warnings)].join(', ')})`);
 });
+
+test('openapi.json documents what every route with a body answers: a too large body (413), not JSON (415), invalid (400)', async (t) => {
+  const doc = (await (await fetch(`${server.url}/api/v1/openapi.json`)).json()) as {
+    paths: Record<string, Record<string, { requestBody?: unknown; responses: Record<string, unknown> }>>;
+  };
+  const withBody = Object.entries(doc.paths).flatMap(([path, ops]) =>
+    Object.entries(ops)
+      .filter(([, op]) => op.requestBody !== undefined)
+      .map(([method, op]) => ({ at: `${method} ${path}`, statuses: Object.keys(op.responses) })),
+  );
+  t.true(withBody.length >= 10, `operations with a body: ${withBody.length}`);
+  for (const { at, statuses } of withBody)
+    for (const status of ['400', '413', '415']) t.true(statuses.includes(status), `${at} lists ${status}`);
+  // and the server does answer them: a cancel with a text body is 415, as documented
+  const created = await server.api('/jobs', { method: 'POST', json: { pipeline: 'external' } });
+  const id = ((await created.json()) as { job: { job_id: string } }).job.job_id;
+  const cancel = await server.api(`/jobs/${id}/cancel`, {
+    method: 'POST',
+    body: 'stop',
+    headers: { 'content-type': 'text/plain' },
+  });
+  t.is(cancel.status, 415);
+});
