@@ -1,5 +1,5 @@
 // The filter box of a job's event list. Words match the message (any case); `type:`, `stage:`, `status:`
-// and `actor:` match those fields. The events already listed are filtered by the server's search
+// and `actor:` match those fields (a value with spaces in double quotes). The events already listed are filtered by the server's search
 // (GET /events/search); events that arrive later are matched here, the same way.
 import { api } from './api.js';
 import { h } from './dom.js';
@@ -11,15 +11,22 @@ const FIELDS = ['type', 'stage', 'status', 'actor'];
 const DEBOUNCE_MS = 250;
 const MAX_PAGES = 50;
 
-/** `gate type:gate_approved actor:alice` -> { q: 'gate', type: 'gate_approved', actor: 'alice' }. @param {string} text */
+/**
+ * `gate type:gate_approved actor:alice` -> { q: 'gate', type: 'gate_approved', actor: 'alice' }; a value with
+ * spaces is quoted: `actor:"Alice Smith"`. @param {string} text
+ */
 export function parseFilter(text) {
   /** @type {EventQuery} */
   const query = {};
   const words = [];
-  for (const word of text.trim().split(/\s+/).filter(Boolean)) {
-    const match = /^(\w+):(.+)$/.exec(word);
+  for (const [, field, quoted, word] of text.matchAll(/(\w+):"([^"]*)"|(\S+)/g)) {
+    if (field !== undefined && FIELDS.includes(field)) {
+      /** @type {any} */ (query)[field] = quoted;
+      continue;
+    }
+    const match = /^(\w+):(.+)$/.exec(word ?? '');
     if (match && FIELDS.includes(match[1] ?? '')) /** @type {any} */ (query)[match[1] ?? ''] = match[2];
-    else words.push(word);
+    else words.push(word ?? `${field}:"${quoted}"`);
   }
   if (words.length > 0) query.q = words.join(' ');
   return query;
