@@ -169,8 +169,8 @@ export class PipelineRunner implements QueueInfoPort {
   }
 
   /** `POST /jobs/{id}/start` without `force`: see {@link requestStart}. */
-  requestStart(jobId: string, by: string) {
-    return requestStart(this.#laneContext(), jobId, by);
+  requestStart(jobId: string, by: string, expectedSeq?: number) {
+    return requestStart(this.#laneContext(), jobId, by, expectedSeq);
   }
 
   /** `POST /jobs/{id}/resume` without `force`: see {@link requestResume}. */
