@@ -32,7 +32,7 @@ export class Metrics {
   });
   readonly projectionLag = new Gauge({
     name: 'operator_projection_lag_events',
-    help: 'events between the store head and a projection checkpoint',
+    help: 'job events between the store head and the projections checkpoint (an exact count)',
     labelNames: ['projection'],
     registers: [this.registry],
   });

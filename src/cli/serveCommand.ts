@@ -3,6 +3,7 @@ import { isOperatorError } from '../domain/errors.ts';
 import { loadConfig } from '../infra/config/loadConfig.ts';
 import { consoleDestination } from '../infra/logging/consoleDestination.ts';
 import { createLogger } from '../infra/logging/logger.ts';
+import { setLongTimeout } from '../infra/longTimeout.ts';
 import { startServer } from '../server/startServer.ts';
 import { guardUnhandledRejections } from '../server/unhandledRejections.ts';
 import { usageError } from './cliError.ts';
@@ -58,13 +59,14 @@ export function serveCommand(): Command {
       shutdown = (signal: string) => {
         logger.info({ signal }, 'shutting down');
         // Long enough for the stages' kill grace (SIGTERM, then SIGKILL) and the rest of the stop.
-        setTimeout(
+        setLongTimeout(
           () => {
             logger.error('shutdown took too long; exiting');
             process.exit(1);
           },
           Math.max(8000, config.pipeline.stage_kill_grace + 5000),
-        ).unref();
+          { unref: true },
+        );
         server.close().then(
           () => process.exit(0),
           (error: unknown) => {

@@ -32,7 +32,10 @@ export const gateDefinitionSchema = z.object({
 export const stageDefinitionSchema = z.object({
   name: newNameSchema,
   run: z.string().min(1).optional(),
-  timeout: durationSchema.optional(),
+  /** Absent: no limit. 0 would kill every attempt as it starts, so it is refused. */
+  timeout: durationSchema
+    .pipe(z.number().min(1, 'must be more than 0 (leave timeout out for no limit)'))
+    .optional(),
   retries: z.number().int().min(0).max(100).default(0),
   env: z.record(z.string(), z.string()).default({}),
   gate: gateDefinitionSchema.optional(),

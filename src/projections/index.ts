@@ -4,6 +4,7 @@ export type { EventSearchOptions, EventSearchPage, EventSearchQuery } from './ev
 export { EventSearch, SearchIndexBuildingError } from './eventSearch.ts';
 export type { GenerationBuilderOptions } from './generationBuilder.ts';
 export { GenerationBuilder } from './generationBuilder.ts';
+export { countJobEvents, JobEventLag } from './jobEventLag.ts';
 export type { ExpectedJobFiles, ExpectedReadModelJob, FoldResult, GateFile, StateFile } from './jobFold.ts';
 export {
   canonicalJson,

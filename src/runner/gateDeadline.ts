@@ -26,7 +26,7 @@ export function gateDeadlines(o: {
     const state = o.book.get(jobId);
     if (!state) return;
     if (o.clock.now().getTime() < Date.parse(pending.deadline)) {
-      // Woke early (a timeout longer than one timer can wait): wait on.
+      // Woke before the deadline by the wall clock (the clock was set back meanwhile): wait on.
       timers.clear(jobId);
       timers.sync(jobId, pendingGateDeadline(state));
       return;

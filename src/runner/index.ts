@@ -4,4 +4,4 @@ export { PipelineRunner } from './pipelineRunner.ts';
 export type { QueueViewOptions } from './queueView.ts';
 export { QueueView } from './queueView.ts';
 export type { RunnerClock } from './runnerClock.ts';
-export { MAX_TIMER_MS, systemClock } from './runnerClock.ts';
+export { systemClock } from './runnerClock.ts';

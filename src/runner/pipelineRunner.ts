@@ -1,4 +1,3 @@
-import { setTimeout as sleep } from 'node:timers/promises';
 import type { Logger } from 'pino';
 import type { JobCommand } from '../domain/commands.ts';
 import type { JobEvent } from '../domain/events.ts';
@@ -13,7 +12,8 @@ import type { Config } from '../infra/config/configSchema.ts';
 import type { EventStore } from '../infra/eventstore/eventStore.ts';
 import { JOB_STREAM_PREFIX } from '../infra/eventstore/eventStore.ts';
 import { followLog } from '../infra/eventstore/followLog.ts';
-import type { CommandResult, JobCommandHandler } from '../infra/eventstore/jobCommandHandler.ts';
+import type { JobCommandHandler } from '../infra/eventstore/jobCommandHandler.ts';
+import { setLongTimeout } from '../infra/longTimeout.ts';
 import { gateDeadlines } from './gateDeadline.ts';
 import type { GateTimers } from './gateTimers.ts';
 import type { QueueInfo } from './jobBook.ts';
@@ -152,7 +152,7 @@ export class PipelineRunner implements QueueInfoPort {
       const children = this.#stages.stopAll('operator shutting down');
       await Promise.race([
         Promise.all(children.map((c) => c.process.done)),
-        sleep(this.#killGraceMs + 3000, undefined, { ref: false }),
+        new Promise<void>((resolve) => setLongTimeout(resolve, this.#killGraceMs + 3000, { unref: true })),
       ]);
       this.#logger.info({ stopped_stages: children.length }, 'runner: stopped');
     })();
@@ -169,8 +169,8 @@ export class PipelineRunner implements QueueInfoPort {
   }
 
   /** `POST /jobs/{id}/start` without `force`: see {@link requestStart}. */
-  requestStart(jobId: string, by: string): Promise<CommandResult | 'queued' | 'not_queued'> {
-    return requestStart(this.#laneContext(), jobId, by);
+  requestStart(jobId: string, by: string, expectedSeq?: number) {
+    return requestStart(this.#laneContext(), jobId, by, expectedSeq);
   }
 
   /** `POST /jobs/{id}/resume` without `force`: see {@link requestResume}. */

@@ -7,7 +7,11 @@ export interface QueueInfoPort {
   /** `pipeline.lanes` and the lanes held now. */
   laneUse?(): LaneUse;
   /** Start now when a lane is free, else put the job at the front of the queue (see `PipelineRunner`). */
-  requestStart?(jobId: string, by: string): Promise<CommandAnswer | 'queued' | 'not_queued'>;
+  requestStart?(
+    jobId: string,
+    by: string,
+    expectedSeq?: number,
+  ): Promise<CommandAnswer | 'queued' | 'not_queued'>;
   /** Resume a failed job into a free lane, checked and done in one step (see `PipelineRunner`). */
   requestResume?(
     jobId: string,

@@ -1,5 +1,4 @@
-/** setTimeout's largest delay; longer waits are re-armed by their owner when the timer fires early. */
-export const MAX_TIMER_MS = 2_147_483_647;
+import { setLongTimeout } from '../infra/longTimeout.ts';
 
 /**
  * The runner's time: `now()` stamps its commands and `setTimer` waits for gate deadlines. Tests inject a
@@ -11,14 +10,13 @@ export interface RunnerClock {
   setTimer(ms: number, fn: () => void): () => void;
 }
 
-/** Wall-clock time (or the given `now`) with real, unref'd timers: a pending deadline never keeps the process up. */
+/**
+ * Wall-clock time (or the given `now`) with real, unref'd timers of any length: a pending deadline never
+ * keeps the process up.
+ */
 export function systemClock(now: () => Date = () => new Date()): RunnerClock {
   return {
     now,
-    setTimer(ms, fn) {
-      const timer = setTimeout(fn, Math.min(Math.max(ms, 0), MAX_TIMER_MS));
-      timer.unref();
-      return () => clearTimeout(timer);
-    },
+    setTimer: (ms, fn) => setLongTimeout(fn, ms, { unref: true }),
   };
 }

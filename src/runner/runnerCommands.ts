@@ -53,10 +53,10 @@ export class RunnerCommands {
    * Runs a command and takes the state it returns. `refused`: the decider said no (the view was stale, or the
    * decision no longer applies); `failed`: the store did not answer, try again later.
    */
-  async run(jobId: string, command: CommandInput): Promise<CommandOutcome> {
+  async run(jobId: string, command: CommandInput, options?: HandleOptions): Promise<CommandOutcome> {
     const { commands, book, backoff, clock, logger } = this.#o;
     try {
-      const result = await commands.handle(jobId, command);
+      const result = await commands.handle(jobId, command, options);
       if (result.events.length > 0) backoff.succeeded();
       book.put(jobId, result.state, 0n);
       if (result.events.length > 0) this.#o.changed(jobId);

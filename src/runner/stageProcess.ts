@@ -5,6 +5,7 @@ import { formatDuration } from '../domain/jobDecider.ts';
 import type { EventStore } from '../infra/eventstore/eventStore.ts';
 import { openPrivateFile } from '../infra/files/privateFile.ts';
 import type { StagePaths } from '../infra/files/runsLayout.ts';
+import { setLongTimeout } from '../infra/longTimeout.ts';
 import { signalGroup, waitForGroupExit } from './processGroup.ts';
 import { StageLog } from './stageLog.ts';
 import { displayName, prepareStageRunDir } from './stageRunDir.ts';
@@ -80,10 +81,10 @@ export class StageProcess {
     stdioClosed: Promise<unknown>,
     dropStdio: () => void,
   ) {
-    const timer =
+    const cancelTimeout =
       command.timeoutMs === null
         ? null
-        : setTimeout(() => {
+        : setLongTimeout(() => {
             this.#timedOut = true;
             this.#terminate(`timed out after ${formatDuration(command.timeoutMs ?? 0)}`);
           }, command.timeoutMs);
@@ -91,7 +92,7 @@ export class StageProcess {
       const { code, signal, atNs } = await exited;
       this.#exited = true;
       const durationMs = Math.round(Number(atNs - startedNs) / 1e6);
-      if (timer) clearTimeout(timer);
+      cancelTimeout?.();
       await Promise.race([stdioClosed, sleep(STDIO_LINGER_MS)]);
       dropStdio();
       this.log.flushPartialLines();
@@ -216,7 +217,7 @@ export class StageProcess {
     );
     this.#killAt ??= Date.now() + grace;
     signalGroup(this.pid, 'SIGTERM');
-    setTimeout(() => signalGroup(this.pid, 'SIGKILL'), grace).unref();
+    setLongTimeout(() => signalGroup(this.pid, 'SIGKILL'), grace, { unref: true });
   }
 
   /** The command exited; anything it started in its group and left running is ended too. */

@@ -2,6 +2,7 @@ import type { Logger } from 'pino';
 import type { JobCommand, LaneUse } from '../domain/commands.ts';
 import type { EventStore } from '../infra/eventstore/eventStore.ts';
 import type { CommandResult } from '../infra/eventstore/jobCommandHandler.ts';
+import { assertExpectedSeq } from '../infra/eventstore/jobCommandHandler.ts';
 import type { JobBook } from './jobBook.ts';
 import { QUEUE_FRONT_STREAM, queueFrontEvent } from './queueFront.ts';
 import type { RunnerCommands } from './runnerCommands.ts';
@@ -24,14 +25,16 @@ export interface StartRequestContext {
  * `POST /jobs/{id}/start` without `force`: a free lane starts the job now (one step of the runner, so it
  * never races the lane filling); otherwise the job goes to the front of the queue (recorded in the store)
  * and starts at the next free lane. `not_queued`: the job is unknown here or no longer queued (the caller
- * lets the decider say why).
+ * lets the decider say why). With the client's `If-Match` (`expectedSeq`), a job that has moved on is
+ * neither started nor put first: the promise rejects with `stale_seq`, as every conditional command does.
  */
 export function requestStart(
   o: StartRequestContext,
   jobId: string,
   by: string,
+  expectedSeq?: number,
 ): Promise<CommandResult | 'queued' | 'not_queued'> {
-  return new Promise((resolve) => {
+  return new Promise((resolve, reject) => {
     let tries = 0;
     const step = async (): Promise<void> => {
       const state = o.book.get(jobId);
@@ -41,8 +44,17 @@ export function requestStart(
         return;
       }
       if (state?.status !== 'queued') return resolve('not_queued');
+      if (expectedSeq !== undefined) {
+        // Checked on the store's state: the book may not have seen the job's latest events yet.
+        try {
+          assertExpectedSeq(jobId, await o.commands.load(jobId), expectedSeq);
+        } catch (error) {
+          return reject(error);
+        }
+      }
       if (o.book.occupied() < o.lanes) {
-        const result = await o.commands.run(jobId, { type: 'start_job', actor: by, ts: o.commands.now() });
+        const start = { type: 'start_job', actor: by, ts: o.commands.now() } as const;
+        const result = await o.commands.run(jobId, start, { expectedSeq });
         return resolve(typeof result === 'string' ? 'not_queued' : result);
       }
       try {

@@ -1,5 +1,6 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { isWrongExpectedRevisionError } from '../infra/eventstore/eventStore.ts';
+import { setLongTimeout } from '../infra/longTimeout.ts';
 import { redactedUrl } from '../infra/net/redactedUrl.ts';
 import { comparePositions, isAtOrBelow } from '../projections/index.ts';
 import { afterAttempt } from './deliveryOutcome.ts';
@@ -23,7 +24,7 @@ export class EndpointWorker {
   finished = false;
   #wakeUp: (() => void) | null = null;
   #abort = new AbortController();
-  #graceTimer: NodeJS.Timeout | null = null;
+  #cancelGrace: (() => void) | null = null;
   #ended = false;
   #done: Promise<void> = Promise.resolve();
 
@@ -48,7 +49,7 @@ export class EndpointWorker {
       })
       .finally(() => {
         this.#ended = true;
-        if (this.#graceTimer) clearTimeout(this.#graceTimer);
+        this.#cancelGrace?.();
       });
     return this.#done;
   }
@@ -68,7 +69,7 @@ export class EndpointWorker {
     this.#wakeUp?.();
     if (graceMs <= 0) this.#abort.abort();
     // Kept referenced: `stop` resolves once the loop ends, which the cut may be what brings about.
-    else if (!this.#ended) this.#graceTimer ??= setTimeout(() => this.#abort.abort(), graceMs);
+    else if (!this.#ended) this.#cancelGrace ??= setLongTimeout(() => this.#abort.abort(), graceMs);
   }
 
   async #loop(): Promise<void> {
@@ -271,10 +272,9 @@ export class EndpointWorker {
   #sleep(ms: number): Promise<void> {
     if (this.#poked || this.#stopping) return Promise.resolve();
     return new Promise((resolve) => {
-      // setTimeout takes at most 2^31-1 ms; a longer wait just wakes up and re-reads.
-      const timer = setTimeout(done, Math.min(ms, 2_147_483_647));
+      const cancel = setLongTimeout(done, ms);
       function done() {
-        clearTimeout(timer);
+        cancel();
         resolve();
       }
       this.#wakeUp = () => {

@@ -1,6 +1,7 @@
 import type { IncomingMessage } from 'node:http';
 import { request as httpRequest } from 'node:http';
 import { request as httpsRequest } from 'node:https';
+import { setLongTimeout } from '../infra/longTimeout.ts';
 import type { ErrorClass } from './attemptError.ts';
 import { classifyRequestError } from './attemptError.ts';
 import type { TargetGuard } from './targetGuard.ts';
@@ -62,7 +63,7 @@ export function sendWebhook(
     const finish = (result: Omit<AttemptResult, 'latency_ms'>) => {
       if (settled) return;
       settled = true;
-      clearTimeout(timer);
+      cancelTimeout();
       resolve({ ...result, latency_ms: elapsed() });
     };
     const request = (url.protocol === 'https:' ? httpsRequest : httpRequest)(url, {
@@ -72,7 +73,7 @@ export function sendWebhook(
       lookup: guardedLookup(url, options) as never,
       signal: options.signal,
     });
-    const timer = setTimeout(() => {
+    const cancelTimeout = setLongTimeout(() => {
       timedOut = true;
       request.destroy(new Error(`timed out after ${options.timeoutMs} ms`));
     }, options.timeoutMs);

@@ -167,6 +167,25 @@ test('If-Match makes a command conditional: 409 when stale', async (t) => {
   });
   t.is(stale.status, 409);
   t.is((await json<{ error: { code: string } }>(stale)).error.code, 'stale_seq');
+  // Past 2^53 - 1 a seq is refused as `after` refuses it, not compared as a rounded 1e+23.
+  for (const huge of ['99999999999999999999999', '"9007199254740992"']) {
+    const res = await server.api(`/jobs/${job.job_id}/start`, {
+      method: 'POST',
+      headers: { 'if-match': huge },
+    });
+    t.is(res.status, 400, `If-Match: ${huge}`);
+    t.like(await json(res), {
+      error: {
+        code: 'bad_request',
+        message: 'invalid If-Match header: Too big: expected int to be <=9007199254740991',
+      },
+    });
+  }
+  const largest = await server.api(`/jobs/${job.job_id}/start`, {
+    method: 'POST',
+    headers: { 'if-match': '9007199254740991' },
+  });
+  t.is(largest.status, 409, 'the largest seq is well formed: stale');
   const fresh = await server.api(`/jobs/${job.job_id}/start`, {
     method: 'POST',
     headers: { 'if-match': `"${job.seq}"` },

@@ -171,7 +171,7 @@ test.serial(
     t.regex(await promtool(['check', 'config', join(deploy, 'prometheus', 'prometheus.yml')]), /SUCCESS/);
     t.regex(
       await promtool(['check', 'rules', join(deploy, 'prometheus', 'alerts.yml')]),
-      /SUCCESS: 9 rules found/,
+      /SUCCESS: 10 rules found/,
     );
     // Each alert fires on the series it watches after its `for:`, with its summary and runbook, and stays
     // quiet on healthy series (deploy/prometheus/alerts.test.yml).
@@ -383,7 +383,7 @@ test('every alert has a summary and a runbook pointing at its entry in the READM
   if (!section) return t.fail('README.md has no "## Observability" section');
   const anchors = new Set([...section.matchAll(/^#{3,4} (.+)$/gm)].map((m) => slug(m[1] ?? '')));
   const alerts = rules.groups.flatMap((g) => g.rules);
-  t.is(alerts.length, 9);
+  t.is(alerts.length, 10);
   for (const rule of alerts) {
     t.truthy(rule.annotations['summary'], `${rule.alert} has a summary`);
     const runbook = rule.annotations['runbook'] ?? '';

@@ -78,6 +78,35 @@ test('with the runner: start without a free lane puts the job at the front of th
   await server.api(`/jobs/${c}/cancel`, { method: 'POST', json: {} });
 });
 
+test('with the runner: start honours If-Match like every command: 400 when malformed, 409 stale_seq when the job moved on (not put first), 202 when current', async (t) => {
+  t.timeout(60_000);
+  const server = await startTestServer(
+    { pipeline: { default: 'external', lanes: 1 }, pipelines: PIPELINES },
+    { runner: true },
+  );
+  t.teardown(() => server.stop());
+  const a = await createJob(server, 'external');
+  await waitFor('A to run', async () => (await statusOf(server, a)) === 'running');
+  const b = await createJob(server, 'external');
+  const c = await createJob(server, 'external');
+  const start = (id: string, ifMatch: string) =>
+    server.api(`/jobs/${id}/start`, { method: 'POST', json: {}, headers: { 'if-match': ifMatch } });
+  const malformed = await start(c, 'yesterday');
+  t.is(malformed.status, 400);
+  t.like(await json(malformed), { error: { code: 'bad_request' } });
+  const stale = await start(c, '"7"');
+  t.is(stale.status, 409);
+  t.like(await json(stale), { error: { code: 'stale_seq', details: { expected: 7, actual: 0 } } });
+  t.is((await json<Answer['job']>(await server.api(`/jobs/${c}`))).queue_position, 2, 'C was not put first');
+  const current = await start(c, '"0"');
+  t.is(current.status, 202);
+  t.is((await json<Answer>(current)).job.queue_position, 1);
+  t.is((await json<Answer['job']>(await server.api(`/jobs/${b}`))).queue_position, 2);
+  await server.api(`/jobs/${a}/cancel`, { method: 'POST', json: {} });
+  await waitFor('C to start', async () => (await statusOf(server, c)) === 'running', 15_000);
+  await server.api(`/jobs/${c}/cancel`, { method: 'POST', json: {} });
+});
+
 test('without a runner in the process: lanes are counted from the read model; a start past them is recorded at the queue front in the store (202)', async (t) => {
   const server = await startTestServer({ pipeline: { default: 'external', lanes: 1 }, pipelines: PIPELINES });
   t.teardown(() => server.stop());
@@ -86,6 +115,13 @@ test('without a runner in the process: lanes are counted from the read model; a 
   const x = (await json<Answer>(await post('/jobs', { pipeline: 'external' }))).job.job_id;
   const y = (await json<Answer>(await post('/jobs', { pipeline: 'external' }))).job.job_id;
   t.is((await post(`/jobs/${x}/start`)).status, 200, 'a free lane: started at once');
+  const stale = await server.api(`/jobs/${y}/start`, {
+    method: 'POST',
+    json: {},
+    headers: { 'if-match': '3' },
+  });
+  t.is(stale.status, 409, 'If-Match is checked before the queue front is recorded');
+  t.like(await json(stale), { error: { code: 'stale_seq' } });
   const second = await post(`/jobs/${y}/start`);
   t.is(second.status, 202);
   t.is((await json<Answer>(second)).job.status, 'queued');

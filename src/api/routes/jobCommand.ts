@@ -6,13 +6,19 @@ import { badRequest } from '../errors.ts';
 import { commandResultSchema } from '../schemas.ts';
 import { jobAfter } from './jobView.ts';
 
-/** `If-Match: 3` or `If-Match: "3"` makes a command conditional on the job's seq. */
+/**
+ * `If-Match: 3` or `If-Match: "3"` makes a command conditional on the job's seq. A seq past 2^53 - 1 is
+ * refused as it is in `after`: no job gets there, and as a number it would be rounded (1e+23).
+ */
 export function expectedSeq(ctx: Context): number | undefined {
   const header = ctx.get('if-match');
   if (!header) return undefined;
   const match = /^\s*(?:W\/)?"?(-?\d+)"?\s*$/.exec(header);
   if (!match) throw badRequest('If-Match must be the job seq, e.g. If-Match: "3"');
-  return Number(match[1]);
+  const seq = Number(match[1]);
+  if (!Number.isSafeInteger(seq))
+    throw badRequest(`invalid If-Match header: Too big: expected int to be <=${Number.MAX_SAFE_INTEGER}`);
+  return seq;
 }
 
 /** The header a conditional command documents. */

@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import type { Context } from 'koa';
 import type { LaneUse } from '../../domain/commands.ts';
 import { InvalidCommandError, isDomainRuleError } from '../../domain/errors.ts';
+import { assertExpectedSeq } from '../../infra/eventstore/jobCommandHandler.ts';
 import type { ApiDeps } from '../apiDeps.ts';
 import { forbidden, HttpError } from '../errors.ts';
 import { laneUse, recordQueueFront } from '../laneUse.ts';
@@ -111,6 +112,8 @@ export function jobCommandRoutes(deps: ApiDeps): AnyRoute[] {
         ...errorResponses(400, 401, 403, 404, 409),
       },
       handler: async (ctx, { params, body, principal }) => {
+        // Parsed first: a malformed If-Match is a 400 whichever way the job is started.
+        const expected = expectedSeq(ctx);
         if (body.force) {
           if (principal.role !== 'admin')
             throw forbidden('force (running a job beyond pipeline.lanes) needs an admin token');
@@ -125,12 +128,14 @@ export function jobCommandRoutes(deps: ApiDeps): AnyRoute[] {
         }
         if (deps.queue?.requestStart) {
           // The runner starts it (a free lane) or queues it first, in one of its steps: no race with its lanes.
-          const outcome = await deps.queue.requestStart(params.id, principal.name);
+          const outcome = await deps.queue.requestStart(params.id, principal.name, expected);
           if (outcome === 'queued') return queuedAnswer(ctx, params.id);
           if (outcome !== 'not_queued') return answerCommand(deps, ctx, params.id, outcome);
         } else {
           const lanes = laneUse(deps);
-          if (lanes.occupied >= lanes.limit && (await deps.commands.load(params.id)).status === 'queued') {
+          const state = await deps.commands.load(params.id);
+          if (lanes.occupied >= lanes.limit && state.status === 'queued') {
+            assertExpectedSeq(params.id, state, expected);
             await recordQueueFront(deps, params.id, principal.name);
             return queuedAnswer(ctx, params.id);
           }

@@ -1,7 +1,7 @@
 import type { Config } from '../../infra/config/configSchema.ts';
 import type { EventStore } from '../../infra/eventstore/eventStore.ts';
-import { JOB_STREAM_PREFIX } from '../../infra/eventstore/eventStore.ts';
 import { freeBytes } from '../../infra/files/freeSpace.ts';
+import { countJobEvents, JobEventLag } from '../../projections/index.ts';
 import type { ApiDeps } from '../apiDeps.ts';
 import { HttpError } from '../errors.ts';
 import type { AnyRoute } from '../route.ts';
@@ -12,32 +12,28 @@ import { healthSchema } from '../schemas.ts';
 const READY_LAG_EVENTS = 1000;
 
 /**
- * The job events the projections have not applied yet, counted up to `READY_LAG_EVENTS + 1`. Not the
- * difference of positions, on either store: the head also moves with events the projections do not follow
- * (the lease stream's renewals, webhook registry and delivery checkpoints), and on EventStoreDB a position
- * is an offset in the server's log, not a count.
+ * The job events the projections have not applied yet, for readiness: counted up to
+ * `READY_LAG_EVENTS + 1` only, which is all `/readyz` needs to know.
  */
-export async function lagEvents(
-  deps: ApiDeps,
-  head: string | null,
-  checkpoint: string | null,
-): Promise<number> {
+async function readinessLag(deps: ApiDeps, head: string | null, checkpoint: string | null): Promise<number> {
   if (head === null) return 0;
-  return countJobEventsAfter(deps.store, checkpoint, READY_LAG_EVENTS + 1);
+  return countJobEvents(deps.store, checkpoint, head, READY_LAG_EVENTS + 1);
 }
 
-async function countJobEventsAfter(store: EventStore, after: string | null, cap: number): Promise<number> {
-  let count = 0;
-  // `fromPosition` is inclusive: the checkpoint's own event is skipped.
-  for await (const event of store.readAll({
-    fromPosition: after ?? 'start',
-    maxCount: cap + 1,
-    filter: { streamNamePrefix: [JOB_STREAM_PREFIX] },
-  })) {
-    if (event.position !== after) count++;
-    if (count >= cap) break;
+/** One exact lag counter per store (one per server): it keeps its last count between calls. */
+const lagCounters = new WeakMap<EventStore, JobEventLag>();
+
+/**
+ * The job events the projections have not applied yet, exactly, however many (the metric and
+ * `/status/ops`): see {@link JobEventLag} for why it stays cheap.
+ */
+export function lagEvents(deps: ApiDeps, head: string | null, checkpoint: string | null): Promise<number> {
+  let counter = lagCounters.get(deps.store);
+  if (!counter) {
+    counter = new JobEventLag(deps.store, READY_LAG_EVENTS);
+    lagCounters.set(deps.store, counter);
   }
-  return count;
+  return counter.count(checkpoint, head);
 }
 
 interface DiskCheck {
@@ -96,12 +92,17 @@ export function systemRoutes(deps: ApiDeps, openapi: () => unknown): AnyRoute[] 
           );
         const head = await deps.store.headPosition();
         const checkpoint = await deps.projections.checkpoint();
-        const lag = await lagEvents(deps, head, checkpoint);
+        const lag = await readinessLag(deps, head, checkpoint);
         if (lag > READY_LAG_EVENTS) {
-          throw new HttpError('not_ready', `projections are ${lag} events behind the store`, 'unavailable', {
-            head,
-            checkpoint,
-          });
+          throw new HttpError(
+            'not_ready',
+            `projections are more than ${READY_LAG_EVENTS} events behind the store`,
+            'unavailable',
+            {
+              head,
+              checkpoint,
+            },
+          );
         }
         ctx.body = {
           status: 'ready',

@@ -7,6 +7,7 @@ import {
   stageDefinitionSchema,
 } from '../../domain/pipeline.ts';
 import { LOG_FORMATS } from '../logging/logFormat.ts';
+import { MAX_TIMER_MS } from '../longTimeout.ts';
 import { DEFAULT_ADMIN_TOKEN, exposedTokenIssues, tokenSchema } from './authConfig.ts';
 import { refusedWebhookTargets, webhooksConfigSchema } from './webhooksConfig.ts';
 
@@ -56,7 +57,14 @@ export const configSchema = z
          * EventStoreDB only: how long the single-runner lease (decision 0004) outlives its last renewal.
          * Takeover after a crash takes up to this plus a third of it.
          */
-        lease_ttl: durationSchema.refine((ms) => ms >= 1000, 'at least 1s').default(15_000),
+        lease_ttl: durationSchema
+          .pipe(
+            z
+              .number()
+              .min(1000, 'at least 1s')
+              .max(MAX_TIMER_MS, 'at most 24d (2147483647 ms): it is renewed on a timer'),
+          )
+          .default(15_000),
       })
       .prefault({}),
     storage: z
@@ -76,7 +84,12 @@ export const configSchema = z
       .prefault({}),
     streaming: z
       .strictObject({
-        heartbeat_seconds: z.number().positive().default(5),
+        /** A timer: at most setTimeout's limit. */
+        heartbeat_seconds: z
+          .number()
+          .positive()
+          .max(Math.floor(MAX_TIMER_MS / 1000))
+          .default(5),
         retry_ms: z.number().int().nonnegative().default(2000),
         max_buffered_bytes: z.number().int().positive().default(1_048_576),
         stuck_timeout_seconds: z.number().positive().default(30),

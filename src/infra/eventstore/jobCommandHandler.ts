@@ -38,6 +38,18 @@ export interface HandleOptions {
 }
 
 /**
+ * The client's `If-Match` against the job's seq: `stale_seq` (a conflict) when the job has moved on.
+ * @throws DomainRuleError
+ */
+export function assertExpectedSeq(jobId: string, state: JobState, expectedSeq: number | undefined): void {
+  if (expectedSeq === undefined || expectedSeq === state.seq) return;
+  throw new DomainRuleError('stale_seq', `job ${jobId} is at seq ${state.seq}, not ${expectedSeq}`, {
+    expected: expectedSeq,
+    actual: state.seq,
+  });
+}
+
+/**
  * Read, fold, decide, append with the revision read. On a concurrent write the decision is re-made on fresh
  * state a bounded number of times; with an explicit expected seq it is not.
  */
@@ -96,16 +108,7 @@ export class JobCommandHandler {
       const fromCache =
         state !== undefined && (options.expectedSeq === undefined || options.expectedSeq === state.seq);
       if (!fromCache || state === undefined) state = await this.load(jobId);
-      if (options.expectedSeq !== undefined && options.expectedSeq !== state.seq) {
-        throw new DomainRuleError(
-          'stale_seq',
-          `job ${jobId} is at seq ${state.seq}, not ${options.expectedSeq}`,
-          {
-            expected: options.expectedSeq,
-            actual: state.seq,
-          },
-        );
-      }
+      assertExpectedSeq(jobId, state, options.expectedSeq);
       let decided: NewJobEvent[];
       try {
         decided = decide(typeof command === 'function' ? command(state) : command, state, {

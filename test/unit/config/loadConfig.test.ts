@@ -229,6 +229,22 @@ const badFiles: [title: string, yaml: string, expected: string[]][] = [
     ],
   ],
   [
+    'stage timeout 0 (it would kill every attempt at once)',
+    'pipelines:\n  p:\n    stages:\n      - name: a\n        timeout: 0s\n      - name: b\n        timeout: 0\n',
+    [
+      'c.yaml: pipelines.p.stages[0].timeout: must be more than 0 (leave timeout out for no limit)',
+      'c.yaml: pipelines.p.stages[1].timeout: must be more than 0 (leave timeout out for no limit)',
+    ],
+  ],
+  [
+    'durations of periodic timers past the timer limit',
+    'store:\n  lease_ttl: 25d\nstreaming:\n  heartbeat_seconds: 2200000\n',
+    [
+      'c.yaml: store.lease_ttl: at most 24d (2147483647 ms): it is renewed on a timer',
+      'c.yaml: streaming.heartbeat_seconds: must be at most 2147483, got 2200000',
+    ],
+  ],
+  [
     'bad gate policy',
     'pipelines:\n  p:\n    stages:\n      - name: a\n        gate:\n          on_timeout: maybe\n',
     ['c.yaml: pipelines.p.stages[0].gate.on_timeout: expected one of approve, reject, wait, got "maybe"'],
