@@ -4,6 +4,7 @@ import type { LeaseRecord } from '../../infra/leases/lmdbLeases.ts';
 import { ProjectionLeases, REBUILD_LEASE, WRITER_LEASE } from '../../infra/leases/projectionLeases.ts';
 import type { ReadModelStore } from '../index.ts';
 import { READ_MODEL_CHECKPOINT } from '../index.ts';
+import { JobEventLag } from '../jobEventLag.ts';
 import type { ProjectionName } from './rebuildProjections.ts';
 import { PROJECTION_NAMES } from './rebuildProjections.ts';
 
@@ -47,7 +48,9 @@ export async function projectionsStatus(
   const projections: ProjectionStatusRow[] = [];
   for (const name of PROJECTION_NAMES) {
     const checkpoint = checkpoints[name];
-    const lag = head === null ? 0 : Number(BigInt(head) - BigInt(checkpoint ?? '-1'));
+    // Job events only, counted: as the server's metric and /status/ops (the head also moves with leases and
+    // webhooks, which no projection follows).
+    const lag = await new JobEventLag(store).count(checkpoint, head);
     let lagSeconds: number | null = 0;
     if (lag > 0) {
       const next = await firstAfter(store, checkpoint);
@@ -59,7 +62,7 @@ export async function projectionsStatus(
       name,
       checkpoint,
       store_head: head,
-      lag_events: Math.max(0, lag),
+      lag_events: lag,
       lag_seconds: lagSeconds,
       last_error: error?.last_error ?? null,
       last_error_at: error?.at ?? null,

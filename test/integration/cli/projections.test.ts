@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -77,6 +78,9 @@ test('status: checkpoints, store head, lag in events and seconds, the last error
   await world.stop();
   const store = await openLmdbEventStore({ path: join(world.config.storage.data_dir, 'store') });
   await new JobTraffic(store).runPlan('st-late', 'paused');
+  // events of other streams (as lease renewals and webhook records are) are no lag: no projection follows them
+  for (let i = 0; i < 5; i++)
+    await store.append('other-stream', [{ id: randomUUID(), type: 'tick', data: { i } }]);
   await store.close();
   const stale = JSON.parse(
     (await runCli(world.local('projections', 'status', '--json'))).stdout,
