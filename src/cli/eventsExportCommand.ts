@@ -3,6 +3,7 @@ import { rename, rm, stat } from 'node:fs/promises';
 import { finished } from 'node:stream/promises';
 import { Command } from 'commander';
 import { JOB_ID_PATTERN } from '../domain/eventNames.ts';
+import { MAX_POSITION } from '../infra/eventstore/positionLimits.ts';
 import { usageError } from './cliError.ts';
 import { parsePosition } from './eventOptions.ts';
 import type { LocalOptions } from './localOptions.ts';
@@ -51,8 +52,10 @@ export function eventsExportCommand(): Command {
           import('../audit/hashChain.ts'),
           import('./localContext.ts'),
         ]);
-      const from = parsePosition(opts.from, '--from') as string;
-      const to = parsePosition(opts.to, '--to');
+      const config = localConfig(opts);
+      const limit = MAX_POSITION[config.store.kind];
+      const from = parsePosition(opts.from, '--from', limit) as string;
+      const to = parsePosition(opts.to, '--to', limit);
       if (to !== undefined && BigInt(to) < BigInt(from))
         throw usageError(`--to ${to} is before --from ${from}: the range is empty`);
       if (opts.job !== undefined && !JOB_ID_PATTERN.test(opts.job))
@@ -63,7 +66,7 @@ export function eventsExportCommand(): Command {
       if (opts.out !== undefined && (await stat(opts.out).catch(() => null))?.isDirectory())
         throw usageError(`--out ${opts.out} is a directory: name the file to write`);
       const chain = opts.chain ? new HashChain(opts.chainFrom ?? GENESIS_HASH) : null;
-      const store = await openLocalStore(localConfig(opts));
+      const store = await openLocalStore(config);
       const partial = opts.out === undefined ? undefined : `${opts.out}.partial`;
       const file =
         partial === undefined ? undefined : createWriteStream(partial, { flags: 'w', mode: 0o600 });

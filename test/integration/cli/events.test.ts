@@ -292,6 +292,20 @@ test('events export: canonical NDJSON from the local store, by position range an
   t.regex(noFrom.stderr, /required option '--from <position>'/);
 });
 
+test("events export: a position past the store's limit is a usage error naming the limit", async (t) => {
+  for (const args of [
+    ['--from', '9007199254740993'],
+    ['--from', '0', '--to', '12345678901234567890123456'],
+  ]) {
+    const res = await runCli(world.local('events', 'export', ...args));
+    t.is(res.code, 2, res.stderr);
+    t.regex(
+      res.stderr,
+      /^operator: --(from|to) must be a store position: a decimal number from 0 to 9007199254740991 \(2\^53 - 1, this store's limit\)\n$/,
+    );
+  }
+});
+
 interface Proxy {
   url: string;
   connections: number;
