@@ -1,5 +1,5 @@
 import { execFileSync } from 'node:child_process';
-import { readdirSync } from 'node:fs';
+import { closeSync, openSync, readdirSync } from 'node:fs';
 import { lstat, mkdtemp, readdir, readFile, readlink, stat, symlink, writeFile } from 'node:fs/promises';
 import type { AddressInfo, Socket } from 'node:net';
 import { connect, createServer } from 'node:net';
@@ -393,6 +393,14 @@ test("events export: a position past the store's limit is a usage error naming t
       /^operator: --(from|to) must be a store position: a decimal number from 0 to 9007199254740991 \(2\^53 - 1, this store's limit\)\n$/,
     );
   }
+});
+
+test('events export > /dev/full: one line naming the write error, exit 1', async (t) => {
+  const full = openSync('/dev/full', 'w');
+  t.teardown(() => closeSync(full));
+  const res = await runCli(world.local('events', 'export', '--from', '0'), { stdoutFd: full });
+  t.is(res.code, 1);
+  t.regex(res.stderr, /^operator: cannot write the output: ENOSPC: no space left on device, write\n$/);
 });
 
 interface Proxy {
