@@ -86,3 +86,26 @@ test('store backup: a consistent compacted copy while the server appends; the co
   t.regex(noStore.stderr, /no event store at/);
   t.false(existsSync(join(world.dir, 'never')));
 });
+
+test('store backup: the target is made in an existing directory only; a parent that refuses (procfs) fails at once', async (t) => {
+  const world = await cliWorld();
+  t.teardown(() => world.cleanup());
+  await world.start();
+  await advance(world, 'p1', 'created');
+  await world.stop();
+  // Node's recursive mkdir retried ENOENT from procfs for ever: the command hung.
+  const proc = await runCli(world.local('store', 'backup', '/proc/operator-backup'), { timeoutMs: 20_000 });
+  t.is(proc.code, 1, proc.stderr);
+  t.regex(
+    proc.stderr,
+    /^operator: cannot create the directory \/proc\/operator-backup \(ENOENT\) \[bad_backup_target\]\n$/,
+  );
+  const deep = join(world.dir, 'no', 'such', 'backup');
+  const missing = await runCli(world.local('store', 'backup', deep));
+  t.is(missing.code, 1);
+  t.regex(
+    missing.stderr,
+    /^operator: .*\/no\/such does not exist or is not a directory: the backup goes into a new directory inside an existing one \[bad_backup_target\]\n$/,
+  );
+  t.false(existsSync(join(world.dir, 'no')), 'no tree grown from a typo');
+});
