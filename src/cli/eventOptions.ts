@@ -1,6 +1,7 @@
 import type { NameStyle } from '../domain/eventNames.ts';
 import { EVENT_TYPES, NAME_STYLES, renderEventJson } from '../domain/eventNames.ts';
 import type { JobEvent } from '../domain/events.ts';
+import type { PositionLimit } from '../infra/eventstore/positionLimits.ts';
 import { usageError } from './cliError.ts';
 
 /** `--type a,b` as a set, every name checked against the event types. */
@@ -30,9 +31,17 @@ export function parseSince(value: string | undefined): string | undefined {
   return value;
 }
 
-export function parsePosition(value: string | undefined, option: string): string | undefined {
+/** A store position, checked against the limit of the store it is for (`MAX_POSITION`). */
+export function parsePosition(
+  value: string | undefined,
+  option: string,
+  limit: PositionLimit,
+): string | undefined {
   if (value === undefined) return undefined;
-  if (!/^\d+$/.test(value)) throw usageError(`${option} must be a store position (a decimal number)`);
+  if (!/^\d+$/.test(value) || BigInt(value) > limit.value)
+    throw usageError(
+      `${option} must be a store position: a decimal number from 0 to ${limit.value} (${limit.text}, this store's limit)`,
+    );
   return value.replace(/^0+(?=\d)/, '');
 }
 

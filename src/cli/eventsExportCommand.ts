@@ -1,10 +1,9 @@
-import { createWriteStream, rmSync } from 'node:fs';
-import { rename, rm, stat } from 'node:fs/promises';
-import { finished } from 'node:stream/promises';
 import { Command } from 'commander';
 import { JOB_ID_PATTERN } from '../domain/eventNames.ts';
+import { MAX_POSITION } from '../infra/eventstore/positionLimits.ts';
 import { usageError } from './cliError.ts';
 import { parsePosition } from './eventOptions.ts';
+import { ExportFile } from './exportFile.ts';
 import type { LocalOptions } from './localOptions.ts';
 import { LOCAL_HELP, withLocalOptions } from './localOptions.ts';
 import { LineWriter } from './output.ts';
@@ -31,7 +30,7 @@ export function eventsExportCommand(): Command {
     .option('--job <id>', "only this job's events")
     .option(
       '--out <file>',
-      'write to this file (via <file>.partial, renamed when complete) instead of stdout',
+      'write to this file instead of stdout: a new one, or a regular file it replaces once the export is complete (written beside it as <file>.<random>.partial, 0600)',
     )
     .option('-q, --quiet', 'no summary line on stderr')
     .option('--no-chain', 'plain canonical events, without the prev_hash and hash fields')
@@ -51,49 +50,46 @@ export function eventsExportCommand(): Command {
           import('../audit/hashChain.ts'),
           import('./localContext.ts'),
         ]);
-      const from = parsePosition(opts.from, '--from') as string;
-      const to = parsePosition(opts.to, '--to');
+      const config = localConfig(opts);
+      const limit = MAX_POSITION[config.store.kind];
+      const from = parsePosition(opts.from, '--from', limit) as string;
+      const to = parsePosition(opts.to, '--to', limit);
       if (to !== undefined && BigInt(to) < BigInt(from))
         throw usageError(`--to ${to} is before --from ${from}: the range is empty`);
       if (opts.job !== undefined && !JOB_ID_PATTERN.test(opts.job))
         throw usageError(`--job must match ${JOB_ID_PATTERN}`);
       if (opts.chainFrom !== undefined && !isChainHash(opts.chainFrom))
         throw usageError('--chain-from must be 64 lowercase hex digits (the last hash of an earlier export)');
+      if (opts.out === '') throw usageError('--out must name a file (leave it out to write to stdout)');
       // Each line carries prev_hash and hash (src/audit/hashChain.ts): `operator audit verify` checks them.
-      if (opts.out !== undefined && (await stat(opts.out).catch(() => null))?.isDirectory())
-        throw usageError(`--out ${opts.out} is a directory: name the file to write`);
       const chain = opts.chain ? new HashChain(opts.chainFrom ?? GENESIS_HASH) : null;
-      const store = await openLocalStore(localConfig(opts));
-      const partial = opts.out === undefined ? undefined : `${opts.out}.partial`;
-      const file =
-        partial === undefined ? undefined : createWriteStream(partial, { flags: 'w', mode: 0o600 });
-      const out = new LineWriter(file ?? process.stdout);
+      const store = await openLocalStore(config);
+      let file: ExportFile | null = null;
       // Ctrl-C leaves no half file behind: only a whole export is ever renamed to --out.
       const interrupted = () => {
-        if (partial) rmSync(partial, { force: true });
+        file?.discardSync();
         process.stderr.write('operator: export interrupted; nothing written to --out\n');
         process.exit(130);
       };
-      if (partial) process.once('SIGINT', interrupted);
       try {
+        if (opts.out !== undefined) {
+          file = await ExportFile.create(opts.out);
+          process.once('SIGINT', interrupted);
+        }
+        const out = new LineWriter(file?.stream ?? process.stdout);
         const summary = await exportEvents(store, { from, to, jobId: opts.job }, (line) =>
           out.write(chain ? `${chain.append(line.slice(0, -1))}\n` : line),
         );
         await out.flush();
-        if (file && partial && opts.out) {
-          file.end();
-          await finished(file);
-          await rename(partial, opts.out);
-        }
+        await file?.commit();
         if (!opts.quiet) {
           const range = summary.first === null ? '' : ` (positions ${summary.first}..${summary.last})`;
           process.stderr.write(
-            `exported ${summary.events} events${range}${opts.out ? ` to ${opts.out}` : ''}${chain ? `; chain head ${chain.head}` : ''}\n`,
+            `exported ${summary.events} events${range}${file ? ` to ${file.out}` : ''}${chain ? `; chain head ${chain.head}` : ''}\n`,
           );
         }
       } catch (error) {
-        file?.destroy();
-        if (partial) await rm(partial, { force: true });
+        await file?.discard();
         throw error;
       } finally {
         process.off('SIGINT', interrupted);

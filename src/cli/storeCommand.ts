@@ -1,5 +1,7 @@
 import { Command } from 'commander';
+import type { Config } from '../infra/config/configSchema.ts';
 import { backupLmdbStore, lmdbStoreStats } from '../infra/eventstore/lmdb/storeMaintenance.ts';
+import { copyGeneratedKey } from '../webhooks/webhookKeyring.ts';
 import { CliError } from './cliError.ts';
 import type { LocalOptions } from './localContext.ts';
 import { LOCAL_HELP, localConfig, withLocalOptions } from './localContext.ts';
@@ -22,7 +24,7 @@ export function storeCommand(): Command {
         `${LOCAL_HELP}\n\nExample:\n  $ operator store stats\n  $ operator store stats --json | jq .pages_free`,
       )
       .action(async (opts: LocalOptions & { json?: boolean }) => {
-        const stats = await lmdbStoreStats(embeddedDataDir(opts));
+        const stats = await lmdbStoreStats(embeddedConfig(opts).storage.data_dir);
         if (opts.json) {
           printJson(stats);
           return;
@@ -45,32 +47,47 @@ export function storeCommand(): Command {
   );
   store.addCommand(
     withLocalOptions(new Command('backup'))
-      .description('a consistent, compacted copy of the event store, safe while the server runs')
-      .argument('<path>', 'a new (or empty) directory; it receives data.mdb')
+      .description(
+        'a consistent, compacted copy of the event store, safe while the server runs, with the webhooks key',
+      )
+      .argument(
+        '<path>',
+        'an empty directory, or a new one in an existing directory; it receives data.mdb (and webhooks.key)',
+      )
       .option('--json', 'print the result as JSON')
       .addHelpText(
         'after',
-        `${LOCAL_HELP}\n\nThe copy is one LMDB snapshot (free pages left out). The read model and runs/ files are not copied:\nthey are rebuilt from the store (\`operator projections rebuild --all\`). To restore, stop the server and\nput the copy's data.mdb in <data_dir>/store/.\n\nExample:\n  $ operator store backup /backups/operator-$(date +%F)`,
+        `${LOCAL_HELP}\n\nThe copy is one LMDB snapshot (free pages left out). When the server generated its own key for the\nwebhook secrets sealed in the store (<data_dir>/webhooks.key: no webhooks.secret_key configured), the\nkey is copied beside it (0600): without it the restored store's webhooks registered through the API\ncannot be signed. The read model and runs/ files are not copied: they are rebuilt from the store\n(\`operator projections rebuild --all\`). To restore, stop the server, put the copy's data.mdb in\n<data_dir>/store/ and its webhooks.key, if any, in <data_dir>/.\n\nExample:\n  $ operator store backup /backups/operator-$(date +%F)`,
       )
       .action(async (path: string, opts: LocalOptions & { json?: boolean }) => {
-        const result = await backupLmdbStore(embeddedDataDir(opts), path);
+        const config = embeddedConfig(opts);
+        const result = await backupLmdbStore(config.storage.data_dir, path);
+        const key = await copyGeneratedKey(config.storage.data_dir, result.path);
         if (opts.json) {
-          printJson(result);
+          printJson({ ...result, webhooks_key: key });
           return;
         }
         process.stdout.write(
           `backup written to ${result.path}/data.mdb: ${result.events} events (head position ${result.head ?? 'none'}), ${(result.bytes / 1048576).toFixed(1)} MiB\n`,
         );
+        if (key)
+          process.stdout.write(
+            `webhooks key copied to ${key}: restore it into the data dir with data.mdb (the webhook secrets in the store open with it only)\n`,
+          );
+        else if (config.webhooks.secret_key)
+          process.stdout.write(
+            'webhook secrets in the store are sealed with webhooks.secret_key: keep it with the backup\n',
+          );
       }),
   );
   return store;
 }
 
-function embeddedDataDir(opts: LocalOptions): string {
+function embeddedConfig(opts: LocalOptions): Config {
   const config = localConfig(opts);
   if (config.store.kind !== 'lmdb')
     throw new CliError(
       `store.kind is ${config.store.kind}: use EventStoreDB's own tools for stats and backups`,
     );
-  return config.storage.data_dir;
+  return config;
 }

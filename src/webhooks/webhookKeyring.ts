@@ -1,8 +1,10 @@
 import { readFileSync, writeFileSync } from 'node:fs';
+import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
 import { OperatorError } from '../domain/errors.ts';
 import type { Config } from '../infra/config/configSchema.ts';
+import { isUnsafeFileError, PRIVATE_FILE_MODE, readPrivateIfPresent } from '../infra/files/privateFile.ts';
 import type { SealedSecret } from './secretBox.ts';
 import { keyId, openSecret, sealSecret } from './secretBox.ts';
 
@@ -76,6 +78,24 @@ export class WebhookKeyring {
   }
 }
 
+/**
+ * Copies the generated key into `targetDir` (a new file, 0600) beside a backup of the store, whose sealed
+ * endpoint secrets open with this key only: a server on a restored data dir without it would generate
+ * another, and every endpoint registered through the API would fail to sign. Returns the copy's path, null
+ * when the data dir has no generated key. Taken after the store's snapshot: the key file is written before
+ * the first secret is sealed, so a snapshot holding a sealed secret always finds its key.
+ */
+export async function copyGeneratedKey(dataDir: string, targetDir: string): Promise<string | null> {
+  const source = join(dataDir, GENERATED_KEY_FILE);
+  const bytes = await readPrivateIfPresent(source);
+  if (bytes === null) return null;
+  if (isUnsafeFileError(bytes)) throw bytes;
+  parseKey(bytes.toString('utf8'), source);
+  const copy = join(targetDir, GENERATED_KEY_FILE);
+  await writeFile(copy, bytes, { mode: PRIVATE_FILE_MODE, flag: 'wx' });
+  return copy;
+}
+
 function randomKey(): Buffer {
   return crypto.getRandomValues(Buffer.alloc(32));
 }
@@ -88,6 +108,10 @@ function readKeyFile(path: string): Buffer | null {
     if ((error as NodeJS.ErrnoException).code === 'ENOENT') return null;
     throw error;
   }
+  return parseKey(text, path);
+}
+
+function parseKey(text: string, path: string): Buffer {
   const key = Buffer.from(text.trim(), 'base64');
   if (key.length !== 32) throw new Error(`${path} does not hold base64 of 32 bytes`);
   return key;

@@ -32,6 +32,8 @@ export interface CliOptions {
   bin?: string;
   /** Default: the project's root. */
   cwd?: string;
+  /** A file descriptor the command writes its stdout to (as a shell's `> /dev/full`) instead of a pipe. */
+  stdoutFd?: number;
 }
 
 function cleanEnv(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
@@ -56,7 +58,7 @@ export class CliProcess {
     this.child = spawn(process.execPath, [options.bin ?? BIN, ...args], {
       cwd: options.cwd ?? ROOT,
       env: cleanEnv(options.env),
-      stdio: ['ignore', 'pipe', 'pipe'],
+      stdio: ['ignore', options.stdoutFd ?? 'pipe', 'pipe'],
     });
     this.child.stdout?.on('data', (chunk: Buffer) => {
       this.#lastOutput = Date.now();

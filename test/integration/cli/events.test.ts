@@ -1,10 +1,14 @@
-import { readFile, stat } from 'node:fs/promises';
+import { execFileSync } from 'node:child_process';
+import { closeSync, openSync, readdirSync } from 'node:fs';
+import { lstat, mkdtemp, readdir, readFile, readlink, stat, symlink, writeFile } from 'node:fs/promises';
 import type { AddressInfo, Socket } from 'node:net';
 import { connect, createServer } from 'node:net';
 import { join } from 'node:path';
 import test from 'ava';
+import { openLmdbEventStore } from '../../../src/infra/eventstore/lmdb/index.ts';
 import type { CliWorld } from '../../helpers/cli.ts';
 import { advance, CliProcess, cliWorld, runCli, settle } from '../../helpers/cli.ts';
+import { JobTraffic } from '../../helpers/jobTraffic.ts';
 import { TOKENS } from '../../helpers/testServer.ts';
 
 /** `operator events read|tail|export|replay` as the real binary against a real server. */
@@ -290,6 +294,113 @@ test('events export: canonical NDJSON from the local store, by position range an
   const noFrom = await runCli(world.local('events', 'export'));
   t.not(noFrom.code, 0);
   t.regex(noFrom.stderr, /required option '--from <position>'/);
+});
+
+test('events export --out: never writes through a planted link, refuses a link, FIFO or empty name as --out', async (t) => {
+  const dir = await mkdtemp(join(world.dir, 'out-'));
+  const out = join(dir, 'audit.ndjson');
+  // A link planted under the name the temp file used to have (<out>.partial) toward a file of the user's.
+  const victim = join(dir, 'victim.txt');
+  await writeFile(victim, 'precious\n', { mode: 0o644 });
+  await symlink(victim, `${out}.partial`);
+  const res = await runCli(world.local('events', 'export', '--from', '0', '--out', out));
+  t.is(res.code, 0, res.stderr);
+  t.is(await readFile(victim, 'utf8'), 'precious\n');
+  t.is(await readlink(`${out}.partial`), victim);
+  t.true((await lstat(out)).isFile());
+  t.is((await stat(out)).mode & 0o777, 0o600);
+  t.is((await runCli(['audit', 'verify', out])).code, 0);
+  t.deepEqual((await readdir(dir)).sort(), ['audit.ndjson', 'audit.ndjson.partial', 'victim.txt']);
+
+  // --out itself a link, a FIFO: refused in one line (exit 2), left as they were.
+  const link = join(dir, 'link.ndjson');
+  await symlink(victim, link);
+  const onLink = await runCli(world.local('events', 'export', '--from', '0', '--out', link));
+  t.is(onLink.code, 2);
+  t.regex(
+    onLink.stderr,
+    /^operator: --out .*link\.ndjson is a symbolic link: name a regular file, or a new one\n$/,
+  );
+  t.is(await readlink(link), victim);
+  t.is(await readFile(victim, 'utf8'), 'precious\n');
+  const fifo = join(dir, 'fifo');
+  execFileSync('mkfifo', [fifo]);
+  const onFifo = await runCli(world.local('events', 'export', '--from', '0', '--out', fifo));
+  t.is(onFifo.code, 2);
+  t.regex(onFifo.stderr, /^operator: --out .*fifo is not a regular file \(a FIFO, device or socket\)/);
+  t.true((await lstat(fifo)).isFIFO());
+
+  // An empty --out is a usage error; nothing is written where the command runs.
+  const empty = await runCli(world.local('events', 'export', '--from', '0', '--out', ''), { cwd: dir });
+  t.is(empty.code, 2);
+  t.regex(empty.stderr, /^operator: --out must name a file/);
+  t.deepEqual((await readdir(dir)).sort(), [
+    'audit.ndjson',
+    'audit.ndjson.partial',
+    'fifo',
+    'link.ndjson',
+    'victim.txt',
+  ]);
+});
+
+test('events export: two exports at once to one --out both finish, and the file is one whole chain', async (t) => {
+  // A store of its own with enough events (about 8,600) for the two exports to overlap.
+  const own = await cliWorld();
+  t.teardown(() => own.cleanup());
+  const store = await openLmdbEventStore({ path: join(own.config.storage.data_dir, 'store') });
+  await new JobTraffic(store).runMany({ jobs: 1000, concurrency: 100 });
+  const head = await store.headPosition();
+  await store.close();
+  const out = join(own.dir, 'audit.ndjson');
+  const [a, b] = await Promise.all(
+    [1, 2].map(() => runCli(own.local('events', 'export', '--from', '0', '--out', out, '-q'))),
+  );
+  t.deepEqual([a?.code, a?.stderr, b?.code, b?.stderr], [0, '', 0, '']);
+  const verify = await runCli(['audit', 'verify', out, '--json']);
+  t.is(verify.code, 0, verify.stdout);
+  t.like(JSON.parse(verify.stdout), { ok: true, events: Number(head) + 1 });
+  t.deepEqual(
+    (await readdir(own.dir)).filter((name) => name.startsWith('audit.ndjson')),
+    ['audit.ndjson'],
+  );
+
+  // Ctrl-C while the temp file is being written: it is removed, and --out never appears.
+  const interrupted = join(own.dir, 'interrupted.ndjson');
+  const cut = new CliProcess(own.local('events', 'export', '--from', '0', '--out', interrupted));
+  t.teardown(() => cut.child.kill('SIGKILL'));
+  const writing = () =>
+    readdirSync(own.dir).some((name) => /^interrupted\.ndjson\.[0-9a-f]+\.partial$/.test(name));
+  await cut.waitFor(writing);
+  cut.child.kill('SIGINT');
+  const result = await cut.exited;
+  t.is(result.code, 130);
+  t.regex(result.stderr, /^operator: export interrupted; nothing written to --out\n$/);
+  t.deepEqual(
+    (await readdir(own.dir)).filter((name) => name.startsWith('interrupted')),
+    [],
+  );
+});
+
+test("events export: a position past the store's limit is a usage error naming the limit", async (t) => {
+  for (const args of [
+    ['--from', '9007199254740993'],
+    ['--from', '0', '--to', '12345678901234567890123456'],
+  ]) {
+    const res = await runCli(world.local('events', 'export', ...args));
+    t.is(res.code, 2, res.stderr);
+    t.regex(
+      res.stderr,
+      /^operator: --(from|to) must be a store position: a decimal number from 0 to 9007199254740991 \(2\^53 - 1, this store's limit\)\n$/,
+    );
+  }
+});
+
+test('events export > /dev/full: one line naming the write error, exit 1', async (t) => {
+  const full = openSync('/dev/full', 'w');
+  t.teardown(() => closeSync(full));
+  const res = await runCli(world.local('events', 'export', '--from', '0'), { stdoutFd: full });
+  t.is(res.code, 1);
+  t.regex(res.stderr, /^operator: cannot write the output: ENOSPC: no space left on device, write\n$/);
 });
 
 interface Proxy {

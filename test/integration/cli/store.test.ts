@@ -1,9 +1,10 @@
 import { existsSync } from 'node:fs';
-import { mkdir, stat, writeFile } from 'node:fs/promises';
+import { copyFile, mkdir, readFile, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import test from 'ava';
 import { openLmdbEventStore } from '../../../src/infra/eventstore/lmdb/index.ts';
 import { advance, cliWorld, runCli, settle } from '../../helpers/cli.ts';
+import { eventually, startHookReceiver } from '../../helpers/webhookFixtures.ts';
 
 /** `operator store stats|backup` on the embedded store, with the server running and writing. */
 
@@ -85,4 +86,69 @@ test('store backup: a consistent compacted copy while the server appends; the co
   t.is(noStore.code, 1);
   t.regex(noStore.stderr, /no event store at/);
   t.false(existsSync(join(world.dir, 'never')));
+});
+
+test('store backup: the target is made in an existing directory only; a parent that refuses (procfs) fails at once', async (t) => {
+  const world = await cliWorld();
+  t.teardown(() => world.cleanup());
+  await world.start();
+  await advance(world, 'p1', 'created');
+  await world.stop();
+  // Node's recursive mkdir retried ENOENT from procfs for ever: the command hung.
+  const proc = await runCli(world.local('store', 'backup', '/proc/operator-backup'), { timeoutMs: 20_000 });
+  t.is(proc.code, 1, proc.stderr);
+  t.regex(
+    proc.stderr,
+    /^operator: cannot create the directory \/proc\/operator-backup \(ENOENT\) \[bad_backup_target\]\n$/,
+  );
+  const deep = join(world.dir, 'no', 'such', 'backup');
+  const missing = await runCli(world.local('store', 'backup', deep));
+  t.is(missing.code, 1);
+  t.regex(
+    missing.stderr,
+    /^operator: .*\/no\/such does not exist or is not a directory: the backup goes into a new directory inside an existing one \[bad_backup_target\]\n$/,
+  );
+  t.false(existsSync(join(world.dir, 'no')), 'no tree grown from a typo');
+});
+
+test('store backup: the generated webhooks key is copied beside the store; a server on the restored data dir signs the API webhooks', async (t) => {
+  const receiver = await startHookReceiver();
+  t.teardown(() => receiver.close());
+  const webhooks = { allow_targets: ['127.0.0.1/32'] };
+  const world = await cliWorld({ webhooks });
+  t.teardown(() => world.cleanup());
+  await world.start();
+  const registered = await world.api('/webhooks', { method: 'POST', json: { url: receiver.url } });
+  t.is(registered.status, 201);
+  await advance(world, 'before-backup', 'created');
+  await eventually('a delivery before the backup', () =>
+    receiver.received.some((r) => r.body.includes('before-backup')),
+  );
+  const target = join(world.dir, 'backup');
+  const res = await runCli(world.local('store', 'backup', target, '--json'));
+  t.is(res.code, 0, res.stderr);
+  const keyFile = join(world.config.storage.data_dir, 'webhooks.key');
+  t.like(JSON.parse(res.stdout), { path: target, webhooks_key: join(target, 'webhooks.key') });
+  t.deepEqual(await readFile(join(target, 'webhooks.key')), await readFile(keyFile));
+  t.is((await stat(join(target, 'webhooks.key'))).mode & 0o777, 0o600);
+  const human = await runCli(world.local('store', 'backup', join(world.dir, 'backup-2')));
+  t.regex(human.stdout, /^webhooks key copied to .*backup-2\/webhooks\.key: restore it into the data dir/m);
+  const help = await runCli(['store', 'backup', '--help']);
+  t.regex(help.stdout, /its webhooks\.key, if any, in <data_dir>\//);
+  await world.stop();
+
+  // Restored as the help says: data.mdb into <data_dir>/store/, webhooks.key into <data_dir>/.
+  const restored = await cliWorld({ webhooks });
+  t.teardown(() => restored.cleanup());
+  const dataDir = restored.config.storage.data_dir;
+  await mkdir(join(dataDir, 'store'), { recursive: true });
+  await copyFile(join(target, 'data.mdb'), join(dataDir, 'store', 'data.mdb'));
+  await copyFile(join(target, 'webhooks.key'), join(dataDir, 'webhooks.key'));
+  await restored.start();
+  await advance(restored, 'after-restore', 'created');
+  await eventually('a delivery from the restored data dir', () =>
+    receiver.received.some((r) => r.body.includes('after-restore')),
+  );
+  t.false(restored.logLines.some((l) => l.includes('cannot open the endpoint secret')));
+  t.false(restored.logLines.some((l) => l.includes('generated one')));
 });

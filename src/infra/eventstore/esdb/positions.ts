@@ -1,4 +1,5 @@
 import type { Position } from '@eventstore/db-client';
+import { MAX_POSITION } from '../positionLimits.ts';
 import { InvalidEventStoreArgumentError } from '../storeErrors.ts';
 
 const DECIMAL = /^(0|[1-9][0-9]*)$/;
@@ -15,11 +16,11 @@ const DECIMAL = /^(0|[1-9][0-9]*)$/;
 export const formatPosition = (position: Position): string => position.commit.toString(10);
 
 export function parsePosition(position: string): Position {
-  if (!DECIMAL.test(position))
+  const commit = DECIMAL.test(position) ? BigInt(position) : -1n;
+  if (commit < 0n || commit > MAX_POSITION.eventstoredb.value)
     throw new InvalidEventStoreArgumentError(
-      `position must be a decimal string, got ${JSON.stringify(position)}`,
+      `position must be a decimal string up to ${MAX_POSITION.eventstoredb.text}, got ${JSON.stringify(position)}`,
     );
-  const commit = BigInt(position);
   return { commit, prepare: commit };
 }
 

@@ -1,3 +1,4 @@
+import { MAX_POSITION } from '../positionLimits.ts';
 import { InvalidEventStoreArgumentError } from '../storeErrors.ts';
 
 const DECIMAL = /^(0|[1-9][0-9]*)$/;
@@ -11,7 +12,7 @@ export function parsePosition(position: string): number {
   const n = DECIMAL.test(position) ? Number(position) : Number.NaN;
   if (!Number.isSafeInteger(n))
     throw new InvalidEventStoreArgumentError(
-      `position must be a decimal string, got ${JSON.stringify(position)}`,
+      `position must be a decimal string up to ${MAX_POSITION.lmdb.text}, got ${JSON.stringify(position)}`,
     );
   return n;
 }

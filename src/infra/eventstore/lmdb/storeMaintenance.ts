@@ -1,7 +1,8 @@
 import { existsSync } from 'node:fs';
 import { mkdir, readdir, rm, stat } from 'node:fs/promises';
-import { join, resolve } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { OperatorError } from '../../../domain/errors.ts';
+import { PRIVATE_DIR_MODE } from '../../files/privateFile.ts';
 // The adapter's own layout (database names, environment flags): maintenance works below the port.
 import type { LmdbLayout } from './lmdbLayout.ts';
 import { openLmdbLayout, readHead } from './lmdbLayout.ts';
@@ -89,8 +90,8 @@ export interface BackupResult {
 
 /**
  * A consistent, compacted copy of the store while it may be in use: LMDB copies the snapshot of one read
- * transaction (`mdb_env_copy2` with `MDB_CP_COMPACT`), leaving free pages out. The target directory must
- * not hold a store already. The copy is opened afterwards to report what it holds.
+ * transaction (`mdb_env_copy2` with `MDB_CP_COMPACT`), leaving free pages out. The target is an empty
+ * directory, or a new one in an existing directory. The copy is opened afterwards to report what it holds.
  */
 export async function backupLmdbStore(dataDir: string, target: string): Promise<BackupResult> {
   const source = storePath(dataDir);
@@ -112,7 +113,7 @@ export async function backupLmdbStore(dataDir: string, target: string): Promise<
     );
   if (!existsSync(join(source, 'data.mdb')))
     throw new OperatorError('no_store', `no event store at ${source}`, 'not_found');
-  await mkdir(dest, { recursive: true });
+  if (!existing) await makeBackupDir(dest);
   try {
     await withLayout(source, (layout) => layout.root.backup(dest, true));
   } catch (error) {
@@ -130,6 +131,26 @@ export async function backupLmdbStore(dataDir: string, target: string): Promise<
     events: copy.events,
     head: copy.head === undefined ? null : String(copy.head),
   };
+}
+
+/**
+ * Only the backup directory itself is made, in a parent that exists: a typo in the path does not grow a
+ * tree, and a parent that refuses new entries (procfs, where a recursive mkdir retries for ever) fails at once.
+ */
+async function makeBackupDir(dest: string): Promise<void> {
+  const parent = dirname(dest);
+  if (!(await stat(parent).catch(() => null))?.isDirectory())
+    throw new OperatorError(
+      'bad_backup_target',
+      `${parent} does not exist or is not a directory: the backup goes into a new directory inside an existing one`,
+      'invalid',
+    );
+  try {
+    await mkdir(dest, { mode: PRIVATE_DIR_MODE });
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code ?? String(error);
+    throw new OperatorError('bad_backup_target', `cannot create the directory ${dest} (${code})`, 'invalid');
+  }
 }
 
 async function withLayout<T>(path: string, use: (layout: LmdbLayout) => Promise<T>): Promise<T> {
