@@ -2,10 +2,12 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { connect, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import type { ExecutionContext } from 'ava';
 import test from 'ava';
 import { serveChild, writeServeConfig } from '../helpers/serveChild.ts';
 
-test('the process exits by itself, with code 0, after SIGTERM with 500 open streams', async (t) => {
+/** `operator serve` in a child process with a one-stage pipeline and dirs of its own, killed and removed after the test. */
+async function soloServer(t: ExecutionContext) {
   const dir = await mkdtemp(join(tmpdir(), 'operator-shutdown-'));
   const configPath = await writeServeConfig(dir, [
     'pipeline: {default: solo}',
@@ -16,6 +18,11 @@ test('the process exits by itself, with code 0, after SIGTERM with 500 open stre
     server.child.kill('SIGKILL');
     await rm(dir, { recursive: true, force: true });
   });
+  return server;
+}
+
+test('the process exits by itself, with code 0, after SIGTERM with 500 open streams', async (t) => {
+  const server = await soloServer(t);
   const { port } = server;
   const sockets: Socket[] = [];
   let connected = 0;
@@ -47,16 +54,7 @@ test('the process exits by itself, with code 0, after SIGTERM with 500 open stre
 });
 
 test('long-polls waiting at SIGTERM are answered (200, no events), not cut off', async (t) => {
-  const dir = await mkdtemp(join(tmpdir(), 'operator-shutdown-poll-'));
-  const configPath = await writeServeConfig(dir, [
-    'pipeline: {default: solo}',
-    'pipelines: {solo: {stages: [{name: one}]}}',
-  ]);
-  const server = await serveChild(configPath);
-  t.teardown(async () => {
-    server.child.kill('SIGKILL');
-    await rm(dir, { recursive: true, force: true });
-  });
+  const server = await soloServer(t);
   const auth = { authorization: 'Bearer default-admin-token-change-me' };
   const created = await fetch(`http://127.0.0.1:${server.port}/api/v1/jobs`, {
     method: 'POST',

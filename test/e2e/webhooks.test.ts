@@ -4,6 +4,7 @@ import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { Writable } from 'node:stream';
+import type { ExecutionContext } from 'ava';
 import test from 'ava';
 import type { Config, ConfigInput } from '../../src/infra/config/configSchema.ts';
 import { createLogger } from '../../src/infra/logging/logger.ts';
@@ -478,30 +479,39 @@ test.serial('the operator restarted mid-retry: delivery goes on where it stopped
   t.true((rows.at(-1)?.attempt_count ?? 0) >= 3, 'attempts from before the restart are kept');
 });
 
+/**
+ * A server of its own whose one endpoint's receiver answers `status` to everything; resolves once a job's
+ * events made the sender disable the endpoint, with what the test goes on with.
+ */
+async function disabledEndpoint(t: ExecutionContext, name: string, status: number, disableAfter: string) {
+  const dir = `${server.dir}-${name}`;
+  t.teardown(() => rm(dir, { recursive: true, force: true }));
+  const config = testConfig(dir, {
+    webhooks: {
+      allow_targets: LOOPBACK_RECEIVERS,
+      timeout: '1s',
+      retry: { first_delay: '20ms', max_delay: '50ms', give_up_after: '10m', jitter: 0 },
+      disable_after: disableAfter,
+    },
+  });
+  const s = await serverOn(config);
+  t.teardown(() => s.close());
+  const r = await receiver(t);
+  r.behaviour = () => ({ status });
+  const { webhook, secret } = await register(s.api, { url: r.url });
+  r.secret = secret;
+  await traffic(s.api, 1, name);
+  const disabled = await waitFor('disabled', async () => {
+    const e = await json<Endpoint>(await s.api(`/webhooks/${webhook.id}`));
+    return e.enabled ? null : e;
+  });
+  return { s, r, webhook, disabled };
+}
+
 test.serial(
   'an endpoint failing past disable_after is disabled and reported; enabling it resumes in order',
   async (t) => {
-    const dir = `${server.dir}-disable`;
-    t.teardown(() => rm(dir, { recursive: true, force: true }));
-    const config = testConfig(dir, {
-      webhooks: {
-        allow_targets: LOOPBACK_RECEIVERS,
-        timeout: '1s',
-        retry: { first_delay: '20ms', max_delay: '50ms', give_up_after: '10m', jitter: 0 },
-        disable_after: '300ms',
-      },
-    });
-    const s = await serverOn(config);
-    t.teardown(() => s.close());
-    const r = await receiver(t);
-    r.behaviour = () => ({ status: 502 });
-    const { webhook, secret } = await register(s.api, { url: r.url });
-    r.secret = secret;
-    await traffic(s.api, 1, 'dis');
-    const disabled = await waitFor('disabled', async () => {
-      const e = await json<Endpoint>(await s.api(`/webhooks/${webhook.id}`));
-      return e.enabled ? null : e;
-    });
+    const { s, r, webhook, disabled } = await disabledEndpoint(t, 'disable', 502, '300ms');
     t.regex(disabled.disabled_reason ?? '', /HTTP 502/);
     t.true(disabled.consecutive_failures >= 2);
     // reported: a log line and a metric (written just after the row changes)
@@ -524,27 +534,7 @@ test.serial(
 );
 
 test.serial('a target answering 410 Gone disables its endpoint at the first answer', async (t) => {
-  const dir = `${server.dir}-gone`;
-  t.teardown(() => rm(dir, { recursive: true, force: true }));
-  const config = testConfig(dir, {
-    webhooks: {
-      allow_targets: LOOPBACK_RECEIVERS,
-      timeout: '1s',
-      retry: { first_delay: '20ms', max_delay: '50ms', give_up_after: '10m', jitter: 0 },
-      disable_after: '24h',
-    },
-  });
-  const s = await serverOn(config);
-  t.teardown(() => s.close());
-  const r = await receiver(t);
-  r.behaviour = () => ({ status: 410 });
-  const { webhook, secret } = await register(s.api, { url: r.url });
-  r.secret = secret;
-  await traffic(s.api, 1, 'gone');
-  const disabled = await waitFor('disabled', async () => {
-    const e = await json<Endpoint>(await s.api(`/webhooks/${webhook.id}`));
-    return e.enabled ? null : e;
-  });
+  const { s, r, disabled } = await disabledEndpoint(t, 'gone', 410, '24h');
   t.regex(disabled.disabled_reason ?? '', /410 Gone/);
   t.is(disabled.consecutive_failures, 1);
   // retries were 20-50 ms apart: a tenth of a second more would have shown the next attempt
