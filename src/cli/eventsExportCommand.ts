@@ -1,3 +1,4 @@
+import { rmSync } from 'node:fs';
 import { Command } from 'commander';
 import { JOB_ID_PATTERN } from '../domain/eventNames.ts';
 import { MAX_POSITION } from '../infra/eventstore/positionLimits.ts';
@@ -65,16 +66,20 @@ export function eventsExportCommand(): Command {
       const chain = opts.chain ? new HashChain(opts.chainFrom ?? GENESIS_HASH) : null;
       const store = await openLocalStore(config);
       let file: ExportFile | null = null;
-      // Ctrl-C leaves no half file behind: only a whole export is ever renamed to --out.
+      let temp: string | null = null;
+      // Ctrl-C leaves no half file behind: only a whole export is ever renamed to --out. Heard before the
+      // temp file is made, so a Ctrl-C at any moment removes it.
       const interrupted = () => {
-        file?.discardSync();
+        if (temp !== null) rmSync(temp, { force: true });
         process.stderr.write('operator: export interrupted; nothing written to --out\n');
         process.exit(130);
       };
       try {
         if (opts.out !== undefined) {
-          file = await ExportFile.create(opts.out);
           process.once('SIGINT', interrupted);
+          file = await ExportFile.create(opts.out, (path) => {
+            temp = path;
+          });
         }
         const out = new LineWriter(file?.stream ?? process.stdout);
         const summary = await exportEvents(store, { from, to, jobId: opts.job }, (line) =>
@@ -82,6 +87,8 @@ export function eventsExportCommand(): Command {
         );
         await out.flush();
         await file?.commit();
+        // The export is in place: a Ctrl-C from here on has nothing to remove.
+        process.off('SIGINT', interrupted);
         if (!opts.quiet) {
           const range = summary.first === null ? '' : ` (positions ${summary.first}..${summary.last})`;
           process.stderr.write(

@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { createWriteStream, rmSync } from 'node:fs';
+import { createWriteStream } from 'node:fs';
 import type { FileHandle } from 'node:fs/promises';
 import { lstat, rename, rm } from 'node:fs/promises';
 import { dirname } from 'node:path';
@@ -24,9 +24,11 @@ export class ExportFile {
     readonly stream: Writable,
   ) {}
 
-  static async create(out: string): Promise<ExportFile> {
+  /** `onTemp` hears the temp file's name before it is made (a Ctrl-C handler may have to remove it). */
+  static async create(out: string, onTemp?: (temp: string) => void): Promise<ExportFile> {
     await assertExportTarget(out);
     const temp = `${out}.${randomBytes(6).toString('hex')}.partial`;
+    onTemp?.(temp);
     const handle = await openPrivateFile(temp, 'create').catch((error: NodeJS.ErrnoException) => {
       if (error.code === 'ENOENT')
         throw new CliError(`--out ${out}: the directory ${dirname(out)} does not exist`, 2);
@@ -55,11 +57,6 @@ export class ExportFile {
     this.stream.destroy();
     await this.handle.close().catch(() => {});
     await rm(this.temp, { force: true });
-  }
-
-  /** For a signal handler that exits at once. */
-  discardSync(): void {
-    rmSync(this.temp, { force: true });
   }
 }
 
