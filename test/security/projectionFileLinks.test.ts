@@ -142,7 +142,10 @@ test('projection file links: gates/ and the whole run dir swapped for links to d
             {
               name: 'rundir',
               env: { OUT: outside },
-              run: 'mkdir -p "$OUT/r" && mv "$RUN_DIR" "$RUN_DIR.moved" && ln -s "$OUT/r" "$RUN_DIR"',
+              // After the projections wrote stage_started (the stage prints nothing, and no event of the job comes
+              // while it runs): a swap in the middle of a projection's write is the race docs/security.md leaves out
+              // of scope, and this test is about the link the next write meets.
+              run: 'sleep 0.5; mkdir -p "$OUT/r" && mv "$RUN_DIR" "$RUN_DIR.moved" && ln -s "$OUT/r" "$RUN_DIR"',
             },
           ],
         },
