@@ -4,7 +4,7 @@ import type { LeaseRecord } from '../../infra/leases/lmdbLeases.ts';
 import { ProjectionLeases, REBUILD_LEASE, WRITER_LEASE } from '../../infra/leases/projectionLeases.ts';
 import type { ReadModelStore } from '../index.ts';
 import { READ_MODEL_CHECKPOINT } from '../index.ts';
-import { JobEventLag } from '../jobEventLag.ts';
+import { countJobEvents } from '../jobEventLag.ts';
 import type { ProjectionName } from './rebuildProjections.ts';
 import { PROJECTION_NAMES } from './rebuildProjections.ts';
 
@@ -50,7 +50,7 @@ export async function projectionsStatus(
     const checkpoint = checkpoints[name];
     // Job events only, counted: as the server's metric and /status/ops (the head also moves with leases and
     // webhooks, which no projection follows).
-    const lag = await new JobEventLag(store).count(checkpoint, head);
+    const lag = head === null ? 0 : await countJobEvents(store, checkpoint, head);
     let lagSeconds: number | null = 0;
     if (lag > 0) {
       const next = await firstAfter(store, checkpoint);
