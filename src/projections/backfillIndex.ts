@@ -1,6 +1,6 @@
 import type { Logger } from 'pino';
 import type { JobEvent } from '../domain/events.ts';
-import { lmdbWrite } from '../infra/lmdb/lmdbWrite.ts';
+import { lmdbTransaction } from '../infra/lmdb/lmdbWrite.ts';
 import type { GenerationTables } from './readModelStore.ts';
 import { READ_MODEL_CHECKPOINT } from './readModelStore.ts';
 
@@ -58,15 +58,13 @@ export async function backfillIndex<K>(
         rows.push({ key: k, value: [value[0], value[1]] });
     }
     const done = count < BACKFILL_CHUNK;
-    await lmdbWrite(t.checkpoints, () =>
-      t.checkpoints.transaction(() => {
-        for (const row of rows) index.put(t, row.key, row.value);
-        if (done) {
-          t.checkpoints.removeSync(index.progress);
-          t.checkpoints.putSync(index.marker, index.version);
-        } else if (last !== undefined) t.checkpoints.putSync(index.progress, last);
-      }),
-    );
+    await lmdbTransaction(t.checkpoints, () => {
+      for (const row of rows) index.put(t, row.key, row.value);
+      if (done) {
+        t.checkpoints.removeSync(index.progress);
+        t.checkpoints.putSync(index.marker, index.version);
+      } else if (last !== undefined) t.checkpoints.putSync(index.progress, last);
+    });
     indexed += count;
     if (done) break;
     from = last;

@@ -1,7 +1,7 @@
 import type { JobEvent } from '../domain/events.ts';
 import { evolve, initialState } from '../domain/jobDecider.ts';
 import type { JobState } from '../domain/jobState.ts';
-import { lmdbWrite } from '../infra/lmdb/lmdbWrite.ts';
+import { lmdbTransaction } from '../infra/lmdb/lmdbWrite.ts';
 import { LruMap } from '../infra/lruMap.ts';
 import { groupByJob } from './groupByJob.ts';
 import type { JobSummary } from './jobSummary.ts';
@@ -81,17 +81,15 @@ export class GenerationBuilder implements Projection {
     this.#first = false;
     // The callback runs in the write transaction (rows read in it include its own writes); it only computes
     // and puts, and a throw fails the rebuild, whose generation is emptied by the next one.
-    this.#inFlight = lmdbWrite(t.checkpoints, () =>
-      t.checkpoints.transaction(() => {
-        if (first) {
-          // Indexed as it is written: no backfill will be needed once it is active.
-          t.checkpoints.putSync(SEARCH_INDEX_MARKER, SEARCH_INDEX_VERSION);
-          t.checkpoints.putSync(TIME_INDEX_MARKER, TIME_INDEX_VERSION);
-        }
-        for (const [jobId, events] of byJob) this.#writeJob(jobId, events, known);
-        t.checkpoints.putSync(READ_MODEL_CHECKPOINT, checkpoint);
-      }),
-    );
+    this.#inFlight = lmdbTransaction(t.checkpoints, () => {
+      if (first) {
+        // Indexed as it is written: no backfill will be needed once it is active.
+        t.checkpoints.putSync(SEARCH_INDEX_MARKER, SEARCH_INDEX_VERSION);
+        t.checkpoints.putSync(TIME_INDEX_MARKER, TIME_INDEX_VERSION);
+      }
+      for (const [jobId, events] of byJob) this.#writeJob(jobId, events, known);
+      t.checkpoints.putSync(READ_MODEL_CHECKPOINT, checkpoint);
+    });
     // Handled now, thrown by the next `apply` or `flush`: a failed commit must not wait there unhandled.
     this.#inFlight.catch(() => {});
   }

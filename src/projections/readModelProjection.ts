@@ -4,7 +4,7 @@ import { OperatorError } from '../domain/errors.ts';
 import type { JobEvent } from '../domain/events.ts';
 import { evolve, initialState } from '../domain/jobDecider.ts';
 import type { JobState } from '../domain/jobState.ts';
-import { lmdbWrite } from '../infra/lmdb/lmdbWrite.ts';
+import { lmdbTransaction } from '../infra/lmdb/lmdbWrite.ts';
 import { groupByJob } from './groupByJob.ts';
 import { canonicalJson } from './jobFold.ts';
 import { toJobSummary } from './jobSummary.ts';
@@ -81,16 +81,14 @@ export class ReadModelProjection implements Projection {
     const writes: (() => void)[] = [];
     for (const [jobId, events] of groupByJob(batch, checkpoint))
       writes.push(...this.#jobWrites(jobId, events));
-    const committed = await lmdbWrite(t.checkpoints, () =>
-      t.checkpoints.transaction(() => {
-        if ((t.checkpoints.get(READ_MODEL_CHECKPOINT) ?? null) !== checkpoint) return ABORT;
-        for (const write of writes) write();
-        t.checkpoints.putSync(READ_MODEL_CHECKPOINT, next as string);
-        if (!isSearchIndexed(t)) t.checkpoints.putSync(SEARCH_INDEX_MARKER, SEARCH_INDEX_VERSION);
-        if (!isTimeIndexed(t)) t.checkpoints.putSync(TIME_INDEX_MARKER, TIME_INDEX_VERSION);
-        return true;
-      }),
-    );
+    const committed = await lmdbTransaction(t.checkpoints, () => {
+      if ((t.checkpoints.get(READ_MODEL_CHECKPOINT) ?? null) !== checkpoint) return ABORT;
+      for (const write of writes) write();
+      t.checkpoints.putSync(READ_MODEL_CHECKPOINT, next as string);
+      if (!isSearchIndexed(t)) t.checkpoints.putSync(SEARCH_INDEX_MARKER, SEARCH_INDEX_VERSION);
+      if (!isTimeIndexed(t)) t.checkpoints.putSync(TIME_INDEX_MARKER, TIME_INDEX_VERSION);
+      return true;
+    });
     if (committed !== true) throw new CheckpointConflictError(t.generation, checkpoint);
   }
 

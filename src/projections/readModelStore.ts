@@ -2,7 +2,7 @@ import { join } from 'node:path';
 import type { Database, Key, RootDatabase } from 'lmdb';
 import { open } from 'lmdb';
 import type { JobState } from '../domain/jobState.ts';
-import { lmdbWrite } from '../infra/lmdb/lmdbWrite.ts';
+import { lmdbTransaction, lmdbWrite } from '../infra/lmdb/lmdbWrite.ts';
 import { CheckpointStore } from './checkpointStore.ts';
 import type { JobSummary } from './jobSummary.ts';
 
@@ -112,11 +112,9 @@ export class ReadModelStore {
   /** Empties every table of a generation (e.g. an abandoned or superseded rebuild). */
   async clearGeneration(generation: number): Promise<void> {
     const t = this.tables(generation);
-    await lmdbWrite(this.env, () =>
-      this.env.transaction(() => {
-        for (const db of tableList(t)) db.clearSync();
-      }),
-    );
+    await lmdbTransaction(this.env, () => {
+      for (const db of tableList(t)) db.clearSync();
+    });
   }
 
   async close(): Promise<void> {

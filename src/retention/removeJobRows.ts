@@ -1,4 +1,4 @@
-import { lmdbWrite } from '../infra/lmdb/lmdbWrite.ts';
+import { lmdbTransaction } from '../infra/lmdb/lmdbWrite.ts';
 import type { ReadModelStore } from '../projections/index.ts';
 import { jobSearchIndexKeys, jobTimeIndexKeys } from '../projections/index.ts';
 
@@ -17,22 +17,20 @@ export async function removeJobRows(rms: ReadModelStore, generation: number, job
   const searchKeys = jobSearchIndexKeys(t, jobId);
   const timeKeys = jobTimeIndexKeys(t, jobId);
   const job = t.jobs.get(jobId);
-  await lmdbWrite(rms.env, () =>
-    rms.env.transaction(() => {
-      for (const key of events) t.events.removeSync(key);
-      for (const key of byTs) t.eventsByTs.removeSync(key);
-      for (const key of searchKeys) t.eventsByField.removeSync(key);
-      for (const key of timeKeys) t.eventsByTime.removeSync(key);
-      for (const key of jobPositions) {
-        t.jobPositions.removeSync(key);
-        t.positions.removeSync(key[1]);
-      }
-      if (job) {
-        t.jobsByCreated.removeSync([job.created_at ?? '', jobId]);
-        t.jobsByStatus.removeSync([job.status, job.created_at ?? '', jobId]);
-      }
-      t.jobs.removeSync(jobId);
-      t.states.removeSync(jobId);
-    }),
-  );
+  await lmdbTransaction(rms.env, () => {
+    for (const key of events) t.events.removeSync(key);
+    for (const key of byTs) t.eventsByTs.removeSync(key);
+    for (const key of searchKeys) t.eventsByField.removeSync(key);
+    for (const key of timeKeys) t.eventsByTime.removeSync(key);
+    for (const key of jobPositions) {
+      t.jobPositions.removeSync(key);
+      t.positions.removeSync(key[1]);
+    }
+    if (job) {
+      t.jobsByCreated.removeSync([job.created_at ?? '', jobId]);
+      t.jobsByStatus.removeSync([job.status, job.created_at ?? '', jobId]);
+    }
+    t.jobs.removeSync(jobId);
+    t.states.removeSync(jobId);
+  });
 }

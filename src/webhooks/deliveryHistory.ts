@@ -1,4 +1,4 @@
-import { lmdbWrite } from '../infra/lmdb/lmdbWrite.ts';
+import { lmdbTransaction } from '../infra/lmdb/lmdbWrite.ts';
 import type { DeliveryAttempt, DeliveryStatus, WebhookDelivery } from './webhookRecords.ts';
 import type { DeliveryKey, WebhookStore } from './webhookStore.ts';
 import { deliveryKey, MAX_KEY } from './webhookStore.ts';
@@ -52,14 +52,12 @@ export async function pruneDeliveries(store: WebhookStore, before: string): Prom
       if (value.status !== 'pending' && finished !== null && finished < before) keys.push(key);
     }
     if (keys.length === 0) continue;
-    await lmdbWrite(store.env, () =>
-      store.env.transaction(() => {
-        for (const key of keys) {
-          const d = store.deliveries.get(key);
-          if (d && d.status !== 'pending') store.deliveries.removeSync(key);
-        }
-      }),
-    );
+    await lmdbTransaction(store.env, () => {
+      for (const key of keys) {
+        const d = store.deliveries.get(key);
+        if (d && d.status !== 'pending') store.deliveries.removeSync(key);
+      }
+    });
     removed += keys.length;
   }
   return removed;
@@ -72,18 +70,16 @@ export async function pruneDeliveries(store: WebhookStore, before: string): Prom
 export async function dropStoredResponseBodies(store: WebhookStore): Promise<number> {
   if (store.meta.get(BODIES_DROPPED) !== undefined) return 0;
   let changed = 0;
-  await lmdbWrite(store.env, () =>
-    store.env.transaction(() => {
-      for (const { key, value } of store.deliveries.getRange({})) {
-        if (!value.attempts.some((a) => 'response' in a)) continue;
-        const attempts = value.attempts.map(
-          ({ response: _dropped, ...kept }: DeliveryAttempt & { response?: unknown }) => kept,
-        );
-        store.deliveries.putSync(key, { ...value, attempts });
-        changed++;
-      }
-      store.meta.putSync(BODIES_DROPPED, new Date().toISOString());
-    }),
-  );
+  await lmdbTransaction(store.env, () => {
+    for (const { key, value } of store.deliveries.getRange({})) {
+      if (!value.attempts.some((a) => 'response' in a)) continue;
+      const attempts = value.attempts.map(
+        ({ response: _dropped, ...kept }: DeliveryAttempt & { response?: unknown }) => kept,
+      );
+      store.deliveries.putSync(key, { ...value, attempts });
+      changed++;
+    }
+    store.meta.putSync(BODIES_DROPPED, new Date().toISOString());
+  });
   return changed;
 }

@@ -2,7 +2,7 @@ import { join } from 'node:path';
 import type { Database, RootDatabase } from 'lmdb';
 import { ABORT, open } from 'lmdb';
 import { LmdbLeases } from '../infra/leases/lmdbLeases.ts';
-import { lmdbWrite } from '../infra/lmdb/lmdbWrite.ts';
+import { lmdbTransaction, lmdbWrite } from '../infra/lmdb/lmdbWrite.ts';
 import { padPosition } from '../projections/index.ts';
 import type { WebhookDelivery, WebhookEndpoint } from './webhookRecords.ts';
 
@@ -78,14 +78,12 @@ export class WebhookStore {
     checkpoint: { expected: string | null; next: string } | null,
     body: () => void,
   ): Promise<boolean> {
-    const committed = await lmdbWrite(this.env, () =>
-      this.env.transaction(() => {
-        if (checkpoint && (this.meta.get(CHECKPOINT) ?? null) !== checkpoint.expected) return ABORT;
-        body();
-        if (checkpoint) this.meta.putSync(CHECKPOINT, checkpoint.next);
-        return true;
-      }),
-    );
+    const committed = await lmdbTransaction(this.env, () => {
+      if (checkpoint && (this.meta.get(CHECKPOINT) ?? null) !== checkpoint.expected) return ABORT;
+      body();
+      if (checkpoint) this.meta.putSync(CHECKPOINT, checkpoint.next);
+      return true;
+    });
     return committed === true;
   }
 
@@ -163,26 +161,22 @@ export class WebhookStore {
     change: (e: WebhookEndpoint) => WebhookEndpoint,
   ): Promise<WebhookEndpoint | undefined> {
     let updated: WebhookEndpoint | undefined;
-    await lmdbWrite(this.env, () =>
-      this.env.transaction(() => {
-        const current = this.endpoints.get(id);
-        if (!current) return;
-        updated = change(current);
-        this.endpoints.putSync(id, updated);
-      }),
-    );
+    await lmdbTransaction(this.env, () => {
+      const current = this.endpoints.get(id);
+      if (!current) return;
+      updated = change(current);
+      this.endpoints.putSync(id, updated);
+    });
     return updated;
   }
 
   /** Removes the endpoint with its deliveries. */
   async deleteEndpoint(id: string): Promise<boolean> {
     let found = false;
-    await lmdbWrite(this.env, () =>
-      this.env.transaction(() => {
-        found = this.endpoints.get(id) !== undefined;
-        if (found) this.removeEndpointSync(id);
-      }),
-    );
+    await lmdbTransaction(this.env, () => {
+      found = this.endpoints.get(id) !== undefined;
+      if (found) this.removeEndpointSync(id);
+    });
     return found;
   }
 
@@ -202,17 +196,15 @@ export class WebhookStore {
     pipelines: ReadonlyMap<string, string>,
   ): Promise<Set<string> | null> {
     const touched = new Set<string>();
-    const committed = await lmdbWrite(this.env, () =>
-      this.env.transaction(() => {
-        if ((this.meta.get(CHECKPOINT) ?? null) !== expected) return ABORT;
-        for (const d of deliveries)
-          if (this.endpoints.get(d.endpoint_id) !== undefined && this.queueDeliverySync(d))
-            touched.add(d.endpoint_id);
-        for (const [jobId, pipeline] of pipelines) this.jobPipelines.putSync(jobId, pipeline);
-        this.meta.putSync(CHECKPOINT, next);
-        return true;
-      }),
-    );
+    const committed = await lmdbTransaction(this.env, () => {
+      if ((this.meta.get(CHECKPOINT) ?? null) !== expected) return ABORT;
+      for (const d of deliveries)
+        if (this.endpoints.get(d.endpoint_id) !== undefined && this.queueDeliverySync(d))
+          touched.add(d.endpoint_id);
+      for (const [jobId, pipeline] of pipelines) this.jobPipelines.putSync(jobId, pipeline);
+      this.meta.putSync(CHECKPOINT, next);
+      return true;
+    });
     return committed === true ? touched : null;
   }
 
@@ -251,18 +243,16 @@ export class WebhookStore {
   ): Promise<{ delivery: WebhookDelivery; endpoint: WebhookEndpoint } | undefined> {
     const key = deliveryKey(endpointId, position);
     let result: { delivery: WebhookDelivery; endpoint: WebhookEndpoint } | undefined;
-    await lmdbWrite(this.env, () =>
-      this.env.transaction(() => {
-        const delivery = this.deliveries.get(key);
-        const endpoint = this.endpoints.get(endpointId);
-        if (!delivery || !endpoint) return;
-        result = change(delivery, endpoint);
-        this.deliveries.putSync(key, result.delivery);
-        this.endpoints.putSync(endpointId, result.endpoint);
-        if (result.delivery.status === 'pending') this.pending.putSync(key, null);
-        else this.pending.removeSync(key);
-      }),
-    );
+    await lmdbTransaction(this.env, () => {
+      const delivery = this.deliveries.get(key);
+      const endpoint = this.endpoints.get(endpointId);
+      if (!delivery || !endpoint) return;
+      result = change(delivery, endpoint);
+      this.deliveries.putSync(key, result.delivery);
+      this.endpoints.putSync(endpointId, result.endpoint);
+      if (result.delivery.status === 'pending') this.pending.putSync(key, null);
+      else this.pending.removeSync(key);
+    });
     return result;
   }
 

@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import type { Database } from 'lmdb';
-import { lmdbWrite } from '../lmdb/lmdbWrite.ts';
+import { lmdbTransaction } from '../lmdb/lmdbWrite.ts';
 import { parseProcStat } from '../procStat.ts';
 
 /** Who holds (or asks for) a lease. */
@@ -121,7 +121,7 @@ export class LmdbLeases {
    * which another thread of the process (a rebuild's read model thread) may hold for a long transaction.
    */
   renewLater(name: string, me: LeaseHolder, ttlMs: number): Promise<boolean> {
-    return lmdbWrite(this.db, () => this.db.transaction(() => this.#renewIn(name, me, ttlMs)));
+    return lmdbTransaction(this.db, () => this.#renewIn(name, me, ttlMs));
   }
 
   #renewIn(name: string, me: LeaseHolder, ttlMs: number): boolean {

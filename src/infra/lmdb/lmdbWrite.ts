@@ -29,3 +29,11 @@ export function envPath(db: object): string | undefined {
   const path = (db as { path?: unknown }).path;
   return typeof path === 'string' ? path : undefined;
 }
+
+/** `db.transaction(action)` through `lmdbWrite`: an asynchronous write transaction of lmdb-js. */
+export function lmdbTransaction<T>(
+  db: { transaction<R>(action: () => R): Promise<R> },
+  action: () => T,
+): Promise<T> {
+  return lmdbWrite(db, () => db.transaction(action));
+}
