@@ -158,6 +158,9 @@ async function register(
 ): Promise<{ webhook: Endpoint; secret: string }> {
   const res = await api('/webhooks', { method: 'POST', json: body });
   if (res.status !== 201) throw new Error(`register: ${res.status} ${await res.text()}`);
+  // the answer holds the signing secret: no cache may keep it
+  if (res.headers.get('cache-control') !== 'no-store')
+    throw new Error(`register: Cache-Control ${res.headers.get('cache-control')}`);
   return json(res);
 }
 

@@ -117,7 +117,6 @@ export function webhookRoutes(webhooks: WebhookEndpoints): AnyRoute[] {
         const { endpoint, secret } = await webhooks.create(body);
         ctx.status = 201;
         ctx.set('Location', `/api/v1/webhooks/${endpoint.id}`);
-        ctx.set('Cache-Control', 'no-store');
         ctx.body = { webhook: endpoint, secret };
       },
     }),
