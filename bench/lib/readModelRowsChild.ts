@@ -1,6 +1,6 @@
-// A second baseline of the rebuild: the read model's per-event rows alone (`writeEventRows`, the rows every
-// event adds to a generation), written into a fresh read model env in transactions of 10,000 events, the
-// rebuild's batch, on one thread: no files, no fold, no job rows, no worker thread, no JSON crossing
+// A second baseline of the rebuild: the read model's per-event rows alone (`writeEventRows` and the batch's
+// search postings, the rows every event adds to a generation), written into a fresh read model env in
+// transactions of 10,000 events, the rebuild's batch, on one thread: no files, no fold, no job rows, no worker thread, no JSON crossing
 // threads. Only the writing is timed (the log is read and decoded before each batch's transaction), so this
 // is the most a rebuild could do per second with this table layout on this machine, whatever else it did.
 // Run: node --import tsx bench/lib/readModelRowsChild.ts --store <dir> --out <data dir> [--limit N]
@@ -12,6 +12,7 @@ import { openLmdbEventStore } from '../../src/infra/eventstore/lmdb/index.ts';
 import { canonicalJson } from '../../src/projections/jobFold.ts';
 import { appendingRowWriter, writeEventRows } from '../../src/projections/readModelRows.ts';
 import { ReadModelStore } from '../../src/projections/readModelStore.ts';
+import { writeSearchPostings } from '../../src/projections/searchIndex.ts';
 import { emit } from './rpc.ts';
 
 const { values } = parseArgs({
@@ -37,6 +38,7 @@ const write = async () => {
   await t.checkpoints.transaction(() => {
     const t0 = performance.now();
     for (const [i, e] of written.entries()) writeEventRows(t, e, rows, texts[i]);
+    writeSearchPostings(t, written);
     writeMs += performance.now() - t0;
   });
   events += written.length;
@@ -48,7 +50,7 @@ for await (const recorded of store.readAll({ filter: { streamNamePrefix: [JOB_ST
 }
 if (batch.length > 0) await write();
 let rowCount = 0;
-for (const db of [t.events, t.eventsByTs, t.positions, t.jobPositions, t.eventsByField, t.eventsByTime])
+for (const db of [t.events, t.eventsByTs, t.positions, t.jobPositions, t.searchPostings, t.eventsByTime])
   rowCount += (db.getStats() as { entryCount: number }).entryCount;
 await rms.close();
 await store.close();

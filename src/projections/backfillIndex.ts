@@ -7,7 +7,7 @@ import { READ_MODEL_CHECKPOINT } from './readModelStore.ts';
 const BACKFILL_CHUNK = 2000;
 
 /** A secondary index of the read model that older generations may lack, and how to fill it in. */
-export interface IndexBackfill<K> {
+export interface IndexBackfill {
   /** For the log lines: `time`, `search`. */
   name: string;
   /** Key in the generation's `checkpoints` table whose value is `version` once every event has its rows. */
@@ -15,12 +15,13 @@ export interface IndexBackfill<K> {
   version: string;
   /** Key in the same table: the padded position the backfill has reached. */
   progress: string;
-  /** The index rows of one event at its padded position. */
-  keysOf(event: JobEvent, paddedPosition: string): K[];
-  put(t: GenerationTables, key: K, value: [string, number]): void;
+  /** Writes the index rows of some events, in position order, inside the caller's write transaction. */
+  write(t: GenerationTables, events: readonly JobEvent[]): void;
+  /** Runs in the transaction that marks the generation indexed (e.g. drops an older layout's rows). */
+  done?(t: GenerationTables): void;
 }
 
-export const isIndexed = (t: GenerationTables, index: Pick<IndexBackfill<unknown>, 'marker' | 'version'>) =>
+export const isIndexed = (t: GenerationTables, index: Pick<IndexBackfill, 'marker' | 'version'>) =>
   t.checkpoints.get(index.marker) === index.version;
 
 /**
@@ -28,9 +29,9 @@ export const isIndexed = (t: GenerationTables, index: Pick<IndexBackfill<unknown
  * its progress in one transaction, so an interrupted backfill resumes where it stopped), then marks the
  * generation. A generation without any row needs nothing: its first batch writes the marker.
  */
-export async function backfillIndex<K>(
+export async function backfillIndex(
   t: GenerationTables,
-  index: IndexBackfill<K>,
+  index: IndexBackfill,
   logger?: Logger,
 ): Promise<void> {
   if (isIndexed(t, index)) return;
@@ -42,7 +43,7 @@ export async function backfillIndex<K>(
   );
   let indexed = 0;
   for (;;) {
-    const rows: { key: K; value: [string, number] }[] = [];
+    const events: JobEvent[] = [];
     let last: string | undefined;
     let count = 0;
     for (const { key, value } of t.positions.getRange({
@@ -53,15 +54,14 @@ export async function backfillIndex<K>(
       count++;
       last = key;
       const json = t.events.get([value[0], value[1]]);
-      if (json === undefined) continue;
-      for (const k of index.keysOf(JSON.parse(json) as JobEvent, key))
-        rows.push({ key: k, value: [value[0], value[1]] });
+      if (json !== undefined) events.push(JSON.parse(json) as JobEvent);
     }
     const done = count < BACKFILL_CHUNK;
     await lmdbTransaction(t.checkpoints, () => {
-      for (const row of rows) index.put(t, row.key, row.value);
+      index.write(t, events);
       if (done) {
         t.checkpoints.removeSync(index.progress);
+        index.done?.(t);
         t.checkpoints.putSync(index.marker, index.version);
       } else if (last !== undefined) t.checkpoints.putSync(index.progress, last);
     });

@@ -6,7 +6,7 @@ import { InvalidQueryError } from './readModel.ts';
 import type { GenerationTables } from './readModelStore.ts';
 import { READ_MODEL_CHECKPOINT, ReadModelStore } from './readModelStore.ts';
 import type { SearchField } from './searchIndex.ts';
-import { indexValue, isSearchIndexed } from './searchIndex.ts';
+import { isSearchIndexed, termPositions } from './searchIndex.ts';
 import type { Source } from './searchJoin.ts';
 import { Budget, IndexSource, intersection, mapIterator, nextPosition, unionOf } from './searchJoin.ts';
 import { isValidTs, normalizeTs } from './timestamps.ts';
@@ -91,7 +91,11 @@ export class EventSearch {
         while (!step.done) {
           const hit = step.value;
           budget.spend();
-          const json = t.events.get([hit.jobId, hit.seq], { transaction });
+          const ref: readonly [string, number, ...unknown[]] | undefined =
+            hit.jobId === undefined || hit.seq === undefined
+              ? t.positions.get(hit.position, { transaction })
+              : [hit.jobId, hit.seq];
+          const json = ref === undefined ? undefined : t.events.get([ref[0], ref[1]], { transaction });
           if (json !== undefined && matches(JSON.parse(json) as JobEvent)) {
             events.push(json);
             if (events.length >= limit)
@@ -129,21 +133,8 @@ function indexSources(
   budget: Budget,
 ): Source[] {
   const sources: Source[] = [];
-  const byField = (field: SearchField, value: string): Source => {
-    const v = indexValue(value);
-    return new IndexSource((from) => {
-      const range = t.eventsByField.getRange({
-        start: [field, v, from],
-        end: [field, v, MAX_KEY],
-        transaction,
-      });
-      return mapIterator(range[Symbol.iterator](), ({ key, value: [jobId, seq] }) => ({
-        position: key[2],
-        jobId,
-        seq,
-      }));
-    }, budget);
-  };
+  const byField = (field: SearchField, value: string): Source =>
+    new IndexSource((from) => termPositions(t, transaction, field, value, from), budget);
   const types = [...new Set(query.types ?? [])];
   if (types.length === 1) sources.push(byField('type', types[0] as string));
   else if (types.length > 1) sources.push(unionOf(types.map((type) => byField('type', type))));

@@ -13,7 +13,7 @@ import { appendingRowWriter, writeEventRows, writeJobRows } from './readModelRow
 import type { GenerationTables, ReadModelStore } from './readModelStore.ts';
 import { READ_MODEL_CHECKPOINT } from './readModelStore.ts';
 import { TIME_INDEX_MARKER, TIME_INDEX_VERSION } from './readModelTimeIndex.ts';
-import { SEARCH_INDEX_MARKER, SEARCH_INDEX_VERSION } from './searchIndex.ts';
+import { SEARCH_INDEX_MARKER, SEARCH_INDEX_VERSION, writeSearchPostings } from './searchIndex.ts';
 
 export interface GenerationBuilderOptions {
   store: ReadModelStore;
@@ -87,7 +87,9 @@ export class GenerationBuilder implements Projection {
         t.checkpoints.putSync(SEARCH_INDEX_MARKER, SEARCH_INDEX_VERSION);
         t.checkpoints.putSync(TIME_INDEX_MARKER, TIME_INDEX_VERSION);
       }
-      for (const [jobId, events] of byJob) this.#writeJob(jobId, events, known);
+      const written: JobEvent[] = [];
+      for (const [jobId, events] of byJob) this.#writeJob(jobId, events, known, written);
+      writeSearchPostings(t, written);
       t.checkpoints.putSync(READ_MODEL_CHECKPOINT, checkpoint);
     });
     // Handled now, thrown by the next `apply` or `flush`: a failed commit must not wait there unhandled.
@@ -105,7 +107,8 @@ export class GenerationBuilder implements Projection {
     this.#jobs.clear();
   }
 
-  #writeJob(jobId: string, events: readonly JobEvent[], known: KnownForBatch): void {
+  /** Writes a job's rows for its events in the batch; the events written are added to `written`. */
+  #writeJob(jobId: string, events: readonly JobEvent[], known: KnownForBatch, written: JobEvent[]): void {
     const t = this.#tables;
     const before = this.#jobs.get(jobId) ?? {
       state: t.states.get(jobId) ?? initialState(),
@@ -120,6 +123,7 @@ export class GenerationBuilder implements Projection {
       for (const e of fresh) state = evolve(state, e);
     }
     for (const e of fresh) writeEventRows(t, e, this.#rows, known.texts?.get(e));
+    written.push(...fresh);
     const summary = toJobSummary(jobId, state, lastEvent);
     writeJobRows(t, jobId, state, summary, before.summary, this.#rows);
     this.#jobs.set(jobId, { state, summary });

@@ -47,7 +47,7 @@ export type {
 export type { GenerationTables } from './readModelStore.ts';
 export { READ_MODEL_CHECKPOINT, ReadModelStore } from './readModelStore.ts';
 export { jobTimeIndexKeys, timeIndexKey } from './readModelTimeIndex.ts';
-export { jobSearchIndexKeys } from './searchIndex.ts';
+export { jobSearchPostings, removeSearchPostings } from './searchIndex.ts';
 export type { StageLogProjectionOptions } from './stageLogProjection.ts';
 export { recordBytes, StageLogProjection, stageLogFile } from './stageLogProjection.ts';
 export type { StateProjectionOptions } from './stateProjection.ts';

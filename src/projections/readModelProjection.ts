@@ -24,6 +24,7 @@ import {
   isSearchIndexed,
   SEARCH_INDEX_MARKER,
   SEARCH_INDEX_VERSION,
+  searchPostingRows,
 } from './searchIndex.ts';
 
 export interface ReadModelProjectionOptions {
@@ -79,11 +80,14 @@ export class ReadModelProjection implements Projection {
     const next = last ? maxPosition(checkpoint, last.position) : checkpoint;
     if (next === checkpoint) return;
     const writes: (() => void)[] = [];
+    const written: JobEvent[] = [];
     for (const [jobId, events] of groupByJob(batch, checkpoint))
-      writes.push(...this.#jobWrites(jobId, events));
+      writes.push(...this.#jobWrites(jobId, events, written));
+    const postings = searchPostingRows(written);
     const committed = await lmdbTransaction(t.checkpoints, () => {
       if ((t.checkpoints.get(READ_MODEL_CHECKPOINT) ?? null) !== checkpoint) return ABORT;
       for (const write of writes) write();
+      for (const [key, list] of postings) t.searchPostings.putSync(key, list);
       t.checkpoints.putSync(READ_MODEL_CHECKPOINT, next as string);
       if (!isSearchIndexed(t)) t.checkpoints.putSync(SEARCH_INDEX_MARKER, SEARCH_INDEX_VERSION);
       if (!isTimeIndexed(t)) t.checkpoints.putSync(TIME_INDEX_MARKER, TIME_INDEX_VERSION);
@@ -109,8 +113,11 @@ export class ReadModelProjection implements Projection {
     return this.#searchIndexReady;
   }
 
-  /** The puts for one job's events in this batch, computed from the job's current rows. */
-  #jobWrites(jobId: string, events: readonly JobEvent[]): (() => void)[] {
+  /**
+   * The puts for one job's events in this batch, computed from the job's current rows; the events they
+   * write are added to `written` (the batch's search postings).
+   */
+  #jobWrites(jobId: string, events: readonly JobEvent[], written: JobEvent[]): (() => void)[] {
     const t = this.#tables;
     const before: JobState = t.states.get(jobId) ?? initialState();
     const fresh = events.filter((e) => e.seq > before.seq);
@@ -124,6 +131,7 @@ export class ReadModelProjection implements Projection {
       canonicalJson(e); // serialised outside the transaction
       writes.push(() => writeEventRows(t, e, SYNC_ROW_WRITER));
     }
+    written.push(...fresh);
     writes.push(() => writeJobRows(t, jobId, state, summary, previous, SYNC_ROW_WRITER));
     return writes;
   }

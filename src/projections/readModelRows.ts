@@ -6,7 +6,6 @@ import type { JobSummary } from './jobSummary.ts';
 import { padPosition } from './positions.ts';
 import type { GenerationTables } from './readModelStore.ts';
 import { timeIndexKey } from './readModelTimeIndex.ts';
-import { searchIndexKeys } from './searchIndex.ts';
 import { normalizeTs } from './timestamps.ts';
 
 /**
@@ -72,7 +71,7 @@ export const SYNC_ROW_WRITER: RowWriter = {
 
 /**
  * The rows one event adds to a generation: the event itself (`json`, its canonical JSON) and every index
- * keyed by it.
+ * keyed by it but the search index, which a batch's events share (`writeSearchPostings`).
  */
 export function writeEventRows(
   t: GenerationTables,
@@ -86,7 +85,6 @@ export function writeEventRows(
   w.put(t.eventsByTs, [e.job_id, normalizeTs(e.ts), e.seq], e.seq);
   w.put(t.positions, position, [e.job_id, e.seq, e.type], true);
   w.put(t.jobPositions, [e.job_id, position], [e.seq, e.type]);
-  for (const key of searchIndexKeys(e, position)) w.put(t.eventsByField, key, ref);
   w.put(t.eventsByTime, timeIndexKey(e, position), ref, true);
 }
 

@@ -5,6 +5,7 @@ import type { JobState } from '../domain/jobState.ts';
 import { lmdbTransaction, lmdbWrite } from '../infra/lmdb/lmdbWrite.ts';
 import { CheckpointStore } from './checkpointStore.ts';
 import type { JobSummary } from './jobSummary.ts';
+import type { PostingKey } from './searchIndex.ts';
 
 /**
  * The tables of one generation of the read model, each an LMDB database named `g<N>:<table>`.
@@ -19,12 +20,15 @@ import type { JobSummary } from './jobSummary.ts';
  * | jobs_by_created  | [created_at or '', job_id]        | null                                  |
  * | jobs_by_status   | [status, created_at or '', job_id]| null                                  |
  * | states           | job_id                            | JobState (the folded state)           |
- * | events_by_field  | [field, value, padded position]   | [job_id, seq]                         |
+ * | search_postings  | [field, value, first position]    | padded positions, ascending (string)  |
+ * | events_by_field  | [field, value, padded position]   | [job_id, seq] (first layout, emptied) |
  * | events_by_time   | [ts, padded position]             | [job_id, seq]                         |
  * | checkpoints      | 'readmodel', 'search_index'       | position; search index version        |
  *
- * `events_by_field` is the search index (see `searchIndex.ts`): one row per event for each of its `type`,
- * `stage` (when set), `status` and `actor`, so a search by any of them is a range scan in position order.
+ * `search_postings` is the search index (see `searchIndex.ts`): for each value of `type`, `stage`, `status`
+ * and `actor`, the positions of its events in ascending order, a row per batch of at most 1,000, so a search
+ * by any of them is a range scan in position order. `events_by_field` held the same as a row per event and
+ * term; a generation of that layout is indexed again and the table emptied.
  * `events_by_time` is the global time index (see `readModelTimeIndex.ts`): `since` on the all-jobs stream
  * is one lookup in it instead of a scan of the log.
  */
@@ -38,6 +42,8 @@ export interface GenerationTables {
   jobsByCreated: Database<null, [string, string]>;
   jobsByStatus: Database<null, [string, string, string]>;
   states: Database<JobState, string>;
+  searchPostings: Database<string, PostingKey>;
+  /** The search index's first layout; empty once a generation is indexed in the current one. */
   eventsByField: Database<[string, number], [string, string, string]>;
   eventsByTime: Database<[string, number], [string, string]>;
   checkpoints: Database<string, string>;
@@ -95,6 +101,7 @@ export class ReadModelStore {
         jobsByCreated: db('jobs_by_created'),
         jobsByStatus: db('jobs_by_status'),
         states: db('states'),
+        searchPostings: db('search_postings', 'string'),
         eventsByField: db('events_by_field'),
         eventsByTime: db('events_by_time'),
         checkpoints: db('checkpoints', 'string'),
@@ -132,6 +139,7 @@ function tableList(t: GenerationTables): Database<unknown, Key>[] {
     t.jobsByCreated,
     t.jobsByStatus,
     t.states,
+    t.searchPostings,
     t.eventsByField,
     t.eventsByTime,
     t.checkpoints,

@@ -3,7 +3,7 @@ import type { Logger } from 'pino';
 import type { JobEvent } from '../domain/events.ts';
 import type { IndexBackfill } from './backfillIndex.ts';
 import { backfillIndex } from './backfillIndex.ts';
-import { unpadPosition } from './positions.ts';
+import { padPosition, unpadPosition } from './positions.ts';
 import type { GenerationTables } from './readModelStore.ts';
 import { normalizeTs } from './timestamps.ts';
 
@@ -49,13 +49,15 @@ export function firstPositionSince(
 }
 
 /** The time index as a backfill: older generations get their rows (see `backfillIndex`). */
-const TIME_INDEX: IndexBackfill<TimeIndexKey> = {
+const TIME_INDEX: IndexBackfill = {
   name: 'time',
   marker: TIME_INDEX_MARKER,
   version: TIME_INDEX_VERSION,
   progress: BACKFILL_PROGRESS,
-  keysOf: (event, paddedPosition) => [timeIndexKey(event, paddedPosition)],
-  put: (t, key, value) => t.eventsByTime.putSync(key, value),
+  write: (t, events) => {
+    for (const e of events)
+      t.eventsByTime.putSync(timeIndexKey(e, padPosition(e.position)), [e.job_id, e.seq]);
+  },
 };
 
 export const backfillTimeIndex = (t: GenerationTables, logger?: Logger): Promise<void> =>

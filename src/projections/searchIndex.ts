@@ -1,8 +1,11 @@
+import type { Transaction } from 'lmdb';
 import type { Logger } from 'pino';
 import type { JobEvent } from '../domain/events.ts';
 import type { IndexBackfill } from './backfillIndex.ts';
 import { backfillIndex } from './backfillIndex.ts';
+import { padPosition } from './positions.ts';
 import type { GenerationTables } from './readModelStore.ts';
+import type { Hit } from './searchJoin.ts';
 
 /** The event fields the search index covers; `job_id` has its own index (`job_positions`). */
 export const SEARCH_FIELDS = ['type', 'stage', 'status', 'actor'] as const;
@@ -10,7 +13,11 @@ export type SearchField = (typeof SEARCH_FIELDS)[number];
 
 /** Key in the generation's `checkpoints` table: present once every event of the generation is indexed. */
 export const SEARCH_INDEX_MARKER = 'search_index';
-export const SEARCH_INDEX_VERSION = '1';
+/**
+ * `2`: posting lists in `search_postings`. `1` was a row per event and term in `events_by_field`; a
+ * generation marked `1` is indexed again (and its old rows dropped) like one without an index.
+ */
+export const SEARCH_INDEX_VERSION = '2';
 /** Key in the same table: the padded position the backfill of an older generation has reached. */
 const BACKFILL_PROGRESS = 'search_index_backfill';
 
@@ -19,46 +26,179 @@ const BACKFILL_PROGRESS = 'search_index_backfill';
  * characters; a search re-checks the full value of every candidate, so the cut costs a few extra reads only.
  */
 const MAX_INDEXED_CHARS = 200;
+/** Padded positions are 20 digits (`padPosition`): a posting list is their concatenation. */
+const WIDTH = 20;
+/** Positions in one `search_postings` row at most, so that a search never decodes more to seek in it. */
+export const POSTINGS_PER_ROW = 1000;
+const MAX_KEY = '\uffff';
+
+/** `search_postings` key: a term, then the first position of the row's list. */
+export type PostingKey = [field: SearchField, value: string, firstPosition: string];
+/** One event under one term, for removal: the term and the event's padded position. */
+export type Posting = PostingKey;
 
 export function indexValue(value: string): string {
   return value.length > MAX_INDEXED_CHARS ? value.slice(0, MAX_INDEXED_CHARS) : value;
 }
 
-/** The `events_by_field` keys of one event. */
-export function searchIndexKeys(
-  event: Pick<JobEvent, SearchField>,
-  paddedPosition: string,
-): [SearchField, string, string][] {
-  const keys: [SearchField, string, string][] = [];
+/** The terms (field, indexed value) one event is found by. */
+export function searchTerms(event: Pick<JobEvent, SearchField>): [SearchField, string][] {
+  const terms: [SearchField, string][] = [];
   for (const field of SEARCH_FIELDS) {
     const value = event[field];
-    if (typeof value === 'string') keys.push([field, indexValue(value), paddedPosition]);
+    if (typeof value === 'string') terms.push([field, indexValue(value)]);
   }
-  return keys;
+  return terms;
 }
 
-/** The `events_by_field` keys of every event of a job in a generation (to remove the job's rows). */
-export function jobSearchIndexKeys(t: GenerationTables, jobId: string): [SearchField, string, string][] {
-  const keys: [SearchField, string, string][] = [];
-  for (const { key, value } of t.jobPositions.getRange({ start: [jobId, ''], end: [jobId, '\uffff'] })) {
-    const json = t.events.get([jobId, value[0]]);
-    if (json !== undefined) keys.push(...searchIndexKeys(JSON.parse(json) as JobEvent, key[1]));
+/**
+ * Adds events to the search index: per term, the padded positions of its events in ascending order, as rows
+ * of at most `POSTINGS_PER_ROW` positions keyed by their first. A batch of 10,000 events makes a few dozen
+ * rows instead of a row per event and term. Every event must be above every position already indexed (a
+ * projection's batches come in log order), so rows never overlap and a term's rows are in position order.
+ * Runs inside the caller's write transaction.
+ */
+export function writeSearchPostings(t: GenerationTables, events: Iterable<JobEvent>): void {
+  for (const [key, list] of searchPostingRows(events)) t.searchPostings.putSync(key, list);
+}
+
+interface TermList {
+  field: SearchField;
+  value: string;
+  positions: string[];
+  /** Whether `positions` is already ascending. */
+  sorted: boolean;
+}
+
+/** The rows `writeSearchPostings` puts, computed without a transaction. */
+export function searchPostingRows(events: Iterable<JobEvent>): [PostingKey, string][] {
+  const lists = new Map<string, TermList>();
+  for (const e of events) {
+    const position = padPosition(e.position);
+    for (const field of SEARCH_FIELDS) {
+      const raw = e[field];
+      if (typeof raw !== 'string') continue;
+      const value = indexValue(raw);
+      const id = `${field}\u0000${value}`;
+      let list = lists.get(id);
+      if (!list) {
+        list = { field, value, positions: [], sorted: true };
+        lists.set(id, list);
+      }
+      const last = list.positions.at(-1);
+      if (last !== undefined && last >= position) list.sorted = false;
+      list.positions.push(position);
+    }
   }
-  return keys;
+  const rows: [PostingKey, string][] = [];
+  for (const { field, value, positions, sorted } of lists.values()) {
+    if (!sorted) positions.sort();
+    for (let i = 0; i < positions.length; i += POSTINGS_PER_ROW) {
+      const row = positions.slice(i, i + POSTINGS_PER_ROW);
+      rows.push([[field, value, row[0] as string], row.join('')]);
+    }
+  }
+  return rows;
+}
+
+/** The postings of every event of a job in a generation (to remove the job's rows). */
+export function jobSearchPostings(t: GenerationTables, jobId: string): Posting[] {
+  const postings: Posting[] = [];
+  for (const { value } of t.events.getRange({ start: [jobId, -1], end: [jobId, Number.MAX_SAFE_INTEGER] })) {
+    const event = JSON.parse(value) as JobEvent;
+    const position = padPosition(event.position);
+    for (const [field, term] of searchTerms(event)) postings.push([field, term, position]);
+  }
+  return postings;
+}
+
+/**
+ * Removes postings from the search index, inside the caller's write transaction (whose reads see its own
+ * writes): each position leaves the row that holds it, and a row left empty goes. A posting not indexed is
+ * skipped.
+ */
+export function removeSearchPostings(t: GenerationTables, postings: readonly Posting[]): void {
+  for (const [field, value, position] of postings) {
+    const row = rowHolding(t, field, value, position);
+    if (!row) continue;
+    const i = lowerBound(row.list, position);
+    if (row.list.slice(i * WIDTH, (i + 1) * WIDTH) !== position) continue;
+    const rest = row.list.slice(0, i * WIDTH) + row.list.slice((i + 1) * WIDTH);
+    if (rest === '') t.searchPostings.removeSync(row.key);
+    else t.searchPostings.putSync(row.key, rest);
+  }
+}
+
+/** The row whose list would hold `position`: the last one of the term starting at or below it. */
+function rowHolding(
+  t: GenerationTables,
+  field: SearchField,
+  value: string,
+  position: string,
+  transaction?: Transaction,
+): { key: PostingKey; list: string } | undefined {
+  for (const { key, value: list } of t.searchPostings.getRange({
+    start: [field, value, position],
+    end: [field, value, ''],
+    reverse: true,
+    limit: 1,
+    transaction,
+  }))
+    return { key, list };
+  return undefined;
+}
+
+/** Index of the first position in `list` at or above `position` (the list is sorted, fixed width). */
+function lowerBound(list: string, position: string): number {
+  let lo = 0;
+  let hi = list.length / WIDTH;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if (list.slice(mid * WIDTH, (mid + 1) * WIDTH) < position) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
+}
+
+/** The positions of a term's events from `from` (padded, inclusive) on, in order, for the search's join. */
+export function* termPositions(
+  t: GenerationTables,
+  transaction: Transaction,
+  field: SearchField,
+  value: string,
+  from: string,
+): Generator<Hit> {
+  const v = indexValue(value);
+  const first = rowHolding(t, field, v, from, transaction);
+  // Only the first row may hold positions below `from`; the rows after it start above it.
+  let seek = first !== undefined;
+  for (const { value: list } of t.searchPostings.getRange({
+    start: first ? first.key : [field, v, from],
+    end: [field, v, MAX_KEY],
+    transaction,
+  })) {
+    const count = list.length / WIDTH;
+    for (let i = seek ? lowerBound(list, from) : 0; i < count; i++)
+      yield { position: list.slice(i * WIDTH, (i + 1) * WIDTH) };
+    seek = false;
+  }
 }
 
 export function isSearchIndexed(t: GenerationTables): boolean {
   return t.checkpoints.get(SEARCH_INDEX_MARKER) === SEARCH_INDEX_VERSION;
 }
 
-/** The search index as a backfill: older generations get their rows (see `backfillIndex`). */
-const SEARCH_INDEX: IndexBackfill<[SearchField, string, string]> = {
+/**
+ * The search index as a backfill: older generations get their rows (see `backfillIndex`), and a generation
+ * of the first layout loses its `events_by_field` rows once the postings are complete.
+ */
+const SEARCH_INDEX: IndexBackfill = {
   name: 'search',
   marker: SEARCH_INDEX_MARKER,
   version: SEARCH_INDEX_VERSION,
   progress: BACKFILL_PROGRESS,
-  keysOf: (event, paddedPosition) => searchIndexKeys(event, paddedPosition),
-  put: (t, key, value) => t.eventsByField.putSync(key, value),
+  write: (t, events) => writeSearchPostings(t, events),
+  done: (t) => t.eventsByField.clearSync(),
 };
 
 export const backfillSearchIndex = (t: GenerationTables, logger?: Logger): Promise<void> =>

@@ -5,12 +5,12 @@ import { padPosition } from './positions.ts';
  * zig-zag under a budget of entries examined per call.
  */
 
-/** One index entry: an event by its position. */
+/** One index entry: an event by its position (and its row's key, where the index holds it). */
 export interface Hit {
   /** Padded position. */
   position: string;
-  jobId: string;
-  seq: number;
+  jobId?: string;
+  seq?: number;
 }
 
 /** Counts what a call examines; once spent, the call returns what it found with a cursor to go on from. */

@@ -1,6 +1,6 @@
 import { lmdbTransaction } from '../infra/lmdb/lmdbWrite.ts';
 import type { ReadModelStore } from '../projections/index.ts';
-import { jobSearchIndexKeys, jobTimeIndexKeys } from '../projections/index.ts';
+import { jobSearchPostings, jobTimeIndexKeys, removeSearchPostings } from '../projections/index.ts';
 
 const MAX_KEY = '\uffff';
 
@@ -14,13 +14,13 @@ export async function removeJobRows(rms: ReadModelStore, generation: number, job
   const events = [...t.events.getKeys({ start: [jobId, -1], end: [jobId, Number.MAX_SAFE_INTEGER] })];
   const byTs = [...t.eventsByTs.getKeys({ start: [jobId, ''], end: [jobId, MAX_KEY] })];
   const jobPositions = [...t.jobPositions.getKeys({ start: [jobId, ''], end: [jobId, MAX_KEY] })];
-  const searchKeys = jobSearchIndexKeys(t, jobId);
+  const postings = jobSearchPostings(t, jobId);
   const timeKeys = jobTimeIndexKeys(t, jobId);
   const job = t.jobs.get(jobId);
   await lmdbTransaction(rms.env, () => {
     for (const key of events) t.events.removeSync(key);
     for (const key of byTs) t.eventsByTs.removeSync(key);
-    for (const key of searchKeys) t.eventsByField.removeSync(key);
+    removeSearchPostings(t, postings);
     for (const key of timeKeys) t.eventsByTime.removeSync(key);
     for (const key of jobPositions) {
       t.jobPositions.removeSync(key);

@@ -79,14 +79,23 @@ export async function readTree(dir: string): Promise<Map<string, string>> {
   return new Map([...out].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
 }
 
-/** Each table of a read model generation (its `generation` marker left out) as `[key, value]` JSON rows, in key order. */
+/**
+ * Each table of a read model generation (its `generation` marker left out) as `[key, value]` JSON rows, in
+ * key order. The search index's rows are cut at batch boundaries, which differ between a resumed and a fresh
+ * run: its rows are listed as what they mean, one `[field, value, position]` per indexed event.
+ */
 export function generationRows(tables: GenerationTables): Record<string, string[]> {
   const out: Record<string, string[]> = {};
   for (const [name, db] of Object.entries(tables)) {
     if (name === 'generation') continue;
     const rows: string[] = [];
-    for (const { key, value } of (db as GenerationTables['events']).getRange({}))
-      rows.push(JSON.stringify([key, value]));
+    if (name === 'searchPostings')
+      for (const { key, value } of tables.searchPostings.getRange({}))
+        for (const position of value.match(/\d{20}/g) ?? [])
+          rows.push(JSON.stringify([key[0], key[1], position]));
+    else
+      for (const { key, value } of (db as GenerationTables['events']).getRange({}))
+        rows.push(JSON.stringify([key, value]));
     out[name] = rows;
   }
   return out;

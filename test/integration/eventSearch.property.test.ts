@@ -8,6 +8,12 @@ import { EVENT_TYPES, JOB_STATUSES, toCanonicalJson } from '../../src/domain/eve
 import type { EventSearchQuery } from '../../src/projections/eventSearch.ts';
 import { EventSearch, SearchIndexBuildingError } from '../../src/projections/eventSearch.ts';
 import { ReadModelProjection, ReadModelStore } from '../../src/projections/index.ts';
+import { padPosition } from '../../src/projections/positions.ts';
+import {
+  removeSearchPostings,
+  termPositions,
+  writeSearchPostings,
+} from '../../src/projections/searchIndex.ts';
 import { removeJobRows } from '../../src/retention/removeJobRows.ts';
 
 // A generated history: 10k events over 150 jobs, positions with gaps and above 2^53, timestamps that are
@@ -304,7 +310,7 @@ test('selective filters are served by indexes: a small scan budget is enough', a
   t.throws(() => new EventSearch(store).search({ limit: 5, cursor: 'garbage' }), { message: /cursor/ });
 });
 
-test('retention removes a job from the search index too; an older generation gets its search and time indexes once', async (t) => {
+test('retention removes a job from the search index too; an older generation (or one of the first search layout) gets its search and time indexes once', async (t) => {
   const dir = await mkdtemp(join(tmpdir(), 'operator-search-'));
   const store = ReadModelStore.open(dir);
   t.teardown(async () => {
@@ -320,7 +326,11 @@ test('retention removes a job from the search index too; an older generation get
   await applyAll(projection, history);
   const t1 = store.tables();
   await removeJobRows(store, t1.generation, 'job_4');
-  const left = [...t1.eventsByField.getRange({})].filter(({ value }) => value[0] === 'job_4');
+  const job4 = new Set(history.filter((e) => e.job_id === 'job_4').map((e) => padPosition(e.position)));
+  t.true(job4.size > 0);
+  const left = [...t1.searchPostings.getRange({})].flatMap(({ value }) =>
+    (value.match(/\d{20}/g) ?? []).filter((p) => job4.has(p)),
+  );
   t.deepEqual(left, []);
   const kept = history.filter((e) => e.job_id !== 'job_4');
   t.deepEqual(
@@ -333,8 +343,10 @@ test('retention removes a job from the search index too; an older generation get
   t.true(timeRows.length > 2000, 'more rows than one backfill chunk');
   await t1.eventsByTime.clearAsync();
   await t1.checkpoints.remove('time_index');
-  await t1.eventsByField.clearAsync();
-  await t1.checkpoints.remove('search_index');
+  // ...and one of the search index's first layout: a row per event and term in events_by_field, marked 1
+  await t1.searchPostings.clearAsync();
+  await t1.checkpoints.put('search_index', '1');
+  await t1.eventsByField.put(['type', 'job_created', padPosition('1')], ['job_1', 1]);
   const error = t.throws(() => new EventSearch(store).search({ limit: 5 }));
   t.true(error instanceof SearchIndexBuildingError);
   t.is((error as SearchIndexBuildingError).kind, 'unavailable');
@@ -344,7 +356,80 @@ test('retention removes a job from the search index too; an older generation get
     pageAll(new EventSearch(store), { actor: 'auditor' }, 50).events,
     bruteForce(kept, { actor: 'auditor' }),
   );
+  t.is(t1.checkpoints.get('search_index'), '2');
+  t.deepEqual([...t1.eventsByField.getRange({})], [], "the first layout's rows are dropped");
   // the time index is backfilled the same way: the same rows, the generation marked
   t.deepEqual([...t1.eventsByTime.getRange({})], timeRows);
   t.is(t1.checkpoints.get('time_index'), '1');
+});
+
+test('search postings: rows of at most 1,000 positions; a term read from any position; removals empty rows', async (t) => {
+  const dir = await mkdtemp(join(tmpdir(), 'operator-search-'));
+  const store = ReadModelStore.open(dir);
+  t.teardown(async () => {
+    await store.close();
+    await rm(dir, { recursive: true, force: true });
+  });
+  const g = store.tables();
+  // 2,500 events of one type, every third with a stage, written in two batches (the second above the first)
+  const events = Array.from({ length: 2500 }, (_, i) => ({
+    type: 'stage_started',
+    position: String(10 + i * 7),
+    ...(i % 3 === 0 ? { stage: 'build' } : {}),
+    status: 'running',
+    actor: 'runner',
+  })) as unknown as JobEvent[];
+  await g.checkpoints.transaction(() => writeSearchPostings(g, events.slice(0, 1800)));
+  await g.checkpoints.transaction(() => writeSearchPostings(g, events.slice(1800)));
+  const rows = [
+    ...g.searchPostings.getRange({
+      start: ['type', 'stage_started', ''],
+      end: ['type', 'stage_started', '\uffff'],
+    }),
+  ];
+  t.deepEqual(
+    rows.map(({ value }) => value.length / 20),
+    [1000, 800, 700],
+  );
+  const all = events.map((e) => padPosition(e.position));
+  const read = (field: 'type' | 'stage', value: string, from: string) => {
+    const transaction = store.env.useReadTransaction();
+    try {
+      return [...termPositions(g, transaction, field, value, from)].map((h) => h.position);
+    } finally {
+      transaction.done();
+    }
+  };
+  fc.assert(
+    fc.property(fc.integer({ min: 0, max: 2500 * 7 + 20 }), (n) => {
+      const from = padPosition(String(n));
+      t.deepEqual(
+        read('type', 'stage_started', from),
+        all.filter((p) => p >= from),
+      );
+      const built = events.filter((_, i) => i % 3 === 0).map((e) => padPosition(e.position));
+      t.deepEqual(
+        read('stage', 'build', from),
+        built.filter((p) => p >= from),
+      );
+    }),
+    { numRuns: 50, seed: 11 },
+  );
+  // removing every position of the middle row drops it; a position not indexed is skipped
+  const middle = all.slice(1000, 1800).map((p): ['type', string, string] => ['type', 'stage_started', p]);
+  await g.checkpoints.transaction(() =>
+    removeSearchPostings(g, [
+      ...middle,
+      ['type', 'stage_started', padPosition('11')],
+      ['type', 'nope', all[0] as string],
+    ]),
+  );
+  t.is(
+    g.searchPostings.getKeysCount({
+      start: ['type', 'stage_started', ''],
+      end: ['type', 'stage_started', '\uffff'],
+    }),
+    2,
+  );
+  t.deepEqual(read('type', 'stage_started', ''), [...all.slice(0, 1000), ...all.slice(1800)]);
 });
