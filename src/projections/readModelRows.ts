@@ -5,7 +5,7 @@ import { canonicalJson } from './jobFold.ts';
 import type { JobSummary } from './jobSummary.ts';
 import { padPosition } from './positions.ts';
 import type { GenerationTables } from './readModelStore.ts';
-import { timeIndexKey } from './readModelTimeIndex.ts';
+import type { TimeIndexKey } from './readModelTimeIndex.ts';
 import { normalizeTs } from './timestamps.ts';
 
 /**
@@ -82,10 +82,12 @@ export function writeEventRows(
   const position = padPosition(e.position);
   const ref: [string, number] = [e.job_id, e.seq];
   w.put(t.events, ref, json);
-  w.put(t.eventsByTs, [e.job_id, normalizeTs(e.ts), e.seq], e.seq);
+  // The time key of both time indexes, normalised once (`timeIndexKey` is [ts, position]).
+  const ts = normalizeTs(e.ts);
+  w.put(t.eventsByTs, [e.job_id, ts, e.seq], e.seq);
   w.put(t.positions, position, [e.job_id, e.seq, e.type], true);
   w.put(t.jobPositions, [e.job_id, position], [e.seq, e.type]);
-  w.put(t.eventsByTime, timeIndexKey(e, position), ref, true);
+  w.put(t.eventsByTime, [ts, position] satisfies TimeIndexKey, ref, true);
 }
 
 /** A job's rows after some of its events: state, summary, and the listing indexes (the old keys removed). */
