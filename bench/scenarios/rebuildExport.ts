@@ -1,5 +1,5 @@
 import { createReadStream, readdirSync, readFileSync } from 'node:fs';
-import { rm, stat } from 'node:fs/promises';
+import { mkdir, rename, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { openLmdbEventStore } from '../../src/infra/eventstore/lmdb/index.ts';
@@ -9,6 +9,13 @@ import { NodeChild } from '../lib/nodeChild.ts';
 import type { ScenarioOptions, ScenarioOutput } from '../lib/scenario.ts';
 
 const EVENTS_PER_JOB = 100;
+const REBUILD_ROUNDS = 2;
+
+interface RebuildResult {
+  durationMs: number;
+  jobs: number;
+  position: string;
+}
 const mib = (kib: number) => (kib / 1024).toFixed(0);
 
 interface Peak {
@@ -174,15 +181,27 @@ export async function rebuildExportScenario(options: ScenarioOptions): Promise<S
     const rowsRate = written / (rowsOnly.writeMs / 1000);
     const usPerRow = (rowsOnly.writeMs * 1000) / rowsOnly.rows;
 
-    const rebuild = await operatorCli(
-      ['projections', 'rebuild', '--all', '--json', '--config', dir.configPath],
-      options.serverNodeArgs,
-    );
-    const result = JSON.parse(rebuild.stdout.join('\n')) as {
-      durationMs: number;
-      jobs: number;
-      position: string;
-    };
+    // Two rounds from the same start, the faster reported (as the other scenarios' rounds): before the
+    // second, the first's read model and job files are moved aside, not deleted (ext4 allocates inodes more
+    // slowly just after tens of thousands were freed, which would slow the next round's creates).
+    const rounds: { run: CliRun; result: RebuildResult }[] = [];
+    for (let round = 1; round <= REBUILD_ROUNDS; round++) {
+      if (round > 1) {
+        const aside = join(dir.dir, `round-${round - 1}`);
+        await mkdir(aside);
+        await rename(join(dir.dataDir, 'readmodel'), join(aside, 'readmodel'));
+        await rename(dir.runsDir, join(aside, 'runs'));
+      }
+      const run = await operatorCli(
+        ['projections', 'rebuild', '--all', '--json', '--config', dir.configPath],
+        options.serverNodeArgs,
+      );
+      rounds.push({ run, result: JSON.parse(run.stdout.join('\n')) as RebuildResult });
+    }
+    const best = rounds.reduce((a, b) => (b.result.durationMs < a.result.durationMs ? b : a));
+    const { run: rebuild, result } = best;
+    const roundsText = rounds.map((r) => `${(r.result.durationMs / 1000).toFixed(1)} s`).join(' / ');
+    const peakAnonKiB = Math.max(...rounds.map((r) => r.run.peak.anonKiB));
     const rebuildRate = written / (result.durationMs / 1000);
     // The same rebuild of a log a tenth as long: peak anonymous memory must not grow with the log.
     const smallDir = await benchDir('rebuild-small', { maxEventsPerJob: 1000 });
@@ -202,7 +221,7 @@ export async function rebuildExportScenario(options: ScenarioOptions): Promise<S
     } finally {
       await smallDir.remove();
     }
-    const memoryRatio = rebuild.peak.anonKiB / small.run.peak.anonKiB;
+    const memoryRatio = peakAnonKiB / small.run.peak.anonKiB;
     options.log(
       `rebuild of a tenth (${small.written.toLocaleString('en-US')} events): ${Math.round(small.rate).toLocaleString('en-US')} events/s, ${peakText(small.run.peak)}; anonymous memory ${memoryRatio.toFixed(2)}× the tenth's`,
     );
@@ -255,7 +274,7 @@ export async function rebuildExportScenario(options: ScenarioOptions): Promise<S
           baselineLabel: 'raw readAll, same events',
           target: '≥ 50,000 events/s',
           met: rebuildRate >= 50_000,
-          notes: `${(result.durationMs / 1000).toFixed(1)} s for ${result.jobs.toLocaleString('en-US')} jobs' files and the read model; ${peakText(rebuild.peak)}; ${cpuText(rebuild.threadCpu)}${options.quick ? ' (--quick: 100k events)' : ''}`,
+          notes: `${(result.durationMs / 1000).toFixed(1)} s for ${result.jobs.toLocaleString('en-US')} jobs' files and the read model (rounds ${roundsText}); ${peakText(rebuild.peak)}; ${cpuText(rebuild.threadCpu)}${options.quick ? ' (--quick: 100k events)' : ''}`,
         },
         {
           scenario: `projection rebuild of ${size} events vs its read model rows alone`,
@@ -265,17 +284,17 @@ export async function rebuildExportScenario(options: ScenarioOptions): Promise<S
           baselineLabel: "the read model's event rows alone, one thread",
           target: 'reported',
           met: null,
-          notes: `the baseline writes only the ${(rowsOnly.rows / written).toFixed(2)} rows per event that every event adds to the read model (\`writeEventRows\` into a fresh generation, transactions of 10,000 events, no files, fold, job rows or thread hand-off; its reading not timed): ${usPerRow.toFixed(2)} µs per row, ${(rowsOnly.writeMs / 1000).toFixed(1)} s. No rebuild writing these tables can pass that rate on this machine`,
+          notes: `the baseline writes only the ${(rowsOnly.rows / written).toFixed(2)} rows per event that every event adds to the read model (\`writeEventRows\` and the batch's search postings into a fresh generation, transactions of 10,000 events, no files, fold, job rows or thread hand-off; its reading not timed): ${usPerRow.toFixed(2)} µs per row, ${(rowsOnly.writeMs / 1000).toFixed(1)} s. No rebuild writing these tables can pass that rate on this machine`,
         },
         {
           scenario: `projection rebuild, peak anonymous memory, ${size} vs ${smallSize} events`,
-          figure: rebuild.peak.anonKiB / 1024,
+          figure: peakAnonKiB / 1024,
           unit: 'MiB',
           baseline: small.run.peak.anonKiB / 1024,
           baselineLabel: `rebuild of ${smallSize} events`,
           target: '≤ 1.5× (flat in log size)',
           met: memoryRatio <= 1.5,
-          notes: `${(written / small.written).toFixed(0)}× the events, ${memoryRatio.toFixed(2)}× the anonymous memory (heap, buffers); total peak RSS ${mib(rebuild.peak.rssKiB)} vs ${mib(small.run.peak.rssKiB)} MiB, the rest file-backed (LMDB's mapped pages); the smaller rebuild ran at ${Math.round(small.rate).toLocaleString('en-US')} events/s`,
+          notes: `${(written / small.written).toFixed(0)}× the events, ${memoryRatio.toFixed(2)}× the anonymous memory (heap, buffers; the larger of the two rounds); total peak RSS ${mib(rebuild.peak.rssKiB)} vs ${mib(small.run.peak.rssKiB)} MiB, the rest file-backed (LMDB's mapped pages); the smaller rebuild ran at ${Math.round(small.rate).toLocaleString('en-US')} events/s`,
         },
         {
           scenario: `export of ${size} events, peak RSS`,
@@ -294,6 +313,7 @@ export async function rebuildExportScenario(options: ScenarioOptions): Promise<S
         readAll,
         rowsOnly,
         rebuild: { ...rebuild, result },
+        rebuildRounds: rounds.map((r) => r.result),
         rebuildSmall: small,
         export: { full, tenth },
       },
