@@ -6,7 +6,7 @@ import { InvalidQueryError } from './readModel.ts';
 import type { GenerationTables } from './readModelStore.ts';
 import { READ_MODEL_CHECKPOINT, ReadModelStore } from './readModelStore.ts';
 import type { SearchField } from './searchIndex.ts';
-import { isSearchIndexed, termPositions } from './searchIndex.ts';
+import { isSearchIndexed, TermSource } from './searchIndex.ts';
 import type { Source } from './searchJoin.ts';
 import { Budget, IndexSource, intersection, mapIterator, nextPosition, unionOf } from './searchJoin.ts';
 import { isValidTs, normalizeTs } from './timestamps.ts';
@@ -134,7 +134,7 @@ function indexSources(
 ): Source[] {
   const sources: Source[] = [];
   const byField = (field: SearchField, value: string): Source =>
-    new IndexSource((from) => termPositions(t, transaction, field, value, from), budget);
+    new TermSource(t, transaction, field, value, budget);
   const types = [...new Set(query.types ?? [])];
   if (types.length === 1) sources.push(byField('type', types[0] as string));
   else if (types.length > 1) sources.push(unionOf(types.map((type) => byField('type', type))));

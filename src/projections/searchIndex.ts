@@ -5,7 +5,7 @@ import type { IndexBackfill } from './backfillIndex.ts';
 import { backfillIndex } from './backfillIndex.ts';
 import { padPosition } from './positions.ts';
 import type { GenerationTables } from './readModelStore.ts';
-import type { Hit } from './searchJoin.ts';
+import type { Budget, Hit, Source } from './searchJoin.ts';
 
 /** The event fields the search index covers; `job_id` has its own index (`job_positions`). */
 export const SEARCH_FIELDS = ['type', 'stage', 'status', 'actor'] as const;
@@ -149,8 +149,8 @@ function rowHolding(
 }
 
 /** Index of the first position in `list` at or above `position` (the list is sorted, fixed width). */
-function lowerBound(list: string, position: string): number {
-  let lo = 0;
+function lowerBound(list: string, position: string, from = 0): number {
+  let lo = from;
   let hi = list.length / WIDTH;
   while (lo < hi) {
     const mid = (lo + hi) >>> 1;
@@ -160,27 +160,67 @@ function lowerBound(list: string, position: string): number {
   return lo;
 }
 
-/** The positions of a term's events from `from` (padded, inclusive) on, in order, for the search's join. */
-export function* termPositions(
-  t: GenerationTables,
-  transaction: Transaction,
-  field: SearchField,
-  value: string,
-  from: string,
-): Generator<Hit> {
-  const v = indexValue(value);
-  const first = rowHolding(t, field, v, from, transaction);
-  // Only the first row may hold positions below `from`; the rows after it start above it.
-  let seek = first !== undefined;
-  for (const { value: list } of t.searchPostings.getRange({
-    start: first ? first.key : [field, v, from],
-    end: [field, v, MAX_KEY],
-    transaction,
-  })) {
-    const count = list.length / WIDTH;
-    for (let i = seek ? lowerBound(list, from) : 0; i < count; i++)
-      yield { position: list.slice(i * WIDTH, (i + 1) * WIDTH) };
-    seek = false;
+/**
+ * A term's positions as a source of the search's join (`searchJoin.ts`): a seek to a position inside the
+ * row already read is a binary search in it, so a dense term joined with a sparse one costs no index lookup
+ * per jump; a seek past the row reads the term's rows again from the one that may hold the target.
+ */
+export class TermSource implements Source {
+  readonly #open: (from: string) => Iterator<{ value: string }>;
+  readonly #budget: Budget;
+  #rows: Iterator<{ value: string }> | null = null;
+  /** The row read last, and the index in it of the head. */
+  #row = '';
+  #index = 0;
+  #head: Hit | null = null;
+  #opened = false;
+
+  constructor(
+    t: GenerationTables,
+    transaction: Transaction,
+    field: SearchField,
+    value: string,
+    budget: Budget,
+  ) {
+    const v = indexValue(value);
+    this.#budget = budget;
+    this.#open = (from) => {
+      const first = rowHolding(t, field, v, from, transaction);
+      return t.searchPostings
+        .getRange({ start: first ? first.key : [field, v, from], end: [field, v, MAX_KEY], transaction })
+        [Symbol.iterator]();
+    };
+  }
+
+  seek(target: string): Hit | null {
+    if (this.#opened && (this.#head === null || this.#head.position >= target)) return this.#head;
+    this.#budget.spend();
+    if (this.#opened && this.#row.length > 0 && target <= this.#row.slice(-WIDTH))
+      return this.#at(lowerBound(this.#row, target, this.#index));
+    this.#rows?.return?.();
+    this.#rows = this.#open(target);
+    this.#opened = true;
+    for (;;) {
+      const next = this.#rows.next();
+      if (next.done) {
+        this.#row = '';
+        this.#head = null;
+        return null;
+      }
+      this.#row = next.value.value;
+      const index = lowerBound(this.#row, target);
+      if (index < this.#row.length / WIDTH) return this.#at(index);
+    }
+  }
+
+  close(): void {
+    this.#rows?.return?.();
+  }
+
+  #at(index: number): Hit {
+    this.#index = index;
+    this.#head = { position: this.#row.slice(index * WIDTH, (index + 1) * WIDTH) };
+    return this.#head;
   }
 }
 

@@ -9,11 +9,8 @@ import type { EventSearchQuery } from '../../src/projections/eventSearch.ts';
 import { EventSearch, SearchIndexBuildingError } from '../../src/projections/eventSearch.ts';
 import { ReadModelProjection, ReadModelStore } from '../../src/projections/index.ts';
 import { padPosition } from '../../src/projections/positions.ts';
-import {
-  removeSearchPostings,
-  termPositions,
-  writeSearchPostings,
-} from '../../src/projections/searchIndex.ts';
+import { removeSearchPostings, TermSource, writeSearchPostings } from '../../src/projections/searchIndex.ts';
+import { Budget, nextPosition } from '../../src/projections/searchJoin.ts';
 import { removeJobRows } from '../../src/retention/removeJobRows.ts';
 
 // A generated history: 10k events over 150 jobs, positions with gaps and above 2^53, timestamps that are
@@ -392,11 +389,18 @@ test('search postings: rows of at most 1,000 positions; a term read from any pos
     [1000, 800, 700],
   );
   const all = events.map((e) => padPosition(e.position));
-  const read = (field: 'type' | 'stage', value: string, from: string) => {
+  // a term read from `from` by seeks to the position after each hit, or by the given targets
+  const read = (field: 'type' | 'stage', value: string, from: string, targets?: string[]) => {
     const transaction = store.env.useReadTransaction();
+    const source = new TermSource(g, transaction, field, value, new Budget(1e9));
     try {
-      return [...termPositions(g, transaction, field, value, from)].map((h) => h.position);
+      const out: (string | null)[] = [];
+      if (targets) return targets.map((target) => source.seek(target)?.position ?? null);
+      for (let hit = source.seek(from); hit; hit = source.seek(nextPosition(hit.position)))
+        out.push(hit.position);
+      return out;
     } finally {
+      source.close();
       transaction.done();
     }
   };
@@ -414,6 +418,17 @@ test('search postings: rows of at most 1,000 positions; a term read from any pos
       );
     }),
     { numRuns: 50, seed: 11 },
+  );
+  // increasing seeks, within a row or past it: each the first position at or after its target
+  fc.assert(
+    fc.property(fc.array(fc.integer({ min: 0, max: 2500 * 7 + 20 }), { maxLength: 40 }), (ns) => {
+      const targets = ns.sort((a, b) => a - b).map((n) => padPosition(String(n)));
+      t.deepEqual(
+        read('type', 'stage_started', '', targets),
+        targets.map((target) => all.find((p) => p >= target) ?? null),
+      );
+    }),
+    { numRuns: 100, seed: 12 },
   );
   // removing every position of the middle row drops it; a position not indexed is skipped
   const middle = all.slice(1000, 1800).map((p): ['type', string, string] => ['type', 'stage_started', p]);
