@@ -112,16 +112,11 @@ export class EventSearch {
   }
 
   #read<T>(query: (tables: GenerationTables, transaction: Transaction) => T): T {
-    const transaction = this.store.env.useReadTransaction();
-    try {
-      const generation = this.store.meta.get(ReadModelStore.GENERATION_KEY, { transaction }) ?? 1;
-      const t = this.store.tables(generation);
+    return this.store.read((t, transaction) => {
       if (!isSearchIndexed(t) && t.checkpoints.get(READ_MODEL_CHECKPOINT, { transaction }) !== undefined)
-        throw new SearchIndexBuildingError(generation);
+        throw new SearchIndexBuildingError(t.generation);
       return query(t, transaction);
-    } finally {
-      transaction.done();
-    }
+    });
   }
 }
 

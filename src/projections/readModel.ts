@@ -188,13 +188,7 @@ export class ReadModel {
   }
 
   #read<T>(query: (tables: GenerationTables, transaction: Transaction) => T): T {
-    const transaction = this.store.env.useReadTransaction();
-    try {
-      const generation = this.store.meta.get(ReadModelStore.GENERATION_KEY, { transaction }) ?? 1;
-      return query(this.store.tables(generation), transaction);
-    } finally {
-      transaction.done();
-    }
+    return this.store.read(query);
   }
 }
 

@@ -1,5 +1,5 @@
 import { join } from 'node:path';
-import type { Database, Key, RootDatabase } from 'lmdb';
+import type { Database, Key, RootDatabase, Transaction } from 'lmdb';
 import { open } from 'lmdb';
 import type { JobState } from '../domain/jobState.ts';
 import { lmdbTransaction, lmdbWrite } from '../infra/lmdb/lmdbWrite.ts';
@@ -109,6 +109,26 @@ export class ReadModelStore {
       this.#tables.set(generation, tables);
     }
     return tables;
+  }
+
+  /**
+   * One read transaction over the generation readers use. Its tables are opened before the transaction
+   * starts: LMDB does not let a transaction use a database opened after it began (a cursor fails with
+   * EINVAL), which a generation flipped by another process (a rebuild) would otherwise be.
+   */
+  read<T>(read: (t: GenerationTables, transaction: Transaction) => T): T {
+    let generation = this.generation();
+    for (;;) {
+      const tables = this.tables(generation);
+      const transaction = this.env.useReadTransaction();
+      try {
+        const current = this.meta.get(GENERATION_KEY, { transaction }) ?? 1;
+        if (current === generation) return read(tables, transaction);
+        generation = current; // flipped meanwhile: open that one, then read again
+      } finally {
+        transaction.done();
+      }
+    }
   }
 
   /** Makes `generation` the one readers use: one key, one transaction. */

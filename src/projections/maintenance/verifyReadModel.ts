@@ -2,7 +2,7 @@ import type { Transaction } from 'lmdb';
 import type { JobEvent } from '../../domain/events.ts';
 import type { JobState } from '../../domain/jobState.ts';
 import type { GenerationTables, JobSummary } from '../index.ts';
-import { expectedReadModelJob, READ_MODEL_CHECKPOINT, ReadModelStore } from '../index.ts';
+import { expectedReadModelJob, READ_MODEL_CHECKPOINT, type ReadModelStore } from '../index.ts';
 import type { ProjectionDifference } from './projectionDifference.ts';
 import { describeFields } from './projectionDifference.ts';
 import { upTo } from './verifyJobFiles.ts';
@@ -24,23 +24,9 @@ export interface ReadModelJobSnapshot {
   statusKeyPresent: (key: [string, string, string]) => boolean;
 }
 
-/**
- * The read model generation readers use, and one read transaction over it. A generation's tables are opened
- * before the transaction starts: LMDB does not let a transaction use a database opened after it began.
- */
+/** The read model generation readers use, and one read transaction over it (`ReadModelStore.read`). */
 export function withReadModel<T>(rms: ReadModelStore, read: (t: GenerationTables, txn: Transaction) => T): T {
-  let generation = rms.generation();
-  for (;;) {
-    const tables = rms.tables(generation);
-    const transaction = rms.env.useReadTransaction();
-    try {
-      const current = rms.meta.get(ReadModelStore.GENERATION_KEY, { transaction }) ?? 1;
-      if (current === generation) return read(tables, transaction);
-      generation = current; // flipped meanwhile: open that one, then read again
-    } finally {
-      transaction.done();
-    }
-  }
+  return rms.read(read);
 }
 
 export function snapshotReadModelJob(rms: ReadModelStore, jobId: string): ReadModelJobSnapshot {
