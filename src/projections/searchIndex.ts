@@ -114,18 +114,39 @@ export function jobSearchPostings(t: GenerationTables, jobId: string): Posting[]
 
 /**
  * Removes postings from the search index, inside the caller's write transaction (whose reads see its own
- * writes): each position leaves the row that holds it, and a row left empty goes. A posting not indexed is
- * skipped.
+ * writes): the positions a row holds leave it in one rewrite (a job's events share a few rows per term), and
+ * a row left empty goes. A posting not indexed is skipped.
  */
 export function removeSearchPostings(t: GenerationTables, postings: readonly Posting[]): void {
+  const terms = new Map<string, { field: SearchField; value: string; positions: string[] }>();
   for (const [field, value, position] of postings) {
-    const row = rowHolding(t, field, value, position);
-    if (!row) continue;
-    const i = lowerBound(row.list, position);
-    if (row.list.slice(i * WIDTH, (i + 1) * WIDTH) !== position) continue;
-    const rest = row.list.slice(0, i * WIDTH) + row.list.slice((i + 1) * WIDTH);
-    if (rest === '') t.searchPostings.removeSync(row.key);
-    else t.searchPostings.putSync(row.key, rest);
+    const id = `${field}\u0000${value}`;
+    const term = terms.get(id);
+    if (term) term.positions.push(position);
+    else terms.set(id, { field, value, positions: [position] });
+  }
+  for (const { field, value, positions } of terms.values()) {
+    positions.sort();
+    let i = 0;
+    while (i < positions.length) {
+      const row = rowHolding(t, field, value, positions[i] as string);
+      const last = row?.list.slice(-WIDTH);
+      // No row starts at or below it, or the row that does ends below it: not indexed.
+      if (!row || last === undefined || (positions[i] as string) > last) {
+        i++;
+        continue;
+      }
+      const leaving = new Set<string>();
+      while (i < positions.length && (positions[i] as string) <= last) leaving.add(positions[i++] as string);
+      let rest = '';
+      for (let at = 0; at < row.list.length; at += WIDTH) {
+        const held = row.list.slice(at, at + WIDTH);
+        if (!leaving.has(held)) rest += held;
+      }
+      if (rest === row.list) continue;
+      if (rest === '') t.searchPostings.removeSync(row.key);
+      else t.searchPostings.putSync(row.key, rest);
+    }
   }
 }
 

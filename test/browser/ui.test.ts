@@ -162,10 +162,14 @@ async function text(page: Page, selector: string): Promise<string> {
  * tail, which may run a moment ahead of the read model the polling API answers from: wait for it first.
  */
 async function assertEachEventOnce(t: ExecutionContext, page: Page, id: string): Promise<void> {
-  const events = await waitFor('the read model to reach what the page shows', async () => {
-    const all = await jobEvents(server, id);
-    return all.length >= (await shownSeqs(page)).length ? all : undefined;
-  });
+  // The page may be ahead of the read model (live events) or behind it (still loading): wait until both
+  // hold as many events, then compare them whole (a duplicate, a gap or a wrong order fails the compare,
+  // which also runs, showing the difference, when the counts never meet).
+  let events = await jobEvents(server, id);
+  await waitFor('the page and the read model to hold as many events', async () => {
+    events = await jobEvents(server, id);
+    return events.length === (await shownSeqs(page)).length;
+  }).catch(() => {});
   t.deepEqual(
     await shownSeqs(page),
     events.map((e) => e.seq),
