@@ -117,17 +117,17 @@ export class ReadModelStore {
    * EINVAL), which a generation flipped by another process (a rebuild) would otherwise be.
    */
   read<T>(read: (t: GenerationTables, transaction: Transaction) => T): T {
-    let generation = this.generation();
     for (;;) {
-      const tables = this.tables(generation);
+      let generation: number;
       const transaction = this.env.useReadTransaction();
       try {
-        const current = this.meta.get(GENERATION_KEY, { transaction }) ?? 1;
-        if (current === generation) return read(tables, transaction);
-        generation = current; // flipped meanwhile: open that one, then read again
+        generation = this.meta.get(GENERATION_KEY, { transaction }) ?? 1;
+        const tables = this.#tables.get(generation);
+        if (tables) return read(tables, transaction);
       } finally {
         transaction.done();
       }
+      this.tables(generation); // not opened yet: open it outside the transaction, then read again
     }
   }
 
