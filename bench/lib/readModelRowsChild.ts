@@ -50,7 +50,7 @@ for await (const recorded of store.readAll({ filter: { streamNamePrefix: [JOB_ST
 }
 if (batch.length > 0) await write();
 let rowCount = 0;
-for (const db of [t.events, t.eventsByTs, t.positions, t.jobPositions, t.searchPostings, t.eventsByTime])
+for (const db of [t.events, t.eventsByTs, t.positions, t.searchPostings, t.eventsByTime])
   rowCount += (db.getStats() as { entryCount: number }).entryCount;
 await rms.close();
 await store.close();

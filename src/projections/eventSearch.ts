@@ -3,6 +3,7 @@ import { OperatorError } from '../domain/errors.ts';
 import type { JobEvent } from '../domain/events.ts';
 import { padPosition, unpadPosition } from './positions.ts';
 import { InvalidQueryError } from './readModel.ts';
+import { jobEventsFromPosition } from './readModelJobEvents.ts';
 import type { GenerationTables } from './readModelStore.ts';
 import { READ_MODEL_CHECKPOINT, ReadModelStore } from './readModelStore.ts';
 import type { SearchField } from './searchIndex.ts';
@@ -55,8 +56,6 @@ export class SearchIndexBuildingError extends OperatorError {
     );
   }
 }
-
-const MAX_KEY = '\uffff';
 
 /**
  * `GET /events/search` over the read model: equality filters (type, stage, status, actor, job) are served by
@@ -140,11 +139,10 @@ function indexSources(
     const jobId = query.jobId;
     sources.push(
       new IndexSource((from) => {
-        const range = t.jobPositions.getRange({ start: [jobId, from], end: [jobId, MAX_KEY], transaction });
-        return mapIterator(range[Symbol.iterator](), ({ key, value }) => ({
-          position: key[1],
+        return mapIterator(jobEventsFromPosition(t, transaction, jobId, from), (e) => ({
+          position: e.position,
           jobId,
-          seq: value[0],
+          seq: e.seq,
         }));
       }, budget),
     );

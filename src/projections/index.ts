@@ -34,6 +34,7 @@ export type {
 export { ProjectionRunner } from './projectionRunner.ts';
 export type { ProjectionsPort } from './projectionsPort.ts';
 export { InvalidQueryError, isInvalidQueryError, ReadModel } from './readModel.ts';
+export { jobEventsFromPosition } from './readModelJobEvents.ts';
 export type { ReadModelProjectionOptions } from './readModelProjection.ts';
 export { CheckpointConflictError, ReadModelProjection } from './readModelProjection.ts';
 export type {

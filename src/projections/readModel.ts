@@ -3,7 +3,7 @@ import { OperatorError } from '../domain/errors.ts';
 import type { JobState } from '../domain/jobState.ts';
 import type { JobSummary } from './jobSummary.ts';
 import { padPosition, unpadPosition } from './positions.ts';
-import { headOf, jobEventsPage } from './readModelJobEvents.ts';
+import { headOf, jobEventsFromPosition, jobEventsPage } from './readModelJobEvents.ts';
 import type {
   GlobalEventsFilter,
   GlobalEventsPage,
@@ -15,6 +15,7 @@ import type {
 import type { GenerationTables } from './readModelStore.ts';
 import { READ_MODEL_CHECKPOINT, ReadModelStore } from './readModelStore.ts';
 import { firstPositionSince } from './readModelTimeIndex.ts';
+import { nextPosition } from './searchJoin.ts';
 import { isValidTs, normalizeTs } from './timestamps.ts';
 
 /** An unreadable cursor or bound in a read model query (HTTP 400). */
@@ -163,13 +164,9 @@ export class ReadModel {
       };
       if (filter.jobId !== undefined) {
         const jobId = filter.jobId;
-        const range = t.jobPositions.getRange({
-          start: [jobId, after === null ? '' : padPosition(after)],
-          end: [jobId, MAX_KEY],
-          exclusiveStart: after !== null,
-          transaction,
-        });
-        for (const { key, value } of range) if (!take(key[1], jobId, value[0], value[1])) break;
+        const from = after === null ? '' : nextPosition(padPosition(after));
+        for (const e of jobEventsFromPosition(t, transaction, jobId, from))
+          if (!take(e.position, jobId, e.seq, e.type)) break;
       } else {
         const range = t.positions.getRange({
           start: after === null ? '' : padPosition(after),

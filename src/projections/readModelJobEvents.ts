@@ -35,7 +35,7 @@ export function jobEventsPage(
   return { events, next_after, head };
 }
 
-export function headOf(t: GenerationTables, transaction: Transaction, jobId: string): number {
+export function headOf(t: GenerationTables, transaction: Transaction | undefined, jobId: string): number {
   for (const { key } of t.events.getRange({
     start: [jobId, Number.MAX_SAFE_INTEGER],
     end: [jobId, -1],
@@ -96,4 +96,67 @@ function firstSeqSince(
 function seqOf(json: string): number {
   const match = /,"seq":(\d+),/.exec(json);
   return match ? Number(match[1]) : (JSON.parse(json) as { seq: number }).seq;
+}
+
+/** A job's event as the position-ordered readers see it. */
+export interface PositionedEvent {
+  /** Padded position. */
+  position: string;
+  seq: number;
+  type: string;
+  /** Canonical JSON. */
+  json: string;
+}
+
+/**
+ * A job's events from the first at or after `from` (a padded position; '' from the start), in order. No
+ * index is needed: within a job the store's positions grow with seq, so the first is found by a binary
+ * search over seq in `events`, each probe one row, then the rows follow in seq order.
+ */
+export function* jobEventsFromPosition(
+  t: GenerationTables,
+  transaction: Transaction | undefined,
+  jobId: string,
+  from: string,
+): Generator<PositionedEvent> {
+  // The first row at or after `seq`, if any.
+  const rowFrom = (seq: number) => {
+    for (const row of t.events.getRange({
+      start: [jobId, seq],
+      end: [jobId, Number.MAX_SAFE_INTEGER],
+      limit: 1,
+      transaction,
+    }))
+      return row;
+    return undefined;
+  };
+  const first = rowFrom(-1);
+  if (!first) return;
+  let lo = first.key[1];
+  let hi = headOf(t, transaction, jobId) + 1;
+  while (lo < hi) {
+    const mid = Math.floor((lo + hi) / 2);
+    const row = rowFrom(mid);
+    if (row === undefined || positionOf(row.value) >= from) hi = mid;
+    else lo = row.key[1] + 1;
+  }
+  for (const { key, value } of t.events.getRange({
+    start: [jobId, lo],
+    end: [jobId, Number.MAX_SAFE_INTEGER],
+    transaction,
+  }))
+    yield { position: positionOf(value), seq: key[1], type: typeOf(value), json: value };
+}
+
+/** The padded position of a canonical event JSON: `position` follows `id`, `job_id` and `seq`. */
+function positionOf(json: string): string {
+  const match = /,"position":"(\d+)",/.exec(json);
+  const position = match ? (match[1] as string) : (JSON.parse(json) as { position: string }).position;
+  return position.padStart(20, '0');
+}
+
+/** The type of a canonical event JSON: `type` follows `ts`. */
+function typeOf(json: string): string {
+  const match = /,"type":"([^"\\]+)",/.exec(json);
+  return match ? (match[1] as string) : (JSON.parse(json) as { type: string }).type;
 }

@@ -86,7 +86,6 @@ export function writeEventRows(
   const ts = normalizeTs(e.ts);
   w.put(t.eventsByTs, [e.job_id, ts, e.seq], e.seq);
   w.put(t.positions, position, [e.job_id, e.seq, e.type], true);
-  w.put(t.jobPositions, [e.job_id, position], [e.seq, e.type]);
   w.put(t.eventsByTime, [ts, position] satisfies TimeIndexKey, ref, true);
 }
 

@@ -15,7 +15,7 @@ import type { PostingKey } from './searchIndex.ts';
  * | events           | [job_id, seq]                     | canonical JSON of the event (string)  |
  * | events_by_ts     | [job_id, ts, seq]                 | seq                                   |
  * | positions        | padded position (20 digits)       | [job_id, seq, type]                   |
- * | job_positions    | [job_id, padded position]         | [seq, type]                           |
+ * | job_positions    | [job_id, padded position]         | [seq, type] (no longer written)       |
  * | jobs             | job_id                            | JobSummary                            |
  * | jobs_by_created  | [created_at or '', job_id]        | null                                  |
  * | jobs_by_status   | [status, created_at or '', job_id]| null                                  |
@@ -30,7 +30,9 @@ import type { PostingKey } from './searchIndex.ts';
  * by any of them is a range scan in position order. `events_by_field` held the same as a row per event and
  * term; a generation of that layout is indexed again and the table emptied.
  * `events_by_time` is the global time index (see `readModelTimeIndex.ts`): `since` on the all-jobs stream
- * is one lookup in it instead of a scan of the log.
+ * is one lookup in it instead of a scan of the log. `job_positions` is no longer written (decision 0017): a
+ * job's events by position are read from `events`, where position grows with seq; older generations keep
+ * their rows, which nothing reads and retention removes with the job.
  */
 export interface GenerationTables {
   generation: number;

@@ -23,9 +23,9 @@ export function timeIndexKey(event: Pick<JobEvent, 'ts'>, paddedPosition: string
 /** The `events_by_time` keys of every event of a job in a generation (to remove the job's rows). */
 export function jobTimeIndexKeys(t: GenerationTables, jobId: string): TimeIndexKey[] {
   const keys: TimeIndexKey[] = [];
-  for (const { key, value } of t.jobPositions.getRange({ start: [jobId, ''], end: [jobId, '\uffff'] })) {
-    const json = t.events.get([jobId, value[0]]);
-    if (json !== undefined) keys.push(timeIndexKey(JSON.parse(json) as JobEvent, key[1]));
+  for (const { value } of t.events.getRange({ start: [jobId, -1], end: [jobId, Number.MAX_SAFE_INTEGER] })) {
+    const event = JSON.parse(value) as JobEvent;
+    keys.push(timeIndexKey(event, padPosition(event.position)));
   }
   return keys;
 }

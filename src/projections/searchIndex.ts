@@ -7,7 +7,7 @@ import { padPosition } from './positions.ts';
 import type { GenerationTables } from './readModelStore.ts';
 import type { Budget, Hit, Source } from './searchJoin.ts';
 
-/** The event fields the search index covers; `job_id` has its own index (`job_positions`). */
+/** The event fields the search index covers; a job's events are found by `job_id` in `events`. */
 export const SEARCH_FIELDS = ['type', 'stage', 'status', 'actor'] as const;
 export type SearchField = (typeof SEARCH_FIELDS)[number];
 

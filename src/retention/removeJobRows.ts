@@ -1,6 +1,11 @@
 import { lmdbTransaction } from '../infra/lmdb/lmdbWrite.ts';
 import type { ReadModelStore } from '../projections/index.ts';
-import { jobSearchPostings, jobTimeIndexKeys, removeSearchPostings } from '../projections/index.ts';
+import {
+  jobEventsFromPosition,
+  jobSearchPostings,
+  jobTimeIndexKeys,
+  removeSearchPostings,
+} from '../projections/index.ts';
 
 const MAX_KEY = '\uffff';
 
@@ -13,7 +18,9 @@ export async function removeJobRows(rms: ReadModelStore, generation: number, job
   const t = rms.tables(generation);
   const events = [...t.events.getKeys({ start: [jobId, -1], end: [jobId, Number.MAX_SAFE_INTEGER] })];
   const byTs = [...t.eventsByTs.getKeys({ start: [jobId, ''], end: [jobId, MAX_KEY] })];
-  const jobPositions = [...t.jobPositions.getKeys({ start: [jobId, ''], end: [jobId, MAX_KEY] })];
+  const positions = [...jobEventsFromPosition(t, undefined, jobId, '')].map((e) => e.position);
+  // A generation written before `job_positions` was dropped (decision 0017) still holds its rows.
+  const legacyJobPositions = [...t.jobPositions.getKeys({ start: [jobId, ''], end: [jobId, MAX_KEY] })];
   const postings = jobSearchPostings(t, jobId);
   const timeKeys = jobTimeIndexKeys(t, jobId);
   const job = t.jobs.get(jobId);
@@ -22,10 +29,8 @@ export async function removeJobRows(rms: ReadModelStore, generation: number, job
     for (const key of byTs) t.eventsByTs.removeSync(key);
     removeSearchPostings(t, postings);
     for (const key of timeKeys) t.eventsByTime.removeSync(key);
-    for (const key of jobPositions) {
-      t.jobPositions.removeSync(key);
-      t.positions.removeSync(key[1]);
-    }
+    for (const position of positions) t.positions.removeSync(position);
+    for (const key of legacyJobPositions) t.jobPositions.removeSync(key);
     if (job) {
       t.jobsByCreated.removeSync([job.created_at ?? '', jobId]);
       t.jobsByStatus.removeSync([job.status, job.created_at ?? '', jobId]);

@@ -408,10 +408,11 @@ test('the event filter box: text and field filters from the search API, live eve
   const approved = await waitFor('the approval', async () =>
     (await jobEvents(server, id)).find((e) => e.type === 'gate_approved'),
   );
-  await page.waitForFunction(
-    (seq) => !(document.querySelector(`#events-body tr[data-seq="${seq}"]`) as HTMLElement | null)?.hidden,
-    approved.seq,
-  );
+  // the row must be there and shown (a row not there yet is no answer: the read model can be ahead of the page)
+  await page.waitForFunction((seq) => {
+    const row = document.querySelector(`#events-body tr[data-seq="${seq}"]`) as HTMLElement | null;
+    return row !== null && !row.hidden;
+  }, approved.seq);
   t.deepEqual(await visibleSeqs(), [approved.seq]);
   // cleared: every row shows again
   await page.fill('#events-filter', '');

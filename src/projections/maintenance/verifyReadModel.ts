@@ -18,8 +18,6 @@ export interface ReadModelJobSnapshot {
   events: Map<number, string>;
   /** `events_by_ts` keys as `ts|seq`. */
   byTs: Set<string>;
-  /** `job_positions`: padded position -> [seq, type]. */
-  jobPositions: Map<string, [number, string]>;
   createdKeyPresent: (key: [string, string]) => boolean;
   statusKeyPresent: (key: [string, string, string]) => boolean;
 }
@@ -41,13 +39,6 @@ export function snapshotReadModelJob(rms: ReadModelStore, jobId: string): ReadMo
     const byTs = new Set<string>();
     for (const { key } of t.eventsByTs.getRange({ start: [jobId, ''], end: [jobId, MAX_KEY], transaction }))
       byTs.add(`${key[1]}|${key[2]}`);
-    const jobPositions = new Map<string, [number, string]>();
-    for (const { key, value } of t.jobPositions.getRange({
-      start: [jobId, ''],
-      end: [jobId, MAX_KEY],
-      transaction,
-    }))
-      jobPositions.set(key[1], value);
     const created = new Set<string>();
     const status = new Set<string>();
     const job = t.jobs.get(jobId, { transaction });
@@ -66,7 +57,6 @@ export function snapshotReadModelJob(rms: ReadModelStore, jobId: string): ReadMo
       state: t.states.get(jobId, { transaction }),
       events,
       byTs,
-      jobPositions,
       createdKeyPresent: (key) => created.has(JSON.stringify(key)),
       statusKeyPresent: (key) => status.has(JSON.stringify(key)),
     };
@@ -158,25 +148,6 @@ export function verifyReadModelJob(
         `${g}:events_by_ts[${jobId},${key.replace('|', ',')}]`,
         'time index row the log does not have',
         seqOfKey(key),
-      );
-  const wantPositions = new Map(events.map((e) => [padPosition(e.position), e]));
-  for (const [padded, e] of wantPositions) {
-    const got = snap.jobPositions.get(padded);
-    if (!got || got[0] !== e.seq || got[1] !== e.type)
-      push(
-        got ? 'different' : 'missing',
-        `${g}:job_positions[${jobId},${e.position}]`,
-        'position index row missing or wrong',
-        e.seq,
-      );
-  }
-  for (const [padded, value] of snap.jobPositions)
-    if (!wantPositions.has(padded))
-      push(
-        'extra',
-        `${g}:job_positions[${jobId},${unpad(padded)}]`,
-        'position index row the log does not have',
-        value[0],
       );
   const globalRows = withReadModel(rms, (t, transaction) =>
     events.map(

@@ -190,6 +190,23 @@ test('eventsAfterPosition: global order, job and type filters, cursor', async (t
     positions(byJob.events),
     j2.slice(2, 5).map((e) => e.position),
   );
+  // a job's events after any position of the log (its own, another job's, none), found without an index
+  const afters = [
+    null,
+    '0',
+    ...all.map((e) => e.position),
+    `${BigInt((all.at(-1) as JobEvent).position) + 5n}`,
+  ];
+  const wrong: string[] = [];
+  for (const jobId of new Set(all.map((e) => e.job_id)))
+    for (const a of afters) {
+      const want = all
+        .filter((e) => e.job_id === jobId && (a === null || BigInt(e.position) > BigInt(a)))
+        .map((e) => e.position);
+      const got = positions(rm.eventsAfterPosition(a, 1000, { jobId }).events);
+      if (JSON.stringify(got) !== JSON.stringify(want)) wrong.push(`${jobId} after ${a}`);
+    }
+  t.deepEqual(wrong, []);
   const gates = rm.eventsAfterPosition(null, 100, { types: ['gate_pause', 'gate_approved'] });
   t.deepEqual(
     positions(gates.events),
