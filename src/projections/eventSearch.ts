@@ -46,6 +46,9 @@ export interface EventSearchOptions {
   scanBudget?: number;
 }
 
+/** Events a job's source steps through before it searches its rows again (see `IndexSource`). */
+const JOB_STEPS_BEFORE_SEEK = 32;
+
 /** The read model's search index is still being built from an older generation (HTTP 503). */
 export class SearchIndexBuildingError extends OperatorError {
   constructor(generation: number) {
@@ -138,13 +141,19 @@ function indexSources(
   if (query.jobId !== undefined) {
     const jobId = query.jobId;
     sources.push(
-      new IndexSource((from) => {
-        return mapIterator(jobEventsFromPosition(t, transaction, jobId, from), (e) => ({
-          position: e.position,
-          jobId,
-          seq: e.seq,
-        }));
-      }, budget),
+      new IndexSource(
+        (from) => {
+          return mapIterator(jobEventsFromPosition(t, transaction, jobId, from), (e) => ({
+            position: e.position,
+            jobId,
+            seq: e.seq,
+          }));
+          // A job's rows are read in order from a binary search over seq: stepping through a few of them
+          // costs less than a search again.
+        },
+        budget,
+        JOB_STEPS_BEFORE_SEEK,
+      ),
     );
   }
   if (sources.length === 0)

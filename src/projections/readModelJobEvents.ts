@@ -119,8 +119,11 @@ export function* jobEventsFromPosition(
   jobId: string,
   from: string,
 ): Generator<PositionedEvent> {
-  // The first row at or after `seq`, if any.
+  // The first row at or after `seq`, if any: the row of `seq` itself in one lookup (a job's seqs follow
+  // each other), else a range.
   const rowFrom = (seq: number) => {
+    const value = t.events.get([jobId, seq], { transaction });
+    if (value !== undefined) return { key: [jobId, seq] as const, value };
     for (const row of t.events.getRange({
       start: [jobId, seq],
       end: [jobId, Number.MAX_SAFE_INTEGER],

@@ -40,7 +40,11 @@ export class IndexSource {
   readonly #open: (from: string) => Iterator<Hit>;
   readonly #budget: Budget;
 
-  constructor(open: (from: string) => Iterator<Hit>, budget: Budget) {
+  constructor(
+    open: (from: string) => Iterator<Hit>,
+    budget: Budget,
+    private readonly stepsBeforeSeek = STEPS_BEFORE_SEEK,
+  ) {
     this.#open = open;
     this.#budget = budget;
   }
@@ -48,7 +52,7 @@ export class IndexSource {
   seek(target: string): Hit | null {
     if (this.#iterator) {
       if (this.#head === null || this.#head.position >= target) return this.#head;
-      for (let i = 0; i < STEPS_BEFORE_SEEK; i++) {
+      for (let i = 0; i < this.stepsBeforeSeek; i++) {
         const hit = this.#advance();
         if (hit === null || hit.position >= target) return hit;
       }
