@@ -153,12 +153,13 @@ export class ReadModel {
       const events: string[] = [];
       let lastExamined: string | null = null;
       let examined = 0;
-      const take = (position: string, jobId: string, seq: number, type: string): boolean => {
+      // `json`: the event's row when the caller has read it already (a job's events are read from `events`).
+      const take = (position: string, jobId: string, seq: number, type: string, json?: string): boolean => {
         lastExamined = position;
         examined++;
         if (!types || types.has(type)) {
-          const json = t.events.get([jobId, seq], { transaction });
-          if (json !== undefined) events.push(json);
+          const row = json ?? t.events.get([jobId, seq], { transaction });
+          if (row !== undefined) events.push(row);
         }
         return events.length < size && examined < Math.max(SCAN_BUDGET, size);
       };
@@ -166,7 +167,7 @@ export class ReadModel {
         const jobId = filter.jobId;
         const from = after === null ? '' : nextPosition(padPosition(after));
         for (const e of jobEventsFromPosition(t, transaction, jobId, from))
-          if (!take(e.position, jobId, e.seq, e.type)) break;
+          if (!take(e.position, jobId, e.seq, e.type, e.json)) break;
       } else {
         const range = t.positions.getRange({
           start: after === null ? '' : padPosition(after),
