@@ -141,16 +141,15 @@ function indexSources(
   if (query.jobId !== undefined) {
     const jobId = query.jobId;
     sources.push(
+      // A job's rows are read in order from a binary search over seq: stepping through a few of them costs
+      // less than a search again.
       new IndexSource(
-        (from) => {
-          return mapIterator(jobEventsFromPosition(t, transaction, jobId, from), (e) => ({
+        (from) =>
+          mapIterator(jobEventsFromPosition(t, transaction, jobId, from), (e) => ({
             position: e.position,
             jobId,
             seq: e.seq,
-          }));
-          // A job's rows are read in order from a binary search over seq: stepping through a few of them
-          // costs less than a search again.
-        },
+          })),
         budget,
         JOB_STEPS_BEFORE_SEEK,
       ),
