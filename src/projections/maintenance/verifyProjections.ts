@@ -9,7 +9,7 @@ import { READ_MODEL_CHECKPOINT } from '../index.ts';
 import type { ProjectionDifference } from './projectionDifference.ts';
 import type { ProjectionName } from './rebuildProjections.ts';
 import { readJobFiles, verifyJsonl, verifyStateFiles } from './verifyJobFiles.ts';
-import { snapshotReadModelJob, verifyReadModelJob, withReadModel } from './verifyReadModel.ts';
+import { snapshotReadModelJob, verifyReadModelJob } from './verifyReadModel.ts';
 import { verifyReadModelIndexes } from './verifyReadModelIndexes.ts';
 import { verifyStageLogs } from './verifyStageLogs.ts';
 
@@ -42,8 +42,7 @@ export async function verifyProjections(options: VerifyOptions): Promise<VerifyR
   const checkpoints = {
     jsonl: rms.checkpoints.get('jsonl'),
     state: rms.checkpoints.get('state'),
-    readmodel: withReadModel(
-      rms,
+    readmodel: rms.read(
       (t, transaction) => t.checkpoints.get(READ_MODEL_CHECKPOINT, { transaction }) ?? null,
     ),
     logs: rms.checkpoints.get('logs'),
@@ -59,7 +58,7 @@ export async function verifyProjections(options: VerifyOptions): Promise<VerifyR
   const checksFiles = names.includes('jsonl') || names.includes('state') || names.includes('logs');
   if (checksFiles) for (const jobId of await listJobDirs(runsDir)) jobs.add(jobId);
   if (names.includes('readmodel'))
-    withReadModel(rms, (t, transaction) => {
+    rms.read((t, transaction) => {
       for (const { key } of t.jobs.getRange({ transaction })) jobs.add(key);
     });
 

@@ -1,7 +1,6 @@
-import type { Transaction } from 'lmdb';
 import type { JobEvent } from '../../domain/events.ts';
 import type { JobState } from '../../domain/jobState.ts';
-import type { GenerationTables, JobSummary } from '../index.ts';
+import type { JobSummary } from '../index.ts';
 import { expectedReadModelJob, READ_MODEL_CHECKPOINT, type ReadModelStore } from '../index.ts';
 import type { ProjectionDifference } from './projectionDifference.ts';
 import { describeFields } from './projectionDifference.ts';
@@ -22,13 +21,8 @@ export interface ReadModelJobSnapshot {
   statusKeyPresent: (key: [string, string, string]) => boolean;
 }
 
-/** The read model generation readers use, and one read transaction over it (`ReadModelStore.read`). */
-export function withReadModel<T>(rms: ReadModelStore, read: (t: GenerationTables, txn: Transaction) => T): T {
-  return rms.read(read);
-}
-
 export function snapshotReadModelJob(rms: ReadModelStore, jobId: string): ReadModelJobSnapshot {
-  return withReadModel(rms, (t, transaction) => {
+  return rms.read((t, transaction) => {
     const events = new Map<number, string>();
     for (const { key, value } of t.events.getRange({
       start: [jobId, -1],
@@ -149,7 +143,7 @@ export function verifyReadModelJob(
         'time index row the log does not have',
         seqOfKey(key),
       );
-  const globalRows = withReadModel(rms, (t, transaction) =>
+  const globalRows = rms.read((t, transaction) =>
     events.map(
       (e) =>
         [

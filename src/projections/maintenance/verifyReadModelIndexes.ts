@@ -1,13 +1,13 @@
 import type { ReadModelStore } from '../index.ts';
 import type { ProjectionDifference } from './projectionDifference.ts';
-import { normalizeTs, unpad, withReadModel } from './verifyReadModel.ts';
+import { normalizeTs, unpad } from './verifyReadModel.ts';
 
 /**
  * Index rows that point at nothing: listing rows whose job row disagrees, global position and time rows whose
  * event row is missing or elsewhere. One read transaction; O(jobs + events) time, constant memory.
  */
 export function verifyReadModelIndexes(rms: ReadModelStore): ProjectionDifference[] {
-  return withReadModel(rms, (t, transaction) => {
+  return rms.read((t, transaction) => {
     const g = `g${t.generation}`;
     const diffs: ProjectionDifference[] = [];
     for (const { key } of t.jobsByCreated.getRange({ transaction })) {
