@@ -34,7 +34,6 @@ export type {
 export { ProjectionRunner } from './projectionRunner.ts';
 export type { ProjectionsPort } from './projectionsPort.ts';
 export { InvalidQueryError, isInvalidQueryError, ReadModel } from './readModel.ts';
-export { jobEventsFromPosition } from './readModelJobEvents.ts';
 export type { ReadModelProjectionOptions } from './readModelProjection.ts';
 export { CheckpointConflictError, ReadModelProjection } from './readModelProjection.ts';
 export type {
@@ -47,8 +46,10 @@ export type {
 } from './readModelQueries.ts';
 export type { GenerationTables } from './readModelStore.ts';
 export { READ_MODEL_CHECKPOINT, ReadModelStore } from './readModelStore.ts';
-export { jobTimeIndexKeys, timeIndexKey } from './readModelTimeIndex.ts';
-export { jobSearchPostings, removeSearchPostings } from './searchIndex.ts';
+export type { TimeIndexKey } from './readModelTimeIndex.ts';
+export { timeIndexKey } from './readModelTimeIndex.ts';
+export type { Posting } from './searchIndex.ts';
+export { removeSearchPostings, searchTerms } from './searchIndex.ts';
 export type { StageLogProjectionOptions } from './stageLogProjection.ts';
 export { recordBytes, StageLogProjection, stageLogFile } from './stageLogProjection.ts';
 export type { StateProjectionOptions } from './stateProjection.ts';

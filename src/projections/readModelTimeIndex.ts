@@ -20,16 +20,6 @@ export function timeIndexKey(event: Pick<JobEvent, 'ts'>, paddedPosition: string
   return [normalizeTs(event.ts), paddedPosition];
 }
 
-/** The `events_by_time` keys of every event of a job in a generation (to remove the job's rows). */
-export function jobTimeIndexKeys(t: GenerationTables, jobId: string): TimeIndexKey[] {
-  const keys: TimeIndexKey[] = [];
-  for (const { value } of t.events.getRange({ start: [jobId, -1], end: [jobId, Number.MAX_SAFE_INTEGER] })) {
-    const event = JSON.parse(value) as JobEvent;
-    keys.push(timeIndexKey(event, padPosition(event.position)));
-  }
-  return keys;
-}
-
 export function isTimeIndexed(t: GenerationTables): boolean {
   return t.checkpoints.get(TIME_INDEX_MARKER) === TIME_INDEX_VERSION;
 }

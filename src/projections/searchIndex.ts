@@ -101,17 +101,6 @@ export function searchPostingRows(events: Iterable<JobEvent>): [PostingKey, stri
   return rows;
 }
 
-/** The postings of every event of a job in a generation (to remove the job's rows). */
-export function jobSearchPostings(t: GenerationTables, jobId: string): Posting[] {
-  const postings: Posting[] = [];
-  for (const { value } of t.events.getRange({ start: [jobId, -1], end: [jobId, Number.MAX_SAFE_INTEGER] })) {
-    const event = JSON.parse(value) as JobEvent;
-    const position = padPosition(event.position);
-    for (const [field, term] of searchTerms(event)) postings.push([field, term, position]);
-  }
-  return postings;
-}
-
 /**
  * Removes postings from the search index, inside the caller's write transaction (whose reads see its own
  * writes): the positions a row holds leave it in one rewrite (a job's events share a few rows per term), and

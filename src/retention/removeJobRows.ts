@@ -1,11 +1,7 @@
+import type { JobEvent } from '../domain/events.ts';
 import { lmdbTransaction } from '../infra/lmdb/lmdbWrite.ts';
-import type { ReadModelStore } from '../projections/index.ts';
-import {
-  jobEventsFromPosition,
-  jobSearchPostings,
-  jobTimeIndexKeys,
-  removeSearchPostings,
-} from '../projections/index.ts';
+import type { Posting, ReadModelStore, TimeIndexKey } from '../projections/index.ts';
+import { padPosition, removeSearchPostings, searchTerms, timeIndexKey } from '../projections/index.ts';
 
 const MAX_KEY = '\uffff';
 
@@ -16,13 +12,25 @@ const MAX_KEY = '\uffff';
  */
 export async function removeJobRows(rms: ReadModelStore, generation: number, jobId: string): Promise<void> {
   const t = rms.tables(generation);
-  const events = [...t.events.getKeys({ start: [jobId, -1], end: [jobId, Number.MAX_SAFE_INTEGER] })];
+  // One read of the job's events gives every key that depends on them.
+  const events: [string, number][] = [];
+  const positions: string[] = [];
+  const postings: Posting[] = [];
+  const timeKeys: TimeIndexKey[] = [];
+  for (const { key, value } of t.events.getRange({
+    start: [jobId, -1],
+    end: [jobId, Number.MAX_SAFE_INTEGER],
+  })) {
+    const event = JSON.parse(value) as JobEvent;
+    const position = padPosition(event.position);
+    events.push(key);
+    positions.push(position);
+    for (const [field, term] of searchTerms(event)) postings.push([field, term, position]);
+    timeKeys.push(timeIndexKey(event, position));
+  }
   const byTs = [...t.eventsByTs.getKeys({ start: [jobId, ''], end: [jobId, MAX_KEY] })];
-  const positions = [...jobEventsFromPosition(t, undefined, jobId, '')].map((e) => e.position);
   // A generation written before `job_positions` was dropped (decision 0017) still holds its rows.
   const legacyJobPositions = [...t.jobPositions.getKeys({ start: [jobId, ''], end: [jobId, MAX_KEY] })];
-  const postings = jobSearchPostings(t, jobId);
-  const timeKeys = jobTimeIndexKeys(t, jobId);
   const job = t.jobs.get(jobId);
   await lmdbTransaction(rms.env, () => {
     for (const key of events) t.events.removeSync(key);
