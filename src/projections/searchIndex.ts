@@ -62,37 +62,45 @@ export function writeSearchPostings(t: GenerationTables, events: Iterable<JobEve
   for (const [key, list] of searchPostingRows(events)) t.searchPostings.putSync(key, list);
 }
 
-interface TermList {
-  field: SearchField;
-  value: string;
-  positions: string[];
-  /** Whether `positions` is already ascending. */
-  sorted: boolean;
+/** Positions gathered per term; `lists()` gives each term's in ascending order. */
+class TermPositions {
+  readonly #lists = new Map<
+    string,
+    { field: SearchField; value: string; positions: string[]; sorted: boolean }
+  >();
+
+  add(field: SearchField, value: string, position: string): void {
+    const id = `${field}\u0000${value}`;
+    const list = this.#lists.get(id);
+    if (!list) {
+      this.#lists.set(id, { field, value, positions: [position], sorted: true });
+      return;
+    }
+    if ((list.positions.at(-1) as string) >= position) list.sorted = false;
+    list.positions.push(position);
+  }
+
+  *lists(): Generator<{ field: SearchField; value: string; positions: string[] }> {
+    for (const list of this.#lists.values()) {
+      if (!list.sorted) list.positions.sort();
+      list.sorted = true;
+      yield list;
+    }
+  }
 }
 
 /** The rows `writeSearchPostings` puts, computed without a transaction. */
 export function searchPostingRows(events: Iterable<JobEvent>): [PostingKey, string][] {
-  const lists = new Map<string, TermList>();
+  const terms = new TermPositions();
   for (const e of events) {
     const position = padPosition(e.position);
     for (const field of SEARCH_FIELDS) {
       const raw = e[field];
-      if (typeof raw !== 'string') continue;
-      const value = indexValue(raw);
-      const id = `${field}\u0000${value}`;
-      let list = lists.get(id);
-      if (!list) {
-        list = { field, value, positions: [], sorted: true };
-        lists.set(id, list);
-      }
-      const last = list.positions.at(-1);
-      if (last !== undefined && last >= position) list.sorted = false;
-      list.positions.push(position);
+      if (typeof raw === 'string') terms.add(field, indexValue(raw), position);
     }
   }
   const rows: [PostingKey, string][] = [];
-  for (const { field, value, positions, sorted } of lists.values()) {
-    if (!sorted) positions.sort();
+  for (const { field, value, positions } of terms.lists()) {
     for (let i = 0; i < positions.length; i += POSTINGS_PER_ROW) {
       const row = positions.slice(i, i + POSTINGS_PER_ROW);
       rows.push([[field, value, row[0] as string], row.join('')]);
@@ -107,15 +115,9 @@ export function searchPostingRows(events: Iterable<JobEvent>): [PostingKey, stri
  * a row left empty goes. A posting not indexed is skipped.
  */
 export function removeSearchPostings(t: GenerationTables, postings: readonly Posting[]): void {
-  const terms = new Map<string, { field: SearchField; value: string; positions: string[] }>();
-  for (const [field, value, position] of postings) {
-    const id = `${field}\u0000${value}`;
-    const term = terms.get(id);
-    if (term) term.positions.push(position);
-    else terms.set(id, { field, value, positions: [position] });
-  }
-  for (const { field, value, positions } of terms.values()) {
-    positions.sort();
+  const terms = new TermPositions();
+  for (const [field, value, position] of postings) terms.add(field, value, position);
+  for (const { field, value, positions } of terms.lists()) {
     let i = 0;
     while (i < positions.length) {
       const row = rowHolding(t, field, value, positions[i] as string);
