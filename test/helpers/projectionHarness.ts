@@ -1,9 +1,10 @@
 import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
+import type { ExecutionContext } from 'ava';
 import type { EventStore } from '../../src/infra/eventstore/eventStore.ts';
 import type { GenerationTables, Projections } from '../../src/projections/index.ts';
-import { createProjections } from '../../src/projections/index.ts';
+import { createProjections, ReadModelStore } from '../../src/projections/index.ts';
 import { JobTraffic } from './jobTraffic.ts';
 import { MemoryEventStore } from './memoryEventStore.ts';
 
@@ -99,4 +100,18 @@ export function generationRows(tables: GenerationTables): Record<string, string[
     out[name] = rows;
   }
   return out;
+}
+
+/** A read model in a temp dir of its own, closed and removed when the test ends. */
+export async function tempReadModel(
+  t: ExecutionContext,
+  prefix: string,
+): Promise<{ store: ReadModelStore; dir: string }> {
+  const dir = await mkdtemp(join(tmpdir(), prefix));
+  const store = ReadModelStore.open(dir);
+  t.teardown(async () => {
+    await store.close();
+    await rm(dir, { recursive: true, force: true });
+  });
+  return { store, dir };
 }

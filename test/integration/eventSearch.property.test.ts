@@ -1,17 +1,15 @@
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import test from 'ava';
 import fc from 'fast-check';
 import type { JobEvent } from '../../src/domain/events.ts';
 import { EVENT_TYPES, JOB_STATUSES, toCanonicalJson } from '../../src/domain/events.ts';
 import type { EventSearchQuery } from '../../src/projections/eventSearch.ts';
 import { EventSearch, SearchIndexBuildingError } from '../../src/projections/eventSearch.ts';
-import { ReadModelProjection, ReadModelStore } from '../../src/projections/index.ts';
+import { ReadModelProjection } from '../../src/projections/index.ts';
 import { padPosition } from '../../src/projections/positions.ts';
 import { removeSearchPostings, TermSource, writeSearchPostings } from '../../src/projections/searchIndex.ts';
 import { Budget, nextPosition } from '../../src/projections/searchJoin.ts';
 import { removeJobRows } from '../../src/retention/removeJobRows.ts';
+import { tempReadModel } from '../helpers/projectionHarness.ts';
 
 // A generated history: 10k events over 150 jobs, positions with gaps and above 2^53, timestamps that are
 // not in position order (and some without milliseconds), two actors longer than the indexed prefix that
@@ -193,12 +191,7 @@ async function applyAll(projection: ReadModelProjection, events: readonly JobEve
 
 test('search over 10k events matches a brute-force filter, in position order, with stable paging', async (t) => {
   t.timeout(120_000);
-  const dir = await mkdtemp(join(tmpdir(), 'operator-search-'));
-  const store = ReadModelStore.open(dir);
-  t.teardown(async () => {
-    await store.close();
-    await rm(dir, { recursive: true, force: true });
-  });
+  const { store } = await tempReadModel(t, 'operator-search-');
   const seqs = new Map<string, number>();
   const [specs] = fc.sample(fc.array(fc.noBias(eventSpecArb), { minLength: 10_000, maxLength: 10_000 }), {
     numRuns: 1,
@@ -272,12 +265,7 @@ test('search over 10k events matches a brute-force filter, in position order, wi
 });
 
 test('selective filters are served by indexes: a small scan budget is enough', async (t) => {
-  const dir = await mkdtemp(join(tmpdir(), 'operator-search-'));
-  const store = ReadModelStore.open(dir);
-  t.teardown(async () => {
-    await store.close();
-    await rm(dir, { recursive: true, force: true });
-  });
+  const { store } = await tempReadModel(t, 'operator-search-');
   const [specs] = fc.sample(fc.array(fc.noBias(eventSpecArb), { minLength: 10_000, maxLength: 10_000 }), {
     numRuns: 1,
     seed: 3,
@@ -308,12 +296,7 @@ test('selective filters are served by indexes: a small scan budget is enough', a
 });
 
 test('retention removes a job from the search index too; an older generation (or one of the first search layout) gets its search and time indexes once', async (t) => {
-  const dir = await mkdtemp(join(tmpdir(), 'operator-search-'));
-  const store = ReadModelStore.open(dir);
-  t.teardown(async () => {
-    await store.close();
-    await rm(dir, { recursive: true, force: true });
-  });
+  const { store } = await tempReadModel(t, 'operator-search-');
   const [specs] = fc.sample(fc.array(fc.noBias(eventSpecArb), { minLength: 3000, maxLength: 3000 }), {
     numRuns: 1,
     seed: 5,
@@ -361,12 +344,7 @@ test('retention removes a job from the search index too; an older generation (or
 });
 
 test('search postings: rows of at most 1,000 positions; a term read from any position; removals empty rows', async (t) => {
-  const dir = await mkdtemp(join(tmpdir(), 'operator-search-'));
-  const store = ReadModelStore.open(dir);
-  t.teardown(async () => {
-    await store.close();
-    await rm(dir, { recursive: true, force: true });
-  });
+  const { store } = await tempReadModel(t, 'operator-search-');
   const g = store.tables();
   // 2,500 events of one type, every third with a stage, written in two batches (the second above the first)
   const events = Array.from({ length: 2500 }, (_, i) => ({

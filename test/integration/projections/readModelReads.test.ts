@@ -1,11 +1,9 @@
 import { execFile } from 'node:child_process';
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { promisify } from 'node:util';
 import test from 'ava';
 import { EventSearch } from '../../../src/projections/eventSearch.ts';
-import { ReadModel, ReadModelStore } from '../../../src/projections/index.ts';
+import { ReadModel } from '../../../src/projections/index.ts';
+import { tempReadModel } from '../../helpers/projectionHarness.ts';
 
 const run = promisify(execFile);
 
@@ -28,12 +26,7 @@ async function flipInAnotherProcess(dataDir: string): Promise<void> {
 }
 
 test('readers open a generation before their transaction: a fresh read model, and one another process flipped, answer instead of failing with EINVAL', async (t) => {
-  const dir = await mkdtemp(join(tmpdir(), 'operator-reads-'));
-  const store = ReadModelStore.open(dir);
-  t.teardown(async () => {
-    await store.close();
-    await rm(dir, { recursive: true, force: true });
-  });
+  const { store, dir } = await tempReadModel(t, 'operator-reads-');
   const readModel = new ReadModel(store);
   const search = new EventSearch(store);
   // nothing projected yet, no projection in this process: the tables are opened by the read itself
