@@ -2,7 +2,12 @@ import { relative } from 'node:path';
 import type { JobEvent } from '../domain/events.ts';
 import { initialState } from '../domain/jobDecider.ts';
 import { type JobState, ownGate } from '../domain/jobState.ts';
-import { ownDirectory, writeFileAtomic } from '../infra/files/durableFiles.ts';
+import {
+  makeNewDirectory,
+  ownDirectory,
+  writeFileAtomic,
+  writeNewFile,
+} from '../infra/files/durableFiles.ts';
 import { isUnsafeFileError, readPrivateIfPresent } from '../infra/files/privateFile.ts';
 import { isSafeName, runPaths } from '../infra/files/runsLayout.ts';
 import { LruMap } from '../infra/lruMap.ts';
@@ -51,9 +56,15 @@ export class StateProjection extends PerJobFileProjection {
     const paths = runPaths(this.#options.runsDir, jobId);
     try {
       const cached = this.#cache.get(jobId);
+      const sync = this.#options.sync ?? true;
+      // A rebuild's aside copy (not synced) has no files of a job whose first event is in the batch: none
+      // is looked for, and each is written new in place (`writeNewFile`), no temp file, no rename.
+      const isNew = !sync && !cached && (events[0] as JobEvent).seq === 0;
       const loaded: Loaded = cached
         ? { state: cached, gateWrites: new Map() }
-        : await this.#load(jobId, paths.state, (events[0] as JobEvent).seq);
+        : isNew
+          ? { state: initialState(), gateWrites: new Map() }
+          : await this.#load(jobId, paths.state, (events[0] as JobEvent).seq);
       const fresh = await withGapsFilled(
         this.#options.store,
         jobId,
@@ -67,7 +78,6 @@ export class StateProjection extends PerJobFileProjection {
       }
       const { state, gateWrites } = foldEvents(loaded.state, fresh);
       const gates = new Map([...loaded.gateWrites, ...gateWrites]);
-      const sync = this.#options.sync ?? true;
       // The run dir and gates/ are real directories: a link a stage put in their place is removed, never
       // written through. What was under it is gone then: every gate file is written again.
       const runDir = await this.#ownDir(jobId, paths.dir, sync);
@@ -77,7 +87,13 @@ export class StateProjection extends PerJobFileProjection {
       let allGates = runDir.replaced || (known !== undefined && known !== runDir.ino);
       this.#runDirs.set(jobId, runDir.ino);
       if (allGates) await this.#addEveryGate(jobId, state.seq, gates);
-      if (gates.size > 0 && (await this.#ownDir(jobId, paths.gatesDir, sync)).replaced && !allGates) {
+      const gatesDirIsNew = isNew && gates.size > 0 && (await makeNewDirectory(paths.gatesDir));
+      if (
+        gates.size > 0 &&
+        !gatesDirIsNew &&
+        (await this.#ownDir(jobId, paths.gatesDir, sync)).replaced &&
+        !allGates
+      ) {
         allGates = true;
         await this.#addEveryGate(jobId, state.seq, gates);
       }
@@ -89,15 +105,20 @@ export class StateProjection extends PerJobFileProjection {
           this.#options.logger?.error({ job_id: jobId, gate: name }, 'gate file skipped: unsafe gate name');
           continue;
         }
-        await writeFileAtomic(paths.gate(name), fileJson(toGateFile(jobId, gate, seq)), { sync });
+        await this.#write(paths.gate(name), fileJson(toGateFile(jobId, gate, seq)), isNew, sync);
       }
-      await writeFileAtomic(paths.state, fileJson(toStateFile(jobId, state)), { sync });
+      await this.#write(paths.state, fileJson(toStateFile(jobId, state)), isNew, sync);
       this.#cache.set(jobId, state);
       this.#options.onJobFolded?.(jobId, state);
     } catch (e) {
       this.#cache.delete(jobId);
       throw e;
     }
+  }
+
+  /** `writeFileAtomic`, or for a new job of a rebuild's aside copy a file written new in place when the name is free. */
+  async #write(path: string, data: string, isNew: boolean, sync: boolean): Promise<void> {
+    if (!(isNew && (await writeNewFile(path, data)))) await writeFileAtomic(path, data, { sync });
   }
 
   /** Every gate that has a file in the job's fold up to `seq`, into `gates` (name -> the seq it is as of). */

@@ -1,7 +1,7 @@
 import { constants } from 'node:fs';
-import { lstat, mkdir, open, rename, rm } from 'node:fs/promises';
+import { lstat, mkdir, open, rename, rm, writeFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
-import { openPrivateFile, PRIVATE_DIR_MODE } from './privateFile.ts';
+import { openPrivateFile, PRIVATE_DIR_MODE, PRIVATE_FILE_MODE } from './privateFile.ts';
 
 /**
  * fsyncs a directory, so that the entries created, renamed or removed in it survive a crash.
@@ -99,4 +99,36 @@ export async function writeFileAtomic(
   }
   await rename(temp, path);
   if (sync) await fsyncDir(dirname(path));
+}
+
+/**
+ * For a rebuild's aside copy only, which nobody reads before its swap and a crash discards: makes `dir` a
+ * new directory (0700) in a parent that exists. True when it was made (so it is a real, empty directory);
+ * false when the name is taken by anything (a directory, a link a stage planted): the caller's usual checks
+ * then decide. No probe before: the mkdir is the probe.
+ */
+export async function makeNewDirectory(dir: string): Promise<boolean> {
+  try {
+    await mkdir(dir, { mode: PRIVATE_DIR_MODE });
+    return true;
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'EEXIST') return false;
+    throw error;
+  }
+}
+
+/**
+ * For a rebuild's aside copy only (see `makeNewDirectory`): writes `data` to a new file (0600) in one open,
+ * write and close, no temp file, no rename, no fsync. O_CREAT|O_EXCL never follows a link nor opens what is
+ * there: when the name is taken (a file of this copy, a link or FIFO a stage planted), answers false and
+ * writes nothing, and the caller takes its usual path.
+ */
+export async function writeNewFile(path: string, data: string): Promise<boolean> {
+  try {
+    await writeFile(path, data, { flag: 'wx', mode: PRIVATE_FILE_MODE });
+    return true;
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'EEXIST') return false;
+    throw error;
+  }
 }
