@@ -114,6 +114,17 @@ async function countLines(path: string): Promise<number> {
   return n;
 }
 
+/** What bench/lib/createFilesChild.ts reports. */
+interface FilesAlone {
+  jobs: number;
+  dirs: number;
+  files: number;
+  bytes: number;
+  createMs: number;
+  userMs: number;
+  systemMs: number;
+}
+
 const peakText = (p: Peak) =>
   `peak RSS ${mib(p.rssKiB)} MiB (anonymous ${mib(p.anonKiB)}, file-backed ${mib(p.fileKiB)})`;
 
@@ -203,6 +214,16 @@ export async function rebuildExportScenario(options: ScenarioOptions): Promise<S
     const roundsText = rounds.map((r) => `${(r.result.durationMs / 1000).toFixed(1)} s`).join(' / ');
     const peakAnonKiB = Math.max(...rounds.map((r) => r.run.peak.anonKiB));
     const rebuildRate = written / (result.durationMs / 1000);
+    // The job files alone, made again beside the last round's (same directories, names and sizes): what the
+    // file system charges for them now, which on this machine's journal-less ext4 swings with its history.
+    const filesChild = new NodeChild('bench/lib/createFilesChild.ts', {
+      args: ['--from', dir.runsDir, '--to', join(dir.dir, 'files-alone')],
+    });
+    const filesAlone = await filesChild.nextEvent<FilesAlone>('result', 300_000);
+    await filesChild.exited;
+    if (filesAlone.jobs !== result.jobs)
+      throw new Error(`the files-alone copy made ${filesAlone.jobs} jobs' files of ${result.jobs}`);
+    const filesRate = written / (filesAlone.createMs / 1000);
     // The same rebuild of a log a tenth as long: peak anonymous memory must not grow with the log.
     const smallDir = await benchDir('rebuild-small', { maxEventsPerJob: 1000 });
     let small: { written: number; run: CliRun; rate: number };
@@ -231,6 +252,10 @@ export async function rebuildExportScenario(options: ScenarioOptions): Promise<S
 
     options.log(
       `the read model's event rows alone (one thread, transactions of 10,000 events): ${rowsOnly.rows.toLocaleString('en-US')} rows, ${(rowsOnly.rows / written).toFixed(2)} per event, in ${(rowsOnly.writeMs / 1000).toFixed(1)} s: ${usPerRow.toFixed(2)} µs per row, ${Math.round(rowsRate).toLocaleString('en-US')} events/s`,
+    );
+
+    options.log(
+      `the rebuild's job files alone (${filesAlone.dirs.toLocaleString('en-US')} directories, ${filesAlone.files.toLocaleString('en-US')} files, ${mib(filesAlone.bytes / 1024)} MiB, made again beside it): ${(filesAlone.createMs / 1000).toFixed(1)} s, CPU ${(filesAlone.userMs / 1000).toFixed(1)} s user, ${(filesAlone.systemMs / 1000).toFixed(1)} s kernel`,
     );
 
     const exportRun = async (name: string, to: number | null) => {
@@ -287,6 +312,16 @@ export async function rebuildExportScenario(options: ScenarioOptions): Promise<S
           notes: `the baseline writes only the ${(rowsOnly.rows / written).toFixed(2)} rows per event that every event adds to the read model (\`writeEventRows\` and the batch's search postings into a fresh generation, transactions of 10,000 events, no files, fold, job rows or thread hand-off; its reading not timed): ${usPerRow.toFixed(2)} µs per row, ${(rowsOnly.writeMs / 1000).toFixed(1)} s. No rebuild writing these tables can pass that rate on this machine`,
         },
         {
+          scenario: `projection rebuild of ${size} events vs its job files alone`,
+          figure: rebuildRate,
+          unit: 'events/s',
+          baseline: filesRate,
+          baselineLabel: "the rebuild's job files alone, made again beside it",
+          target: 'reported',
+          met: null,
+          notes: `the baseline makes the ${filesAlone.dirs.toLocaleString('en-US')} directories and ${filesAlone.files.toLocaleString('en-US')} files (${mib(filesAlone.bytes / 1024)} MiB) of the rebuilt runs dir again, same names and sizes, 16 jobs at a time, nothing else: ${(filesAlone.createMs / 1000).toFixed(1)} s (CPU ${(filesAlone.userMs / 1000).toFixed(1)} s user, ${(filesAlone.systemMs / 1000).toFixed(1)} s kernel). The rebuild makes the same inodes; on this journal-less ext4 each new inode costs far more for hours after many were deleted near it (the kernel skips recently freed inodes one by one), so this figure is the file system's state at the time of the run`,
+        },
+        {
           scenario: `projection rebuild, peak anonymous memory, ${size} vs ${smallSize} events`,
           figure: peakAnonKiB / 1024,
           unit: 'MiB',
@@ -312,6 +347,7 @@ export async function rebuildExportScenario(options: ScenarioOptions): Promise<S
         jobs,
         readAll,
         rowsOnly,
+        filesAlone,
         rebuild: { ...rebuild, result },
         rebuildRounds: rounds.map((r) => r.result),
         rebuildSmall: small,
