@@ -55,7 +55,14 @@ export function serveCommand(): Command {
       };
       process.once('SIGTERM', () => shutdown('SIGTERM'));
       process.once('SIGINT', () => shutdown('SIGINT'));
-      const server = await startServer({ config, logger });
+      const server = await startServer({
+        config,
+        logger,
+        // Stopped by itself, not asked to: a failure for a supervisor (systemd's Restart=on-failure).
+        onDataDirLost: () => {
+          process.exitCode = 1;
+        },
+      });
       shutdown = (signal: string) => {
         logger.info({ signal }, 'shutting down');
         // Long enough for the stages' kill grace (SIGTERM, then SIGKILL) and the rest of the stop.

@@ -54,6 +54,11 @@ export interface StartServerOptions {
   runner?: boolean;
   /** The runner's time and timers; when given without `clock`, the API stamps commands with it too. */
   runnerClock?: RunnerClock;
+  /**
+   * Called when the server stops by itself because another process took its data dir lease over (this one
+   * stalled past `store.lease_ttl`); `close()` has begun. `operator serve` then exits 1, not 0.
+   */
+  onDataDirLost?(): void;
 }
 
 /**
@@ -89,7 +94,10 @@ export async function startServer(options: StartServerOptions): Promise<RunningS
       dataDir: config.storage.data_dir,
       ttlMs: config.store.lease_ttl,
       logger,
-      onLost: () => void close(),
+      onLost: () => {
+        options.onDataDirLost?.();
+        void close();
+      },
     });
   } catch (error) {
     await projections.close();

@@ -1,4 +1,4 @@
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import type { AddressInfo } from 'node:net';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -147,6 +147,30 @@ test('serve on a data dir another serve uses: refused before it runs anything, e
   t.true(Date.now() - started < 15_000, 'not after the lease time');
   third.child.kill('SIGTERM');
   t.is((await third.exited).code, 0);
+});
+
+test('serve that stalled past store.lease_ttl while another took the data dir over stops with exit 1, not 0, so a supervisor restarts it', async (t) => {
+  const dir = await mkdtemp(join(tmpdir(), 'operator-stalled-'));
+  t.teardown(() => rm(dir, { recursive: true, force: true }));
+  const config = join(dir, 'operator.yaml');
+  await writeFile(config, 'store:\n  lease_ttl: 1s\n');
+  const env = { OPERATOR_DATA_DIR: join(dir, 'data'), OPERATOR_RUNS_DIR: join(dir, 'runs') };
+  const args = ['serve', '--port', '0', '--config', config];
+  const first = new CliProcess(args, { env });
+  t.teardown(() => first.child.kill('SIGKILL'));
+  await first.waitFor((out) => /operator listening on/.test(out), 30_000);
+  first.child.kill('SIGSTOP');
+  await new Promise((resolve) => setTimeout(resolve, 1500));
+  const second = new CliProcess(args, { env });
+  t.teardown(() => second.child.kill('SIGKILL'));
+  await second.waitFor((out) => /operator listening on/.test(out), 30_000);
+  first.child.kill('SIGCONT');
+  const stopped = await first.exited;
+  t.is(stopped.code, 1, stopped.stderr);
+  t.regex(stopped.stdout + stopped.stderr, /another process took the data dir lease/);
+  t.is(second.child.exitCode, null, 'the second server still runs');
+  second.child.kill('SIGTERM');
+  t.is((await second.exited).code, 0);
 });
 
 test('create, list, show, start, approve, reject and cancel a job', async (t) => {
