@@ -24,7 +24,10 @@ export function parseDuration(text: string): number {
 
 export const gateDefinitionSchema = z.object({
   name: newNameSchema.optional(),
-  timeout: durationSchema.optional(),
+  /** Absent: no deadline. 0 would time the gate out as it pauses (with approve or reject, no person decides). */
+  timeout: durationSchema
+    .pipe(z.number().min(1, 'must be more than 0 (leave timeout out to wait for a person with no deadline)'))
+    .optional(),
   on_timeout: z.enum(GATE_TIMEOUT_POLICIES).default('wait'),
   on_reject: z.enum(REJECT_POLICIES).default('fail'),
 });

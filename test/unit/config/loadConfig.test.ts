@@ -237,6 +237,14 @@ const badFiles: [title: string, yaml: string, expected: string[]][] = [
     ],
   ],
   [
+    'gate timeout 0 (an approve or reject on timeout would decide the gate as it pauses: no person could)',
+    'pipelines:\n  p:\n    stages:\n      - name: a\n        gate: { timeout: 0s, on_timeout: approve }\n      - name: b\n        gate: { timeout: 0 }\n',
+    [
+      'c.yaml: pipelines.p.stages[0].gate.timeout: must be more than 0 (leave timeout out to wait for a person with no deadline)',
+      'c.yaml: pipelines.p.stages[1].gate.timeout: must be more than 0 (leave timeout out to wait for a person with no deadline)',
+    ],
+  ],
+  [
     'durations of periodic timers past the timer limit',
     'store:\n  lease_ttl: 25d\nstreaming:\n  heartbeat_seconds: 2200000\n',
     [
