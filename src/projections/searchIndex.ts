@@ -160,6 +160,39 @@ function rowHolding(
   return undefined;
 }
 
+/** Whether the index holds the event at `position` (padded) under the term (`value` as indexed). */
+export function postingHolds(
+  t: GenerationTables,
+  field: SearchField,
+  value: string,
+  position: string,
+  transaction?: Transaction,
+): boolean {
+  const row = rowHolding(t, field, value, position, transaction);
+  if (!row) return false;
+  const index = lowerBound(row.list, position);
+  return row.list.slice(index * WIDTH, (index + 1) * WIDTH) === position;
+}
+
+/**
+ * The positions of a `search_postings` row, or why the row is malformed: a list whose length is not a
+ * multiple of the width, positions not strictly ascending, or a first position other than the key's.
+ */
+export function postingRowPositions(key: PostingKey, list: string): string[] | string {
+  if (list.length === 0 || list.length % WIDTH !== 0)
+    return `a list of ${list.length} characters, not 20-digit positions`;
+  const positions: string[] = [];
+  for (let i = 0; i < list.length; i += WIDTH) {
+    const position = list.slice(i, i + WIDTH);
+    if (!/^\d{20}$/.test(position)) return `"${position}" is not a 20-digit position`;
+    if (positions.length > 0 && position <= (positions.at(-1) as string))
+      return `positions not ascending at ${position}`;
+    positions.push(position);
+  }
+  if (positions[0] !== key[2]) return `its first position ${positions[0]} is not the key's ${key[2]}`;
+  return positions;
+}
+
 /** Index of the first position in `list` at or above `position` (the list is sorted, fixed width). */
 function lowerBound(list: string, position: string, from = 0): number {
   let lo = from;
@@ -236,8 +269,8 @@ export class TermSource implements Source {
   }
 }
 
-export function isSearchIndexed(t: GenerationTables): boolean {
-  return t.checkpoints.get(SEARCH_INDEX_MARKER) === SEARCH_INDEX_VERSION;
+export function isSearchIndexed(t: GenerationTables, transaction?: Transaction): boolean {
+  return t.checkpoints.get(SEARCH_INDEX_MARKER, { transaction }) === SEARCH_INDEX_VERSION;
 }
 
 /**
