@@ -105,5 +105,17 @@ test('verify names what is wrong in the search index: a missing entry, a wrong o
     JSON.stringify(overlapping),
   );
   await tables.searchPostings.remove(repeated);
+  t.deepEqual((await verify()).differences, [], 'clean after the overlap goes');
+
+  // 5. A row whose first position left it, as retention leaves it (the key stays): not malformed. The event
+  // is still in the log here, so it is named as missing from the index, and nothing else is.
+  const [firstRow] = rowsOf('type', 'job_created');
+  const { key: rowKey, value: list } = firstRow as { key: PostingKey; value: string };
+  await tables.searchPostings.put(rowKey, list.slice(20));
+  t.deepEqual(
+    (await verify()).differences.map((d) => [d.kind, d.job_id, d.seq]),
+    [['missing', created.job_id, created.seq]],
+  );
+  await tables.searchPostings.put(rowKey, list);
   t.deepEqual((await verify()).differences, [], 'clean at the end');
 });
