@@ -24,7 +24,7 @@ import {
   isSearchIndexed,
   SEARCH_INDEX_MARKER,
   SEARCH_INDEX_VERSION,
-  searchPostingRows,
+  writeSearchPostings,
 } from './searchIndex.ts';
 
 export interface ReadModelProjectionOptions {
@@ -83,11 +83,10 @@ export class ReadModelProjection implements Projection {
     const written: JobEvent[] = [];
     for (const [jobId, events] of groupByJob(batch, checkpoint))
       writes.push(...this.#jobWrites(jobId, events, written));
-    const postings = searchPostingRows(written);
     const committed = await lmdbTransaction(t.checkpoints, () => {
       if ((t.checkpoints.get(READ_MODEL_CHECKPOINT) ?? null) !== checkpoint) return ABORT;
       for (const write of writes) write();
-      for (const [key, list] of postings) t.searchPostings.putSync(key, list);
+      writeSearchPostings(t, written);
       t.checkpoints.putSync(READ_MODEL_CHECKPOINT, next as string);
       if (!isSearchIndexed(t)) t.checkpoints.putSync(SEARCH_INDEX_MARKER, SEARCH_INDEX_VERSION);
       if (!isTimeIndexed(t)) t.checkpoints.putSync(TIME_INDEX_MARKER, TIME_INDEX_VERSION);

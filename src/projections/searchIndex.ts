@@ -54,13 +54,37 @@ export function searchTerms(event: Pick<JobEvent, SearchField>): [SearchField, s
 /**
  * Adds events to the search index: per term, the padded positions of its events in ascending order, as rows
  * of at most `POSTINGS_PER_ROW` positions keyed by their first. A batch of 10,000 events makes a few dozen
- * rows instead of a row per event and term. Every event must be above every position already indexed (a
+ * rows instead of a row per event and term; a small last row of a term (under `TOP_UP_BELOW`) is topped up
+ * first, so one-event live batches share rows too. Every event must be above every position already indexed (a
  * projection's batches come in log order), so rows never overlap and a term's rows are in position order.
  * Runs inside the caller's write transaction.
  */
 export function writeSearchPostings(t: GenerationTables, events: Iterable<JobEvent>): void {
-  for (const [key, list] of searchPostingRows(events)) t.searchPostings.putSync(key, list);
+  for (const { field, value, positions } of termPositions(events).lists()) {
+    let from = 0;
+    // A live batch is often one event: topping up the term's last small row keeps the index at a row per
+    // few dozen events and terms, not one per event and term.
+    const last = rowHolding(t, field, value, MAX_KEY);
+    if (
+      last &&
+      last.list.length < TOP_UP_BELOW * WIDTH &&
+      last.list.slice(-WIDTH) < (positions[0] as string)
+    ) {
+      from = Math.min(positions.length, POSTINGS_PER_ROW - last.list.length / WIDTH);
+      t.searchPostings.putSync(last.key, last.list + positions.slice(0, from).join(''));
+    }
+    for (let i = from; i < positions.length; i += POSTINGS_PER_ROW) {
+      const row = positions.slice(i, i + POSTINGS_PER_ROW);
+      t.searchPostings.putSync([field, value, row[0] as string], row.join(''));
+    }
+  }
 }
+
+/**
+ * A term's last row is topped up by the next batch while it holds fewer positions than this: small enough
+ * that the rewritten row (20 bytes a position) stays within an LMDB leaf page instead of overflow pages.
+ */
+export const TOP_UP_BELOW = 64;
 
 /** Positions gathered per term; `lists()` gives each term's in ascending order. */
 class TermPositions {
@@ -89,8 +113,8 @@ class TermPositions {
   }
 }
 
-/** The rows `writeSearchPostings` puts, computed without a transaction. */
-export function searchPostingRows(events: Iterable<JobEvent>): [PostingKey, string][] {
+/** The batch's positions by term (indexed value), each term's ascending. */
+function termPositions(events: Iterable<JobEvent>): TermPositions {
   const terms = new TermPositions();
   for (const e of events) {
     const position = padPosition(e.position);
@@ -99,14 +123,7 @@ export function searchPostingRows(events: Iterable<JobEvent>): [PostingKey, stri
       if (typeof raw === 'string') terms.add(field, indexValue(raw), position);
     }
   }
-  const rows: [PostingKey, string][] = [];
-  for (const { field, value, positions } of terms.lists()) {
-    for (let i = 0; i < positions.length; i += POSTINGS_PER_ROW) {
-      const row = positions.slice(i, i + POSTINGS_PER_ROW);
-      rows.push([[field, value, row[0] as string], row.join('')]);
-    }
-  }
-  return rows;
+  return terms;
 }
 
 /**

@@ -451,3 +451,60 @@ test('search postings: rows of at most 1,000 positions; a term read from any pos
   );
   t.deepEqual(read('type', 'stage_started', ''), [...all.slice(0, 1000), ...all.slice(1800)]);
 });
+
+test("search postings: one-event batches top up the term's last row up to 64 positions; a large batch fills it to 1,000 first", async (t) => {
+  const { store } = await tempReadModel(t, 'operator-topup-');
+  const g = store.tables();
+  const event = (i: number) =>
+    ({
+      type: 'gate_pause',
+      position: String(5 + i * 3),
+      status: 'paused',
+      actor: 'runner',
+    }) as unknown as JobEvent;
+  for (let i = 0; i < 200; i++) await g.checkpoints.transaction(() => writeSearchPostings(g, [event(i)]));
+  const rows = () =>
+    [
+      ...g.searchPostings.getRange({
+        start: ['type', 'gate_pause', ''],
+        end: ['type', 'gate_pause', '\uffff'],
+      }),
+    ].map(({ key, value }) => [key[2], value.length / 20] as const);
+  t.deepEqual(
+    rows().map(([, n]) => n),
+    [64, 64, 64, 8],
+  );
+  t.deepEqual(
+    rows().map(([first]) => first),
+    [0, 64, 128, 192].map((i) => padPosition(event(i).position)),
+    'each row keyed by its first position',
+  );
+  const big = Array.from({ length: 1000 }, (_, i) => event(200 + i));
+  await g.checkpoints.transaction(() => writeSearchPostings(g, big));
+  t.deepEqual(
+    rows().map(([, n]) => n),
+    [64, 64, 64, 1000, 8],
+  );
+  // Every position readable from anywhere, in order, as one list.
+  const all = Array.from({ length: 1200 }, (_, i) => padPosition(event(i).position));
+  const transaction = store.env.useReadTransaction();
+  try {
+    fc.assert(
+      fc.property(fc.integer({ min: 0, max: 1200 * 3 + 10 }), (n) => {
+        const from = padPosition(String(n));
+        const source = new TermSource(g, transaction, 'type', 'gate_pause', new Budget(1e9));
+        const out: string[] = [];
+        for (let hit = source.seek(from); hit; hit = source.seek(nextPosition(hit.position)))
+          out.push(hit.position);
+        source.close();
+        t.deepEqual(
+          out,
+          all.filter((p) => p >= from),
+        );
+      }),
+      { numRuns: 30, seed: 5 },
+    );
+  } finally {
+    transaction.done();
+  }
+});
