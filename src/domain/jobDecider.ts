@@ -31,6 +31,7 @@ export {
   nextStage,
   pendingGateDeadline,
   resumeStage,
+  retryDueAt,
   runningStage,
   stageDefinition,
   stageState,

@@ -1,6 +1,6 @@
 import { isTerminal } from './events.ts';
 import { type GateState, type JobState, ownGate, type StageState } from './jobState.ts';
-import type { GateDefinition, StageDefinition } from './pipeline.ts';
+import { type GateDefinition, MAX_RETRY_DELAY_MS, type StageDefinition } from './pipeline.ts';
 
 export function jobExists(state: JobState): boolean {
   return state.status !== 'none';
@@ -49,6 +49,21 @@ export function isLastStage(state: JobState, stage: string): boolean {
 export function hasRetriesLeft(state: JobState, stage: string): boolean {
   const attempts = stageState(state, stage)?.attempts ?? 0;
   return attempts <= (stageDefinition(state, stage)?.retries ?? 0);
+}
+
+/**
+ * When a failed stage with retries left may start again (ms since the epoch): its last attempt's end plus
+ * `retry_delay`, doubled for each attempt after the first, at most `MAX_RETRY_DELAY_MS`. Null when it may
+ * start at once (no delay configured, or not a failed stage).
+ */
+export function retryDueAt(state: JobState, stage: string): number | null {
+  const current = stageState(state, stage);
+  const base = stageDefinition(state, stage)?.retry_delay ?? 0;
+  if (current?.status !== 'failed' || base <= 0 || current.finished_at === null) return null;
+  const ended = Date.parse(current.finished_at);
+  if (Number.isNaN(ended)) return null;
+  const delay = Math.min(base * 2 ** Math.max(0, current.attempts - 1), MAX_RETRY_DELAY_MS);
+  return ended + delay;
 }
 
 export function maxAttempts(state: JobState, stage: string): number {

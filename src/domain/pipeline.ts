@@ -22,6 +22,9 @@ export function parseDuration(text: string): number {
   return Number(match[1]) * unit;
 }
 
+/** The longest wait before a retry, however many attempts failed. */
+export const MAX_RETRY_DELAY_MS = 3_600_000;
+
 export const gateDefinitionSchema = z.object({
   name: newNameSchema.optional(),
   /** Absent: no deadline. 0 would time the gate out as it pauses (with approve or reject, no person decides). */
@@ -40,6 +43,11 @@ export const stageDefinitionSchema = z.object({
     .pipe(z.number().min(1, 'must be more than 0 (leave timeout out for no limit)'))
     .optional(),
   retries: z.number().int().min(0).max(100).default(0),
+  /**
+   * The wait before the first retry of a failed attempt; each next retry waits twice as long as the one
+   * before, at most `MAX_RETRY_DELAY_MS`. Absent or 0: a failed attempt is retried at once.
+   */
+  retry_delay: durationSchema.pipe(z.number().max(MAX_RETRY_DELAY_MS, 'at most 1h')).optional(),
   env: z.record(z.string(), z.string()).default({}),
   gate: gateDefinitionSchema.optional(),
 });

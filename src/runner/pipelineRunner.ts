@@ -5,6 +5,7 @@ import {
   hasRetriesLeft,
   nextStage,
   pendingGateDeadline,
+  retryDueAt,
   runningStage,
   stageDefinition,
 } from '../domain/jobDecider.ts';
@@ -68,6 +69,8 @@ export class PipelineRunner implements QueueInfoPort {
   readonly #runsDir: string;
   readonly #book: JobBook;
   readonly #timers: GateTimers;
+  /** Per job: the retry of a failed stage waiting for its `retry_delay`, and when it is due. */
+  readonly #retries = new Map<string, { due: number; cancel: () => void }>();
   readonly #abort = new AbortController();
   readonly #steps: RunnerSteps;
   readonly #commands: RunnerCommands;
@@ -147,6 +150,7 @@ export class PipelineRunner implements QueueInfoPort {
       this.#stages.stopAll('operator shutting down');
       await this.#loop;
       this.#timers.clearAll();
+      for (const jobId of [...this.#retries.keys()]) this.#retryAt(jobId, null);
       await this.#steps.draining;
       // whatever the step in flight spawned meanwhile
       const children = this.#stages.stopAll('operator shutting down');
@@ -262,6 +266,7 @@ export class PipelineRunner implements QueueInfoPort {
     const child = this.#stages.child(jobId);
     if (!state) {
       this.#timers.clear(jobId);
+      this.#retryAt(jobId, null);
       child?.process.stop('job ended');
       return;
     }
@@ -277,7 +282,25 @@ export class PipelineRunner implements QueueInfoPort {
     const definition = next ? stageDefinition(state, next.name) : null;
     if (!next || !definition?.run) return; // no `run`: an external worker's stage
     if (next.status === 'failed' && !hasRetriesLeft(state, next.name)) return;
+    // A retry waits for its delay (from the failed attempt's end in the log, so a restart keeps it).
+    const due = next.status === 'failed' ? retryDueAt(state, next.name) : null;
+    if (due !== null && due > this.#clock.now().getTime()) return this.#retryAt(jobId, due);
+    this.#retryAt(jobId, null);
     await this.#stages.start(jobId, next.name);
+  }
+
+  /** Arms (or with null, clears) the job's retry timer; when it fires the job is reconciled again. */
+  #retryAt(jobId: string, due: number | null): void {
+    const armed = this.#retries.get(jobId);
+    if (armed && armed.due === due) return;
+    armed?.cancel();
+    this.#retries.delete(jobId);
+    if (due === null || this.#abort.signal.aborted) return;
+    const cancel = this.#clock.setTimer(Math.max(0, due - this.#clock.now().getTime()), () => {
+      this.#retries.delete(jobId);
+      this.#steps.touch(jobId);
+    });
+    this.#retries.set(jobId, { due, cancel });
   }
 
   /** Starts queued jobs, oldest first, while a lane is free. */

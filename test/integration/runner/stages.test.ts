@@ -34,6 +34,9 @@ test.before(async () => {
         flaky: {
           stages: [{ name: 'try', retries: 1, run: 'echo "attempt $STAGE_ATTEMPT"; echo boom >&2; exit 3' }],
         },
+        patient: {
+          stages: [{ name: 'try', retries: 2, retry_delay: '400ms', run: 'exit 3' }],
+        },
         slow: {
           stages: [
             {
@@ -118,6 +121,31 @@ test('a failing stage is retried, then fails the job with the last log lines in 
   t.regex(tail.join('\n'), /stdout attempt 2\n\S+ stderr boom$/);
   t.is(events.at(-1)?.payload['reason'], 'exit code 3');
   t.log(events.at(-1)?.message);
+});
+
+test('retry_delay: each retry waits for its delay after the failed attempt, twice as long each time', async (t) => {
+  const jobId = await createJob(server, 'patient');
+  const events = await waitForEvents(server, jobId, 'the job to end', ended);
+  t.deepEqual(typesOf(events).slice(2), [
+    'stage_started',
+    'stage_failed',
+    'stage_started',
+    'stage_failed',
+    'stage_started',
+    'stage_failed',
+    'job_failed',
+  ]);
+  const at = (type: string) => events.filter((e) => e.type === type).map((e) => Date.parse(e.ts));
+  const [, secondStart, thirdStart] = at('stage_started') as number[];
+  const [firstFail, secondFail] = at('stage_failed') as number[];
+  t.true(
+    (secondStart as number) - (firstFail as number) >= 400,
+    `first retry after ${(secondStart as number) - (firstFail as number)} ms`,
+  );
+  t.true(
+    (thirdStart as number) - (secondFail as number) >= 800,
+    `second retry after ${(thirdStart as number) - (secondFail as number)} ms`,
+  );
 });
 
 test('a stage past its timeout is killed (SIGTERM ignored, SIGKILL after the grace) and fails', async (t) => {

@@ -245,6 +245,11 @@ const badFiles: [title: string, yaml: string, expected: string[]][] = [
     ],
   ],
   [
+    'retry delay past an hour',
+    'pipelines:\n  p:\n    stages:\n      - name: a\n        retries: 3\n        retry_delay: 2h\n',
+    ['c.yaml: pipelines.p.stages[0].retry_delay: at most 1h'],
+  ],
+  [
     'durations of periodic timers past the timer limit',
     'store:\n  lease_ttl: 25d\nstreaming:\n  heartbeat_seconds: 2200000\n',
     [
