@@ -59,7 +59,7 @@ export function verifyReadModelIndexes(rms: ReadModelStore): ProjectionDifferenc
       const [jobId, seq, type] = value;
       const json = t.events.get([jobId, seq], { transaction });
       const event = json === undefined ? undefined : (JSON.parse(json) as JobEvent);
-      if (event && indexed) for (const [field, value] of searchTerms(event)) terms.add(field, value, key);
+      if (event && indexed) for (const [field, term] of searchTerms(event)) terms.add(field, term, key);
       if (!event || event.position !== unpad(key) || event.type !== type)
         diffs.push({
           projection: 'readmodel',
