@@ -119,6 +119,22 @@ export class WebhookEndpoints {
     return view(this.#endpoint(id));
   }
 
+  /**
+   * Pauses an endpoint by hand (a receiver down for maintenance): nothing more is sent to it until `enable`,
+   * its pending deliveries keep their order and resume then; an attempt already out is recorded as it
+   * answers. Disabling a disabled endpoint changes nothing.
+   */
+  async disable(id: string, by: string): Promise<WebhookEndpointView> {
+    if (this.#endpoint(id).enabled)
+      await this.register({
+        type: 'webhook_endpoint_disabled',
+        endpoint_id: id,
+        at: this.#iso(),
+        reason: `disabled by ${by}`,
+      });
+    return view(this.#endpoint(id));
+  }
+
   /** Appends a registry event and waits (bounded) until this process has applied it. */
   async register(event: RegistryEvent): Promise<{ revision: number; position: string }> {
     const written = await this.#o.log.register(event);

@@ -137,6 +137,7 @@ interface Endpoint {
   enabled: boolean;
   created_position: string | null;
   disabled_reason: string | null;
+  disabled_at: string | null;
   consecutive_failures: number;
 }
 interface Delivery {
@@ -280,6 +281,7 @@ test.serial(
       '/api/v1/webhooks/{id}',
       '/api/v1/webhooks/{id}/deliveries',
       '/api/v1/webhooks/{id}/deliveries/{deliveryId}/redeliver',
+      '/api/v1/webhooks/{id}/disable',
     ])
       t.truthy(spec.paths[path], path);
   },
@@ -378,6 +380,45 @@ test.serial('receiver down for a while, then up: every event delivered, none los
   t.true(r.accepted.every((x) => x.verified));
   await server.api(`/webhooks/${webhook.id}`, { method: 'DELETE' });
 });
+
+test.serial(
+  'an admin pauses an endpoint by hand: nothing is sent while disabled, then enable resumes in order; operators and viewers may not',
+  async (t) => {
+    const r = await receiver(t);
+    const { webhook, secret } = await register(server.api, { url: r.url, jobs: ['paused0'] });
+    r.secret = secret;
+    for (const as of ['operator', 'viewer'] as const)
+      t.is((await server.api(`/webhooks/${webhook.id}/disable`, { method: 'POST', as })).status, 403, as);
+    t.is((await server.api(`/webhooks/${webhook.id}/disable`, { method: 'POST', as: null })).status, 401);
+    t.is((await server.api('/webhooks/no-such-hook/disable', { method: 'POST' })).status, 404);
+    const disabled = await json<Endpoint>(
+      await server.api(`/webhooks/${webhook.id}/disable`, { method: 'POST' }),
+    );
+    t.false(disabled.enabled);
+    t.regex(disabled.disabled_reason ?? '', /^disabled by \S+/);
+    // again: no change
+    const again = await json<Endpoint>(
+      await server.api(`/webhooks/${webhook.id}/disable`, { method: 'POST' }),
+    );
+    t.is(again.disabled_at, disabled.disabled_at);
+    await traffic(server.api, 1, 'paused');
+    const queued = await waitFor('deliveries queued', async () => {
+      const list = await deliveries(server.api, webhook.id);
+      return list.length >= 4 ? list : null;
+    });
+    t.true(queued.every((d) => d.status === 'pending' && d.attempt_count === 0));
+    // retries here are tens of ms apart: nothing was sent in a quarter of a second
+    await new Promise((done) => setTimeout(done, 250));
+    t.is(r.received.length, 0, 'nothing sent while disabled');
+    t.true(
+      (await json<Endpoint>(await server.api(`/webhooks/${webhook.id}/enable`, { method: 'POST' }))).enabled,
+    );
+    const expected = await eventsAfter(server.api, webhook.created_position);
+    await waitFor('all accepted', () => r.accepted.length >= expected.length);
+    assertInOrderOnce(t, r.accepted, expected);
+    await server.api(`/webhooks/${webhook.id}`, { method: 'DELETE' });
+  },
+);
 
 test.serial('a redirect is not followed: a 3xx is a failed attempt', async (t) => {
   const target = await receiver(t);

@@ -186,6 +186,22 @@ export function webhookRoutes(webhooks: WebhookEndpoints): AnyRoute[] {
       },
     }),
     route({
+      method: 'post',
+      path: '/webhooks/{id}/disable',
+      tag,
+      summary:
+        'pause an endpoint by hand: nothing is sent to it until it is enabled again, its pending deliveries keep their order',
+      role: 'admin',
+      params: webhookParams,
+      responses: {
+        200: { description: 'the endpoint', schema: webhookEndpointSchema },
+        ...errorResponses(401, 403, 404),
+      },
+      handler: async (ctx, { params }) => {
+        ctx.body = await webhooks.disable(params.id, (ctx.state.principal as { name: string }).name);
+      },
+    }),
+    route({
       method: 'get',
       path: '/webhooks/{id}/deliveries',
       tag,
