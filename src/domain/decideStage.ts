@@ -10,6 +10,7 @@ import {
   isLastStage,
   maxAttempts,
   nextStage,
+  retryDelayMs,
   runningStage,
 } from './jobPredicates.ts';
 import type { JobState, StageState } from './jobState.ts';
@@ -73,6 +74,7 @@ export function decideFailStage(command: FailStage, state: JobState): NewJobEven
   const stage = requireRunningStage(state, command.stage);
   const retryable = command.retryable !== false;
   const willRetry = retryable && hasRetriesLeft(state, stage.name);
+  const retryDelay = willRetry ? retryDelayMs(state, stage.name, stage.attempts) : 0;
   const failure = jobMessages.stageFailure(
     stage.name,
     stage.attempts,
@@ -82,7 +84,7 @@ export function decideFailStage(command: FailStage, state: JobState): NewJobEven
   const failed = newJobEvent(command, 'stage_failed', {
     stage: stage.name,
     status: 'running',
-    message: jobMessages.stageFailed(failure, command.reason, willRetry),
+    message: jobMessages.stageFailed(failure, command.reason, willRetry, retryDelay),
     payload: {
       ...command.payload,
       reason: command.reason,
@@ -91,6 +93,7 @@ export function decideFailStage(command: FailStage, state: JobState): NewJobEven
       retryable,
       will_retry: willRetry,
       duration_ms: elapsedMs(stage.started_at, command.ts),
+      ...(retryDelay > 0 ? { retry_delay_ms: retryDelay } : {}),
     },
   });
   if (willRetry) return [failed];

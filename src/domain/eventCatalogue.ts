@@ -77,6 +77,11 @@ export const eventPayloadSchemas = {
       .boolean()
       .describe('True when another attempt will follow (retryable and attempts left); false ends the job.'),
     duration_ms: msSchema.nullable().describe('Run time measured from `stage_started`; null when unknown.'),
+    retry_delay_ms: msSchema
+      .optional()
+      .describe(
+        'Optional: the wait before the next attempt, when one follows and the stage has a `retry_delay`.',
+      ),
   }),
   gate_pause: z.looseObject({
     gate: z.string().describe('The gate the job waits at.'),

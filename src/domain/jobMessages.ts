@@ -42,8 +42,10 @@ export const jobMessages = {
     }
     return attempt > 1 ? `stage ${stage} failed after ${attempt} attempts` : `stage ${stage} failed`;
   },
-  stageFailed(failure: string, reason: string, willRetry: boolean): string {
-    return `${withDetail(failure, reason)}${willRetry ? '; it will be retried' : ''}`;
+  stageFailed(failure: string, reason: string, willRetry: boolean, retryDelayMs = 0): string {
+    const retry =
+      retryDelayMs > 0 ? `; it will be retried in ${formatDuration(retryDelayMs)}` : '; it will be retried';
+    return `${withDetail(failure, reason)}${willRetry ? retry : ''}`;
   },
   gatePaused(gate: string, deadline: string | null, onTimeout: GateState['on_timeout']): string {
     if (deadline === null) return `job paused at gate ${gate}: waiting for a decision`;

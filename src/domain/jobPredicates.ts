@@ -58,12 +58,18 @@ export function hasRetriesLeft(state: JobState, stage: string): boolean {
  */
 export function retryDueAt(state: JobState, stage: string): number | null {
   const current = stageState(state, stage);
-  const base = stageDefinition(state, stage)?.retry_delay ?? 0;
-  if (current?.status !== 'failed' || base <= 0 || current.finished_at === null) return null;
+  if (current?.status !== 'failed' || current.finished_at === null) return null;
+  const delay = retryDelayMs(state, stage, current.attempts);
   const ended = Date.parse(current.finished_at);
-  if (Number.isNaN(ended)) return null;
-  const delay = Math.min(base * 2 ** Math.max(0, current.attempts - 1), MAX_RETRY_DELAY_MS);
+  if (delay === 0 || Number.isNaN(ended)) return null;
   return ended + delay;
+}
+
+/** The wait before the retry that follows failed attempt number `attempt` (1-based); 0: at once. */
+export function retryDelayMs(state: JobState, stage: string, attempt: number): number {
+  const base = stageDefinition(state, stage)?.retry_delay ?? 0;
+  if (base <= 0) return 0;
+  return Math.min(base * 2 ** Math.max(0, attempt - 1), MAX_RETRY_DELAY_MS);
 }
 
 export function maxAttempts(state: JobState, stage: string): number {

@@ -135,6 +135,13 @@ test('retry_delay: each retry waits for its delay after the failed attempt, twic
     'stage_failed',
     'job_failed',
   ]);
+  const failures = events.filter((e) => e.type === 'stage_failed');
+  t.deepEqual(
+    failures.map((e) => e.payload['retry_delay_ms']),
+    [400, 800, undefined],
+    'the wait is in the failure event, none after the last attempt',
+  );
+  t.regex(failures[0]?.message ?? '', /; it will be retried in 400ms$/);
   const at = (type: string) => events.filter((e) => e.type === type).map((e) => Date.parse(e.ts));
   const [, secondStart, thirdStart] = at('stage_started') as number[];
   const [firstFail, secondFail] = at('stage_failed') as number[];
