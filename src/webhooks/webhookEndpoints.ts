@@ -125,13 +125,15 @@ export class WebhookEndpoints {
    * answers. Disabling a disabled endpoint changes nothing.
    */
   async disable(id: string, by: string): Promise<WebhookEndpointView> {
-    if (this.#endpoint(id).enabled)
+    if (this.#endpoint(id).enabled) {
       await this.register({
         type: 'webhook_endpoint_disabled',
         endpoint_id: id,
         at: this.#iso(),
         reason: `disabled by ${by}`,
       });
+      this.#o.logger?.info({ endpoint: id, by }, 'webhooks: endpoint disabled by hand');
+    }
     return view(this.#endpoint(id));
   }
 

@@ -396,6 +396,9 @@ test.serial(
     );
     t.false(disabled.enabled);
     t.regex(disabled.disabled_reason ?? '', /^disabled by \S+/);
+    await waitFor('the log line', () =>
+      server.logLines.some((l) => l.includes('endpoint disabled by hand') && l.includes(webhook.id)),
+    );
     // again: no change
     const again = await json<Endpoint>(
       await server.api(`/webhooks/${webhook.id}/disable`, { method: 'POST' }),
