@@ -26,6 +26,10 @@ test.before(async () => {
   outside = await mkdtemp(join(tmpdir(), 'operator-outside-'));
   victim = join(outside, 'operator.yaml');
   await writeFile(victim, VICTIM_TEXT);
+  // logs/ swapped for a link in one rename: a plain `mv logs logs.old && ln -s X logs` loses to the runner or
+  // the log projection making logs/ again in between (ln then puts the link inside the new directory).
+  const swapLogsFor = (target: string) =>
+    `ln -s ${target} ../logs.new && while ! mv -T ../logs.new ../logs 2>/dev/null; do rm -rf ../logs.old && mv -T ../logs ../logs.old; done`;
   const plant = (command: string) => ({
     stages: [
       { name: 'first', env: { VICTIM: victim }, run: command },
@@ -39,10 +43,10 @@ test.before(async () => {
         symlog: plant('ln -s "$VICTIM" ../logs/second.log'),
         hardlog: plant('ln "$VICTIM" ../logs/second.log'),
         sympid: plant('ln -s "$VICTIM" ../logs/second.pid'),
-        symdir: plant('mv ../logs ../logs.old && ln -s "$(dirname "$VICTIM")" ../logs'),
+        symdir: plant(swapLogsFor('"$(dirname "$VICTIM")"')),
         // Its own logs/ swapped, while it runs, for a link to a dir holding a file named like its pid file.
         ownpid: plant(
-          'mkdir -p "$(dirname "$VICTIM")/pids" && echo keep > "$(dirname "$VICTIM")/pids/first.pid" && mv ../logs ../logs.old && ln -s "$(dirname "$VICTIM")/pids" ../logs',
+          `mkdir -p "$(dirname "$VICTIM")/pids" && echo keep > "$(dirname "$VICTIM")/pids/first.pid" && ${swapLogsFor('"$(dirname "$VICTIM")/pids"')}`,
         ),
       },
     },
