@@ -1,4 +1,5 @@
 import type { Transaction } from 'lmdb';
+import { padPosition } from './positions.ts';
 import type { JobEventsPage, JobEventsQuery } from './readModelQueries.ts';
 import type { GenerationTables } from './readModelStore.ts';
 
@@ -155,7 +156,7 @@ export function* jobEventsFromPosition(
 function positionOf(json: string): string {
   const match = /,"position":"(\d+)",/.exec(json);
   const position = match ? (match[1] as string) : (JSON.parse(json) as { position: string }).position;
-  return position.padStart(20, '0');
+  return padPosition(position);
 }
 
 /** The type of a canonical event JSON: `type` follows `ts`. */

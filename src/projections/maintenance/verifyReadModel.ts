@@ -2,6 +2,8 @@ import type { JobEvent } from '../../domain/events.ts';
 import type { JobState } from '../../domain/jobState.ts';
 import type { JobSummary } from '../index.ts';
 import { expectedReadModelJob, READ_MODEL_CHECKPOINT, type ReadModelStore } from '../index.ts';
+import { padPosition } from '../positions.ts';
+import { normalizeTs } from '../timestamps.ts';
 import type { ProjectionDifference } from './projectionDifference.ts';
 import { describeFields } from './projectionDifference.ts';
 import { upTo } from './verifyJobFiles.ts';
@@ -170,20 +172,6 @@ export function verifyReadModelJob(
         e.seq,
       );
   return diffs;
-}
-
-/** The read model's key forms (see `ReadModelStore`): 20-digit positions, millisecond `Z` timestamps. */
-function padPosition(position: string): string {
-  return position.padStart(20, '0');
-}
-
-export function unpad(padded: string): string {
-  return padded.replace(/^0+(?=\d)/, '');
-}
-
-export function normalizeTs(ts: string): string {
-  const time = Date.parse(ts);
-  return Number.isNaN(time) ? ts : new Date(time).toISOString();
 }
 
 function seqOfKey(key: string): number {

@@ -1,11 +1,12 @@
 import type { Transaction } from 'lmdb';
 import type { JobEvent } from '../../domain/events.ts';
 import type { ReadModelStore } from '../index.ts';
+import { unpadPosition } from '../positions.ts';
 import type { GenerationTables } from '../readModelStore.ts';
 import type { PostingKey } from '../searchIndex.ts';
 import { isSearchIndexed, postingHolds, postingRowPositions, searchTerms } from '../searchIndex.ts';
+import { normalizeTs } from '../timestamps.ts';
 import type { ProjectionDifference } from './projectionDifference.ts';
-import { normalizeTs, unpad } from './verifyReadModel.ts';
 
 /**
  * Index rows that point at nothing: listing rows whose job row disagrees, global position and time rows whose
@@ -43,13 +44,13 @@ export function verifyReadModelIndexes(rms: ReadModelStore): ProjectionDifferenc
       const [jobId, seq] = value;
       const json = t.events.get([jobId, seq], { transaction });
       const event = json === undefined ? undefined : (JSON.parse(json) as { position: string; ts: string });
-      if (!event || event.position !== unpad(key[1]) || normalizeTs(event.ts) !== key[0])
+      if (!event || event.position !== unpadPosition(key[1]) || normalizeTs(event.ts) !== key[0])
         diffs.push({
           projection: 'readmodel',
           kind: 'extra',
           job_id: jobId,
           seq,
-          row: `${g}:events_by_time[${key[0]},${unpad(key[1])}]`,
+          row: `${g}:events_by_time[${key[0]},${unpadPosition(key[1])}]`,
           detail: 'global time index row without a matching event row',
         });
     }
@@ -60,13 +61,13 @@ export function verifyReadModelIndexes(rms: ReadModelStore): ProjectionDifferenc
       const json = t.events.get([jobId, seq], { transaction });
       const event = json === undefined ? undefined : (JSON.parse(json) as JobEvent);
       if (event && indexed) for (const [field, term] of searchTerms(event)) terms.add(field, term, key);
-      if (!event || event.position !== unpad(key) || event.type !== type)
+      if (!event || event.position !== unpadPosition(key) || event.type !== type)
         diffs.push({
           projection: 'readmodel',
           kind: 'extra',
           job_id: jobId,
           seq,
-          row: `${g}:positions[${unpad(key)}]`,
+          row: `${g}:positions[${unpadPosition(key)}]`,
           detail: 'global position row without a matching event row',
         });
     }
@@ -118,7 +119,7 @@ function verifySearchPostings(
   const g = `g${t.generation}`;
   const diffs: ProjectionDifference[] = [];
   const rowName = (key: PostingKey) =>
-    `${g}:search_postings[${key[0]},${JSON.stringify(key[1])},${unpad(key[2])}]`;
+    `${g}:search_postings[${key[0]},${JSON.stringify(key[1])},${unpadPosition(key[2])}]`;
   const entries = new TermDigest();
   for (const { key, value } of t.searchPostings.getRange({ transaction })) {
     const positions = postingRowPositions(key, value);
@@ -151,7 +152,7 @@ function verifySearchPostings(
       const json = ref === undefined ? undefined : t.events.get([ref[0], ref[1]], { transaction });
       const event = json === undefined ? undefined : (JSON.parse(json) as JobEvent);
       const holds =
-        event?.position === unpad(position) &&
+        event?.position === unpadPosition(position) &&
         searchTerms(event).some(([f, v]) => f === field && v === indexed);
       if (overlaps || !holds)
         diffs.push({
@@ -161,8 +162,8 @@ function verifySearchPostings(
           ...(ref ? { seq: ref[1] } : {}),
           row: rowName(key),
           detail: overlaps
-            ? `position ${unpad(position)} is listed twice under ${field}`
-            : `position ${unpad(position)} is listed under ${field}, whose value its event ${event ? 'does not have' : 'row is missing for'}`,
+            ? `position ${unpadPosition(position)} is listed twice under ${field}`
+            : `position ${unpadPosition(position)} is listed under ${field}, whose value its event ${event ? 'does not have' : 'row is missing for'}`,
         });
     }
   }
@@ -177,7 +178,7 @@ function verifySearchPostings(
           job_id: value[0],
           seq: value[1],
           row: `${g}:search_postings[${field},${JSON.stringify(indexed)}]`,
-          detail: `search index lacks the event at position ${unpad(key)} under ${field}`,
+          detail: `search index lacks the event at position ${unpadPosition(key)} under ${field}`,
         });
   }
   return diffs;
