@@ -85,7 +85,7 @@ export function writeSearchPostings(t: GenerationTables, events: Iterable<JobEve
  * that reading and rewriting it for a one-event batch stays cheap (under 1,280 bytes, within an LMDB leaf
  * page rather than overflow pages).
  */
-export const TOP_UP_BELOW = 64;
+const TOP_UP_BELOW = 64;
 
 /** Positions gathered per term; `lists()` gives each term's in ascending order. */
 class TermPositions {
