@@ -34,7 +34,7 @@ function applyEvent(state: JobState, event: JobEvent): Partial<JobState> | null 
     case 'stage_started':
       return {
         stages: withStage(state.stages, stage, (s) => ({
-          ...s,
+          ...withoutRetryAt(s),
           status: 'running',
           attempts: s.attempts + 1,
           started_at: ts,
@@ -54,14 +54,16 @@ function applyEvent(state: JobState, event: JobEvent): Partial<JobState> | null 
         current_stage: null,
       };
     case 'stage_failed': {
-      const { duration_ms, reason } = payloadOf(event, 'stage_failed');
+      const { duration_ms, reason, will_retry, retry_delay_ms } = payloadOf(event, 'stage_failed');
+      const retryAt = will_retry ? retryTime(ts, retry_delay_ms) : null;
       return {
         stages: withStage(state.stages, stage, (s) => ({
-          ...s,
+          ...withoutRetryAt(s),
           status: 'failed',
           finished_at: ts,
           duration_ms: duration_ms ?? null,
           last_error: reason ?? null,
+          ...(retryAt === null ? {} : { retry_at: retryAt }),
         })),
         current_stage: null,
       };
@@ -75,7 +77,12 @@ function applyEvent(state: JobState, event: JobEvent): Partial<JobState> | null 
     case 'job_resumed':
       return resumed(state, event);
     case 'job_completed':
-      return { current_stage: null, paused_gate: null, finished_at: ts };
+      return {
+        stages: state.stages.map(withoutRetryAt),
+        current_stage: null,
+        paused_gate: null,
+        finished_at: ts,
+      };
     case 'job_failed': {
       const { reason, code } = payloadOf(event, 'job_failed');
       return {
@@ -179,11 +186,31 @@ function resumed(state: JobState, event: JobEvent): Partial<JobState> {
   return next;
 }
 
+/** The job ends: a running stage fails with `error`, and no stage waits for a retry any more. */
 function stopRunningStage(stages: StageState[], ts: string, error: string): StageState[] {
   return stages.map((s) =>
-    s.status === 'running' ? { ...s, status: 'failed', finished_at: ts, last_error: error } : s,
+    s.status === 'running'
+      ? { ...s, status: 'failed', finished_at: ts, last_error: error }
+      : withoutRetryAt(s),
   );
 }
+
+/** The stage without a pending retry time (the same object when it has none). */
+function withoutRetryAt(stage: StageState): StageState {
+  if (stage.retry_at === undefined) return stage;
+  const { retry_at: _, ...rest } = stage;
+  return rest;
+}
+
+/** `ts` plus the delay, as the fold's ISO form; null without a positive delay or with a `ts` Date cannot read. */
+function retryTime(ts: string, delayMs: number | undefined): string | null {
+  if (delayMs === undefined || delayMs <= 0) return null;
+  const at = Date.parse(ts) + delayMs;
+  return Number.isFinite(at) && Math.abs(at) <= MAX_DATE_MS ? new Date(at).toISOString() : null;
+}
+
+/** The largest time a `Date` holds (ms either side of the epoch). */
+const MAX_DATE_MS = 8.64e15;
 
 /** The stages with the one named `name` changed (every stage of that name, as a pipeline never repeats one). */
 function withStage(

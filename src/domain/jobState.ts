@@ -12,6 +12,12 @@ export interface StageState {
   finished_at: string | null;
   duration_ms: number | null;
   last_error: string | null;
+  /**
+   * When a failed stage's next attempt may start (ISO): the failure's `ts` plus the `retry_delay_ms` of its
+   * `stage_failed`. Present only while that wait is pending: a stage that starts again, a job that ends and
+   * a failure without a delay leave none, so the states of jobs without `retry_delay` are what they were.
+   */
+  retry_at?: string;
 }
 
 export type GateStatus = 'pending' | 'paused' | 'approved' | 'rejected' | 'auto_approved';

@@ -7,7 +7,7 @@
  *   decided_at: string | null, comment: string | null, by_timer: boolean }} GateState
  * @typedef {{ name: string, status: 'pending' | 'running' | 'completed' | 'failed', attempts: number,
  *   started_at: string | null, finished_at: string | null, duration_ms: number | null,
- *   last_error: string | null }} StageState
+ *   last_error: string | null, retry_at?: string }} StageState
  * @typedef {{ job_id: string | null, status: string, seq: number,
  *   pipeline: { name: string, stages: { name: string, run?: string }[] } | null,
  *   stages: StageState[], gates: Record<string, GateState>, current_stage: string | null,

@@ -60,6 +60,7 @@ export function stageItem(stage, now) {
       'data-status': status,
       'data-stage-status': stage.status,
       'data-attempts': stage.attempts,
+      'data-retry-at': stage.retry_at,
     },
     h(
       'div',
@@ -70,6 +71,9 @@ export function stageItem(stage, now) {
       stageTime(stage, now),
     ),
     stage.status === 'failed' && stage.last_error ? h('p', { class: 'stage-error' }, stage.last_error) : null,
+    stage.status === 'failed' && stage.retry_at
+      ? h('p', { class: 'stage-retry muted' }, `next attempt at ${formatTime(stage.retry_at)}`)
+      : null,
     gateLine(stage),
   );
 }

@@ -20,13 +20,13 @@ import { json, startTestServer, TOKENS } from '../helpers/testServer.ts';
  */
 
 /**
- * fetch (one retry), draft behind gate `review` (a rejection reruns it), publish behind its own gate (a
+ * fetch (one retry, a minute after a failure), draft behind gate `review` (a rejection reruns it), publish behind its own gate (a
  * rejection fails the job). Stages without `run`: reported by a worker, so no stage log is expected.
  */
 const pipeline: PipelineDefinition = {
   name: 'recorded',
   stages: [
-    { name: 'fetch', retries: 1, env: {} },
+    { name: 'fetch', retries: 1, retry_delay: 60_000, env: {} },
     {
       name: 'draft',
       retries: 0,
@@ -152,7 +152,14 @@ interface ShownJob {
   status: string | null;
   seq: number;
   current_stage: string | null;
-  stages: { name: string; status: string | null; attempts: number; shown: string | null }[];
+  stages: {
+    name: string;
+    status: string | null;
+    attempts: number;
+    shown: string | null;
+    retry_at: string | null;
+    retry_text: string | null;
+  }[];
   gates: { name: string; stage: string; status: string | null; decided_by: string | null }[];
   gantt_rows: string[];
 }
@@ -171,6 +178,8 @@ function shown(page: Page): Promise<ShownJob> {
         status: li.getAttribute('data-stage-status'),
         attempts: Number(li.getAttribute('data-attempts')),
         shown: li.getAttribute('data-status'),
+        retry_at: li.getAttribute('data-retry-at'),
+        retry_text: li.querySelector('.stage-retry')?.textContent ?? null,
       })),
       gates: stages.flatMap((li) =>
         [...li.querySelectorAll('.stage-gate[data-gate]')].map((g) => ({
@@ -200,6 +209,8 @@ function assertShowsState(t: ExecutionContext, page: ShownJob, state: JobState):
   for (const [i, stage] of state.stages.entries()) {
     t.is(page.stages[i]?.status, stage.status, `${stage.name} status`);
     t.is(page.stages[i]?.attempts, stage.attempts, `${stage.name} attempts`);
+    t.is(page.stages[i]?.retry_at, stage.retry_at ?? null, `${stage.name} retry time`);
+    t.is(page.stages[i]?.retry_text?.startsWith('next attempt at '), stage.retry_at ? true : undefined);
   }
   const gates = Object.values(state.gates);
   t.deepEqual(page.gates.map((g) => g.name).sort(), gates.map((g) => g.name).sort(), 'gates');

@@ -18,6 +18,12 @@ const stageStateSchema = z.object({
   finished_at: time,
   duration_ms: z.number().nullable(),
   last_error: z.string().nullable(),
+  retry_at: z
+    .string()
+    .optional()
+    .describe(
+      "when a failed stage's next attempt may start (its `retry_delay` after the failure); only while it waits",
+    ),
 });
 
 const gateStateSchema = z.object({
