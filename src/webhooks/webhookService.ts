@@ -73,7 +73,9 @@ export class WebhookService {
     const settings = config.webhooks;
     this.store = WebhookStore.open(config.storage.data_dir);
     this.log = new WebhookLog(options.store);
-    this.keyring = new WebhookKeyring(config, logger?.child({ component: 'webhooks' }));
+    this.keyring = new WebhookKeyring(config, logger?.child({ component: 'webhooks' }), () =>
+      this.store.listEndpoints().flatMap((e) => (e.sealed_secret ? [e.sealed_secret.kid] : [])),
+    );
     const configSecrets = new Map(settings.endpoints.map((e) => [e.id, e.secret]));
     this.guard = {
       policy: new OutboundPolicy(settings.allow_targets),

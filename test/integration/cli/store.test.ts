@@ -137,6 +137,29 @@ test('store backup: the generated webhooks key is copied beside the store; a ser
   t.regex(help.stdout, /its webhooks\.key, if any, in <data_dir>\//);
   await world.stop();
 
+  // Restored without the key file: no key is generated over the sealed secret; the log and a registration
+  // say which key to bring back; nothing unsigned goes out.
+  const keyless = await cliWorld({ webhooks });
+  t.teardown(() => keyless.cleanup());
+  const keylessDir = keyless.config.storage.data_dir;
+  await mkdir(join(keylessDir, 'store'), { recursive: true });
+  await copyFile(join(target, 'data.mdb'), join(keylessDir, 'store', 'data.mdb'));
+  await keyless.start();
+  const received = receiver.received.length;
+  await advance(keyless, 'keyless', 'created');
+  await eventually('the missing key said', () =>
+    keyless.logLines.some((l) => l.includes('cannot open the endpoint secret')),
+  );
+  const said = keyless.logLines.find((l) => l.includes('cannot open the endpoint secret')) ?? '';
+  t.regex(said, /sealed with key [0-9a-f]{16}, and .*webhooks\.key is missing: restore it from the backup/);
+  const refused = await keyless.api('/webhooks', { method: 'POST', json: { url: receiver.url } });
+  t.is(refused.status, 409);
+  t.like(await refused.json(), { error: { code: 'webhook_key_missing' } });
+  t.false(existsSync(join(keylessDir, 'webhooks.key')), 'no key generated that opens nothing');
+  t.false(keyless.logLines.some((l) => l.includes('generated one')));
+  t.is(receiver.received.length, received, 'nothing sent without the key');
+  await keyless.stop();
+
   // Restored as the help says: data.mdb into <data_dir>/store/, webhooks.key into <data_dir>/.
   const restored = await cliWorld({ webhooks });
   t.teardown(() => restored.cleanup());
