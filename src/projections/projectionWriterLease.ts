@@ -76,9 +76,25 @@ export class ProjectionWriterLease {
     this.#holding = false;
   }
 
+  /** Takes the lease if it is free, in a synchronous transaction: at start, so the runner starts at once. */
   #acquire(): void {
     if (this.#closed) return;
-    if (!this.#leases.tryAcquire(WRITER_LEASE, this.#me, this.#ttlMs)) {
+    this.#took(this.#leases.tryAcquire(WRITER_LEASE, this.#me, this.#ttlMs));
+  }
+
+  /**
+   * The later attempts of a waiting process, in an asynchronous transaction like the renewals: a serving
+   * event loop never waits for LMDB's write lock or a sync.
+   */
+  async #acquireLater(): Promise<void> {
+    if (this.#closed) return;
+    const taken = await this.#leases.tryAcquireLater(WRITER_LEASE, this.#me, this.#ttlMs);
+    if (!this.#closed) this.#took(taken);
+    else if (taken) this.#leases.release(WRITER_LEASE, this.#me);
+  }
+
+  #took(taken: boolean): void {
+    if (!taken) {
       if (!this.#waitingLogged) {
         const holder = this.#leases.read(WRITER_LEASE);
         this.#logger?.warn(
@@ -99,7 +115,7 @@ export class ProjectionWriterLease {
 
   async #check(): Promise<void> {
     if (this.#closed) return;
-    if (!this.#holding) return this.#acquire();
+    if (!this.#holding) return this.#acquireLater();
     const record = this.#leases.read(WRITER_LEASE);
     if (!record || record.owner !== this.#me.owner) {
       // Expired (this process stalled past the TTL) and taken: stop writing at once.
@@ -119,7 +135,9 @@ export class ProjectionWriterLease {
       return;
     }
     if (Date.now() - this.#lastRenew >= this.#ttlMs / 3) {
-      if (this.#leases.renew(WRITER_LEASE, this.#me, this.#ttlMs)) this.#lastRenew = Date.now();
+      // Asynchronous: the serving event loop waits neither for LMDB's write lock nor for the sync. A renewal
+      // refused (the lease taken meanwhile) is found by the next check.
+      if (await this.#leases.renewLater(WRITER_LEASE, this.#me, this.#ttlMs)) this.#lastRenew = Date.now();
     }
   }
 

@@ -66,7 +66,8 @@ export class SenderLeaseKeeper {
   async #check(): Promise<void> {
     let held = false;
     try {
-      held = this.#o.leases.tryAcquire(SENDER_LEASE, this.#me, this.#o.ttlMs);
+      // Asynchronous: the serving event loop waits neither for LMDB's write lock nor for the sync.
+      held = await this.#o.leases.tryAcquireLater(SENDER_LEASE, this.#me, this.#o.ttlMs);
     } catch (error) {
       this.#o.logger?.error({ err: error }, 'webhooks: sender lease check failed');
     }

@@ -99,16 +99,27 @@ export class LmdbLeases {
    * it is renewed, its `acquired_at` kept); returns whether `me` holds it now.
    */
   tryAcquire(name: string, me: LeaseHolder, ttlMs: number): boolean {
-    return this.db.transactionSync(() => {
-      const current = this.read(name);
-      if (current && current.owner !== me.owner && this.isLive(current)) return false;
-      const acquired_at =
-        current?.owner === me.owner && current.acquired_at !== ''
-          ? current.acquired_at
-          : new Date(this.now()).toISOString();
-      this.#write(name, { ...holderOf(me), acquired_at, expires_at: this.now() + ttlMs });
-      return true;
-    });
+    return this.db.transactionSync(() => this.#tryAcquireIn(name, me, ttlMs));
+  }
+
+  /**
+   * `tryAcquire` in an asynchronous write transaction, for the checks a serving process repeats: its event
+   * loop neither waits for LMDB's write lock (which the env's write thread holds through each commit and its
+   * sync) nor makes the sync itself.
+   */
+  tryAcquireLater(name: string, me: LeaseHolder, ttlMs: number): Promise<boolean> {
+    return lmdbTransaction(this.db, () => this.#tryAcquireIn(name, me, ttlMs));
+  }
+
+  #tryAcquireIn(name: string, me: LeaseHolder, ttlMs: number): boolean {
+    const current = this.read(name);
+    if (current && current.owner !== me.owner && this.isLive(current)) return false;
+    const acquired_at =
+      current?.owner === me.owner && current.acquired_at !== ''
+        ? current.acquired_at
+        : new Date(this.now()).toISOString();
+    this.#write(name, { ...holderOf(me), acquired_at, expires_at: this.now() + ttlMs });
+    return true;
   }
 
   /** Extends `me`'s lease; false when `me` no longer holds it. Keeps a pending request. */
@@ -118,7 +129,8 @@ export class LmdbLeases {
 
   /**
    * `renew` in an asynchronous write transaction: the calling thread does not wait for LMDB's write lock,
-   * which another thread of the process (a rebuild's read model thread) may hold for a long transaction.
+   * which another thread of the process (a rebuild's read model thread, the env's write thread during a
+   * commit and its sync) may hold for a long time, nor makes the sync itself.
    */
   renewLater(name: string, me: LeaseHolder, ttlMs: number): Promise<boolean> {
     return lmdbTransaction(this.db, () => this.#renewIn(name, me, ttlMs));
