@@ -55,7 +55,10 @@ export class WebhookKeyring {
     private readonly sealedKids: () => readonly string[] = () => [],
   ) {}
 
-  /** The key, loaded (or generated) on first use; null when there is none to use (see `seal` for why). */
+  /**
+   * The key, loaded (or generated) on first use; null when there is none to use: none configured on
+   * EventStoreDB, or on LMDB a key file missing while secrets in the store are sealed.
+   */
   key(): Buffer | null {
     return this.#existing() ?? this.#generate();
   }
