@@ -20,8 +20,9 @@ import { json, startTestServer, TOKENS } from '../helpers/testServer.ts';
  */
 
 /**
- * fetch (one retry, a minute after a failure), draft behind gate `review` (a rejection reruns it), publish behind its own gate (a
- * rejection fails the job). Stages without `run`: reported by a worker, so no stage log is expected.
+ * fetch (one retry, a minute after a failure), draft behind gate `review` (a rejection reruns it), publish
+ * behind its own gate (a rejection fails the job). Stages without `run`: reported by a worker, so no stage
+ * log is expected.
  */
 const pipeline: PipelineDefinition = {
   name: 'recorded',
