@@ -1,5 +1,6 @@
 import { execFileSync } from 'node:child_process';
-import { mkdir, mkdtemp, open, rm, writeFile } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
+import { mkdir, mkdtemp, open, rm, stat, truncate, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
@@ -9,6 +10,8 @@ import { openLmdbEventStore } from '../../src/infra/eventstore/lmdb/index.ts';
 import { freeBytes } from '../../src/infra/files/freeSpace.ts';
 import { createLogger } from '../../src/infra/logging/logger.ts';
 import { startServer } from '../../src/server/startServer.ts';
+import { runCli } from '../helpers/cli.ts';
+import { JobTraffic, plan } from '../helpers/jobTraffic.ts';
 import { waitFor } from '../helpers/runnerHarness.ts';
 import { type ServeChild, serveChild } from '../helpers/serveChild.ts';
 import { startTestServer, TOKENS, testConfig } from '../helpers/testServer.ts';
@@ -221,4 +224,38 @@ test('disk full on a real filesystem: 507 with the error shape, the server stays
   t.is(((await (await s.api('/jobs/after')).json()) as { job_id: string }).job_id, 'after');
   t.true(alive(s));
   t.notRegex(s.output(), /unhandled promise rejection|"msg":"request failed"/);
+});
+
+test('disk full during a rebuild: one line that says so, exit 1, the live projections untouched', async (t) => {
+  const home = await mkdtemp(join(tmpdir(), 'operator-tmpfs-'));
+  const mnt = join(home, 'mnt');
+  await mkdir(mnt);
+  mountTmpfs(mnt, '24m');
+  t.teardown(async () => {
+    execFileSync('umount', ['-l', mnt]);
+    await rm(home, { recursive: true, force: true });
+  });
+  const config = join(home, 'operator.yaml');
+  await writeFile(
+    config,
+    // The runs dir elsewhere: the read model's LMDB env is what meets the full disk.
+    `server: {port: 0, host: 127.0.0.1}\nstorage: {data_dir: ${join(mnt, 'data')}, runs_dir: ${join(home, 'runs')}}\n`,
+  );
+  const store = await openLmdbEventStore({ path: join(mnt, 'data', 'store') });
+  const traffic = new JobTraffic(store);
+  for (let i = 0; i < 150; i++)
+    for (const step of plan(`full${i}`, 'completed')) await traffic.run(`full${i}`, step);
+  await store.close();
+  // Room for the rebuild to start, not for its read model: a commit fails part-way.
+  const filler = join(mnt, 'filler');
+  await fill(filler);
+  await truncate(filler, (await stat(filler)).size - 1024 * 1024);
+
+  const res = await runCli(['projections', 'rebuild', '--all', '--config', config]);
+  t.is(res.code, 1, res.stderr);
+  const said = res.stderr.split('\n').filter((l) => l.startsWith('operator: '));
+  t.is(said.length, 1, res.stderr);
+  t.regex(said[0] ?? '', /^operator: the server is out of storage space.*\[insufficient_storage\]$/);
+  t.false(res.stderr.includes('unexpected error'), res.stderr);
+  t.false(existsSync(join(home, 'runs', 'full0')), 'nothing swapped in');
 });

@@ -21,6 +21,21 @@ export function isLmdbCommitFailure(error: unknown): error is LmdbCommitFailure 
   );
 }
 
+const COMMIT_FAILED = 'Commit failed';
+
+/**
+ * lmdb-js's commit failure whatever it carries: with a `commitError`, or without one (lmdb-js attaches it only
+ * when LMDB's error came before the writes were rejected), so LMDB's reason cannot be had.
+ */
+export function isAnyLmdbCommitFailure(error: unknown): boolean {
+  return (
+    isLmdbCommitFailure(error) ||
+    (error instanceof Error &&
+      error.message.startsWith(COMMIT_FAILED) &&
+      (error as { code?: unknown }).code === undefined)
+  );
+}
+
 /**
  * The error LMDB gave for a failed commit (its `commitError`'s reason, marked handled); `error` itself when it
  * is not lmdb-js's commit failure, or when no reason came within a second.

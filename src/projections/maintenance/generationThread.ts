@@ -1,6 +1,9 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import type { JobEvent } from '../../domain/events.ts';
 import type { JobState } from '../../domain/jobState.ts';
+import { StorageFullError } from '../../infra/eventstore/storeErrors.ts';
+import { isStorageFullFailure } from '../../infra/files/storageFull.ts';
+import { commitFailureReason, isAnyLmdbCommitFailure } from '../../infra/lmdb/commitFailure.ts';
 // Not the projections' index: a thread starts faster loading only what it runs.
 import { GenerationBuilder } from '../generationBuilder.ts';
 import { ReadModelStore } from '../readModelStore.ts';
@@ -14,6 +17,13 @@ import type { GenerationReply, GenerationRequest, GenerationThreadData } from '.
 const data = workerData as GenerationThreadData;
 const port = parentPort;
 if (!port) throw new Error('generationThread runs in a worker thread');
+// lmdb-js rejects promises of its own for a failed commit that nobody awaits (each write of it, its
+// `commitError`); the transaction awaited here fails with the same commit and is answered as a failed
+// request. Left alone they would end this thread first, with lmdb-js's wrapper instead of LMDB's reason.
+process.on('unhandledRejection', (reason) => {
+  if (isAnyLmdbCommitFailure(reason)) return;
+  throw reason;
+});
 const store = ReadModelStore.open(data.dataDir);
 const builder = new GenerationBuilder({ store, generation: data.generation });
 let queue: Promise<void> = Promise.resolve();
@@ -26,8 +36,16 @@ async function handle(request: GenerationRequest): Promise<void> {
   try {
     port?.postMessage(await answer(request));
   } catch (error) {
-    const e = error as Error;
-    port?.postMessage({ kind: 'failed', message: e.message, stack: e.stack } satisfies GenerationReply);
+    const reason = await commitFailureReason(error);
+    const e = reason as Error;
+    const storageFull =
+      reason instanceof StorageFullError || (await isStorageFullFailure(reason, store.path));
+    port?.postMessage({
+      kind: 'failed',
+      message: e.message,
+      stack: e.stack,
+      storageFull,
+    } satisfies GenerationReply);
   }
 }
 

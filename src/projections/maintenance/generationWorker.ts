@@ -1,6 +1,7 @@
 import { Worker } from 'node:worker_threads';
 import type { JobEvent } from '../../domain/events.ts';
 import type { JobState } from '../../domain/jobState.ts';
+import { StorageFullError } from '../../infra/eventstore/storeErrors.ts';
 import type { Projection } from '../index.ts';
 import { canonicalJson, comparePositions } from '../index.ts';
 
@@ -18,7 +19,13 @@ export type GenerationReply =
   | { kind: 'applied' }
   | { kind: 'flushed'; checkpoint: string | null }
   | { kind: 'closed' }
-  | { kind: 'failed'; message: string; stack?: string };
+  | {
+      kind: 'failed';
+      message: string;
+      stack?: string;
+      /** The write was refused for want of space: the caller says so (`StorageFullError`), without a stack. */
+      storageFull?: boolean;
+    };
 
 /** Batches sent and not yet applied by the thread: one being written, one waiting. */
 const MAX_IN_FLIGHT = 2;
@@ -59,8 +66,7 @@ export class GenerationWorker implements Projection {
       execArgv: profilerFlags(process.execArgv),
     });
     this.#worker.on('message', (reply: GenerationReply) => {
-      if (reply.kind === 'failed')
-        this.#fail(Object.assign(new Error(`read model thread: ${reply.message}`), { stack: reply.stack }));
+      if (reply.kind === 'failed') this.#fail(threadFailure(reply));
       else this.#waiting.shift()?.resolve(reply);
     });
     this.#worker.on('error', (error) => this.#fail(error));
@@ -123,6 +129,16 @@ export class GenerationWorker implements Projection {
     this.#failure ??= error;
     for (const waiter of this.#waiting.splice(0)) waiter.reject(this.#failure);
   }
+}
+
+/** The thread's failure as this thread reports it: a full disk as `StorageFullError`, else its message and stack. */
+function threadFailure(reply: Extract<GenerationReply, { kind: 'failed' }>): Error {
+  const error = new Error(`read model thread: ${reply.message}`);
+  if (reply.storageFull) return new StorageFullError(error);
+  // The thread's frames after this thread's message (its stack's first line repeats its own message).
+  const frames = reply.stack?.split('\n').slice(1).join('\n');
+  if (frames) error.stack = `Error: ${error.message}\n${frames}`;
+  return error;
 }
 
 /**
