@@ -202,7 +202,10 @@ function withoutRetryAt(stage: StageState): StageState {
   return rest;
 }
 
-/** `ts` plus the delay, as the fold's ISO form; null without a positive delay or with a `ts` Date cannot read. */
+/**
+ * `ts` plus the delay, as the fold's ISO form; null without a positive delay or with a `ts` Date cannot
+ * read.
+ */
 function retryTime(ts: string, delayMs: number | undefined): string | null {
   if (delayMs === undefined || delayMs <= 0) return null;
   const at = Date.parse(ts) + delayMs;

@@ -49,8 +49,10 @@ export class CheckpointConflictError extends OperatorError {
 /**
  * The read model (see `ReadModelStore` for the tables). Each batch's rows and the checkpoint are written
  * in one LMDB transaction, so the read model applies each event exactly once and never shows a row its
- * checkpoint does not cover, nor the reverse. All rows are computed before the transaction opens (an async
- * lmdb transaction does not roll back a callback that throws): the callback only puts.
+ * checkpoint does not cover, nor the reverse. The event and job rows are computed before the transaction
+ * opens (an async lmdb transaction does not roll back a callback that throws): the callback puts them. Only
+ * the search postings are made inside it (`writeSearchPostings` reads each term's last row to top it up):
+ * string work on the batch's own positions.
  */
 export class ReadModelProjection implements Projection {
   readonly name = 'readmodel';

@@ -131,7 +131,10 @@ export class GenerationWorker implements Projection {
   }
 }
 
-/** The thread's failure as this thread reports it: a full disk as `StorageFullError`, else its message and stack. */
+/**
+ * The thread's failure as this thread reports it: a full disk as `StorageFullError`, else its message and
+ * stack.
+ */
 function threadFailure(reply: Extract<GenerationReply, { kind: 'failed' }>): Error {
   const error = new Error(`read model thread: ${reply.message}`);
   if (reply.storageFull) return new StorageFullError(error);
