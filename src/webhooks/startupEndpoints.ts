@@ -1,8 +1,10 @@
 import type { Logger } from 'pino';
+import { OperatorError } from '../domain/errors.ts';
 import type { Config } from '../infra/config/configSchema.ts';
 import type { EventStore } from '../infra/eventstore/eventStore.ts';
 import { isWrongExpectedRevisionError } from '../infra/eventstore/eventStore.ts';
 import { redactedUrl } from '../infra/net/redactedUrl.ts';
+import type { SealedSecret } from './secretBox.ts';
 import type { TargetGuard } from './targetGuard.ts';
 import { TargetDeniedError } from './targetGuard.ts';
 import type { WebhookKeyring } from './webhookKeyring.ts';
@@ -115,10 +117,15 @@ export async function disableRefusedEndpoints(ctx: StartupContext): Promise<void
 export async function moveLegacyEndpoints(ctx: StartupContext): Promise<void> {
   for (const e of ctx.webhookStore.listEndpoints()) {
     if (e.source !== 'api' || e.sealed_secret || e.secret === undefined) continue;
-    if (!ctx.keyring.key()) {
+    let sealed: SealedSecret;
+    try {
+      sealed = ctx.keyring.seal(e.id, e.secret);
+    } catch (error) {
+      // No key to seal with: the keyring says which one is wanted (set one, or restore the key file).
+      if (!(error instanceof OperatorError) || error.code !== 'webhook_key_missing') throw error;
       ctx.logger?.error(
         { endpoint: e.id },
-        'webhooks: an endpoint of an earlier version stays in this data dir only: set webhooks.secret_key to move it into the store',
+        `webhooks: an endpoint of an earlier version stays in this data dir only until it can be sealed: ${error.message}`,
       );
       continue;
     }
@@ -130,7 +137,7 @@ export async function moveLegacyEndpoints(ctx: StartupContext): Promise<void> {
       event_types: e.event_types,
       jobs: e.jobs,
       pipelines: e.pipelines,
-      sealed_secret: ctx.keyring.seal(e.id, e.secret),
+      sealed_secret: sealed,
       at: e.created_at,
       created_position: e.created_position,
     });
