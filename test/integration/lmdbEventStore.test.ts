@@ -435,3 +435,33 @@ test('a soft-deleted stream counts as no stream for stream_exists, and takes its
   t.deepEqual(await collect(store.readStream('job-d')), []);
   t.like(await store.append('job-d', [event()], { expectedRevision: 'no_stream' }), { nextRevision: 4 });
 });
+
+test('a long read lets the process turn between batches: timers and I/O run while readAll and readStream scan', async (t) => {
+  const store = await openTemp(t, { batchSize: 10 });
+  for (let i = 0; i < 20; i++)
+    await store.append(
+      'job-long',
+      Array.from({ length: 10 }, (_, j) => event({ i, j })),
+    );
+  // Turns of the event loop while a read runs: a reader that never yields a macrotask gives none.
+  const turnsDuring = async (read: () => AsyncIterable<unknown>) => {
+    let turns = 0;
+    let reading = true;
+    const tick = () => {
+      if (!reading) return;
+      turns++;
+      setImmediate(tick);
+    };
+    setImmediate(tick);
+    let events = 0;
+    for await (const _ of read()) events++;
+    reading = false;
+    return { turns, read: events };
+  };
+  const all = await turnsDuring(() => store.readAll());
+  t.is(all.read, 200);
+  t.true(all.turns >= 19, `readAll: ${all.turns} turns in 20 batches`);
+  const stream = await turnsDuring(() => store.readStream('job-long', { direction: 'backwards' }));
+  t.is(stream.read, 200);
+  t.true(stream.turns >= 19, `readStream: ${stream.turns} turns in 20 batches`);
+});

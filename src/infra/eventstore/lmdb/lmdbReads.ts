@@ -54,6 +54,7 @@ export async function* readStreamEvents(
       yield event;
       if (--remaining === 0) return;
     }
+    await nextTurn(); // see readAllEvents
   }
 }
 
@@ -89,6 +90,9 @@ export async function* readAllEvents(
       yield event;
       if (--remaining === 0) return;
     }
-    if (batch.events.length === 0) await nextTurn(); // filtered-out stretches must not starve I/O
+    // A turn of the event loop per batch: each `yield` above resumes its reader in a microtask, so a reader
+    // that awaits nothing else (a count of a long lag) would otherwise hold the process, every timer, socket
+    // and SSE client, for the whole scan, and filtered-out stretches would too.
+    await nextTurn();
   }
 }
