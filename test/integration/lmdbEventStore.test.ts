@@ -464,4 +464,7 @@ test('a long read lets the process turn between batches: timers and I/O run whil
   const stream = await turnsDuring(() => store.readStream('job-long', { direction: 'backwards' }));
   t.is(stream.read, 200);
   t.true(stream.turns >= 19, `readStream: ${stream.turns} turns in 20 batches`);
+  // A read of one batch (most are: a job's new events, a command's reload) ends without a turn.
+  const short = await turnsDuring(() => store.readStream('job-long', { fromRevision: 195 }));
+  t.deepEqual(short, { turns: 0, read: 5 });
 });

@@ -54,7 +54,7 @@ export async function* readStreamEvents(
       yield event;
       if (--remaining === 0) return;
     }
-    await nextTurn(); // see readAllEvents
+    if (forwards ? next <= last : next >= first) await nextTurn(); // another batch follows: see readAllEvents
   }
 }
 
@@ -90,9 +90,10 @@ export async function* readAllEvents(
       yield event;
       if (--remaining === 0) return;
     }
-    // A turn of the event loop per batch: each `yield` above resumes its reader in a microtask, so a reader
-    // that awaits nothing else (a count of a long lag) would otherwise hold the process, every timer, socket
-    // and SSE client, for the whole scan, and filtered-out stretches would too.
-    await nextTurn();
+    // A turn of the event loop before each next batch: each `yield` above resumes its reader in a microtask,
+    // so a reader that awaits nothing else (a count of a long lag) would otherwise hold the process, every
+    // timer, socket and SSE client, for the whole scan, and filtered-out stretches would too. A read that
+    // ends here (most reads are one batch) takes no turn.
+    if (forwards ? next <= head : next >= 0) await nextTurn();
   }
 }
