@@ -1,5 +1,10 @@
+import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { ExecutionContext } from 'ava';
+import type { Config } from '../../src/infra/config/configSchema.ts';
 import type { WebhookEndpoint } from '../../src/webhooks/webhookRecords.ts';
 import { HEALTHY_ENDPOINT } from '../../src/webhooks/webhookRecords.ts';
 
@@ -18,6 +23,19 @@ export const testEndpoint = (over: Partial<WebhookEndpoint> = {}): WebhookEndpoi
   ...HEALTHY_ENDPOINT,
   ...over,
 });
+
+/** What a `WebhookKeyring` reads of the config of an LMDB install without `webhooks.secret_key`. */
+export const keyringConfig = (dataDir: string) =>
+  ({ webhooks: {}, store: { kind: 'lmdb' }, storage: { data_dir: dataDir } }) as unknown as Config;
+
+/** Two empty data dirs (say, one and its restored copy), removed after the test. */
+export async function twoDataDirs(t: ExecutionContext): Promise<[string, string]> {
+  const root = await mkdtemp(join(tmpdir(), 'operator-keyring-'));
+  t.teardown(() => rm(root, { recursive: true, force: true }));
+  await mkdir(join(root, 'a'));
+  await mkdir(join(root, 'b'));
+  return [join(root, 'a'), join(root, 'b')];
+}
 
 /** A plain HTTP receiver on 127.0.0.1 that records each request and answers with `answer`. */
 export interface HookReceiver {

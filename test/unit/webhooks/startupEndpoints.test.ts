@@ -1,41 +1,28 @@
-import { copyFile, mkdir, mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { copyFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { ExecutionContext } from 'ava';
 import test from 'ava';
 import type { Logger } from 'pino';
-import type { Config } from '../../../src/infra/config/configSchema.ts';
 import type { StartupContext } from '../../../src/webhooks/startupEndpoints.ts';
 import { moveLegacyEndpoints } from '../../../src/webhooks/startupEndpoints.ts';
 import { GENERATED_KEY_FILE, WebhookKeyring } from '../../../src/webhooks/webhookKeyring.ts';
 import type { RegistryEvent } from '../../../src/webhooks/webhookLog.ts';
 import type { WebhookEndpoint } from '../../../src/webhooks/webhookRecords.ts';
-import { HEALTHY_ENDPOINT } from '../../../src/webhooks/webhookRecords.ts';
 import type { WebhookStore } from '../../../src/webhooks/webhookStore.ts';
-
-const lmdbConfig = (dataDir: string) =>
-  ({ webhooks: {}, store: { kind: 'lmdb' }, storage: { data_dir: dataDir } }) as unknown as Config;
+import { keyringConfig, testEndpoint, twoDataDirs } from '../../helpers/webhookFixtures.ts';
 
 /** A row as a version that kept API endpoints in the data dir only wrote it: the secret in clear. */
-const legacy: WebhookEndpoint = {
+const legacy: WebhookEndpoint = testEndpoint({
   id: 'wh_legacy',
   url: 'https://hooks.example.test/in',
-  description: null,
-  event_types: [],
-  jobs: [],
-  pipelines: [],
-  source: 'api',
   secret: 'the clear secret',
-  created_at: '2026-01-01T00:00:00.000Z',
   created_position: '41',
-  ...HEALTHY_ENDPOINT,
-};
+});
 
 /** Runs the start-up move with a real keyring over `dataDir`; what it registered and logged. */
 async function move(dataDir: string, sealedKids: readonly string[]) {
   const registered: RegistryEvent[] = [];
   const errors: string[] = [];
-  const keyring = new WebhookKeyring(lmdbConfig(dataDir), undefined, () => sealedKids);
+  const keyring = new WebhookKeyring(keyringConfig(dataDir), undefined, () => sealedKids);
   const logger = {
     error: (_fields: unknown, message: string) => errors.push(message),
     info: () => {},
@@ -53,16 +40,8 @@ async function move(dataDir: string, sealedKids: readonly string[]) {
   return { registered, errors, keyring };
 }
 
-async function dataDirs(t: ExecutionContext): Promise<[string, string]> {
-  const root = await mkdtemp(join(tmpdir(), 'operator-legacy-move-'));
-  t.teardown(() => rm(root, { recursive: true, force: true }));
-  await mkdir(join(root, 'a'));
-  await mkdir(join(root, 'b'));
-  return [join(root, 'a'), join(root, 'b')];
-}
-
 test('an endpoint of an earlier version moves into the registry with its id, start and sealed secret', async (t) => {
-  const [dir] = await dataDirs(t);
+  const [dir] = await twoDataDirs(t);
   const { registered, errors, keyring } = await move(dir, []);
   t.deepEqual(errors, []);
   t.is(registered.length, 1);
@@ -79,8 +58,8 @@ test('an endpoint of an earlier version moves into the registry with its id, sta
 });
 
 test('a data dir restored without its key file keeps the endpoint where it is, and the log says which file to restore', async (t) => {
-  const [original, restored] = await dataDirs(t);
-  const sealer = new WebhookKeyring(lmdbConfig(original));
+  const [original, restored] = await twoDataDirs(t);
+  const sealer = new WebhookKeyring(keyringConfig(original));
   const kid = sealer.seal('wh_other', 'x').kid;
 
   const { registered, errors } = await move(restored, [kid]);

@@ -1,8 +1,6 @@
 import { existsSync } from 'node:fs';
-import { copyFile, mkdir, mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { copyFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { ExecutionContext } from 'ava';
 import test from 'ava';
 import type { Config } from '../../../src/infra/config/configSchema.ts';
 import { keyId } from '../../../src/webhooks/secretBox.ts';
@@ -12,26 +10,16 @@ import {
   WebhookKeyMissingError,
   WebhookKeyring,
 } from '../../../src/webhooks/webhookKeyring.ts';
-
-const lmdbConfig = (dataDir: string) =>
-  ({ webhooks: {}, store: { kind: 'lmdb' }, storage: { data_dir: dataDir } }) as unknown as Config;
-
-async function dataDirs(t: ExecutionContext): Promise<[string, string]> {
-  const root = await mkdtemp(join(tmpdir(), 'operator-keyring-'));
-  t.teardown(() => rm(root, { recursive: true, force: true }));
-  await mkdir(join(root, 'a'));
-  await mkdir(join(root, 'b'));
-  return [join(root, 'a'), join(root, 'b')];
-}
+import { keyringConfig, twoDataDirs } from '../../helpers/webhookFixtures.ts';
 
 test('a data dir whose store holds sealed secrets gets no new key: it names the key to restore, and takes the restored file without a restart', async (t) => {
-  const [original, restored] = await dataDirs(t);
-  const sealer = new WebhookKeyring(lmdbConfig(original));
+  const [original, restored] = await twoDataDirs(t);
+  const sealer = new WebhookKeyring(keyringConfig(original));
   const sealed = sealer.seal('wh_1', 'the secret');
   t.true(existsSync(join(original, GENERATED_KEY_FILE)), 'the first seal generates the key file');
   t.is(sealed.kid, keyId(sealer.key() as Buffer));
 
-  const keyring = new WebhookKeyring(lmdbConfig(restored), undefined, () => [sealed.kid, sealed.kid]);
+  const keyring = new WebhookKeyring(keyringConfig(restored), undefined, () => [sealed.kid, sealed.kid]);
   const opening = t.throws(() => keyring.open('wh_1', sealed), { instanceOf: WebhookKeyFileMissingError });
   t.regex(
     opening?.message ?? '',
@@ -47,8 +35,8 @@ test('a data dir whose store holds sealed secrets gets no new key: it names the 
 });
 
 test('a data dir with nothing sealed generates its key on the first seal; without LMDB there is none to generate', async (t) => {
-  const [dir] = await dataDirs(t);
-  const keyring = new WebhookKeyring(lmdbConfig(dir), undefined, () => []);
+  const [dir] = await twoDataDirs(t);
+  const keyring = new WebhookKeyring(keyringConfig(dir), undefined, () => []);
   const sealed = keyring.seal('wh_1', 's');
   t.is(keyring.open('wh_1', sealed), 's');
   const esdb = new WebhookKeyring({
