@@ -35,7 +35,8 @@ export async function* readStreamEvents(
   let next = forwards
     ? Math.max(first, from === 'start' ? 0 : from === 'end' ? last + 1 : from)
     : Math.min(last, from === 'start' ? 0 : from === 'end' ? last : from);
-  while (remaining > 0 && (forwards ? next <= last : next >= first)) {
+  for (let batches = 0; remaining > 0 && (forwards ? next <= last : next >= first); batches++) {
+    if (batches > 0) await nextTurn(); // see readAllEvents
     reader.assertOpen();
     const view = new VisibilityView(reader.layout, reader.nowMs());
     const limit = Math.min(reader.batchSize, remaining);
@@ -54,7 +55,6 @@ export async function* readStreamEvents(
       yield event;
       if (--remaining === 0) return;
     }
-    if (forwards ? next <= last : next >= first) await nextTurn(); // another batch follows: see readAllEvents
   }
 }
 
@@ -79,7 +79,12 @@ export async function* readAllEvents(
   let next = forwards
     ? (fromNumber ?? (from === 'start' ? 0 : head + 1))
     : Math.min(head, fromNumber ?? (from === 'start' ? 0 : head));
-  while (remaining > 0 && (forwards ? next <= head : next >= 0)) {
+  for (let batches = 0; remaining > 0 && (forwards ? next <= head : next >= 0); batches++) {
+    // A turn of the event loop before each batch after the first: each `yield` below resumes its reader in a
+    // microtask, so a reader that awaits nothing else (a count of a long lag) would otherwise hold the
+    // process, every timer, socket and SSE client, for the whole scan, and filtered-out stretches would too.
+    // A read of one batch (most are) takes no turn.
+    if (batches > 0) await nextTurn();
     reader.assertOpen();
     const view = new VisibilityView(reader.layout, reader.nowMs(), prefixes);
     const limit = reader.batchSize;
@@ -90,10 +95,5 @@ export async function* readAllEvents(
       yield event;
       if (--remaining === 0) return;
     }
-    // A turn of the event loop before each next batch: each `yield` above resumes its reader in a microtask,
-    // so a reader that awaits nothing else (a count of a long lag) would otherwise hold the process, every
-    // timer, socket and SSE client, for the whole scan, and filtered-out stretches would too. A read that
-    // ends here (most reads are one batch) takes no turn.
-    if (forwards ? next <= head : next >= 0) await nextTurn();
   }
 }
